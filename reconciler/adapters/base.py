@@ -1,0 +1,234 @@
+"""The gateway adapter contract (STOA Control Plane's), plus the hooks the reconciler needs.
+
+Contract, for every adapter:
+- 16 async methods in 5 groups (lifecycle, APIs, policies, consumers, extended); each returns
+  `AdapterResult(success, resource_id, data, error)` (`list_*` return `list[dict]`) and NEVER raises;
+- unsupported methods return `success=False, error="Not supported by <gateway>"`;
+- HTTP goes through `reconciler.adapters.http.GatewayHttp` (httpx.AsyncClient, retries, pacing).
+
+What the reconciler adds, without changing that contract:
+- `fetch_apis / fetch_policies / fetch_applications` (and `fetch(kind)`) return canonical records
+  (`reconciler.engine.resources`) and RAISE `GatewayError` on failure, so a failed read can never be
+  mistaken for an empty gateway. The public `list_*` wrap them and return `[]` on failure, as the
+  contract says.
+- `desired_view(kind, spec)` (pure): drops or reshapes what this gateway cannot store, so the diff
+  never sees a perpetual difference.
+- `apply_batch(changes)`: gateways that must write everything at once (Kong DB-less) take the whole
+  plan for the gateway here and return one result per change; the default returns None, and the
+  executor calls the per-resource methods level by level.
+- `AdapterResult.category`: machine-readable error category (`reconciler.adapters.errors`), so the
+  engine never parses error strings.
+
+Adapter config (the `config` dict of the constructor), built by the CLI from a GatewayInstance:
+    {"name": gateway name, "gateway_type": str, "base_url": str, "owner": owner id,
+     "auth": {"token"?, "username"?, "password"?, "access_key_id"?, "secret_access_key"?}  # resolved
+     "options": {...GatewaySpec.options...}, "timeout": float, "transport": httpx transport (tests)}
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from reconciler.adapters.errors import UNSUPPORTED, GatewayError, sanitize
+from reconciler.adapters.http import GatewayHttp
+from reconciler.engine.kinds import KINDS
+from reconciler.engine.model import Change, ItemResult
+
+log = logging.getLogger("reconciler.adapters")
+
+
+@dataclass
+class AdapterResult:
+    success: bool
+    resource_id: str | None = None
+    data: dict[str, Any] | None = field(default_factory=dict)
+    error: str | None = None
+    category: str | None = None
+
+
+class GatewayAdapter(ABC):
+    """Base class of every adapter. Subclasses set `gateway_type` and implement the contract."""
+
+    gateway_type: ClassVar[str] = "template"
+    #: Kinds this adapter can reconcile; binding another kind to this gateway is a validation error.
+    supported_kinds: ClassVar[frozenset[str]] = frozenset({"API", "Policy", "Consumer"})
+    #: True when the adapter can export an archive (`reconciler export`).
+    can_export: ClassVar[bool] = False
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self._config: dict[str, Any] = dict(config or {})
+        self.name: str = str(self._config.get("name", self.gateway_type))
+        self.owner: str = str(self._config.get("owner", "stoa-reconciler"))
+        self.options: dict[str, Any] = dict(self._config.get("options") or {})
+        self.http: GatewayHttp | None = None
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    @property
+    def auth(self) -> dict[str, str]:
+        return dict(self._config.get("auth") or {})
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from every message this adapter produces."""
+        return tuple(v for v in self.auth.values() if v)
+
+    def make_http(self, **kwargs: Any) -> GatewayHttp:
+        """Build the shared HTTP client from the config (base_url, timeout, test transport)."""
+        kwargs.setdefault("timeout", float(self._config.get("timeout", 30.0)))
+        kwargs.setdefault("transport", self._config.get("transport"))
+        kwargs.setdefault("secrets", self.secrets)
+        return GatewayHttp(str(self._config.get("base_url", "")), **kwargs)
+
+    def not_supported(self) -> AdapterResult:
+        return AdapterResult(success=False, error=f"Not supported by {self.gateway_type}", category=UNSUPPORTED)
+
+    def failure(self, exc: BaseException, *, what: str = "") -> AdapterResult:
+        """Turn any exception into a failed AdapterResult with a sanitized message."""
+        if isinstance(exc, GatewayError):
+            message, category = exc.message, exc.category
+        else:
+            message, category = f"{type(exc).__name__}: {exc}", "permanent"
+        message = sanitize(f"{what}: {message}" if what else message, secrets=self.secrets)
+        return AdapterResult(success=False, error=message, category=category)
+
+    async def guard(self, what: str, call: Callable[[], Awaitable[AdapterResult]]) -> AdapterResult:
+        """Run `call`, converting any exception to a failed result: the never-raise rule in one place."""
+        try:
+            return await call()
+        except Exception as exc:  # noqa: BLE001 - the contract forbids raising
+            log.warning("%s %s failed: %s", self.name, what, sanitize(str(exc), secrets=self.secrets))
+            return self.failure(exc, what=what)
+
+    async def _safe_list(self, fetch: Callable[[], Awaitable[list[dict[str, Any]]]], what: str) -> list[dict[str, Any]]:
+        try:
+            return await fetch()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s %s failed: %s", self.name, what, sanitize(str(exc), secrets=self.secrets))
+            return []
+
+    # ------------------------------------------------------------------ lifecycle
+    @abstractmethod
+    async def health_check(self) -> AdapterResult: ...
+
+    async def connect(self) -> None:
+        if self.http is None:
+            self.http = self.make_http()
+
+    async def disconnect(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+
+    async def __aenter__(self) -> GatewayAdapter:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    @property
+    def client(self) -> GatewayHttp:
+        if self.http is None:
+            self.http = self.make_http()
+        return self.http
+
+    # ------------------------------------------------------------------ APIs
+    @abstractmethod
+    async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult: ...
+
+    @abstractmethod
+    async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult: ...
+
+    @abstractmethod
+    async def fetch_apis(self) -> list[dict[str, Any]]: ...
+
+    async def list_apis(self, auth_token: str | None = None) -> list[dict[str, Any]]:
+        return await self._safe_list(self.fetch_apis, "list_apis")
+
+    # ------------------------------------------------------------------ policies
+    @abstractmethod
+    async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult: ...
+
+    @abstractmethod
+    async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult: ...
+
+    @abstractmethod
+    async def fetch_policies(self) -> list[dict[str, Any]]: ...
+
+    async def list_policies(self, auth_token: str | None = None) -> list[dict[str, Any]]:
+        return await self._safe_list(self.fetch_policies, "list_policies")
+
+    # ------------------------------------------------------------------ consumers
+    @abstractmethod
+    async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult: ...
+
+    @abstractmethod
+    async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult: ...
+
+    @abstractmethod
+    async def fetch_applications(self) -> list[dict[str, Any]]: ...
+
+    async def list_applications(self, auth_token: str | None = None) -> list[dict[str, Any]]:
+        return await self._safe_list(self.fetch_applications, "list_applications")
+
+    # ------------------------------------------------------------------ extended (webMethods)
+    async def upsert_auth_server(self, auth_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def upsert_strategy(self, strategy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def upsert_scope(self, scope_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def upsert_alias(self, alias_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def apply_config(self, config_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def export_archive(self, auth_token: str | None = None) -> AdapterResult:
+        """On success, `data = {"content": <bytes>, "media_type": "application/zip"}`."""
+        return self.not_supported()
+
+    # ------------------------------------------------------------------ reconciler hooks
+    async def fetch(self, kind: str) -> list[dict[str, Any]]:
+        """Canonical records of one kind; raises GatewayError when the gateway cannot be read."""
+        info = KINDS[kind]
+        method: Callable[[], Awaitable[list[dict[str, Any]]]] = getattr(self, info.fetch)
+        return await method()
+
+    async def upsert(self, record: dict[str, Any]) -> AdapterResult:
+        """Dispatch a desired record to the contract method of its kind."""
+        info = KINDS[record["kind"]]
+        if record["kind"] not in self.supported_kinds:
+            return self.not_supported()
+        if info.upsert == "sync_api":
+            return await self.sync_api(record, str(record["spec"].get("tenant", "")))
+        method: Callable[[dict[str, Any]], Awaitable[AdapterResult]] = getattr(self, info.upsert)
+        return await method(record)
+
+    async def remove(self, record: dict[str, Any]) -> AdapterResult:
+        """Dispatch a live record's delete to the contract method of its kind (by gateway id)."""
+        info = KINDS[record["kind"]]
+        if info.delete is None or record["kind"] not in self.supported_kinds:
+            return self.not_supported()
+        method: Callable[[str], Awaitable[AdapterResult]] = getattr(self, info.delete)
+        return await method(str(record["id"]))
+
+    @staticmethod
+    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """The part of a desired spec this gateway stores and returns (pure). Default: all of it."""
+        return spec
+
+    async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
+        """Apply all of this gateway's changes at once; None means "use the per-resource methods"."""
+        return None
+
+    @property
+    def write_count(self) -> int:
+        return 0 if self.http is None else self.http.writes

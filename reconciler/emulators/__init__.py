@@ -1,0 +1,41 @@
+"""Gateway emulators: small HTTP servers that behave like the vendors' admin APIs.
+
+Each is written from the vendor's own contract (`../shared/specs`) and never imports from
+`reconciler.adapters`, so a misunderstanding in an adapter cannot hide in its emulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from reconciler.emulators.server import Emulator
+
+#: gateway type -> "module:Class" of its emulator (constructed with keyword options).
+EMULATORS: dict[str, str] = {
+    "stoa": "reconciler.emulators.stoa:StoaEmulator",
+    "kong": "reconciler.emulators.kong:KongEmulator",
+    "gravitee": "reconciler.emulators.gravitee:GraviteeEmulator",
+    "webmethods": "reconciler.emulators.webmethods:WebMethodsEmulator",
+    "apigee": "reconciler.emulators.apigee:ApigeeEmulator",
+}
+
+
+def emulator_class(gateway_type: str) -> type[Emulator]:
+    try:
+        path = EMULATORS[gateway_type]
+    except KeyError:
+        raise LookupError(f"no emulator for gateway type {gateway_type!r} (have: {', '.join(EMULATORS)})") from None
+    module_name, _, class_name = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise LookupError(f"the {gateway_type} emulator is not installed") from None
+        raise
+    cls = getattr(module, class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Emulator)):
+        raise TypeError(f"{path} is not an Emulator")
+    return cls
+
+
+__all__ = ["EMULATORS", "Emulator", "emulator_class"]

@@ -1,0 +1,72 @@
+"""Canonical resource records: the one shape the engine diffs and every adapter speaks.
+
+A record is a plain dict (the adapter contract returns `list[dict]`), always with these keys:
+
+    {
+        "kind":  "API" | "Policy" | "Consumer" | <extended kind>,
+        "name":  "pets",                 # manifest name, ownership prefix stripped
+        "id":    "<gateway-native id>" | None,   # None for a desired record not yet on the gateway
+        "owner": "platform" | None,      # ownership marker read back from the gateway; None = unowned
+        "spec":  {...},                  # canonical spec, see below
+    }
+
+Desired records handed to `sync_api` / `upsert_policy` / `provision_application` carry the same keys
+(`id` is the live id when the object exists, so adapters update in place), plus, for consumers only,
+`"secret": {"apiKey": "<value>"}`: the resolved credential, present only at apply time, never in a
+plan, a log or an error message.
+
+Canonical specs (what `list_*` must return after the adapter's own mapping):
+
+- API: {"tenant", "version", "basePath", "backend", "methods": sorted list, "displayName"?,
+  "description"?, "openapi": dict | None, "openapiHash": str | None}
+- Policy: {"api": <API name>, "type": "rate_limit" | "cors",
+  "config": {"requests": int, "period": "second|minute|hour|day"}  (rate_limit)
+            {"origins", "methods", "headers", "exposeHeaders", "credentials", "maxAge"} (cors)}
+- Consumer: {"displayName"?, "email"?, "subscriptions": sorted API names,
+  "credential": {"type": "apiKey", "fingerprint": "sha256:<16 hex>"}}
+
+The diff compares only the keys the desired spec declares, after the adapter's `desired_view`
+(which drops what a gateway cannot store), so server-filled fields never show as drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, TypedDict
+
+
+class Record(TypedDict, total=False):
+    kind: str
+    name: str
+    id: str | None
+    owner: str | None
+    spec: dict[str, Any]
+    secret: dict[str, str]
+
+
+def make_record(
+    kind: str, name: str, spec: dict[str, Any], *, id: str | None = None, owner: str | None = None
+) -> dict[str, Any]:
+    """Build a canonical record; adapters use it in `list_*` so every record has every key."""
+    return {"kind": kind, "name": name, "id": id, "owner": owner, "spec": spec}
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON (sorted keys, no spaces): the input of every hash in the project."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def content_hash(value: Any) -> str:
+    """sha256 of the canonical JSON, prefixed, for spec hashes and plan fingerprints."""
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def secret_fingerprint(value: str) -> str:
+    """A short, salted digest of a secret: lets the diff see a changed key without holding it.
+
+    Adapters whose gateway cannot return the key value store this fingerprint in a tag, label or
+    attribute instead, and return it on read.
+    """
+    digest = hashlib.sha256(b"stoa-reconciler/credential\x00" + value.encode()).hexdigest()
+    return "sha256:" + digest[:16]
