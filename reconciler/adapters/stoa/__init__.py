@@ -1,0 +1,1 @@
+"""STOA Rust gateway adapter (all stoa_* gateway types): ownership encoded as `<owner>.<name>` ids."""
