@@ -1,0 +1,361 @@
+"""Pure translation between canonical records and webMethods API Gateway JSON. No I/O here.
+
+Ownership markers (what the gateway stores and returns):
+- APIs: OpenAPI tags in the API definition (`apiDefinition.tags[].name`): `stoa:owner=<owner>`, plus
+  `stoa:tenant=`, `stoa:basePath=`, `stoa:methods=`, `stoa:hash=` that carry the canonical fields the
+  definition cannot hold. webMethods keeps a REST API's tags and returns them on `GET /apis/{id}`.
+- Everything else (policy actions, applications, aliases, auth servers, strategies, scopes): a
+  trailing `[stoa:owner=<owner>]` in the object's description (`api=<name>` is added for policy
+  actions, whose API link is otherwise only the policy enforcement).
+- Configuration keys have no description: the keys an owner manages are listed in a simple alias
+  named `stoa-reconciler.<owner>.configurations`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reconciler.adapters.webmethods.openapi31 import convert
+from reconciler.engine.resources import make_record, secret_fingerprint
+
+TAG = "stoa:"
+_MARK = re.compile(r"\s*\[stoa:owner=([A-Za-z0-9-]+)(?:;api=([A-Za-z0-9-]+))?\]\s*$")
+CONFIG_ALIAS_PREFIX = "stoa-reconciler."
+TOKEN_IDENTIFIER = "token"
+TOKEN_NAME = "stoa-apiKey"
+
+PERIOD_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days"}
+UNIT_PERIODS = {v: k for k, v in PERIOD_UNITS.items()}
+POLICY_TEMPLATES = {"rate_limit": "throttle", "cors": "corsPolicy"}
+TEMPLATE_TYPES = {v: k for k, v in POLICY_TEMPLATES.items()}
+#: Policy stage each template belongs to (the API policy groups enforcements by stage).
+POLICY_STAGES = {"throttle": "trafficOptimization", "corsPolicy": "transport"}
+
+
+# ------------------------------------------------------------------ markers
+def mark(text: str | None, owner: str, api: str | None = None) -> str:
+    suffix = f"[stoa:owner={owner}" + (f";api={api}" if api else "") + "]"
+    return f"{text} {suffix}" if text else suffix
+
+
+def unmark(text: str | None) -> tuple[str | None, str | None, str | None]:
+    """(text without the marker or None, owner or None, api or None)."""
+    if not text:
+        return None, None, None
+    found = _MARK.search(text)
+    if not found:
+        return text, None, None
+    rest = text[: found.start()].strip()
+    return (rest or None), found.group(1), found.group(2)
+
+
+def config_alias_name(owner: str) -> str:
+    return f"{CONFIG_ALIAS_PREFIX}{owner}.configurations"
+
+
+# ------------------------------------------------------------------ APIs
+def api_definition(record: dict[str, Any], owner: str) -> tuple[dict[str, Any], list[str]]:
+    """The OpenAPI 3.0.3 document to import: the declared one (converted) or one built from the spec."""
+    spec = record["spec"]
+    notes: list[str] = []
+    source = spec.get("openapi")
+    if isinstance(source, dict):
+        doc, notes = convert(source)
+    else:
+        doc = {
+            "openapi": "3.0.3",
+            "info": {"title": spec.get("displayName") or record["name"], "version": spec["version"]},
+            "paths": {"/": {m.lower(): {"responses": {"200": {"description": "OK"}}}
+                            for m in sorted(spec.get("methods") or [])}},
+        }
+    info = doc.setdefault("info", {})
+    info["version"] = spec["version"]
+    info["title"] = spec.get("displayName") or info.get("title") or record["name"]
+    if spec.get("description"):
+        info["description"] = spec["description"]
+    doc["servers"] = [{"url": spec["backend"]}]
+    user_tags = [t for t in doc.get("tags") or [] if not str(t.get("name", "")).startswith(TAG)]
+    ours = [f"owner={owner}", f"tenant={spec.get('tenant', '')}", f"basePath={spec['basePath']}",
+            f"methods={','.join(sorted(spec.get('methods') or []))}"]
+    if spec.get("openapiHash"):
+        ours.append(f"hash={spec['openapiHash']}")
+    doc["tags"] = user_tags + [{"name": TAG + t} for t in ours]
+    return doc, notes
+
+
+def api_payload(record: dict[str, Any], owner: str) -> tuple[dict[str, Any], list[str]]:
+    """Body of `POST /apis` (InputAPI) and `PUT /apis/{id}` (GatewayAPI): JSON import of OpenAPI."""
+    doc, notes = api_definition(record, owner)
+    spec = record["spec"]
+    body = {"apiName": record["name"], "apiVersion": spec["version"], "type": "openapi",
+            "apiDescription": spec.get("description") or "", "apiDefinition": doc}
+    return body, notes
+
+
+def api_tags(api: dict[str, Any]) -> dict[str, str]:
+    definition = api.get("apiDefinition") or {}
+    found: dict[str, str] = {}
+    for tag in definition.get("tags") or []:
+        name = str(tag.get("name", "")) if isinstance(tag, dict) else str(tag)
+        if name.startswith(TAG) and "=" in name:
+            key, _, value = name[len(TAG):].partition("=")
+            found[key] = value
+    return found
+
+
+def api_from_gateway(api: dict[str, Any]) -> dict[str, Any]:
+    """Canonical record of one API as `GET /apis/{id}` returns it (`apiResponse.api`)."""
+    tags = api_tags(api)
+    definition = api.get("apiDefinition") or {}
+    endpoints = api.get("nativeEndpoint") or []
+    backend = None
+    if endpoints and isinstance(endpoints[0], dict):
+        backend = endpoints[0].get("uri")
+    if backend is None and definition.get("servers"):
+        backend = definition["servers"][0].get("url")
+    methods = sorted(m for m in tags.get("methods", "").split(",") if m)
+    spec: dict[str, Any] = {
+        "tenant": tags.get("tenant"),
+        "version": api.get("apiVersion"),
+        "basePath": tags.get("basePath"),
+        "backend": backend,
+        "methods": methods,
+        "displayName": (definition.get("info") or {}).get("title"),
+        "openapiHash": tags.get("hash"),
+        "active": bool(api.get("isActive")),
+    }
+    if api.get("apiDescription"):
+        spec["description"] = api["apiDescription"]
+    return make_record("API", str(api.get("apiName")), spec, id=api.get("id"), owner=tags.get("owner"))
+
+
+def api_desired_view(spec: dict[str, Any]) -> dict[str, Any]:
+    """The gateway stores the converted document, not the declared one: compare its hash instead."""
+    view = {k: v for k, v in spec.items() if k != "openapi"}
+    view["methods"] = sorted(view.get("methods") or [])
+    view["active"] = True
+    return view
+
+
+# ------------------------------------------------------------------ policies
+def _param(key: str, *values: Any) -> dict[str, Any]:
+    return {"templateKey": key, "values": [str(v).lower() if isinstance(v, bool) else str(v) for v in values]}
+
+
+def policy_payload(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    """`{"policyAction": {...}}` for `POST /policyActions` / `PUT /policyActions/{id}`."""
+    spec = record["spec"]
+    config = spec["config"]
+    template = POLICY_TEMPLATES[spec["type"]]
+    if spec["type"] == "rate_limit":
+        parameters = [
+            {"templateKey": "throttleRule", "parameters": [
+                _param("throttleRuleName", "requestCount"), _param("monitorRuleOperator", "GT"),
+                _param("value", config["requests"])]},
+            {"templateKey": "destination", "parameters": [_param("destinationType", "GATEWAY")]},
+            _param("alertInterval", 1),
+            _param("alertIntervalUnit", PERIOD_UNITS[config.get("period", "minute")]),
+            _param("alertFrequency", "once"),
+        ]
+    else:
+        parameters = [
+            _param("allowedOrigins", *config.get("origins", [])),
+            _param("allowedMethods", *config.get("methods", [])),
+            _param("allowHeaders", *config.get("headers", [])),
+            _param("exposeHeaders", *config.get("exposeHeaders", [])),
+            _param("allowCredentials", bool(config.get("credentials", False))),
+            _param("maxAge", int(config.get("maxAge", 3600))),
+        ]
+    return {"policyAction": {
+        "names": [{"value": record["name"], "locale": "en"}],
+        "descriptions": [{"value": mark(None, owner, spec["api"]), "locale": "en"}],
+        "templateKey": template, "parameters": parameters, "active": False,
+    }}
+
+
+def _values(parameters: list[dict[str, Any]], key: str) -> list[str]:
+    for p in parameters:
+        if p.get("templateKey") == key:
+            return [str(v) for v in p.get("values") or []]
+    return []
+
+
+def _nested(parameters: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    for p in parameters:
+        if p.get("templateKey") == key:
+            return list(p.get("parameters") or [])
+    return []
+
+
+def policy_from_gateway(action: dict[str, Any]) -> dict[str, Any] | None:
+    """Canonical record of a policy action; None for templates this reconciler does not manage."""
+    policy_type = TEMPLATE_TYPES.get(str(action.get("templateKey")))
+    if policy_type is None:
+        return None
+    names = action.get("names") or [{}]
+    descriptions = action.get("descriptions") or [{}]
+    _, owner, api = unmark(descriptions[0].get("value"))
+    params = action.get("parameters") or []
+    config: dict[str, Any]
+    if policy_type == "rate_limit":
+        value = _values(_nested(params, "throttleRule"), "value")
+        unit = (_values(params, "alertIntervalUnit") or ["minutes"])[0]
+        config = {"requests": int(value[0]) if value and value[0].isdigit() else 0,
+                  "period": UNIT_PERIODS.get(unit, unit)}
+    else:
+        max_age = (_values(params, "maxAge") or ["3600"])[0]
+        config = {"origins": _values(params, "allowedOrigins"), "methods": _values(params, "allowedMethods"),
+                  "headers": _values(params, "allowHeaders"), "exposeHeaders": _values(params, "exposeHeaders"),
+                  "credentials": (_values(params, "allowCredentials") or ["false"])[0] == "true",
+                  "maxAge": int(max_age) if max_age.isdigit() else 0}
+    spec = {"api": api, "type": policy_type, "config": config}
+    return make_record("Policy", str(names[0].get("value")), spec, id=action.get("id"), owner=owner)
+
+
+# ------------------------------------------------------------------ applications
+def application_payload(record: dict[str, Any], owner: str, api_key: str | None) -> dict[str, Any]:
+    """`POST /applications` / `PUT /applications/{id}`; the API key is a `token` identifier."""
+    spec = record["spec"]
+    body: dict[str, Any] = {
+        "name": record["name"],
+        "description": mark(spec.get("displayName"), owner),
+        "contactEmails": [spec["email"]] if spec.get("email") else [],
+        "identifiers": [],
+    }
+    if api_key:
+        body["identifiers"] = [{"key": TOKEN_IDENTIFIER, "name": TOKEN_NAME, "value": [api_key]}]
+    return body
+
+
+def application_from_gateway(app: dict[str, Any], api_names: list[str]) -> dict[str, Any]:
+    display, owner, _ = unmark(app.get("description"))
+    key = None
+    for ident in app.get("identifiers") or []:
+        if ident.get("key") == TOKEN_IDENTIFIER and ident.get("name") == TOKEN_NAME and ident.get("value"):
+            key = str(ident["value"][0])
+    spec: dict[str, Any] = {
+        "subscriptions": sorted(api_names),
+        "credential": {"type": "apiKey", "fingerprint": secret_fingerprint(key) if key else None},
+    }
+    if display:
+        spec["displayName"] = display
+    emails = app.get("contactEmails") or []
+    if emails:
+        spec["email"] = emails[0]
+    return make_record("Consumer", str(app.get("name")), spec, id=app.get("id"), owner=owner)
+
+
+# ------------------------------------------------------------------ aliases and auth servers
+def auth_server_payload(record: dict[str, Any], owner: str, client_secret: str | None) -> dict[str, Any]:
+    spec = record["spec"]
+    body: dict[str, Any] = {
+        "name": record["name"], "description": mark(spec.get("description"), owner), "type": "authServerAlias",
+        "authServerType": spec.get("authServerType", "EXTERNAL"),
+        "scopes": [{k: v for k, v in s.items() if v is not None} for s in spec.get("scopes") or []],
+        "supportedGrantTypes": list(spec.get("supportedGrantTypes") or []),
+    }
+    if spec.get("discoveryURL"):
+        body["discoveryURL"] = spec["discoveryURL"]
+    if spec.get("introspectionURL") or spec.get("clientId"):
+        remote: dict[str, Any] = {}
+        if spec.get("introspectionURL"):
+            remote["introspectionEndpoint"] = spec["introspectionURL"]
+        if spec.get("clientId"):
+            remote["clientId"] = spec["clientId"]
+        if client_secret:
+            remote["clientSecret"] = {"secret": client_secret}
+        body["remoteIntrospectionConfig"] = remote
+    return body
+
+
+def auth_server_from_gateway(alias: dict[str, Any]) -> dict[str, Any]:
+    description, owner, _ = unmark(alias.get("description"))
+    remote = alias.get("remoteIntrospectionConfig") or {}
+    spec: dict[str, Any] = {
+        "authServerType": alias.get("authServerType"),
+        "scopes": [{k: v for k, v in s.items() if k in ("name", "description") and v is not None}
+                   for s in alias.get("scopes") or []],
+        "supportedGrantTypes": list(alias.get("supportedGrantTypes") or []),
+    }
+    for key, value in (("description", description), ("discoveryURL", alias.get("discoveryURL")),
+                       ("introspectionURL", remote.get("introspectionEndpoint")),
+                       ("clientId", remote.get("clientId"))):
+        if value:
+            spec[key] = value
+    return make_record("AuthServer", str(alias.get("name")), spec, id=alias.get("id"), owner=owner)
+
+
+def alias_payload(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    spec = record["spec"]
+    body: dict[str, Any] = {"name": record["name"], "description": mark(spec.get("description"), owner),
+                            "type": spec.get("type", "endpoint")}
+    if body["type"] == "simple":
+        body["value"] = spec["value"]
+        return body
+    body["endPointURI"] = spec["endpointUri"]
+    for key in ("connectionTimeout", "readTimeout", "passSecurityHeaders"):
+        if spec.get(key) is not None:
+            body[key] = spec[key]
+    return body
+
+
+def alias_from_gateway(alias: dict[str, Any]) -> dict[str, Any]:
+    description, owner, _ = unmark(alias.get("description"))
+    spec: dict[str, Any] = {"type": alias.get("type")}
+    if description:
+        spec["description"] = description
+    if alias.get("type") == "simple":
+        spec["value"] = alias.get("value")
+    else:
+        spec["endpointUri"] = alias.get("endPointURI")
+        for key in ("connectionTimeout", "readTimeout"):
+            if alias.get(key) is not None:
+                spec[key] = int(alias[key])
+        if alias.get("passSecurityHeaders") is not None:
+            spec["passSecurityHeaders"] = bool(alias["passSecurityHeaders"])
+    return make_record("Alias", str(alias.get("name")), spec, id=alias.get("id"), owner=owner)
+
+
+# ------------------------------------------------------------------ strategies and scopes
+def strategy_payload(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    spec = record["spec"]
+    body: dict[str, Any] = {"name": record["name"], "description": mark(spec.get("description"), owner),
+                            "type": spec.get("type", "OAUTH2"), "authServerAlias": spec["authServer"]}
+    if spec.get("clientId"):
+        body["clientId"] = spec["clientId"]
+    return body
+
+
+def strategy_from_gateway(strategy: dict[str, Any]) -> dict[str, Any]:
+    description, owner, _ = unmark(strategy.get("description"))
+    spec: dict[str, Any] = {"type": strategy.get("type"), "authServer": strategy.get("authServerAlias")}
+    if description:
+        spec["description"] = description
+    if strategy.get("clientId"):
+        spec["clientId"] = strategy["clientId"]
+    return make_record("Strategy", str(strategy.get("name")), spec, id=strategy.get("id"), owner=owner)
+
+
+def scope_payload(record: dict[str, Any], owner: str, api_ids: list[str]) -> dict[str, Any]:
+    spec = record["spec"]
+    return {
+        "scopeName": record["name"], "scopeDescription": mark(spec.get("description"), owner),
+        "audience": spec.get("audience", ""), "apiScopes": api_ids,
+        "requiredAuthScopes": [{"authServerAlias": r["authServer"], "scopeName": r["scope"]}
+                               for r in spec.get("requiredAuthScopes") or []],
+    }
+
+
+def scope_from_gateway(scope: dict[str, Any], api_names: dict[str, str]) -> dict[str, Any]:
+    """`api_names` maps gateway API ids to API names (ids of unknown APIs are kept as they are)."""
+    description, owner, _ = unmark(scope.get("scopeDescription"))
+    spec: dict[str, Any] = {
+        "audience": scope.get("audience") or "",
+        "apis": [api_names.get(i, i) for i in scope.get("apiScopes") or []],
+        "requiredAuthScopes": [{"authServer": r.get("authServerAlias"), "scope": r.get("scopeName")}
+                               for r in scope.get("requiredAuthScopes") or []],
+    }
+    if description:
+        spec["description"] = description
+    return make_record("Scope", str(scope.get("scopeName")), spec, id=scope.get("id"), owner=owner)
