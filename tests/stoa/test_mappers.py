@@ -108,7 +108,8 @@ def test_foreign_policy_of_unknown_type_is_passed_through() -> None:
 def test_consumer_credentials_and_read_back() -> None:
     record = make_record("Consumer", "mobile", {"displayName": "Mobile", "email": "m@example.com",
                                                 "subscriptions": ["pets", "orders"],
-                                                "credential": {"type": "apiKey", "fingerprint": secret_fingerprint("key-XYZ-123")}})
+                                                "credential": {"type": "apiKey",
+                                                               "fingerprint": secret_fingerprint("key-XYZ-123")}})
     creds = mappers.credentials_to_gateway(record, "platform", "key-XYZ-123")
     assert [(c["route_id"], c["consumer_id"], c["header_name"]) for c in creds] == [
         ("platform.orders", "platform.mobile", "X-API-Key"), ("platform.pets", "platform.mobile", "X-API-Key")]
