@@ -1,0 +1,392 @@
+"""AWS API Gateway (REST APIs, v1 control plane) adapter: SigV4-signed httpx, paced, tag-owned.
+
+Why httpx and not boto3: the shared `GatewayHttp` gives every adapter the same retries, pacing,
+request counts (zero-write checks) and sanitized errors; botocore is used only to sign (SigV4).
+
+Limits of the AWS control plane are respected: about 10 requests per second (`options.requestsPerSecond`),
+`TooManyRequestsException` (429) retried with backoff by the shared layer, and at most one
+`CreateDeployment` per API per apply, spaced `options.deploymentIntervalSeconds` (default 5) apart per API.
+See `mappers.py` for the object layout and the rate-limit mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Generator
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from reconciler.adapters.aws import mappers as m
+from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
+from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
+from reconciler.adapters.http import GatewayHttp
+from reconciler.engine.resources import secret_fingerprint
+
+#: (endpoint, rest api id) -> monotonic time of the last CreateDeployment sent by this process.
+_LAST_DEPLOY: dict[tuple[str, str], float] = {}
+
+
+class _LazySigV4(httpx.Auth):
+    """Resolves credentials on first use, so a missing profile fails the call, not the constructor."""
+
+    requires_request_body = True
+
+    def __init__(self, auth: dict[str, str], region: str, profile: str | None) -> None:
+        self._auth, self._region, self._profile = auth, region, profile
+        self._signer: SigV4HttpxAuth | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._signer is None:
+            creds = resolve_credentials(self._auth.get("access_key_id"), self._auth.get("secret_access_key"),
+                                        self._auth.get("session_token"), self._profile)
+            if creds is None:
+                raise PermanentError("no AWS credentials: set accessKeyId/secretAccessKey, AWS_* variables or a profile")
+            self._signer = SigV4HttpxAuth(creds, self._region)
+        self._signer.sign(request)
+        yield request
+
+
+class AwsApiGatewayAdapter(GatewayAdapter):
+    gateway_type: ClassVar[str] = "aws_apigateway"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.region = str(self.options.get("region", "us-east-1"))
+        self.stage = str(self.options.get("stage", "prod"))
+        self.deploy_interval = float(self.options.get("deploymentIntervalSeconds", 5))
+        self.api_key_required = bool(self.options.get("apiKeyRequired", True))
+        if not self._config.get("base_url"):
+            self._config["base_url"] = f"https://apigateway.{self.region}.amazonaws.com"
+        self.deployments = 0
+        """CreateDeployment calls sent by this adapter instance (tests and reports read it)."""
+
+    def make_http(self, **kwargs: Any) -> GatewayHttp:
+        profile = self.options.get("profile")
+        kwargs.setdefault("auth", _LazySigV4(self.auth, self.region, str(profile) if profile else None))
+        kwargs.setdefault("pace_per_second", float(self.options.get("requestsPerSecond", 10)))
+        return super().make_http(**kwargs)
+
+    # ------------------------------------------------------------------ low-level helpers
+    async def _items(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """All items of a paged AWS collection (`item` + `position`)."""
+        out: list[dict[str, Any]] = []
+        query: dict[str, Any] = {"limit": 500, **(params or {})}
+        seen: set[str] = set()
+        while True:
+            body = await self.client.get_json(path, params=query) or {}
+            out.extend(body.get("item") or body.get("items") or [])
+            position = body.get("position")
+            if not position or position in seen:
+                return out
+            seen.add(position)
+            query["position"] = position
+
+    async def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        response = await self.client.request("GET", path, ok=(404,))
+        if response.status_code == 404:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    def _arn(self, api_id: str) -> str:
+        return f"arn:aws:apigateway:{self.region}::/restapis/{api_id}"
+
+    async def _plans(self) -> list[dict[str, Any]]:
+        return await self._items("/usageplans")
+
+    async def _api_plan(self, api_name: str, plans: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """The usage plan this adapter keeps for an API (ours, tagged with the API name)."""
+        for plan in plans if plans is not None else await self._plans():
+            tags = plan.get("tags") or {}
+            if tags.get(m.TAG_API) == api_name and m.owner_of(tags) == self.owner:
+                return plan
+        return None
+
+    async def _deploy(self, api_id: str) -> None:
+        key = (self.client.base_url, api_id)
+        last = _LAST_DEPLOY.get(key)
+        if last is not None:
+            wait = last + self.deploy_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        await self.client.request("POST", f"/restapis/{api_id}/deployments",
+                                  json={"stageName": self.stage, "description": f"{self.owner} reconcile"})
+        _LAST_DEPLOY[key] = time.monotonic()
+        self.deployments += 1
+
+    # ------------------------------------------------------------------ lifecycle
+    async def health_check(self) -> AdapterResult:
+        async def run() -> AdapterResult:
+            await self.client.get_json("/restapis", params={"limit": 1})
+            return AdapterResult(True, data={"status": "ok", "region": self.region})
+        return await self.guard("health_check", run)
+
+    # ------------------------------------------------------------------ APIs
+    async def fetch_apis(self) -> list[dict[str, Any]]:
+        records = []
+        for rest_api in await self._items("/restapis"):
+            resources = None
+            if m.owner_of(rest_api.get("tags")) is not None:
+                resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
+            records.append(m.api_from_gateway(rest_api, resources))
+        return records
+
+    async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
+        return await self.guard(f"sync_api {api_spec.get('name')}", lambda: self._sync_api(api_spec))
+
+    async def _sync_api(self, record: dict[str, Any]) -> AdapterResult:
+        name, spec = str(record["name"]), dict(record["spec"])
+        live: dict[str, Any] | None = None
+        if record.get("id"):
+            live = await self._get_or_none(f"/restapis/{record['id']}")
+        if live is None:
+            for item in await self._items("/restapis"):
+                if item.get("name") == name:
+                    if m.owner_of(item.get("tags")) != self.owner:
+                        raise ConflictError(f"REST API {name!r} exists and is not owned by {self.owner!r}")
+                    live = item
+                    break
+        if live is None:
+            live = (await self.client.request("POST", "/restapis", json=m.rest_api_payload(name, spec, self.owner))).json()
+        else:
+            await self._update_api_metadata(live, spec)
+        api_id = str(live["id"])
+        changed = await self._sync_resources(api_id, spec)
+        stage = await self._get_or_none(f"/restapis/{api_id}/stages/{self.stage}")
+        if changed or stage is None:
+            await self._deploy(api_id)
+        if await self._api_plan(name) is None:
+            await self.client.request("POST", "/usageplans", json=m.usage_plan_payload(name, api_id, self.stage, self.owner))
+        return AdapterResult(True, resource_id=api_id, data={"id": api_id, "deployed": changed or stage is None})
+
+    async def _update_api_metadata(self, live: dict[str, Any], spec: dict[str, Any]) -> None:
+        api_id = str(live["id"])
+        want_desc = spec.get("description") or ""
+        if (live.get("description") or "") != want_desc:
+            op = {"op": "replace", "path": "/description", "value": want_desc}
+            await self.client.request("PATCH", f"/restapis/{api_id}", json={"patchOperations": [op]})
+        want_tags, have_tags = m.api_tags(spec, self.owner), dict(live.get("tags") or {})
+        stale = [k for k in (m.TAG_DISPLAY, m.TAG_OPENAPI) if k in have_tags and k not in want_tags]
+        if any(have_tags.get(k) != v for k, v in want_tags.items()):
+            # TagResource on a REST API ARN (AWS supports it; moto only on stage ARNs).
+            await self.client.request("PUT", f"/tags/{quote(self._arn(api_id), safe='')}", json={"tags": want_tags})
+        if stale:
+            await self.client.request("DELETE", f"/tags/{quote(self._arn(api_id), safe='')}",
+                                      params=[("tagKeys", k) for k in stale])  # type: ignore[arg-type]
+
+    async def _sync_resources(self, api_id: str, spec: dict[str, Any]) -> bool:
+        """Lay out `<basePath>` and `<basePath>/{proxy+}` with one HTTP_PROXY method per verb; True if written."""
+        resources = await self._items(f"/restapis/{api_id}/resources", {"embed": "methods"})
+        by_path = {str(r.get("path")): r for r in resources}
+        parts = m.path_parts(str(spec["basePath"]))
+        base_path = m.join_path(parts)
+        backend, methods = str(spec["backend"]), m.desired_methods(spec)
+        changed = False
+        old_base, old_proxy = m.find_layout(resources)
+        if old_base is not None and old_proxy is not None and old_base.get("path") != base_path:
+            await self.client.request("DELETE", f"/restapis/{api_id}/resources/{old_proxy['id']}")
+            for verb in old_base.get("resourceMethods") or {}:
+                await self.client.request("DELETE", f"/restapis/{api_id}/resources/{old_base['id']}/methods/{verb}")
+            old_path = str(old_base.get("path"))
+            if old_path != "/" and not (base_path + "/").startswith(old_path + "/"):
+                await self.client.request("DELETE", f"/restapis/{api_id}/resources/{old_base['id']}")
+            resources = await self._items(f"/restapis/{api_id}/resources", {"embed": "methods"})
+            by_path = {str(r.get("path")): r for r in resources}
+            changed = True
+        parent = by_path["/"]
+        for i in range(len(parts)):
+            path = m.join_path(parts[: i + 1])
+            if path not in by_path:
+                created = (await self.client.request("POST", f"/restapis/{api_id}/resources/{parent['id']}",
+                                                     json={"pathPart": parts[i]})).json()
+                by_path[path] = created
+                changed = True
+            parent = by_path[path]
+        base = parent
+        proxy_path = (base_path.rstrip("/") + "/" + m.PROXY_PART)
+        if proxy_path not in by_path:
+            by_path[proxy_path] = (await self.client.request("POST", f"/restapis/{api_id}/resources/{base['id']}",
+                                                             json={"pathPart": m.PROXY_PART})).json()
+            changed = True
+        for resource, proxy in ((base, False), (by_path[proxy_path], True)):
+            changed |= await self._sync_methods(api_id, resource, methods, backend, proxy=proxy)
+        return changed
+
+    async def _sync_methods(self, api_id: str, resource: dict[str, Any], methods: list[str], backend: str,
+                            *, proxy: bool) -> bool:
+        live: dict[str, Any] = dict(resource.get("resourceMethods") or {})
+        prefix = f"/restapis/{api_id}/resources/{resource['id']}/methods"
+        changed = False
+        for verb in sorted(set(live) - set(methods) - {"OPTIONS"}):
+            await self.client.request("DELETE", f"{prefix}/{verb}")
+            changed = True
+        for verb in methods:
+            current = live.get(verb)
+            if current is not None and m.method_matches(current, verb, backend, proxy=proxy,
+                                                        api_key_required=self.api_key_required):
+                continue
+            if current is not None and bool(current.get("apiKeyRequired", False)) != self.api_key_required:
+                await self.client.request("DELETE", f"{prefix}/{verb}")
+                current = None
+            if current is None:
+                await self.client.request("PUT", f"{prefix}/{verb}",
+                                          json=m.method_payload(proxy=proxy, api_key_required=self.api_key_required))
+            await self.client.request("PUT", f"{prefix}/{verb}/integration",
+                                      json=m.integration_payload(verb, backend, proxy=proxy))
+            changed = True
+        return changed
+
+    async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            live = await self._get_or_none(f"/restapis/{api_id}")
+            if live is None:
+                return AdapterResult(True, resource_id=api_id, data={"deleted": False})
+            if m.owner_of(live.get("tags")) != self.owner:
+                raise ConflictError(f"REST API {api_id} is not owned by {self.owner!r}; not deleting it")
+            plan = await self._api_plan(str(live.get("name")))
+            if plan is not None:
+                await self._delete_plan(plan)
+            await self.client.request("DELETE", f"/restapis/{api_id}", ok=(404,))
+            return AdapterResult(True, resource_id=api_id, data={"deleted": True})
+        return await self.guard(f"delete_api {api_id}", run)
+
+    async def _delete_plan(self, plan: dict[str, Any]) -> None:
+        """AWS refuses to delete a plan still bound to stages: unbind first, then delete."""
+        ops = [{"op": "remove", "path": "/apiStages", "value": f"{s['apiId']}:{s['stage']}"}
+               for s in plan.get("apiStages") or []]
+        if ops:
+            await self.client.request("PATCH", f"/usageplans/{plan['id']}", json={"patchOperations": ops})
+        await self.client.request("DELETE", f"/usageplans/{plan['id']}", ok=(404,))
+
+    # ------------------------------------------------------------------ policies
+    async def fetch_policies(self) -> list[dict[str, Any]]:
+        records = []
+        for plan in await self._plans():
+            record = m.policy_from_plan(plan)
+            if record is not None:
+                record["id"] = f"{plan['id']}:{record['name']}"
+                records.append(record)
+        return records
+
+    async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        spec = policy_spec.get("spec") or {}
+        if spec.get("type") != "rate_limit":
+            return AdapterResult(False, error=f"{spec.get('type')} policies: Not supported by {self.gateway_type}",
+                                 category="unsupported")
+
+        async def run() -> AdapterResult:
+            plan = await self._api_plan(str(spec["api"]))
+            if plan is None:
+                raise PermanentError(f"API {spec['api']!r} has no usage plan of ours on this gateway (apply the API first)")
+            ops = m.policy_patch(str(policy_spec["name"]), self.owner, dict(spec["config"]), plan)
+            await self.client.request("PATCH", f"/usageplans/{plan['id']}", json={"patchOperations": ops})
+            rid = f"{plan['id']}:{policy_spec['name']}"
+            return AdapterResult(True, resource_id=rid, data={"id": rid})
+        return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
+
+    async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            plan_id, _, name = policy_id.partition(":")
+            plan = await self._get_or_none(f"/usageplans/{plan_id}")
+            marker = m.parse_marker((plan or {}).get("description"))
+            if plan is None or marker is None or (name and marker["name"] != name):
+                return AdapterResult(True, resource_id=policy_id, data={"deleted": False})
+            if m.owner_of(plan.get("tags")) != self.owner or marker["owner"] != self.owner:
+                raise ConflictError(f"usage plan {plan_id} is not owned by {self.owner!r}")
+            await self.client.request("PATCH", f"/usageplans/{plan_id}",
+                                      json={"patchOperations": m.policy_clear_patch(plan)})
+            return AdapterResult(True, resource_id=policy_id, data={"deleted": True})
+        return await self.guard(f"delete_policy {policy_id}", run)
+
+    # ------------------------------------------------------------------ consumers
+    async def _key_plans(self, plans: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+        """API key id -> [(plan id, API name)] over the usage plans we own."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for plan in plans:
+            tags = plan.get("tags") or {}
+            if m.owner_of(tags) != self.owner or not tags.get(m.TAG_API):
+                continue
+            for key in await self._items(f"/usageplans/{plan['id']}/keys"):
+                out.setdefault(str(key["id"]), []).append((str(plan["id"]), str(tags[m.TAG_API])))
+        return out
+
+    async def fetch_applications(self) -> list[dict[str, Any]]:
+        keys = await self._items("/apikeys")
+        links = await self._key_plans(await self._plans())
+        return [m.consumer_from_key(k, [api for _, api in links.get(str(k.get("id")), [])]) for k in keys]
+
+    async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        return await self.guard(f"provision_application {app_spec.get('name')}", lambda: self._provision(app_spec))
+
+    async def _provision(self, record: dict[str, Any]) -> AdapterResult:
+        name, spec = str(record["name"]), dict(record["spec"])
+        secret = (record.get("secret") or {}).get("apiKey")
+        fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
+        live = None
+        if record.get("id"):
+            live = await self._get_or_none(f"/apikeys/{record['id']}")
+        if live is None:
+            live = next((k for k in await self._items("/apikeys", {"name": name}) if k.get("name") == name), None)
+        if live is not None and m.owner_of(live.get("tags")) != self.owner and not record.get("id"):
+            raise ConflictError(f"API key {name!r} exists and is not owned by {self.owner!r}")
+        plans = await self._plans()
+        if live is not None:
+            tags = live.get("tags") or {}
+            if (tags.get(m.TAG_FINGERPRINT) != fingerprint or (tags.get(m.TAG_EMAIL) or None) != (spec.get("email") or None)
+                    or m.owner_of(tags) != self.owner):
+                # A key's value and tags cannot be changed in place: replace the key.
+                await self._delete_key(str(live["id"]), plans)
+                live = None
+            elif (live.get("description") or None) != (spec.get("displayName") or None):
+                op = {"op": "replace", "path": "/description", "value": spec.get("displayName") or ""}
+                await self.client.request("PATCH", f"/apikeys/{live['id']}", json={"patchOperations": [op]})
+        if live is None:
+            if not secret:
+                raise PermanentError(f"consumer {name!r}: the API key value is needed to create its AWS API key")
+            if len(secret) < 20:
+                raise PermanentError(f"consumer {name!r}: AWS API key values must be at least 20 characters")
+            live = (await self.client.request("POST", "/apikeys", json=m.api_key_payload(
+                name, spec, secret, str(fingerprint), self.owner))).json()
+        key_id = str(live["id"])
+        current = dict((await self._key_plans(plans)).get(key_id, []))  # plan id -> api
+        wanted: dict[str, str] = {}
+        for api in spec.get("subscriptions") or []:
+            plan = await self._api_plan(str(api), plans)
+            if plan is None:
+                raise PermanentError(f"consumer {name!r}: API {api!r} has no usage plan of ours on this gateway")
+            wanted[str(plan["id"])] = str(api)
+        for plan_id in sorted(set(wanted) - set(current)):
+            await self.client.request("POST", f"/usageplans/{plan_id}/keys", json={"keyId": key_id, "keyType": "API_KEY"})
+        for plan_id in sorted(set(current) - set(wanted)):
+            await self.client.request("DELETE", f"/usageplans/{plan_id}/keys/{key_id}", ok=(404,))
+        return AdapterResult(True, resource_id=key_id, data={"id": key_id})
+
+    async def _delete_key(self, key_id: str, plans: list[dict[str, Any]]) -> None:
+        for plan_id, _ in (await self._key_plans(plans)).get(key_id, []):
+            await self.client.request("DELETE", f"/usageplans/{plan_id}/keys/{key_id}", ok=(404,))
+        await self.client.request("DELETE", f"/apikeys/{key_id}", ok=(404,))
+
+    async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            live = await self._get_or_none(f"/apikeys/{app_id}")
+            if live is None:
+                return AdapterResult(True, resource_id=app_id, data={"deleted": False})
+            if m.owner_of(live.get("tags")) != self.owner:
+                raise ConflictError(f"API key {app_id} is not owned by {self.owner!r}; not deleting it")
+            await self._delete_key(app_id, await self._plans())
+            return AdapterResult(True, resource_id=app_id, data={"deleted": True})
+        return await self.guard(f"deprovision_application {app_id}", run)
+
+    # ------------------------------------------------------------------ reconciler hooks
+    @staticmethod
+    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if kind == "API":
+            return m.desired_api_view(spec)
+        return spec
+
+
+__all__ = ["AwsApiGatewayAdapter", "GatewayError"]

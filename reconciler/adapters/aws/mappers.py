@@ -1,0 +1,274 @@
+"""Pure translation between canonical records and API Gateway (REST v1) objects. No I/O here.
+
+Layout on AWS, per API `<name>`:
+- a REST API named `<name>`; tags carry ownership (`managed-by`, `stoa-owner`) and the fields AWS has
+  no place for (tenant, version, display name, OpenAPI hash); `description` is the API description;
+- resources `<basePath>` and `<basePath>/{proxy+}`, each with one method per canonical method and an
+  HTTP_PROXY integration to the backend (`<backend>` and `<backend>/{proxy}`), deployed to the stage;
+- one usage plan per API (name `<name>`, tags `stoa-api`), bound to the API's stage: consumers' API
+  keys are attached to it (subscriptions) and a rate_limit Policy sets its throttle/quota.
+
+Rate limits: AWS throttles per second (a float rate plus a burst) and has quotas per DAY/WEEK/MONTH only.
+`requests/period` maps to `throttle.rateLimit = ceil(requests / seconds(period))` (an integer, so it
+survives moto's and AWS's patch operations exactly), `burstLimit = max(rateLimit, min(requests, 5000))`,
+and, for `day`, a `quota {limit: requests, period: DAY}`. That numeric mapping is lossy (100/minute and
+120/minute both throttle at 2 rps), so the canonical `requests/period` is kept in the plan's description
+marker and the numbers are checked against it on read: an out-of-band change to the numbers reads back
+as the numbers' own `requests`, i.e. as drift.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from reconciler.engine.resources import make_record
+
+MANAGED_BY = "managed-by"
+MANAGED_VALUE = "stoa-reconciler"
+TAG_OWNER = "stoa-owner"
+TAG_TENANT = "stoa-tenant"
+TAG_VERSION = "stoa-version"
+TAG_DISPLAY = "stoa-display-name"
+TAG_OPENAPI = "stoa-openapi-hash"
+TAG_API = "stoa-api"
+TAG_FINGERPRINT = "stoa-fingerprint"
+TAG_EMAIL = "stoa-email"
+
+PROXY_PART = "{proxy+}"
+PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_MARKER = re.compile(r"^stoa-policy (?P<name>[a-z0-9-]+) owner=(?P<owner>[a-z0-9-]+) "
+                     r"rate=(?P<requests>\d+)/(?P<period>second|minute|hour|day)$")
+
+
+def owner_of(tags: dict[str, str] | None) -> str | None:
+    """Owner id from tags, or None when the object is not one of the reconciler's."""
+    tags = tags or {}
+    if tags.get(MANAGED_BY) != MANAGED_VALUE:
+        return None
+    return tags.get(TAG_OWNER) or None
+
+
+def ownership_tags(owner: str) -> dict[str, str]:
+    return {MANAGED_BY: MANAGED_VALUE, TAG_OWNER: owner}
+
+
+# ---------------------------------------------------------------------------------------------- APIs
+def api_tags(spec: dict[str, Any], owner: str) -> dict[str, str]:
+    """Tags of a REST API: ownership plus the fields REST APIs cannot hold natively."""
+    tags = ownership_tags(owner)
+    tags[TAG_TENANT] = str(spec.get("tenant", ""))
+    tags[TAG_VERSION] = str(spec.get("version", ""))
+    if spec.get("displayName"):
+        tags[TAG_DISPLAY] = str(spec["displayName"])
+    if spec.get("openapiHash"):
+        tags[TAG_OPENAPI] = str(spec["openapiHash"])
+    return tags
+
+
+def rest_api_payload(name: str, spec: dict[str, Any], owner: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "endpointConfiguration": {"types": ["REGIONAL"]},
+                            "tags": api_tags(spec, owner)}
+    if spec.get("description"):
+        body["description"] = spec["description"]
+    return body
+
+
+def path_parts(base_path: str) -> list[str]:
+    """`/a/b` -> ["a", "b"]; `/` -> []."""
+    return [p for p in base_path.strip("/").split("/") if p]
+
+
+def join_path(parts: list[str]) -> str:
+    return "/" + "/".join(parts)
+
+
+def integration_uri(backend: str, *, proxy: bool) -> str:
+    base = backend.rstrip("/")
+    return f"{base}/{{proxy}}" if proxy else (base or backend)
+
+
+def method_payload(*, proxy: bool, api_key_required: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"authorizationType": "NONE", "apiKeyRequired": api_key_required}
+    if proxy:
+        body["requestParameters"] = {"method.request.path.proxy": True}
+    return body
+
+
+def integration_payload(method: str, backend: str, *, proxy: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "HTTP_PROXY", "httpMethod": method, "integrationHttpMethod": method,
+                            "uri": integration_uri(backend, proxy=proxy)}
+    if proxy:
+        body["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
+    return body
+
+
+def desired_methods(spec: dict[str, Any]) -> list[str]:
+    return sorted({str(m).upper() for m in spec.get("methods") or []})
+
+
+def method_matches(live: dict[str, Any], method: str, backend: str, *, proxy: bool, api_key_required: bool) -> bool:
+    """True when a live method (with its embedded integration) is exactly what we would write."""
+    integration = live.get("methodIntegration") or {}
+    return (
+        bool(live.get("apiKeyRequired", False)) == api_key_required
+        and integration.get("type") == "HTTP_PROXY"
+        and integration.get("httpMethod", method) == method
+        and integration.get("uri") == integration_uri(backend, proxy=proxy)
+    )
+
+
+def find_layout(resources: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(base resource, `{proxy+}` resource) of an API we laid out; (None, None) if there is none."""
+    by_id = {r.get("id"): r for r in resources}
+    for res in resources:
+        if res.get("pathPart") == PROXY_PART:
+            return by_id.get(res.get("parentId")), res
+    return None, None
+
+
+def api_from_gateway(rest_api: dict[str, Any], resources: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Canonical API record of a REST API (with its resources; None when not read)."""
+    tags = rest_api.get("tags") or {}
+    owner = owner_of(tags)
+    spec: dict[str, Any] = {}
+    if owner is not None:
+        spec = {"tenant": tags.get(TAG_TENANT, ""), "version": tags.get(TAG_VERSION, ""),
+                "displayName": tags.get(TAG_DISPLAY) or None,
+                "description": rest_api.get("description") or None,
+                "openapiHash": tags.get(TAG_OPENAPI) or None}
+    if resources is not None:
+        base, proxy = find_layout(resources)
+        if base is not None and proxy is not None:
+            base_path = str(base.get("path") or "/")
+            methods = sorted(m for m in (proxy.get("resourceMethods") or {}) if m != "OPTIONS")
+            uri = str(((base.get("resourceMethods") or {}).get(methods[0] if methods else "", {})
+                       .get("methodIntegration") or {}).get("uri") or "")
+            if not uri:
+                proxy_uri = str(((proxy.get("resourceMethods") or {}).get(methods[0] if methods else "", {})
+                                 .get("methodIntegration") or {}).get("uri") or "")
+                uri = proxy_uri.removesuffix("/{proxy}")
+            spec.update({"basePath": base_path, "backend": uri, "methods": methods})
+    return make_record("API", str(rest_api.get("name", "")), spec, id=rest_api.get("id"), owner=owner)
+
+
+# ---------------------------------------------------------------------------------------------- usage plans
+def usage_plan_payload(api_name: str, api_id: str, stage: str, owner: str) -> dict[str, Any]:
+    tags = ownership_tags(owner)
+    tags[TAG_API] = api_name
+    return {"name": api_name, "description": "", "apiStages": [{"apiId": api_id, "stage": stage}], "tags": tags}
+
+
+def throttle_for(requests: int, period: str) -> dict[str, int]:
+    rate = max(1, math.ceil(requests / PERIOD_SECONDS[period]))
+    return {"rateLimit": rate, "burstLimit": max(rate, min(requests, 5000))}
+
+
+def quota_for(requests: int, period: str) -> dict[str, Any] | None:
+    return {"limit": requests, "period": "DAY", "offset": 0} if period == "day" else None
+
+
+def policy_marker(name: str, owner: str, requests: int, period: str) -> str:
+    return f"stoa-policy {name} owner={owner} rate={requests}/{period}"
+
+
+def parse_marker(description: str | None) -> dict[str, Any] | None:
+    match = _MARKER.match(description or "")
+    if match is None:
+        return None
+    return {"name": match["name"], "owner": match["owner"], "requests": int(match["requests"]),
+            "period": match["period"]}
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def policy_from_plan(plan: dict[str, Any]) -> dict[str, Any] | None:
+    """The rate_limit Policy a usage plan carries, or None when it carries none."""
+    marker = parse_marker(plan.get("description"))
+    tags = plan.get("tags") or {}
+    if marker is None or not tags.get(TAG_API):
+        return None
+    requests, period = marker["requests"], marker["period"]
+    throttle = plan.get("throttle") or {}
+    quota = plan.get("quota") or {}
+    want_throttle, want_quota = throttle_for(requests, period), quota_for(requests, period)
+    live_rate, live_burst = _num(throttle.get("rateLimit")), _num(throttle.get("burstLimit"))
+    live_limit = _num(quota.get("limit"))
+    consistent = (
+        live_rate == want_throttle["rateLimit"] and live_burst == want_throttle["burstLimit"]
+        and ((want_quota is None and not quota)
+             or (want_quota is not None and live_limit == want_quota["limit"] and quota.get("period") == "DAY"))
+    )
+    if not consistent:  # the numbers were changed out of band: report what they now mean
+        if period == "day" and live_limit is not None:
+            requests = int(live_limit)
+        elif live_rate is not None:
+            requests = int(round(live_rate * PERIOD_SECONDS[period]))
+        else:
+            requests = 0
+    owner = marker["owner"] if owner_of(tags) == marker["owner"] else None
+    spec = {"api": tags[TAG_API], "type": "rate_limit", "config": {"requests": requests, "period": period}}
+    return make_record("Policy", marker["name"], spec, id=plan.get("id"), owner=owner)
+
+
+def policy_patch(name: str, owner: str, config: dict[str, Any], live: dict[str, Any]) -> list[dict[str, Any]]:
+    """Patch operations that put a rate_limit policy on the API's usage plan."""
+    requests, period = int(config["requests"]), str(config["period"])
+    throttle, quota = throttle_for(requests, period), quota_for(requests, period)
+    ops: list[dict[str, Any]] = [
+        {"op": "replace", "path": "/throttle/rateLimit", "value": str(throttle["rateLimit"])},
+        {"op": "replace", "path": "/throttle/burstLimit", "value": str(throttle["burstLimit"])},
+    ]
+    if quota is not None:
+        ops += [{"op": "replace", "path": "/quota/limit", "value": str(quota["limit"])},
+                {"op": "replace", "path": "/quota/period", "value": "DAY"}]
+    elif live.get("quota"):
+        ops.append({"op": "remove", "path": "/quota"})
+    ops.append({"op": "replace", "path": "/description", "value": policy_marker(name, owner, requests, period)})
+    return ops
+
+
+def policy_clear_patch(live: dict[str, Any]) -> list[dict[str, Any]]:
+    ops: list[dict[str, Any]] = []
+    if live.get("throttle"):
+        ops.append({"op": "remove", "path": "/throttle"})
+    if live.get("quota"):
+        ops.append({"op": "remove", "path": "/quota"})
+    ops.append({"op": "replace", "path": "/description", "value": ""})
+    return ops
+
+
+# ---------------------------------------------------------------------------------------------- consumers
+def api_key_payload(name: str, spec: dict[str, Any], value: str, fingerprint: str, owner: str) -> dict[str, Any]:
+    tags = ownership_tags(owner)
+    tags[TAG_FINGERPRINT] = fingerprint
+    if spec.get("email"):
+        tags[TAG_EMAIL] = str(spec["email"])
+    body: dict[str, Any] = {"name": name, "enabled": True, "value": value, "tags": tags}
+    if spec.get("displayName"):
+        body["description"] = spec["displayName"]
+    return body
+
+
+def consumer_from_key(key: dict[str, Any], subscriptions: list[str]) -> dict[str, Any]:
+    tags = key.get("tags") or {}
+    owner = owner_of(tags)
+    spec: dict[str, Any] = {"subscriptions": sorted(subscriptions)}
+    if owner is not None:
+        spec.update({"displayName": key.get("description") or None, "email": tags.get(TAG_EMAIL) or None,
+                     "credential": {"type": "apiKey", "fingerprint": tags.get(TAG_FINGERPRINT)}})
+    return make_record("Consumer", str(key.get("name", "")), spec, id=key.get("id"), owner=owner)
+
+
+def desired_api_view(spec: dict[str, Any]) -> dict[str, Any]:
+    """Drop the OpenAPI document itself (only its hash is stored, in a tag)."""
+    view = {k: v for k, v in spec.items() if k != "openapi"}
+    if "methods" in view:
+        view["methods"] = sorted(str(m).upper() for m in view["methods"] or [])
+    return view
