@@ -1,0 +1,756 @@
+"""Gravitee APIM 4.x Management API emulator (v2 for APIs, plans, subscriptions; v1 for applications).
+
+Written from `../shared/specs/gravitee/openapi-apis.yaml` (+ installation) and the contract notes in
+`../shared/specs/README.md`; it never imports from `reconciler.adapters`. What it enforces, because the
+real Management API does and an adapter must cope with it:
+
+- HTTP Basic auth (admin/admin by default, as a fresh Gravitee); 401 otherwise.
+- Base paths `/management/v2/organizations/{org}/environments/{env}` and `/management/v2/environments/{env}`
+  (org DEFAULT); v1 `/management/organizations/{org}/environments/{env}` for applications.
+- V4 APIs are created STOPPED with `deploymentState` NEED_REDEPLOY; `CreateApiV4` has no `labels`
+  (they are ignored on create, set them with PUT). A listener path already used by another API is 400.
+- Plans are created STAGING and must be `_publish`ed; one published KEY_LESS plan per API at most;
+  `GET .../plans` returns only PUBLISHED plans unless `statuses` says otherwise.
+- `_start` / `_stop` answer 400 when the API is already in that state; the first `_start` deploys.
+  Any change to the API or its plans sets NEED_REDEPLOY until `POST /apis/{id}/deployments`.
+- A started API cannot be deleted; an API with open plans needs `?closePlans=true`.
+- Subscriptions: the plan must be PUBLISHED and not KEY_LESS; one active subscription per app and plan;
+  `customApiKey` must be unique.
+- Errors: v2 `{httpStatus, message, technicalCode, parameters, details}`; v1 `{message, http_status}`.
+- Lists: v2 `{data, pagination, links}` with `page`/`perPage` (400 past the last page); v1 `_paged`
+  `{data, page, metadata}`.
+
+`fail_next_deployments = N` makes the next N deployments answer 500 (tests of a failed deployment).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from reconciler.emulators.server import Emulator
+
+API_TYPES = {"A2A_PROXY", "AUTHZ", "EDGE", "LLM_PROXY", "MCP_PROXY", "MESSAGE", "NATIVE", "PROXY"}
+SECURITY_TYPES = {"KEY_LESS", "API_KEY", "OAUTH2", "JWT", "MTLS"}
+PLAN_STATUSES = {"STAGING", "PUBLISHED", "DEPRECATED", "CLOSED"}
+SUB_STATUSES = {"PENDING", "REJECTED", "ACCEPTED", "CLOSED", "PAUSED", "RESUMED"}
+ACTIVE_SUBS = {"PENDING", "ACCEPTED", "PAUSED"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class GraviteeHttpError(Exception):
+    def __init__(self, status: int, message: str, code: str, details: list[dict[str, Any]] | None = None,
+                 v1: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.details = details or []
+        self.v1 = v1
+
+    def response(self) -> JSONResponse:
+        if self.v1:
+            return JSONResponse({"message": self.message, "http_status": self.status}, status_code=self.status)
+        body = {"httpStatus": self.status, "message": self.message, "technicalCode": self.code,
+                "parameters": {}, "details": self.details}
+        return JSONResponse(body, status_code=self.status)
+
+
+def _bad(message: str, code: str, location: str = "", value: Any = None) -> GraviteeHttpError:
+    details = [{"message": message, "location": location, "invalidValue": value}] if location else []
+    return GraviteeHttpError(400, message, code, details)
+
+
+class _Env:
+    """The objects of one organization/environment."""
+
+    def __init__(self) -> None:
+        self.apis: dict[str, dict[str, Any]] = {}
+        self.plans: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.api_keys: dict[str, dict[str, Any]] = {}
+
+
+def _paged(items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
+    """The v2 list envelope; 400 when `page` is past the last page (as Gravitee does)."""
+    try:
+        page = int(request.query_params.get("page", "1"))
+        per_page = int(request.query_params.get("perPage", "10"))
+    except ValueError:
+        raise _bad("Invalid pagination parameters", "pagination.invalid") from None
+    if page < 1 or per_page < 1:
+        raise _bad("Invalid pagination parameters", "pagination.invalid")
+    total = len(items)
+    page_count = max(1, math.ceil(total / per_page)) if total else 0
+    if total and page > page_count:
+        raise _bad(f"Invalid page: page {page} is greater than page count {page_count}", "pagination.invalid")
+    chunk = items[(page - 1) * per_page: page * per_page]
+    base = str(request.url.remove_query_params(["page", "perPage"]))
+    sep = "&" if "?" in base else "?"
+
+    def link(p: int) -> str:
+        return f"{base}{sep}page={p}&perPage={per_page}"
+
+    links: dict[str, Any] = {"self": str(request.url)}
+    if page_count:
+        links.update(first=link(1), last=link(page_count))
+        if page > 1:
+            links["previous"] = link(page - 1)
+        if page < page_count:
+            links["next"] = link(page + 1)
+    return {"data": chunk,
+            "pagination": {"page": page, "perPage": per_page, "pageCount": page_count,
+                           "pageItemsCount": len(chunk), "totalCount": total},
+            "links": links}
+
+
+def _csv(request: Request, name: str) -> set[str] | None:
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    return {v.strip().upper() for raw in values for v in raw.split(",") if v.strip()}
+
+
+def _norm_path(path: str) -> str:
+    return path.rstrip("/") + "/"
+
+
+class GraviteeEmulator(Emulator):
+    gateway_type = "gravitee"
+
+    def __init__(self, username: str = "admin", password: str = "admin") -> None:
+        super().__init__()
+        self.username = username
+        self.password = password
+        self.envs: dict[tuple[str, str], _Env] = {}
+        self.state_lock = threading.RLock()
+        self.fail_next_deployments = 0
+        self.deployments = 0
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, str], options: dict[str, Any]) -> GraviteeEmulator:
+        return cls(username=credentials.get("username", "admin"), password=credentials.get("password", "admin"))
+
+    # ------------------------------------------------------------------ helpers
+    def env(self, org: str = "DEFAULT", env: str = "DEFAULT") -> _Env:
+        with self.state_lock:
+            return self.envs.setdefault((org, env), _Env())
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return user == self.username and password == self.password
+
+    def _api(self, env: _Env, api_id: str) -> dict[str, Any]:
+        api = env.apis.get(api_id)
+        if api is None:
+            raise GraviteeHttpError(404, f"Api [{api_id}] cannot be found.", "api.notFound")
+        return api
+
+    def _plan(self, env: _Env, api_id: str, plan_id: str) -> dict[str, Any]:
+        plan = env.plans.get(plan_id)
+        if plan is None or plan["apiId"] != api_id:
+            raise GraviteeHttpError(404, f"Plan [{plan_id}] cannot be found.", "plan.notFound")
+        return plan
+
+    def _sub(self, env: _Env, api_id: str, sub_id: str) -> dict[str, Any]:
+        sub = env.subscriptions.get(sub_id)
+        if sub is None or sub["api"] != api_id:
+            raise GraviteeHttpError(404, f"Subscription [{sub_id}] cannot be found.", "subscription.notFound")
+        return sub
+
+    @staticmethod
+    def _touch(api: dict[str, Any]) -> None:
+        api["updatedAt"] = _now()
+        api["deploymentState"] = "NEED_REDEPLOY"
+
+    def _check_api_body(self, env: _Env, body: Any, api_id: str | None) -> None:
+        if not isinstance(body, dict):
+            raise _bad("Request body is not a JSON object", "request.invalid")
+        for key in ("name", "apiVersion"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise _bad(f"{key} must not be blank", "validation", key, body.get(key))
+        if body.get("definitionVersion") != "V4":
+            raise _bad("Only V4 definitions are handled here", "api.definitionVersion.invalid",
+                       "definitionVersion", body.get("definitionVersion"))
+        if body.get("type") not in API_TYPES:
+            raise _bad("type is invalid", "validation", "type", body.get("type"))
+        listeners = body.get("listeners")
+        if not isinstance(listeners, list) or not listeners:
+            raise _bad("listeners must contain at least 1 item", "validation", "listeners", listeners)
+        groups = body.get("endpointGroups")
+        if not isinstance(groups, list) or not groups:
+            raise _bad("endpointGroups must contain at least 1 item", "validation", "endpointGroups", groups)
+        for i, group in enumerate(groups):
+            if not isinstance(group, dict) or not group.get("type"):
+                raise _bad("endpoint group type is required", "validation", f"endpointGroups[{i}].type")
+        used = {p for other in env.apis.values() if other["id"] != api_id for p in self._paths(other)}
+        for i, listener in enumerate(listeners):
+            if not isinstance(listener, dict) or listener.get("type") not in {"HTTP", "TCP", "SUBSCRIPTION", "KAFKA"}:
+                raise _bad("listener type is invalid", "validation", f"listeners[{i}].type")
+            if listener["type"] == "HTTP":
+                paths = listener.get("paths")
+                if not isinstance(paths, list) or not paths:
+                    raise _bad("paths must contain at least 1 item", "validation", f"listeners[{i}].paths")
+                for path in paths:
+                    value = path.get("path", "/") if isinstance(path, dict) else None
+                    if not isinstance(value, str) or not value.startswith("/"):
+                        raise _bad("Path is invalid", "api.path.invalid", f"listeners[{i}].paths", value)
+                    if _norm_path(value) in used:
+                        raise _bad(f"Path [{_norm_path(value)}] already exists", "api.path.alreadyExists",
+                                   f"listeners[{i}].paths", value)
+
+    @staticmethod
+    def _paths(api: dict[str, Any]) -> set[str]:
+        return {_norm_path(str(p.get("path", "/"))) for lst in api.get("listeners") or []
+                if lst.get("type") == "HTTP" for p in lst.get("paths") or []}
+
+    def _deploy(self, api: dict[str, Any]) -> None:
+        api["deploymentState"] = "DEPLOYED"
+        api["deployedAt"] = _now()
+        self.deployments += 1
+
+    # ------------------------------------------------------------------ routing
+    def routes(self) -> list[BaseRoute]:
+        v2_handlers: list[tuple[str, str, Any]] = [
+            ("", "GET", self.get_environment),
+            ("/apis", "GET", self.list_apis),
+            ("/apis", "POST", self.create_api),
+            ("/apis/_search", "POST", self.search_apis),
+            ("/apis/{apiId}", "GET", self.get_api),
+            ("/apis/{apiId}", "PUT", self.update_api),
+            ("/apis/{apiId}", "DELETE", self.delete_api),
+            ("/apis/{apiId}/_start", "POST", self.start_api),
+            ("/apis/{apiId}/_stop", "POST", self.stop_api),
+            ("/apis/{apiId}/deployments", "POST", self.deploy_api),
+            ("/apis/{apiId}/plans", "GET", self.list_plans),
+            ("/apis/{apiId}/plans", "POST", self.create_plan),
+            ("/apis/{apiId}/plans/{planId}", "GET", self.get_plan),
+            ("/apis/{apiId}/plans/{planId}", "PUT", self.update_plan),
+            ("/apis/{apiId}/plans/{planId}", "DELETE", self.delete_plan),
+            ("/apis/{apiId}/plans/{planId}/_publish", "POST", self.publish_plan),
+            ("/apis/{apiId}/plans/{planId}/_close", "POST", self.close_plan),
+            ("/apis/{apiId}/plans/{planId}/_deprecate", "POST", self.deprecate_plan),
+            ("/apis/{apiId}/subscriptions", "GET", self.list_subscriptions),
+            ("/apis/{apiId}/subscriptions", "POST", self.create_subscription),
+            ("/apis/{apiId}/subscriptions/{subId}", "GET", self.get_subscription),
+            ("/apis/{apiId}/subscriptions/{subId}/_close", "POST", self.close_subscription),
+            ("/apis/{apiId}/subscriptions/{subId}/api-keys", "GET", self.list_api_keys),
+            ("/apis/{apiId}/subscriptions/{subId}/api-keys/_renew", "POST", self.renew_api_key),
+        ]
+        v1_handlers: list[tuple[str, str, Any]] = [
+            ("", "GET", self.v1_environment),
+            ("/applications", "GET", self.v1_list_apps),
+            ("/applications", "POST", self.v1_create_app),
+            ("/applications/_paged", "GET", self.v1_paged_apps),
+            ("/applications/{appId}", "GET", self.v1_get_app),
+            ("/applications/{appId}", "PUT", self.v1_update_app),
+            ("/applications/{appId}", "DELETE", self.v1_delete_app),
+            ("/applications/{appId}/subscriptions", "GET", self.v1_app_subscriptions),
+        ]
+        out: list[BaseRoute] = []
+        for prefix in ("/management/v2/organizations/{org}/environments/{env}", "/management/v2/environments/{env}"):
+            for suffix, method, handler in v2_handlers:
+                out.append(Route(prefix + suffix, self._wrap(handler), methods=[method]))
+        for suffix, method, handler in v1_handlers:
+            out.append(Route("/management/organizations/{org}/environments/{env}" + suffix,
+                             self._wrap(handler, v1=True), methods=[method]))
+        out.append(Route("/management/v2/environments", self._wrap(self.list_environments), methods=["GET"]))
+        return out
+
+    def _wrap(self, handler: Any, v1: bool = False) -> Any:
+        async def endpoint(request: Request) -> Response:
+            if not self._authorized(request):
+                error = GraviteeHttpError(401, "Unauthorized", "unauthorized", v1=v1)
+                response = error.response()
+                response.headers["WWW-Authenticate"] = 'Basic realm="gravitee.io"'
+                return response
+            body: Any = None
+            if request.method in ("POST", "PUT"):
+                raw = await request.body()
+                if raw:
+                    try:
+                        body = json.loads(raw)
+                    except ValueError:
+                        return GraviteeHttpError(400, "Malformed JSON body", "request.invalid", v1=v1).response()
+            params = dict(request.path_params)
+            env = self.env(params.pop("org", "DEFAULT"), params.pop("env", "DEFAULT"))
+            try:
+                with self.state_lock:
+                    result = handler(request, env, body, **params)
+            except GraviteeHttpError as exc:
+                exc.v1 = v1
+                return exc.response()
+            if isinstance(result, Response):
+                return result
+            status, payload = result
+            if payload is None:
+                return Response(status_code=status)
+            return JSONResponse(payload, status_code=status)
+
+        return endpoint
+
+    # ------------------------------------------------------------------ environment (health probe)
+    def get_environment(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        env_id = request.path_params.get("env", "DEFAULT")
+        org = request.path_params.get("org", "DEFAULT")
+        return 200, {"id": env_id, "name": "Default environment", "organizationId": org, "hrids": ["default"]}
+
+    def list_environments(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        return 200, _paged([{"id": "DEFAULT", "name": "Default environment", "organizationId": "DEFAULT"}], request)
+
+    # ------------------------------------------------------------------ APIs
+    def list_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        items = sorted(env.apis.values(), key=lambda a: (a["createdAt"], a["id"]))
+        return 200, _paged(items, request)
+
+    def search_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        query = body if isinstance(body, dict) else {}
+        items = sorted(env.apis.values(), key=lambda a: (a["createdAt"], a["id"]))
+        text = str(query.get("query") or "").lower()
+        if text:
+            items = [a for a in items if text in a["name"].lower() or text in (a.get("description") or "").lower()]
+        ids = query.get("ids")
+        if ids:
+            items = [a for a in items if a["id"] in set(ids)]
+        return 200, _paged(items, request)
+
+    def create_api(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        self._check_api_body(env, body, None)
+        api_id = str(uuid.uuid4())
+        now = _now()
+        api = {
+            "id": api_id, "crossId": str(uuid.uuid4()), "name": body["name"], "apiVersion": body["apiVersion"],
+            "definitionVersion": "V4", "type": body["type"], "description": body.get("description", ""),
+            "listeners": body["listeners"], "endpointGroups": body["endpointGroups"],
+            "flows": body.get("flows") or [], "flowExecution": body.get("flowExecution")
+            or {"mode": "DEFAULT", "matchRequired": False},
+            "analytics": body.get("analytics") or {"enabled": True},
+            "tags": body.get("tags") or [], "labels": [], "groups": body.get("groups") or [],
+            "categories": [], "visibility": body.get("visibility", "PRIVATE"),
+            "state": "STOPPED", "deploymentState": "NEED_REDEPLOY", "lifecycleState": "CREATED",
+            "createdAt": now, "updatedAt": now, "disableMembershipNotifications": False,
+            "primaryOwner": {"id": "admin-id", "displayName": self.username, "type": "USER"},
+            "responseTemplates": {}, "resources": [], "properties": [],
+        }
+        env.apis[api_id] = api
+        return 201, api
+
+    def get_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        return 200, self._api(env, apiId)
+
+    def update_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        self._check_api_body(env, body, apiId)
+        if body["type"] != api["type"]:
+            raise _bad("The type of an API cannot change", "api.type.immutable", "type", body["type"])
+        for key in ("name", "apiVersion", "listeners", "endpointGroups"):
+            api[key] = body[key]
+        for key, default in (("description", ""), ("flows", []), ("labels", []), ("tags", []),
+                             ("groups", []), ("categories", []), ("visibility", "PRIVATE"),
+                             ("responseTemplates", {}), ("resources", []), ("properties", [])):
+            api[key] = body.get(key, default)
+        if body.get("flowExecution"):
+            api["flowExecution"] = body["flowExecution"]
+        if body.get("analytics"):
+            api["analytics"] = body["analytics"]
+        if body.get("lifecycleState"):
+            api["lifecycleState"] = body["lifecycleState"]
+        self._touch(api)
+        return 200, api
+
+    def delete_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        if api["state"] == "STARTED":
+            raise GraviteeHttpError(400, f"Api [{apiId}] is still running, stop it before deleting it.",
+                                    "api.running")
+        plans = [p for p in env.plans.values() if p["apiId"] == apiId]
+        open_plans = [p for p in plans if p["status"] != "CLOSED"]
+        close = request.query_params.get("closePlans", "false").lower() == "true"
+        if open_plans and not close:
+            raise GraviteeHttpError(400, f"Api [{apiId}] has open plans; close them or use closePlans=true",
+                                    "api.plans.notClosed")
+        for plan in plans:
+            self._close_plan(env, plan)
+            del env.plans[plan["id"]]
+        for sub_id in [s["id"] for s in env.subscriptions.values() if s["api"] == apiId]:
+            del env.subscriptions[sub_id]
+        del env.apis[apiId]
+        return 204, None
+
+    def start_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        if api["state"] == "STARTED":
+            raise _bad(f"Api [{apiId}] is already started", "api.alreadyStarted")
+        if api.get("lifecycleState") == "ARCHIVED":
+            raise _bad(f"Api [{apiId}] is archived", "api.archived")
+        api["state"] = "STARTED"
+        api["updatedAt"] = _now()
+        if not api.get("deployedAt"):
+            self._deploy(api)
+        return 204, None
+
+    def stop_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        if api["state"] == "STOPPED":
+            raise _bad(f"Api [{apiId}] is already stopped", "api.alreadyStopped")
+        api["state"] = "STOPPED"
+        api["updatedAt"] = _now()
+        return 204, None
+
+    def deploy_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        label = (body or {}).get("deploymentLabel") if isinstance(body, dict) else None
+        if label is not None and (not isinstance(label, str) or len(label) > 32):
+            raise _bad("deploymentLabel must be at most 32 characters", "validation", "deploymentLabel", label)
+        if self.fail_next_deployments > 0:
+            self.fail_next_deployments -= 1
+            raise GraviteeHttpError(500, "Deployment failed: the gateway did not accept the definition",
+                                    "api.deployment.failed")
+        self._deploy(api)
+        return 202, api
+
+    # ------------------------------------------------------------------ plans
+    def list_plans(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        self._api(env, apiId)
+        statuses = _csv(request, "statuses") or {"PUBLISHED"}
+        securities = _csv(request, "securities")
+        items = [p for p in env.plans.values() if p["apiId"] == apiId and p["status"] in statuses
+                 and (securities is None or p["security"]["type"] in securities)]
+        items.sort(key=lambda p: (p["order"], p["createdAt"], p["id"]))
+        return 200, _paged(items, request)
+
+    def create_plan(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        if not isinstance(body, dict):
+            raise _bad("Request body is not a JSON object", "request.invalid")
+        if body.get("definitionVersion") != "V4":
+            raise _bad("definitionVersion must be V4 for a V4 API", "validation", "definitionVersion",
+                       body.get("definitionVersion"))
+        if not isinstance(body.get("name"), str) or not body["name"]:
+            raise _bad("name must not be blank", "validation", "name")
+        security = body.get("security")
+        if not isinstance(security, dict) or security.get("type") not in SECURITY_TYPES:
+            raise _bad("security.type is invalid", "validation", "security.type")
+        now = _now()
+        order = 1 + max((p["order"] for p in env.plans.values() if p["apiId"] == apiId), default=0)
+        plan = {
+            "id": str(uuid.uuid4()), "crossId": body.get("crossId") or str(uuid.uuid4()), "apiId": apiId,
+            "name": body["name"], "description": body.get("description", ""), "definitionVersion": "V4",
+            "security": {"type": security["type"], "configuration": security.get("configuration") or {}},
+            "mode": body.get("mode", "STANDARD"), "status": "STAGING", "type": "API",
+            "validation": body.get("validation", "MANUAL"), "characteristics": body.get("characteristics") or [],
+            "commentRequired": bool(body.get("commentRequired", False)),
+            "excludedGroups": body.get("excludedGroups") or [], "tags": body.get("tags") or [],
+            "flows": body.get("flows") or [], "order": body.get("order", order), "createdAt": now,
+            "updatedAt": now,
+        }
+        env.plans[plan["id"]] = plan
+        self._touch(api)
+        return 201, plan
+
+    def get_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
+        self._api(env, apiId)
+        return 200, self._plan(env, apiId, planId)
+
+    def update_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        plan = self._plan(env, apiId, planId)
+        if not isinstance(body, dict) or body.get("definitionVersion") != "V4":
+            raise _bad("definitionVersion must be V4", "validation", "definitionVersion")
+        if plan["status"] == "CLOSED":
+            raise _bad(f"Plan [{planId}] is closed", "plan.closed")
+        if not isinstance(body.get("name"), str) or not body["name"]:
+            raise _bad("name must not be blank", "validation", "name")
+        plan["name"] = body["name"]
+        for key, default in (("description", ""), ("flows", []), ("characteristics", []), ("tags", []),
+                             ("excludedGroups", []), ("commentRequired", False)):
+            plan[key] = body.get(key, default)
+        for key in ("validation", "order", "selectionRule", "generalConditions", "commentMessage"):
+            if key in body:
+                plan[key] = body[key]
+        security = body.get("security")
+        if isinstance(security, dict) and "configuration" in security:
+            plan["security"]["configuration"] = security["configuration"] or {}
+        plan["updatedAt"] = _now()
+        self._touch(api)
+        return 200, plan
+
+    def delete_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        plan = self._plan(env, apiId, planId)
+        if any(s["plan"] == planId and s["status"] in ACTIVE_SUBS for s in env.subscriptions.values()):
+            raise _bad(f"Plan [{planId}] has active subscriptions", "plan.subscriptions.active")
+        del env.plans[plan["id"]]
+        self._touch(api)
+        return 204, None
+
+    def publish_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        plan = self._plan(env, apiId, planId)
+        if plan["status"] != "STAGING":
+            raise _bad(f"Plan [{planId}] is already {plan['status'].lower()}", "plan.alreadyPublished")
+        if plan["security"]["type"] == "KEY_LESS" and any(
+                p["apiId"] == apiId and p["status"] == "PUBLISHED" and p["security"]["type"] == "KEY_LESS"
+                for p in env.plans.values()):
+            raise _bad("A keyless plan is already published for this API", "plan.keyless.alreadyPublished")
+        plan["status"] = "PUBLISHED"
+        plan["publishedAt"] = plan["updatedAt"] = _now()
+        self._touch(api)
+        return 200, plan
+
+    def _close_plan(self, env: _Env, plan: dict[str, Any]) -> None:
+        plan["status"] = "CLOSED"
+        plan["closedAt"] = plan["updatedAt"] = _now()
+        for sub in env.subscriptions.values():
+            if sub["plan"] == plan["id"] and sub["status"] in ACTIVE_SUBS:
+                self._close_sub(env, sub)
+
+    def close_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        plan = self._plan(env, apiId, planId)
+        if plan["status"] == "CLOSED":
+            raise _bad(f"Plan [{planId}] is already closed", "plan.alreadyClosed")
+        self._close_plan(env, plan)
+        self._touch(api)
+        return 200, plan
+
+    def deprecate_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
+        api = self._api(env, apiId)
+        plan = self._plan(env, apiId, planId)
+        if plan["status"] != "PUBLISHED":
+            raise _bad(f"Plan [{planId}] is not published", "plan.notPublished")
+        plan["status"] = "DEPRECATED"
+        self._touch(api)
+        return 200, plan
+
+    # ------------------------------------------------------------------ subscriptions (v2, API side)
+    def _sub_view(self, env: _Env, sub: dict[str, Any]) -> dict[str, Any]:
+        api = env.apis.get(sub["api"], {})
+        plan = env.plans.get(sub["plan"], {})
+        app = env.apps.get(sub["application"], {})
+        return {
+            "id": sub["id"], "status": sub["status"], "consumerStatus": "STARTED",
+            "api": {"id": sub["api"], "name": api.get("name")},
+            "plan": {"id": sub["plan"], "name": plan.get("name"), "security": plan.get("security")},
+            "application": {"id": sub["application"], "name": app.get("name")},
+            "metadata": sub.get("metadata") or {}, "createdAt": sub["createdAt"],
+            "updatedAt": sub["updatedAt"], **({"closedAt": sub["closedAt"]} if "closedAt" in sub else {}),
+        }
+
+    def list_subscriptions(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        self._api(env, apiId)
+        apps = {v for raw in request.query_params.getlist("applicationIds") for v in raw.split(",") if v}
+        plans = {v for raw in request.query_params.getlist("planIds") for v in raw.split(",") if v}
+        statuses = _csv(request, "statuses")
+        items = [self._sub_view(env, s) for s in env.subscriptions.values() if s["api"] == apiId
+                 and (not apps or s["application"] in apps) and (not plans or s["plan"] in plans)
+                 and (statuses is None or s["status"] in statuses)]
+        items.sort(key=lambda s: (s["createdAt"], s["id"]))
+        return 200, _paged(items, request)
+
+    def create_subscription(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
+        self._api(env, apiId)
+        if not isinstance(body, dict) or not body.get("planId") or not body.get("applicationId"):
+            raise _bad("planId and applicationId are required", "validation", "planId")
+        plan = self._plan(env, apiId, str(body["planId"]))
+        app = env.apps.get(str(body["applicationId"]))
+        if app is None or app["status"] != "ACTIVE":
+            raise GraviteeHttpError(404, f"Application [{body['applicationId']}] cannot be found.",
+                                    "application.notFound")
+        if plan["security"]["type"] == "KEY_LESS":
+            raise _bad("A keyless plan cannot be subscribed to", "plan.keyless.notSubscribable")
+        if plan["status"] != "PUBLISHED":
+            raise _bad(f"Plan [{plan['id']}] is not published", "plan.notPublished")
+        if any(s["plan"] == plan["id"] and s["application"] == app["id"] and s["status"] in ACTIVE_SUBS
+               for s in env.subscriptions.values()):
+            raise _bad("An active subscription already exists for this application and plan",
+                       "subscription.alreadyExists")
+        custom = body.get("customApiKey")
+        if custom is not None and (not isinstance(custom, str) or len(custom) < 8):
+            raise _bad("customApiKey is invalid", "apiKey.invalid", "customApiKey")
+        if custom is not None and custom in env.api_keys:
+            raise _bad("The API key is already in use", "apiKey.alreadyExists")
+        now = _now()
+        sub = {"id": str(uuid.uuid4()), "api": apiId, "plan": plan["id"], "application": app["id"],
+               "status": "ACCEPTED" if plan.get("validation") == "AUTO" else "PENDING",
+               "metadata": body.get("metadata") or {}, "createdAt": now, "updatedAt": now}
+        env.subscriptions[sub["id"]] = sub
+        if plan["security"]["type"] == "API_KEY":
+            self._new_key(env, sub, custom)
+        return 201, self._sub_view(env, sub)
+
+    def _new_key(self, env: _Env, sub: dict[str, Any], custom: str | None) -> dict[str, Any]:
+        key = {"id": str(uuid.uuid4()), "key": custom or uuid.uuid4().hex, "subscription": sub["id"],
+               "application": sub["application"], "revoked": False, "paused": False, "expired": False,
+               "createdAt": _now()}
+        env.api_keys[key["key"]] = key
+        return key
+
+    def _key_view(self, env: _Env, key: dict[str, Any]) -> dict[str, Any]:
+        return {"id": key["id"], "key": key["key"], "revoked": key["revoked"], "paused": key["paused"],
+                "expired": key["expired"], "createdAt": key["createdAt"],
+                "application": {"id": key["application"]}, "subscriptions": [{"id": key["subscription"]}]}
+
+    def get_subscription(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
+        return 200, self._sub_view(env, self._sub(env, apiId, subId))
+
+    def _close_sub(self, env: _Env, sub: dict[str, Any]) -> None:
+        sub["status"] = "CLOSED"
+        sub["closedAt"] = sub["updatedAt"] = _now()
+        for key in env.api_keys.values():
+            if key["subscription"] == sub["id"]:
+                key["revoked"] = True
+
+    def close_subscription(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
+        sub = self._sub(env, apiId, subId)
+        if sub["status"] not in ACTIVE_SUBS:
+            raise _bad(f"Subscription [{subId}] is already closed", "subscription.closed")
+        self._close_sub(env, sub)
+        return 200, self._sub_view(env, sub)
+
+    def list_api_keys(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
+        self._sub(env, apiId, subId)
+        keys = [self._key_view(env, k) for k in env.api_keys.values() if k["subscription"] == subId]
+        return 200, _paged(keys, request)
+
+    def renew_api_key(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
+        sub = self._sub(env, apiId, subId)
+        if sub["status"] not in ACTIVE_SUBS:
+            raise _bad(f"Subscription [{subId}] is closed", "subscription.closed")
+        custom = body.get("customApiKey") if isinstance(body, dict) else None
+        if custom is not None and custom in env.api_keys:
+            raise _bad("The API key is already in use", "apiKey.alreadyExists")
+        for key in env.api_keys.values():
+            if key["subscription"] == subId:
+                key["revoked"] = True
+        return 200, self._key_view(env, self._new_key(env, sub, custom))
+
+    # ------------------------------------------------------------------ applications (v1)
+    def v1_environment(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        return 200, {"id": request.path_params.get("env", "DEFAULT"), "name": "Default environment",
+                     "organizationId": request.path_params.get("org", "DEFAULT")}
+
+    @staticmethod
+    def _app_item(app: dict[str, Any]) -> dict[str, Any]:
+        return dict(app)
+
+    def _app(self, env: _Env, app_id: str) -> dict[str, Any]:
+        app = env.apps.get(app_id)
+        if app is None or app["status"] != "ACTIVE":
+            raise GraviteeHttpError(404, f"Application [{app_id}] can not be found.", "application.notFound")
+        return app
+
+    def v1_list_apps(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        status = request.query_params.get("status", "ACTIVE").upper()
+        return 200, [self._app_item(a) for a in self._sorted_apps(env) if a["status"] == status]
+
+    @staticmethod
+    def _sorted_apps(env: _Env) -> list[dict[str, Any]]:
+        return sorted(env.apps.values(), key=lambda a: (a["name"].lower(), a["id"]))
+
+    def v1_paged_apps(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        try:
+            page = max(1, int(request.query_params.get("page", "1")))
+            size = max(1, int(request.query_params.get("size", "10")))
+        except ValueError:
+            raise _bad("Invalid pagination parameters", "pagination.invalid") from None
+        status = request.query_params.get("status", "ACTIVE").upper()
+        query = request.query_params.get("query", "").lower()
+        items = [a for a in self._sorted_apps(env) if a["status"] == status and query in a["name"].lower()]
+        chunk = items[(page - 1) * size: page * size]
+        total_pages = math.ceil(len(items) / size) if items else 0
+        return 200, {"data": [self._app_item(a) for a in chunk], "metadata": {},
+                     "page": {"current": page, "size": len(chunk), "per_page": size,
+                              "total_pages": total_pages, "total_elements": len(items)}}
+
+    @staticmethod
+    def _check_app_body(body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise GraviteeHttpError(400, "Request body is not a JSON object", "request.invalid")
+        if not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise GraviteeHttpError(400, "[name] must not be null", "validation")
+        if not isinstance(body.get("description"), str):
+            raise GraviteeHttpError(400, "[description] must not be null", "validation")
+        return body
+
+    def v1_create_app(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        body = self._check_app_body(body)
+        settings = body.get("settings") or {"app": {"type": "SIMPLE"}}
+        now = _now()
+        app = {"id": str(uuid.uuid4()), "name": body["name"], "description": body["description"],
+               "domain": body.get("domain"), "groups": body.get("groups") or [], "status": "ACTIVE",
+               "type": "SIMPLE" if "app" in settings else "BACKEND_TO_BACKEND", "settings": settings,
+               "api_key_mode": body.get("api_key_mode", "UNSPECIFIED"),
+               "owner": {"id": "admin-id", "displayName": self.username, "type": "USER"},
+               "created_at": now, "updated_at": now}
+        env.apps[app["id"]] = app
+        return 201, app
+
+    def v1_get_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
+        return 200, self._app(env, appId)
+
+    def v1_update_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
+        app = self._app(env, appId)
+        body = self._check_app_body(body)
+        if not isinstance(body.get("settings"), dict):
+            raise GraviteeHttpError(400, "[settings] must not be null", "validation")
+        app.update(name=body["name"], description=body["description"], settings=body["settings"],
+                   domain=body.get("domain"), groups=body.get("groups") or [], updated_at=_now())
+        return 200, app
+
+    def v1_delete_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
+        app = self._app(env, appId)
+        for sub in env.subscriptions.values():
+            if sub["application"] == appId and sub["status"] in ACTIVE_SUBS:
+                self._close_sub(env, sub)
+        app["status"] = "ARCHIVED"
+        app["updated_at"] = _now()
+        return 204, None
+
+    def v1_app_subscriptions(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
+        self._app(env, appId)
+        statuses = _csv(request, "status")
+        try:
+            page = max(1, int(request.query_params.get("page", "1")))
+            size = max(1, int(request.query_params.get("size", "20")))
+        except ValueError:
+            raise _bad("Invalid pagination parameters", "pagination.invalid") from None
+        items = [s for s in env.subscriptions.values() if s["application"] == appId
+                 and (statuses is None or s["status"] in statuses)]
+        items.sort(key=lambda s: (s["createdAt"], s["id"]))
+        chunk = items[(page - 1) * size: page * size]
+        metadata: dict[str, Any] = {}
+        data = []
+        for sub in chunk:
+            data.append({"id": sub["id"], "api": sub["api"], "plan": sub["plan"], "application": appId,
+                         "status": sub["status"], "created_at": sub["createdAt"],
+                         "updated_at": sub["updatedAt"]})
+            api = env.apis.get(sub["api"])
+            plan = env.plans.get(sub["plan"])
+            if api:
+                metadata[api["id"]] = {"name": api["name"], "version": api["apiVersion"]}
+            if plan:
+                metadata[plan["id"]] = {"name": plan["name"]}
+        total_pages = math.ceil(len(items) / size) if items else 0
+        return 200, {"data": data, "metadata": metadata,
+                     "page": {"current": page, "size": len(chunk), "per_page": size,
+                              "total_pages": total_pages, "total_elements": len(items)}}
