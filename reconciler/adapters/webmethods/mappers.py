@@ -352,7 +352,7 @@ def scope_from_gateway(scope: dict[str, Any], api_names: dict[str, str]) -> dict
     description, owner, _ = unmark(scope.get("scopeDescription"))
     spec: dict[str, Any] = {
         "audience": scope.get("audience") or "",
-        "apis": [api_names.get(i, i) for i in scope.get("apiScopes") or []],
+        "apis": sorted(api_names.get(i, i) for i in scope.get("apiScopes") or []),
         "requiredAuthScopes": [{"authServer": r.get("authServerAlias"), "scope": r.get("scopeName")}
                                for r in scope.get("requiredAuthScopes") or []],
     }

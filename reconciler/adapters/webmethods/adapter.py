@@ -1,0 +1,571 @@
+"""webMethods API Gateway 10.15 adapter: all 16 contract methods, over `/rest/apigateway` (Basic auth).
+
+Why it looks the way it does:
+- APIs are imported as JSON (`type: openapi`, `apiDefinition`) and updated in place with
+  `PUT /apis/{id}`, so the gateway id stays stable (STOA's adapter deleted and re-imported). The
+  gateway only takes OpenAPI 3.0.x: 3.1 documents are converted structurally first
+  (`openapi31.convert`) and what the conversion loses comes back in `AdapterResult.data["notes"]`.
+- Deleting an API deactivates it first (the gateway refuses to delete an active API).
+- A policy is a policy action (`POST /policyActions`) enforced by the API's policy
+  (`GET /apis/{id}` -> `policies[0]` -> `PUT /policies/{id}`).
+- Ownership is read back from the gateway (see `mappers`); nothing is updated or deleted unless it
+  carries this owner's marker (or the engine asked to adopt it and passed its id).
+- Response envelopes follow the samples in the vendor's Swagger files, which differ from their
+  declared schemas (`{"apiResponse": ...}`, `{"policyAction": ...}`, singular list keys, ...);
+  readers accept both wrapped and bare objects where the samples disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
+from reconciler.adapters.http import GatewayHttp
+from reconciler.adapters.webmethods import mappers
+from reconciler.engine.resources import make_record
+from reconciler.manifests.extended import config_name
+
+API_BASE = "/rest/apigateway"
+EXTENDED_KINDS = ("AuthServer", "Strategy", "Scope", "Alias", "GatewayConfig")
+ARCHIVE_SELECTION = ("apis", "aliases", "applications", "policies", "policyActions", "gatewayScopes")
+
+
+def _unwrap(body: Any, key: str) -> Any:
+    """`{"key": x}` -> x, a bare object stays as it is (the samples use both)."""
+    if isinstance(body, dict) and key in body:
+        return body[key]
+    return body
+
+
+def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
+    """The list of a list response, whichever of the documented keys carries it."""
+    if isinstance(body, list):
+        return [x for x in body if isinstance(x, dict)]
+    if isinstance(body, dict):
+        for key in keys:
+            value = body.get(key)
+            if isinstance(value, list):
+                return [x for x in value if isinstance(x, dict)]
+    return []
+
+
+class WebMethodsAdapter(GatewayAdapter):
+    gateway_type: ClassVar[str] = "webmethods"
+    supported_kinds: ClassVar[frozenset[str]] = frozenset({"API", "Policy", "Consumer", *EXTENDED_KINDS})
+    can_export: ClassVar[bool] = True
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        base = str(self._config.get("base_url", "")).rstrip("/")
+        if base.endswith(API_BASE):
+            base = base[: -len(API_BASE)]
+        self._config["base_url"] = base
+        self._api_ids: dict[str, str] = {}
+        """name -> id of the APIs this owner has on the gateway (filled by fetch_apis and sync_api)."""
+        self._api_names: dict[str, str] = {}
+        """id -> name of every API seen."""
+        self._apis_loaded = False
+
+    def make_http(self, **kwargs: Any) -> GatewayHttp:
+        auth = self.auth
+        kwargs.setdefault("auth", (auth.get("username") or "Administrator", auth.get("password") or "manage"))
+        kwargs.setdefault("headers", {"Accept": "application/json"})
+        return super().make_http(**kwargs)
+
+    # ------------------------------------------------------------------ HTTP helpers
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self.client.get_json(API_BASE + path, params=params)
+
+    async def _send(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None,
+                    ok: tuple[int, ...] = ()) -> Any:
+        response = await self.client.request(method, API_BASE + path, json=body, params=params, ok=ok)
+        if response.status_code == 404 and 404 in ok:
+            return None
+        return response.json() if response.content else None
+
+    async def _get_or_none(self, path: str) -> Any:
+        response = await self.client.request("GET", API_BASE + path, ok=(404,))
+        if response.status_code == 404:
+            return None
+        return response.json() if response.content else None
+
+    def _check_owned(self, owner: str | None, what: str) -> None:
+        if owner != self.owner:
+            shown = owner or "nobody"
+            raise ConflictError(f"{what} is owned by {shown}, not {self.owner}: left untouched")
+
+    # ------------------------------------------------------------------ lifecycle
+    async def health_check(self) -> AdapterResult:
+        async def call() -> AdapterResult:
+            body = await self._get("/health/all")
+            status = str((body or {}).get("status", "unknown"))
+            info = await self._get_or_none("/is/serverinfo")
+            data = {"status": status, "health": body, "serverInfo": info}
+            if status not in ("green", "yellow"):
+                return AdapterResult(success=False, data=data, error=f"gateway health is {status}",
+                                     category="temporary")
+            return AdapterResult(success=True, data=data)
+
+        return await self.guard("health_check", call)
+
+    # ------------------------------------------------------------------ APIs
+    async def fetch_apis(self) -> list[dict[str, Any]]:
+        body = await self._get("/apis")
+        records: list[dict[str, Any]] = []
+        self._api_ids.clear()
+        for entry in _items(body, "apiResponse"):
+            inner = entry.get("api")
+            summary: dict[str, Any] = inner if isinstance(inner, dict) else entry
+            api_id = summary.get("id")
+            if not api_id:
+                continue
+            detail = await self._get_or_none(f"/apis/{api_id}")
+            if detail is None:
+                continue
+            api = _unwrap(_unwrap(detail, "apiResponse"), "api")
+            record = mappers.api_from_gateway(api)
+            self._api_names[str(api_id)] = record["name"]
+            if record["owner"] == self.owner:
+                self._api_ids[record["name"]] = str(api_id)
+            records.append(record)
+        self._apis_loaded = True
+        return records
+
+    async def _api_id(self, name: str) -> str:
+        if name not in self._api_ids and not self._apis_loaded:
+            await self.fetch_apis()
+        try:
+            return self._api_ids[name]
+        except KeyError:
+            raise PermanentError(f"API {name!r} of owner {self.owner} is not on this gateway") from None
+
+    async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            record = api_spec
+            name = str(record["name"])
+            api_id = record.get("id")
+            if api_id is None:
+                if not self._apis_loaded:
+                    await self.fetch_apis()
+                api_id = self._api_ids.get(name)
+            body, notes = mappers.api_payload(record, self.owner)
+            if api_id:
+                response = await self._send("PUT", f"/apis/{api_id}", body)
+            else:
+                response = await self._send("POST", "/apis", body)
+            api = _unwrap(_unwrap(response, "apiResponse"), "api") or {}
+            api_id = str(api.get("id") or api_id or "")
+            if not api_id:
+                raise PermanentError(f"POST /apis for {name!r} returned no id")
+            if not api.get("isActive"):
+                await self._send("PUT", f"/apis/{api_id}/activate")
+            self._api_ids[name] = api_id
+            self._api_names[api_id] = name
+            return AdapterResult(success=True, resource_id=api_id, data={"notes": notes})
+
+        return await self.guard(f"sync_api {api_spec.get('name')}", call)
+
+    async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            detail = await self._get_or_none(f"/apis/{api_id}")
+            if detail is None:
+                return AdapterResult(success=True, resource_id=api_id)
+            api = _unwrap(_unwrap(detail, "apiResponse"), "api")
+            record = mappers.api_from_gateway(api)
+            self._check_owned(record["owner"], f"API {record['name']}")
+            if api.get("isActive"):
+                await self._send("PUT", f"/apis/{api_id}/deactivate")
+            await self._send("DELETE", f"/apis/{api_id}", params={"forceDelete": "false"}, ok=(404,))
+            self._api_ids.pop(record["name"], None)
+            return AdapterResult(success=True, resource_id=api_id)
+
+        return await self.guard(f"delete_api {api_id}", call)
+
+    # ------------------------------------------------------------------ policies
+    async def fetch_policies(self) -> list[dict[str, Any]]:
+        body = await self._get("/policyActions")
+        records = []
+        for action in _items(body, "policyAction", "policyActions"):
+            record = mappers.policy_from_gateway(action)
+            if record is not None:
+                records.append(record)
+        return records
+
+    async def _attach(self, api_id: str, action_id: str, template: str, *, attach: bool) -> None:
+        """Add (or remove) a policy action in the enforcements of the API's policy."""
+        detail = await self._get_or_none(f"/apis/{api_id}")
+        if detail is None:
+            if attach:
+                raise PermanentError(f"API {api_id} is not on the gateway")
+            return
+        api = _unwrap(_unwrap(detail, "apiResponse"), "api")
+        policy_ids = api.get("policies") or []
+        if not policy_ids:
+            if attach:
+                raise PermanentError(f"API {api_id} has no policy to enforce the action")
+            return
+        policy_id = str(policy_ids[0])
+        policy = _unwrap(await self._get(f"/policies/{policy_id}"), "policy")
+        stages: list[dict[str, Any]] = list(policy.get("policyEnforcements") or [])
+        present = any(e.get("enforcementObjectId") == action_id
+                      for stage in stages for e in stage.get("enforcements") or [])
+        if present == attach:
+            return
+        if attach:
+            stage_key = mappers.POLICY_STAGES.get(template, "processing")
+            for stage in stages:
+                if stage.get("stageKey") == stage_key:
+                    stage.setdefault("enforcements", []).append({"enforcementObjectId": action_id, "order": None})
+                    break
+            else:
+                stages.append({"stageKey": stage_key,
+                               "enforcements": [{"enforcementObjectId": action_id, "order": None}]})
+        else:
+            for stage in stages:
+                stage["enforcements"] = [e for e in stage.get("enforcements") or []
+                                         if e.get("enforcementObjectId") != action_id]
+            stages = [s for s in stages if s["enforcements"]]
+        policy["policyEnforcements"] = stages
+        await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+
+    async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            record = policy_spec
+            api_name = str(record["spec"]["api"])
+            api_id = await self._api_id(api_name)
+            body = mappers.policy_payload(record, self.owner)
+            template = body["policyAction"]["templateKey"]
+            action_id = record.get("id")
+            if action_id:
+                old = await self._get_or_none(f"/policyActions/{action_id}")
+                previous = mappers.policy_from_gateway(_unwrap(old, "policyAction")) if old else None
+                if previous is not None and previous["spec"]["api"] not in (None, api_name):
+                    old_id = self._api_ids.get(str(previous["spec"]["api"]))
+                    if old_id:
+                        await self._attach(old_id, str(action_id), template, attach=False)
+                await self._send("PUT", f"/policyActions/{action_id}", body)
+            else:
+                created = _unwrap(await self._send("POST", "/policyActions", body), "policyAction") or {}
+                action_id = created.get("id")
+                if not action_id:
+                    raise PermanentError(f"POST /policyActions for {record['name']!r} returned no id")
+            await self._attach(api_id, str(action_id), template, attach=True)
+            return AdapterResult(success=True, resource_id=str(action_id))
+
+        return await self.guard(f"upsert_policy {policy_spec.get('name')}", call)
+
+    async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            found = await self._get_or_none(f"/policyActions/{policy_id}")
+            if found is None:
+                return AdapterResult(success=True, resource_id=policy_id)
+            action = _unwrap(found, "policyAction")
+            record = mappers.policy_from_gateway(action)
+            _, owner, api_name = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
+            self._check_owned(owner, f"policy action {policy_id}")
+            if api_name:
+                if not self._apis_loaded:
+                    await self.fetch_apis()
+                api_id = self._api_ids.get(api_name)
+                if api_id and record is not None:
+                    template = str(action.get("templateKey"))
+                    await self._attach(api_id, policy_id, template, attach=False)
+            await self._send("DELETE", f"/policyActions/{policy_id}", ok=(404,))
+            return AdapterResult(success=True, resource_id=policy_id)
+
+        return await self.guard(f"delete_policy {policy_id}", call)
+
+    # ------------------------------------------------------------------ applications
+    async def _applications(self) -> list[dict[str, Any]]:
+        return _items(await self._get("/applications"), "applications", "application")
+
+    async def fetch_applications(self) -> list[dict[str, Any]]:
+        if not self._apis_loaded:
+            await self.fetch_apis()
+        records = []
+        for app in await self._applications():
+            _, owner, _ = mappers.unmark(app.get("description"))
+            names: list[str] = []
+            if owner is not None:
+                linked = await self._get_or_none(f"/applications/{app.get('id')}/apis")
+                ids = (linked or {}).get("apiIDs") or [] if isinstance(linked, dict) else []
+                names = [self._api_names.get(str(i), str(i)) for i in ids]
+            records.append(mappers.application_from_gateway(app, names))
+        return records
+
+    async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            record = app_spec
+            name = str(record["name"])
+            api_key = (record.get("secret") or {}).get("apiKey")
+            app_id = record.get("id")
+            if app_id is None:  # idempotent by owner marker + name
+                for app in await self._applications():
+                    if app.get("name") == name and mappers.unmark(app.get("description"))[1] == self.owner:
+                        app_id = app.get("id")
+                        break
+            body = mappers.application_payload(record, self.owner, api_key)
+            if app_id:
+                if not api_key:
+                    body.pop("identifiers")
+                await self._send("PUT", f"/applications/{app_id}", body)
+            else:
+                created = _unwrap(await self._send("POST", "/applications", body), "application") or {}
+                app_id = created.get("id")
+                if not app_id:
+                    raise PermanentError(f"POST /applications for {name!r} returned no id")
+            api_ids = [await self._api_id(str(n)) for n in sorted(record["spec"].get("subscriptions") or [])]
+            if api_ids or record.get("id"):
+                await self._send("PUT", f"/applications/{app_id}/apis", {"apiIDs": api_ids})
+            return AdapterResult(success=True, resource_id=str(app_id))
+
+        return await self.guard(f"provision_application {app_spec.get('name')}", call)
+
+    async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            found = await self._get_or_none(f"/applications/{app_id}")
+            if found is None:
+                return AdapterResult(success=True, resource_id=app_id)
+            app = _unwrap(found, "application")
+            self._check_owned(mappers.unmark(app.get("description"))[1], f"application {app.get('name')}")
+            await self._send("DELETE", f"/applications/{app_id}", ok=(404,))
+            return AdapterResult(success=True, resource_id=app_id)
+
+        return await self.guard(f"deprovision_application {app_id}", call)
+
+    # ------------------------------------------------------------------ aliases and auth servers
+    async def _aliases(self) -> list[dict[str, Any]]:
+        return _items(await self._get("/alias"), "alias", "aliases")
+
+    async def fetch_auth_servers(self) -> list[dict[str, Any]]:
+        return [mappers.auth_server_from_gateway(a) for a in await self._aliases()
+                if a.get("type") == "authServerAlias"]
+
+    async def fetch_aliases(self) -> list[dict[str, Any]]:
+        return [mappers.alias_from_gateway(a) for a in await self._aliases()
+                if a.get("type") in ("endpoint", "simple")
+                and not str(a.get("name", "")).startswith(mappers.CONFIG_ALIAS_PREFIX)]
+
+    async def _upsert_alias_body(self, record: dict[str, Any], body: dict[str, Any]) -> AdapterResult:
+        alias_id = record.get("id")
+        if alias_id is None:
+            for alias in await self._aliases():
+                if alias.get("name") == record["name"]:
+                    self._check_owned(mappers.unmark(alias.get("description"))[1], f"alias {record['name']}")
+                    alias_id = alias.get("id")
+        if alias_id:
+            await self._send("PUT", f"/alias/{alias_id}", body)
+        else:
+            created = _unwrap(await self._send("POST", "/alias", body), "alias") or {}
+            alias_id = created.get("id")
+            if not alias_id:
+                raise PermanentError(f"POST /alias for {record['name']!r} returned no id")
+        return AdapterResult(success=True, resource_id=str(alias_id))
+
+    async def upsert_auth_server(self, auth_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            secret = (auth_spec.get("secret") or {}).get("clientSecret")
+            body = mappers.auth_server_payload(auth_spec, self.owner, secret)
+            return await self._upsert_alias_body(auth_spec, body)
+
+        return await self.guard(f"upsert_auth_server {auth_spec.get('name')}", call)
+
+    async def upsert_alias(self, alias_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            return await self._upsert_alias_body(alias_spec, mappers.alias_payload(alias_spec, self.owner))
+
+        return await self.guard(f"upsert_alias {alias_spec.get('name')}", call)
+
+    async def _delete_alias(self, alias_id: str) -> AdapterResult:
+        found = await self._get_or_none(f"/alias/{alias_id}")
+        if found is None:
+            return AdapterResult(success=True, resource_id=alias_id)
+        alias = _unwrap(found, "alias")
+        self._check_owned(mappers.unmark(alias.get("description"))[1], f"alias {alias.get('name')}")
+        await self._send("DELETE", f"/alias/{alias_id}", ok=(404,))
+        return AdapterResult(success=True, resource_id=alias_id)
+
+    async def delete_auth_server(self, alias_id: str, auth_token: str | None = None) -> AdapterResult:
+        return await self.guard(f"delete_auth_server {alias_id}", lambda: self._delete_alias(alias_id))
+
+    async def delete_alias(self, alias_id: str, auth_token: str | None = None) -> AdapterResult:
+        return await self.guard(f"delete_alias {alias_id}", lambda: self._delete_alias(alias_id))
+
+    # ------------------------------------------------------------------ strategies
+    async def fetch_strategies(self) -> list[dict[str, Any]]:
+        body = await self._get("/strategies")
+        return [mappers.strategy_from_gateway(s) for s in _items(body, "strategies", "strategy")]
+
+    async def upsert_strategy(self, strategy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            record = strategy_spec
+            body = mappers.strategy_payload(record, self.owner)
+            strategy_id = record.get("id")
+            if strategy_id is None:
+                for live in await self.fetch_strategies():
+                    if live["name"] == record["name"]:
+                        self._check_owned(live["owner"], f"strategy {record['name']}")
+                        strategy_id = live["id"]
+            if strategy_id:
+                await self._send("PUT", f"/strategies/{strategy_id}", body)
+            else:
+                created = _unwrap(await self._send("POST", "/strategies", body), "strategy") or {}
+                strategy_id = created.get("id")
+                if not strategy_id:
+                    raise PermanentError(f"POST /strategies for {record['name']!r} returned no id")
+            return AdapterResult(success=True, resource_id=str(strategy_id))
+
+        return await self.guard(f"upsert_strategy {strategy_spec.get('name')}", call)
+
+    async def delete_strategy(self, strategy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            found = await self._get_or_none(f"/strategies/{strategy_id}")
+            if found is None:
+                return AdapterResult(success=True, resource_id=strategy_id)
+            record = mappers.strategy_from_gateway(_unwrap(found, "strategy"))
+            self._check_owned(record["owner"], f"strategy {record['name']}")
+            await self._send("DELETE", f"/strategies/{strategy_id}", ok=(404,))
+            return AdapterResult(success=True, resource_id=strategy_id)
+
+        return await self.guard(f"delete_strategy {strategy_id}", call)
+
+    # ------------------------------------------------------------------ scopes
+    async def fetch_scopes(self) -> list[dict[str, Any]]:
+        if not self._apis_loaded:
+            await self.fetch_apis()
+        body = await self._get("/scopes")
+        return [mappers.scope_from_gateway(s, self._api_names) for s in _items(body, "scopes", "scope")]
+
+    async def upsert_scope(self, scope_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            record = scope_spec
+            api_ids = [await self._api_id(str(n)) for n in sorted(record["spec"].get("apis") or [])]
+            body = mappers.scope_payload(record, self.owner, api_ids)
+            scope_id = record.get("id")
+            if scope_id is None:
+                for live in _items(await self._get("/scopes"), "scopes", "scope"):
+                    if live.get("scopeName") == record["name"]:
+                        self._check_owned(mappers.unmark(live.get("scopeDescription"))[1], f"scope {record['name']}")
+                        scope_id = live.get("id")
+            if scope_id:
+                await self._send("PUT", f"/scopes/{scope_id}", body)
+            else:
+                created = _unwrap(await self._send("POST", "/scopes", body), "scope") or {}
+                scope_id = created.get("id")
+                if not scope_id:
+                    raise PermanentError(f"POST /scopes for {record['name']!r} returned no id")
+            return AdapterResult(success=True, resource_id=str(scope_id))
+
+        return await self.guard(f"upsert_scope {scope_spec.get('name')}", call)
+
+    async def delete_scope(self, scope_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            found = await self._get_or_none(f"/scopes/{scope_id}")
+            if found is None:
+                return AdapterResult(success=True, resource_id=scope_id)
+            scope = _unwrap(found, "scope")
+            self._check_owned(mappers.unmark(scope.get("scopeDescription"))[1], f"scope {scope.get('scopeName')}")
+            await self._send("DELETE", f"/scopes/{scope_id}", ok=(404,))
+            return AdapterResult(success=True, resource_id=scope_id)
+
+        return await self.guard(f"delete_scope {scope_id}", call)
+
+    # ------------------------------------------------------------------ configuration
+    async def _config_owners(self) -> tuple[dict[str, str], dict[str, Any] | None]:
+        """key -> owner from every owner's configuration alias, and this owner's alias (or None)."""
+        owners: dict[str, str] = {}
+        mine = None
+        for alias in await self._aliases():
+            name = str(alias.get("name", ""))
+            if alias.get("type") != "simple" or not name.startswith(mappers.CONFIG_ALIAS_PREFIX):
+                continue
+            owner = mappers.unmark(alias.get("description"))[1]
+            if owner is None:
+                continue
+            if owner == self.owner:
+                mine = alias
+            for key in str(alias.get("value") or "").split(","):
+                if key:
+                    owners[key] = owner
+        return owners, mine
+
+    async def fetch_configs(self) -> list[dict[str, Any]]:
+        owners, _ = await self._config_owners()
+        records = []
+        for key, owner in sorted(owners.items()):
+            value = await self._get_or_none(f"/configurations/{key}")
+            if value is None:
+                continue
+            records.append(make_record("GatewayConfig", config_name(key), {"key": key, "value": value},
+                                       id=key, owner=owner))
+        return records
+
+    async def _set_config_keys(self, add: str | None = None, remove: str | None = None) -> None:
+        owners, mine = await self._config_owners()
+        keys = sorted(k for k, o in owners.items() if o == self.owner)
+        wanted = sorted((set(keys) | ({add} if add else set())) - ({remove} if remove else set()))
+        if wanted == keys and mine is not None:
+            return
+        if mine is None and not wanted:
+            return
+        if add and owners.get(add, self.owner) != self.owner:
+            raise ConflictError(f"configuration {add} is managed by {owners[add]}, not {self.owner}")
+        body = {"name": mappers.config_alias_name(self.owner), "type": "simple",
+                "description": mappers.mark("Configuration keys managed by stoa-reconciler", self.owner),
+                "value": ",".join(wanted)}
+        if mine is None:
+            await self._send("POST", "/alias", body)
+        elif wanted:
+            await self._send("PUT", f"/alias/{mine['id']}", body)
+        else:
+            await self._send("DELETE", f"/alias/{mine['id']}", ok=(404,))
+
+    async def apply_config(self, config_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            spec = config_spec["spec"]
+            key = str(spec["key"])
+            owners, _ = await self._config_owners()
+            if owners.get(key, self.owner) != self.owner:
+                raise ConflictError(f"configuration {key} is managed by {owners[key]}, not {self.owner}")
+            await self._send("PUT", f"/configurations/{key}", spec["value"])
+            await self._set_config_keys(add=key)
+            return AdapterResult(success=True, resource_id=key)
+
+        return await self.guard(f"apply_config {config_spec.get('name')}", call)
+
+    async def release_config(self, key: str, auth_token: str | None = None) -> AdapterResult:
+        """Stop managing a configuration key; the gateway keeps its current values (no reset exists)."""
+        async def call() -> AdapterResult:
+            await self._set_config_keys(remove=key)
+            return AdapterResult(success=True, resource_id=key)
+
+        return await self.guard(f"release_config {key}", call)
+
+    # ------------------------------------------------------------------ archive
+    async def export_archive(self, auth_token: str | None = None) -> AdapterResult:
+        async def call() -> AdapterResult:
+            params = {key: "*" for key in ARCHIVE_SELECTION}
+            params["include-applications"] = "true"
+            response = await self.client.request("GET", API_BASE + "/archive", params=params,
+                                                 headers={"Accept": "application/zip, application/octet-stream"})
+            content = response.content
+            if not content.startswith(b"PK"):
+                raise GatewayError("GET /archive did not return a ZIP archive")
+            return AdapterResult(success=True, data={"content": content, "media_type": "application/zip"})
+
+        return await self.guard("export_archive", call)
+
+    # ------------------------------------------------------------------ reconciler hooks
+    @staticmethod
+    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if kind == "API":
+            return mappers.api_desired_view(spec)
+        if kind == "Consumer":
+            return {**spec, "subscriptions": sorted(spec.get("subscriptions") or [])}
+        if kind == "Scope":
+            return {**spec, "apis": sorted(spec.get("apis") or [])}
+        if kind == "AuthServer":
+            # The gateway never returns the client secret: it cannot be compared.
+            return {k: v for k, v in spec.items() if k != "clientSecret"}
+        return spec
