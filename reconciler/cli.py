@@ -1,0 +1,325 @@
+"""The `reconciler` command: validate, plan, apply, schema, emulate, export, demo (and the daemon).
+
+Exit codes follow Terraform: 0 success (no changes), 1 error, 2 changes present (only with
+`--detailed-exitcode`). `apply` exits non-zero when any resource or gateway failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reconciler import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def _endpoints(values: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise SystemExit(f"error: --endpoint expects NAME=http(s)://HOST:PORT, got {value!r}")
+        out[name] = url
+    return out
+
+
+def _options(args: argparse.Namespace) -> object:
+    from reconciler.runner import RunOptions
+
+    return RunOptions(
+        gateways=frozenset(args.gateway) if args.gateway else None,
+        endpoints=_endpoints(args.endpoint or []),
+        adopt=args.adopt,
+        max_deletes=args.max_deletes,
+        prune=False if args.no_prune else None,
+    )
+
+
+def _print_validation(exc: Exception) -> int:
+    errors = getattr(exc, "errors", [])
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"{len(errors)} error(s); nothing was planned or applied.", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _colour(args: argparse.Namespace) -> bool:
+    return not getattr(args, "no_color", False) and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+# ------------------------------------------------------------------------------------ commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    from reconciler.engine.canonical import desired_records
+    from reconciler.manifests.loader import ValidationFailed, load
+
+    try:
+        state = load(Path(args.path))
+    except ValidationFailed as exc:
+        return _print_validation(exc)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    records = desired_records(state, {})
+    counts = {kind: len(docs) for kind, docs in sorted(state.documents.items())}
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no documents"
+    print(f"{args.path}: valid ({summary}; {sum(len(r) for r in records.values())} gateway objects, owner "
+          f"{state.settings.owner!r})")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from reconciler.output import render
+    from reconciler.runner import ValidationFailed, plan_repo
+
+    try:
+        plan = asyncio.run(plan_repo(Path(args.path), _options(args)))  # type: ignore[arg-type]
+    except ValidationFailed as exc:
+        return _print_validation(exc)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.out:
+        Path(args.out).write_text(json.dumps(render.plan_json(plan), indent=2, sort_keys=True) + "\n")
+    if args.format == "json":
+        print(json.dumps(render.plan_json(plan), indent=2, sort_keys=True))
+    elif args.format == "markdown":
+        print(render.plan_markdown(plan))
+    else:
+        print(render.plan_text(plan, colour=_colour(args), verbose=args.verbose))
+        if args.out:
+            print(f"\nSaved the plan to {args.out}: apply it with `reconciler apply {args.out}`.")
+    if plan.failed:
+        return EXIT_ERROR
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        print("error: apply needs confirmation; run it on a terminal or pass --auto-approve", file=sys.stderr)
+        return False
+    answer = input("\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+    return answer.strip() == "yes"
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from reconciler.output import render
+    from reconciler.runner import ApplyOutcome, RunOptions, ValidationFailed, apply_repo, apply_saved, plan_repo
+
+    target = Path(args.path)
+    options: RunOptions = _options(args)  # type: ignore[assignment]
+    try:
+        if target.is_file() and target.suffix == ".json":
+            try:
+                saved = render.plan_from_json(json.loads(target.read_text()))
+            except (ValueError, KeyError) as exc:
+                print(f"error: {target}: not a saved plan: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+            print(render.plan_text(saved, colour=_colour(args)))
+            if not saved.has_changes:
+                return EXIT_OK
+            if not args.auto_approve and not _confirm():
+                return EXIT_ERROR
+            root = Path(args.repo) if args.repo else Path.cwd()
+            outcome: ApplyOutcome = asyncio.run(apply_saved(saved, root, options))
+        else:
+            if not args.auto_approve:
+                plan = asyncio.run(plan_repo(target, options))
+                print(render.plan_text(plan, colour=_colour(args)))
+                if plan.failed or not plan.has_changes:
+                    return EXIT_ERROR if plan.failed else EXIT_OK
+                if not _confirm():
+                    return EXIT_ERROR
+            outcome = asyncio.run(apply_repo(target, options))
+            if args.auto_approve:
+                print(render.plan_text(outcome.plan, colour=_colour(args)))
+    except ValidationFailed as exc:
+        return _print_validation(exc)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if outcome.plan.errors:
+        print("\nNothing was applied.", file=sys.stderr)
+        return EXIT_ERROR
+    print()
+    if args.format == "json":
+        print(json.dumps(render.report_json(outcome.reports), indent=2, sort_keys=True))
+    else:
+        print(render.report_text(outcome.reports))
+    return EXIT_ERROR if outcome.failed else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from reconciler.manifests.schema import all_schemas, write_schemas
+
+    if args.write:
+        written = write_schemas(Path(args.write))
+        for path in written:
+            print(f"wrote {path}")
+        return EXIT_OK
+    schemas = all_schemas()
+    if args.kind:
+        if args.kind not in schemas:
+            print(f"error: unknown schema {args.kind!r} (have: {', '.join(sorted(schemas))})", file=sys.stderr)
+            return EXIT_ERROR
+        print(json.dumps(schemas[args.kind], indent=2, sort_keys=True))
+    else:
+        print(json.dumps(schemas, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from reconciler.emulators import emulator_class
+
+    try:
+        cls = emulator_class(args.type)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    creds: dict[str, str] = {}
+    for key, env_name in (("token", args.token_env), ("username", args.username_env), ("password", args.password_env)):
+        if env_name:
+            value = os.environ.get(env_name)
+            if not value:
+                print(f"error: environment variable {env_name} is not set", file=sys.stderr)
+                return EXIT_ERROR
+            creds[key] = value
+    options: dict[str, object] = {}
+    for item in args.option or []:
+        key, _, value = item.partition("=")
+        options[key] = value
+    if args.mode:
+        options["mode"] = args.mode
+    emulator = cls.from_credentials(creds, options)
+    print(f"{args.type} emulator on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
+    emulator.serve_forever(args.port)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from reconciler.runner import RunOptions, ValidationFailed, build_adapters
+
+    options = RunOptions(gateways=frozenset([args.gateway]), endpoints=_endpoints(args.endpoint or []))
+    try:
+        adapters = build_adapters(Path(args.path), options)
+    except ValidationFailed as exc:
+        return _print_validation(exc)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.gateway not in adapters:
+        print(f"error: unknown gateway {args.gateway!r}", file=sys.stderr)
+        return EXIT_ERROR
+    adapter = adapters[args.gateway]
+    if not adapter.can_export:
+        print(f"error: gateway {args.gateway!r} (type {adapter.gateway_type}) cannot export an archive: "
+              f"Not supported by {adapter.gateway_type}", file=sys.stderr)
+        return EXIT_ERROR
+
+    async def run() -> object:
+        async with adapter:
+            return await adapter.export_archive()
+
+    result = asyncio.run(run())
+    data = getattr(result, "data", None) or {}
+    if not getattr(result, "success", False) or not isinstance(data.get("content"), bytes):
+        print(f"error: export failed: {getattr(result, 'error', 'no content')}", file=sys.stderr)
+        return EXIT_ERROR
+    Path(args.output).write_bytes(data["content"])
+    print(f"wrote {args.output} ({len(data['content'])} bytes) from gateway {args.gateway}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reconciler.demo import run_demo
+
+    return run_demo(Path(args.repo) if args.repo else None)
+
+
+# ------------------------------------------------------------------------------------ parser
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gateway", action="append", metavar="NAME", help="only this gateway (repeatable)")
+    p.add_argument("--endpoint", action="append", metavar="NAME=URL", help="override a gateway's baseUrl (repeatable)")
+    p.add_argument("--adopt", action="store_true", help="take over unowned objects that have a desired name")
+    p.add_argument("--max-deletes", type=int, metavar="N", help="abort when the plan deletes more (-1: no limit)")
+    p.add_argument("--no-prune", action="store_true", help="never delete, whatever the settings say")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colours")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reconciler", description="GitOps reconciler for API gateways")
+    parser.add_argument("--version", action="version", version=f"stoa-reconciler {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a repo of manifests (file, line, field for every error)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="show what apply would change (dry run)")
+    p.add_argument("path")
+    _add_run_options(p)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
+    p.add_argument("--out", metavar="FILE", help="save the plan as JSON for `reconciler apply FILE`")
+    p.add_argument("--verbose", "-v", action="store_true", help="also list unchanged objects")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("apply", help="apply a repo (or a saved plan.json) to the gateways")
+    p.add_argument("path", help="repo directory, or a plan saved with `plan --out`")
+    _add_run_options(p)
+    p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--repo", help="with a saved plan: the repo root that relative secret files are read from")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("schema", help="print the JSON Schemas of the manifest kinds")
+    p.add_argument("kind", nargs="?")
+    p.add_argument("--write", metavar="DIR", help="write schemas/*.json into DIR")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("emulate", help="run a gateway emulator on 127.0.0.1 in the foreground")
+    p.add_argument("type")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--mode", help="emulator mode (kong: dbless | postgres)")
+    p.add_argument("--token-env", metavar="VAR", help="admin token from this environment variable")
+    p.add_argument("--username-env", metavar="VAR")
+    p.add_argument("--password-env", metavar="VAR")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_emulate)
+
+    p = sub.add_parser("export", help="export a gateway's archive (webMethods)")
+    p.add_argument("path")
+    p.add_argument("--gateway", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--endpoint", action="append", metavar="NAME=URL")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="emulated gateways + examples/repo: apply, re-plan, drift, heal")
+    p.add_argument("--repo", help="another repo to demo (default: the embedded examples/repo)")
+    p.set_defaults(func=cmd_demo)
+
+    try:
+        from reconciler.daemon.commands import register_commands
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("reconciler.daemon"):
+            raise
+    else:
+        register_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,140 @@
+"""Desired and live canonical records of one gateway -> an ordered list of Changes (pure).
+
+Index first, then pair, then diff (go-database-reconciler's state → diff):
+- desired and owned live  -> update when the field diff is non-empty, else no-op;
+- desired, live unowned   -> conflict (adopted as an update only with `adopt`, and only when the
+  live object carries no owner at all: another owner's object is never taken);
+- desired, nothing live   -> create;
+- owned live, not desired -> delete when prune is on (else left alone, and listed as a note).
+Objects we do not own are never updated or deleted. Order: creates/updates by kind level upwards,
+then deletes by kind level downwards, names sorted within a kind.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.engine.diff import creation_diff, diff_spec
+from reconciler.engine.kinds import KINDS
+from reconciler.engine.model import Change, Op
+from reconciler.engine.resources import content_hash
+from reconciler.manifests.models import IgnoreRule
+
+View = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def identity_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return spec
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    owner: str
+    prune: bool = True
+    adopt: bool = False
+    ignore: tuple[IgnoreRule, ...] = ()
+
+
+def ignore_paths(rules: Iterable[IgnoreRule], *, gateway: str, kind: str, name: str) -> tuple[str, ...]:
+    """Dotted spec paths to skip for one object, from the repo's ignore rules."""
+    paths: list[str] = []
+    for rule in rules:
+        if (fnmatch.fnmatchcase(kind, rule.kind) and fnmatch.fnmatchcase(name, rule.name)
+                and fnmatch.fnmatchcase(gateway, rule.gateway)):
+            paths.extend(f.removeprefix("spec.") for f in rule.fields)
+    return tuple(paths)
+
+
+def _level(kind: str) -> int:
+    info = KINDS.get(kind)
+    return info.level if info is not None else 99
+
+
+def fingerprint(actual: Iterable[Mapping[str, Any]]) -> str:
+    """Hash of the live state a plan was computed from: a saved plan applies only if it still holds."""
+    items = sorted(
+        ((r.get("kind"), r.get("name"), r.get("id"), r.get("owner"), r.get("spec")) for r in actual),
+        key=lambda t: (str(t[0]), str(t[1]), str(t[2])),
+    )
+    return content_hash(items)
+
+
+def plan_gateway(
+    gateway: str,
+    desired: list[dict[str, Any]],
+    actual: list[dict[str, Any]],
+    options: PlanOptions,
+    *,
+    view: View = identity_view,
+) -> list[Change]:
+    """Pair, diff and order one gateway's records. `view` is the adapter's `desired_view`."""
+    live: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in actual:
+        live.setdefault((record["kind"], record["name"]), []).append(record)
+
+    def owned(key: tuple[str, str]) -> dict[str, Any] | None:
+        return next((r for r in live.get(key, []) if r.get("owner") == options.owner), None)
+
+    changes: list[Change] = []
+    seen: set[tuple[str, str]] = set()
+    for record in desired:
+        key = (record["kind"], record["name"])
+        seen.add(key)
+        wanted = view(record["kind"], record["spec"])
+        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1])
+        target = {**record, "spec": record["spec"]}
+        mine = owned(key)
+        if mine is not None:
+            diffs = diff_spec(wanted, mine.get("spec") or {}, ignore=ignore)
+            op = Op.UPDATE if diffs else Op.NOOP
+            changes.append(Change(gateway, op, key[0], key[1], desired={**target, "id": mine.get("id")},
+                                  actual=mine, diffs=diffs))
+            continue
+        others = live.get(key, [])
+        if others:
+            other = others[0]
+            if options.adopt and other.get("owner") is None:
+                diffs = diff_spec(wanted, other.get("spec") or {}, ignore=ignore)
+                changes.append(Change(gateway, Op.UPDATE, key[0], key[1], desired={**target, "id": other.get("id")},
+                                      actual=other, diffs=diffs, adopt=True,
+                                      notes=("adopting an object the reconciler did not create",)))
+            else:
+                holder = other.get("owner")
+                why = f"owned by {holder!r}" if holder else "not managed by the reconciler (use --adopt to take it over)"
+                changes.append(Change(gateway, Op.CONFLICT, key[0], key[1], desired=target, actual=other,
+                                      notes=(f"a live {key[0]} named {key[1]!r} exists, {why}",)))
+            continue
+        changes.append(Change(gateway, Op.CREATE, key[0], key[1], desired=target, diffs=creation_diff(wanted)))
+
+    for key, records in sorted(live.items()):
+        if key in seen:
+            continue
+        for record in records:
+            if record.get("owner") != options.owner:
+                continue
+            if options.prune:
+                changes.append(Change(gateway, Op.DELETE, key[0], key[1], actual=record))
+            else:
+                changes.append(Change(gateway, Op.NOOP, key[0], key[1], actual=record,
+                                      notes=("no longer declared; kept because prune is off",)))
+    return order_changes(changes)
+
+
+def order_changes(changes: list[Change]) -> list[Change]:
+    """Creates/updates (and no-ops, conflicts) by level upwards, then deletes by level downwards."""
+    def sort_key(change: Change) -> tuple[int, int, str, str]:
+        if change.op is Op.DELETE:
+            return (1, -_level(change.kind), change.kind, change.name)
+        return (0, _level(change.kind), change.kind, change.name)
+
+    return sorted(changes, key=sort_key)
+
+
+def count_ops(changes: Iterable[Change]) -> dict[str, int]:
+    counts = {op.value: 0 for op in Op}
+    for change in changes:
+        counts[change.op.value] += 1
+    return counts

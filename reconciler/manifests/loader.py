@@ -1,0 +1,361 @@
+"""Desired state from a tree of YAML manifests, with every error located (file, line, field).
+
+Two steps, so the core stays pure:
+- `read_tree(root)` (I/O): the text of every .yaml/.yml/.json file under `root`, by relative path;
+- `parse_tree(files, display_root)` (pure): parse, validate each document with its pydantic model,
+  then check cross-references (unknown API in a policy, unknown gateway in a binding, duplicate
+  names, an OpenAPI path that escapes the repo, a kind bound to a gateway that cannot take it).
+  All errors are collected, not just the first; any error means nothing is applied anywhere.
+
+Files whose documents have no `apiVersion: gostoa.dev/...` (OpenAPI documents, other YAML) are not
+manifests and are skipped, unless a manifest references them.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from reconciler.manifests import models
+from reconciler.manifests.models import (
+    API,
+    DOCUMENT_MODELS,
+    Consumer,
+    GatewayInstance,
+    Policy,
+    ReconcilerSettings,
+    SettingsSpec,
+)
+
+try:  # extended kinds (webMethods) register themselves on import
+    import reconciler.manifests.extended  # noqa: F401
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on what is installed
+    if exc.name != "reconciler.manifests.extended":
+        raise
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 5 * 1024 * 1024
+SETTINGS_FILE = "reconciler.yaml"
+
+
+@dataclass(frozen=True)
+class LoadError:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ValidationFailed(Exception):
+    """The desired state is invalid; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[LoadError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Document:
+    kind: str
+    name: str
+    model: BaseModel
+    file: str
+    """Path relative to the repo root (posix)."""
+    line: int
+
+
+@dataclass
+class DesiredState:
+    settings: SettingsSpec
+    documents: dict[str, dict[str, Document]] = field(default_factory=dict)
+    """kind -> name -> document."""
+    openapi: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """API name -> parsed OpenAPI document."""
+    display_root: str = "."
+
+    def of_kind(self, kind: str) -> dict[str, Document]:
+        return self.documents.get(kind, {})
+
+    @property
+    def gateways(self) -> dict[str, GatewayInstance]:
+        return {name: doc.model for name, doc in self.of_kind("GatewayInstance").items()}  # type: ignore[misc]
+
+    def location(self, kind: str, name: str) -> str:
+        doc = self.of_kind(kind)[name]
+        return f"{posixpath.join(self.display_root, doc.file)}:{doc.line}"
+
+
+# ---------------------------------------------------------------------------------------- I/O edge
+def read_tree(root: Path) -> dict[str, str]:
+    """Text of every manifest-like file below `root` (relative posix path -> text), skipping dot-dirs."""
+    if root.is_file():
+        return {root.name: root.read_text(encoding="utf-8")}
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory")
+    files: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file() or path.is_symlink():
+            continue
+        if path.suffix.lower() in MANIFEST_SUFFIXES and path.stat().st_size <= MAX_FILE_BYTES:
+            try:
+                files[rel.as_posix()] = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+    return files
+
+
+def load(root: Path, *, display_root: str | None = None) -> DesiredState:
+    """Read and parse a repo; raises ValidationFailed with every error found."""
+    return parse_tree(read_tree(root), display_root=str(root) if display_root is None else display_root)
+
+
+# ---------------------------------------------------------------------------------------- pure core
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _plain(node: Any) -> Any:
+    """ruamel round-trip nodes -> plain dicts/lists/scalars (what pydantic validates)."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+def _line_of(node: Any, loc: tuple[int | str, ...], default: int) -> int:
+    """1-based line of the deepest node of `loc` that exists in the YAML tree."""
+    line = default
+    current = node
+    for part in loc:
+        if isinstance(current, CommentedMap) and isinstance(part, str) and part in current:
+            line = current.lc.key(part)[0] + 1
+            current = current[part]
+        elif isinstance(current, CommentedSeq) and isinstance(part, int) and 0 <= part < len(current):
+            line = current.lc.item(part)[0] + 1
+            current = current[part]
+        else:
+            break
+    return line
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in ("str", "int", "bool", "float", "dict", "list"):
+            continue  # pydantic union branch names add nothing for a reader
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+_FRIENDLY = {
+    "missing": "required field missing",
+    "extra_forbidden": "unknown field",
+    "url_parsing": "not a URL",
+    "url_scheme": "not a URL (http or https)",
+    "url_type": "not a URL",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    if kind in _FRIENDLY:
+        return _FRIENDLY[kind]
+    if kind == "string_pattern_mismatch" and "NAME" not in str(error.get("ctx", {})):
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        if pattern == models.NAME_PATTERN:
+            return "not a valid name (lowercase letters, digits and '-', starting and ending with a letter or digit)"
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredState:
+    """Parse and validate every manifest; raises ValidationFailed listing every error."""
+    errors: list[LoadError] = []
+    documents: dict[str, dict[str, Document]] = {}
+    settings: list[Document] = []
+
+    def shown(rel: str) -> str:
+        return posixpath.join(display_root, rel) if display_root not in ("", ".") else rel
+
+    for rel, text in sorted(files.items()):
+        try:
+            if rel.endswith(".json"):
+                raw_docs: list[Any] = [json.loads(text)]
+            else:
+                raw_docs = list(_yaml().load_all(text))
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            errors.append(LoadError(shown(rel), line, "", f"invalid YAML: {exc.problem or exc}"))
+            continue
+        except (ValueError, Exception) as exc:  # noqa: BLE001 - any parser failure is a located error
+            errors.append(LoadError(shown(rel), None, "", f"cannot parse: {exc}"))
+            continue
+        for node in raw_docs:
+            if node is None:
+                continue
+            start = node.lc.line + 1 if isinstance(node, CommentedMap) else 1
+            if not isinstance(node, dict):
+                if not rel.endswith(".json") and _looks_like_manifest_file(raw_docs):
+                    errors.append(LoadError(shown(rel), start, "", "document is not a mapping"))
+                continue
+            api_version = node.get("apiVersion")
+            if not isinstance(api_version, str) or not api_version.startswith("gostoa.dev/"):
+                continue  # not a manifest (an OpenAPI document, for example)
+            kind = node.get("kind")
+            if api_version != models.API_VERSION:
+                errors.append(LoadError(shown(rel), _line_of(node, ("apiVersion",), start), "apiVersion",
+                                        f"unsupported apiVersion {api_version!r} (use {models.API_VERSION})"))
+                continue
+            model_cls = DOCUMENT_MODELS.get(str(kind))
+            if model_cls is None:
+                errors.append(LoadError(shown(rel), _line_of(node, ("kind",), start), "kind",
+                                        f"unknown kind {kind!r} (known: {', '.join(sorted(DOCUMENT_MODELS))})"))
+                continue
+            try:
+                model = model_cls.model_validate(_plain(node))
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = tuple(err["loc"])
+                    errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), _message(err)))
+                continue
+            metadata = getattr(model, "metadata", None)
+            name = metadata.name if metadata is not None else SETTINGS_FILE
+            doc = Document(str(kind), name, model, rel, start)
+            if isinstance(model, ReconcilerSettings):
+                settings.append(doc)
+                continue
+            bucket = documents.setdefault(str(kind), {})
+            if name in bucket:
+                first = bucket[name]
+                errors.append(LoadError(shown(rel), _line_of(node, ("metadata", "name"), start), "metadata.name",
+                                        f"duplicate {kind} {name!r} (first defined at {shown(first.file)}:{first.line})"))
+                continue
+            bucket[name] = doc
+
+    if len(settings) > 1:
+        for extra in settings[1:]:
+            errors.append(LoadError(shown(extra.file), extra.line, "kind",
+                                    f"more than one ReconcilerSettings (first at {shown(settings[0].file)})"))
+    spec = settings[0].model.spec if settings else SettingsSpec(owner="stoa-reconciler")  # type: ignore[attr-defined]
+    state = DesiredState(settings=spec, documents=documents, display_root=display_root)
+    errors.extend(_check_references(state, files, shown))
+    if errors:
+        raise ValidationFailed(errors)
+    return state
+
+
+def _looks_like_manifest_file(docs: list[Any]) -> bool:
+    return any(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("gostoa.dev/") for d in docs)
+
+
+def _err(state: DesiredState, doc: Document, field_name: str, message: str, shown: Any) -> LoadError:
+    return LoadError(shown(doc.file), doc.line, field_name, message)
+
+
+def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[str]:
+    """Gateway names an object is bound to by `gateways` and/or `gatewaySelector.matchLabels`."""
+    names = set(getattr(spec, "gateways", None) or [])
+    selector = getattr(spec, "gatewaySelector", None)
+    if selector is not None:
+        for name, gw in gateways.items():
+            if all(gw.metadata.labels.get(k) == v for k, v in selector.matchLabels.items()):
+                names.add(name)
+    return names
+
+
+def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any) -> list[LoadError]:
+    from reconciler.adapters.registry import adapter_class  # a pure lookup of adapter capabilities
+
+    errors: list[LoadError] = []
+    gateways = state.gateways
+    apis = state.of_kind("API")
+
+    supported: dict[str, frozenset[str] | str] = {}
+    for name, gw in gateways.items():
+        try:
+            supported[name] = adapter_class(gw.spec.gatewayType.value).supported_kinds
+        except LookupError as exc:
+            supported[name] = str(exc)
+            errors.append(_err(state, state.of_kind("GatewayInstance")[name], "spec.gatewayType", str(exc), shown))
+
+    for kind, docs in state.documents.items():
+        if kind == "GatewayInstance":
+            continue
+        for doc in docs.values():
+            spec = getattr(doc.model, "spec", None)
+            if spec is None or not hasattr(spec, "gateways"):
+                continue
+            for gw_name in spec.gateways:
+                if gw_name not in gateways:
+                    errors.append(_err(state, doc, "spec.gateways", f"unknown gateway {gw_name!r}", shown))
+            selector = getattr(spec, "gatewaySelector", None)
+            bound = bound_gateways(spec, gateways)
+            if selector is not None and not (bound - set(spec.gateways)) and not spec.gateways:
+                errors.append(_err(state, doc, "spec.gatewaySelector", "matches no GatewayInstance", shown))
+            for gw_name in sorted(bound & set(gateways)):
+                kinds = supported.get(gw_name)
+                if isinstance(kinds, frozenset) and kind not in kinds:
+                    gw_type = gateways[gw_name].spec.gatewayType.value
+                    errors.append(_err(state, doc, "spec.gateways",
+                                       f"{kind} is not supported by gateway {gw_name!r} (type {gw_type})", shown))
+
+    for doc in state.of_kind("Policy").values():
+        policy: Policy = doc.model  # type: ignore[assignment]
+        if policy.spec.api not in apis:
+            errors.append(_err(state, doc, "spec.api", f"unknown API {policy.spec.api!r}", shown))
+    for doc in state.of_kind("Consumer").values():
+        consumer: Consumer = doc.model  # type: ignore[assignment]
+        for api_name in consumer.spec.subscriptions:
+            if api_name not in apis:
+                errors.append(_err(state, doc, "spec.subscriptions", f"unknown API {api_name!r}", shown))
+
+    for name, doc in apis.items():
+        api: API = doc.model  # type: ignore[assignment]
+        if api.spec.openapi is None:
+            continue
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(doc.file), api.spec.openapi))
+        if api.spec.openapi.startswith("/") or target == ".." or target.startswith("../"):
+            errors.append(_err(state, doc, "spec.openapi", f"path {api.spec.openapi!r} escapes the repository", shown))
+            continue
+        if target not in files:
+            errors.append(_err(state, doc, "spec.openapi", f"file {target!r} not found in the repository", shown))
+            continue
+        try:
+            parsed = json.loads(files[target]) if target.endswith(".json") else _plain(_yaml().load(files[target]))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(_err(state, doc, "spec.openapi", f"{target}: cannot parse OpenAPI document: {exc}", shown))
+            continue
+        if not isinstance(parsed, dict) or not ("openapi" in parsed or "swagger" in parsed):
+            errors.append(_err(state, doc, "spec.openapi", f"{target}: not an OpenAPI document", shown))
+            continue
+        state.openapi[name] = parsed
+    return errors

@@ -1,0 +1,82 @@
+"""JSON Schema of `reconciler plan --format json` / `--out plan.json` (format_version "1")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_RECORD: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["kind", "name", "spec"],
+    "properties": {
+        "kind": {"type": "string"},
+        "name": {"type": "string"},
+        "id": {"type": ["string", "null"]},
+        "owner": {"type": ["string", "null"]},
+        "spec": {"type": "object"},
+    },
+    "not": {"required": ["secret"]},
+}
+
+PLAN_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://gostoa.dev/schemas/reconciler/plan.schema.json",
+    "title": "stoa-reconciler plan",
+    "type": "object",
+    "required": ["format_version", "tool", "owner", "has_changes", "summary", "errors", "gateways"],
+    "properties": {
+        "format_version": {"const": "1"},
+        "tool": {"type": "object", "required": ["name", "version"]},
+        "owner": {"type": "string"},
+        "has_changes": {"type": "boolean"},
+        "summary": {
+            "type": "object",
+            "properties": {k: {"type": "integer", "minimum": 0} for k in ("create", "update", "delete", "no-op", "conflict")},
+            "required": ["create", "update", "delete", "no-op", "conflict"],
+        },
+        "errors": {"type": "array", "items": {"type": "string"}},
+        "secret_refs": {
+            "type": "object",
+            "description": "kind/name -> field -> reference (env:NAME or file:PATH); never a value",
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^(env|file):"}},
+        },
+        "gateways": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "type", "error", "fingerprint", "changes"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string"},
+                    "error": {"type": ["string", "null"]},
+                    "fingerprint": {"type": "string"},
+                    "config": {"type": "object"},
+                    "changes": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["op", "kind", "name", "diffs"],
+                            "properties": {
+                                "op": {"enum": ["create", "update", "delete", "no-op", "conflict"]},
+                                "kind": {"type": "string"},
+                                "name": {"type": "string"},
+                                "id": {"type": ["string", "null"]},
+                                "adopt": {"type": "boolean"},
+                                "notes": {"type": "array", "items": {"type": "string"}},
+                                "diffs": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["path", "before", "after", "sensitive"],
+                                        "properties": {"path": {"type": "string"}, "sensitive": {"type": "boolean"}},
+                                    },
+                                },
+                                "desired": _RECORD,
+                                "actual": _RECORD,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}

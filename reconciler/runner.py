@@ -1,0 +1,360 @@
+"""Load → resolve → read every gateway → plan → apply: the one pipeline the CLI and the daemon share.
+
+This is the imperative shell around the pure core (`manifests.loader.parse_tree`,
+`engine.canonical`, `engine.plan`). Gateways are read and applied concurrently; one failing gateway
+never blocks the others. A gateway that cannot be read gets an error and no changes (a failed read
+never turns into deletes). Secrets are resolved here, kept in memory, and handed to adapters only at
+apply time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.adapters import registry
+from reconciler.adapters.base import GatewayAdapter
+from reconciler.adapters.errors import GatewayError, sanitize
+from reconciler.engine.apply import apply_gateway
+from reconciler.engine.canonical import desired_records, secret_refs
+from reconciler.engine.kinds import KINDS
+from reconciler.engine.model import Change, GatewayReport, Op
+from reconciler.engine.plan import PlanOptions, count_ops, fingerprint, plan_gateway
+from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
+from reconciler.manifests.models import GatewayInstance, SecretRef
+
+__all__ = [
+    "ApplyOutcome", "GatewayPlan", "LoadError", "RepoPlan", "RunOptions", "ValidationFailed",
+    "apply_repo", "build_adapters", "plan_repo",
+]
+
+AUTH_FIELDS = {
+    "token": "token", "username": "username", "password": "password",
+    "accessKeyId": "access_key_id", "secretAccessKey": "secret_access_key",
+}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    gateways: frozenset[str] | None = None
+    """Restrict the run to these gateway names (None: all)."""
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    """Gateway name -> base URL override (emulators on free ports, tunnels)."""
+    adopt: bool = False
+    max_deletes: int | None = None
+    """Override the repo's maxDeletes; a negative value disables the guard."""
+    prune: bool | None = None
+    env: Mapping[str, str] | None = None
+    """Where `{env: NAME}` references are looked up (default: os.environ)."""
+    concurrency: int = 8
+    timeout: float = 30.0
+
+
+@dataclass
+class GatewayPlan:
+    name: str
+    gateway_type: str
+    changes: list[Change] = field(default_factory=list)
+    error: str | None = None
+    fingerprint: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    """The gateway's connection settings with secret *references* only (for saved plans)."""
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.op is not Op.NOOP]
+
+
+@dataclass
+class RepoPlan:
+    gateways: dict[str, GatewayPlan] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    owner: str = ""
+    secret_refs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """"Kind/name" -> field -> reference ("env:NAME" / "file:/abs/path"), for saved plans."""
+
+    @property
+    def has_changes(self) -> bool:
+        return any(g.pending for g in self.gateways.values())
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(g.error for g in self.gateways.values())
+
+    def counts(self) -> dict[str, int]:
+        return count_ops(c for g in self.gateways.values() for c in g.changes)
+
+
+@dataclass
+class ApplyOutcome:
+    plan: RepoPlan
+    reports: dict[str, GatewayReport] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.plan.failed or any(r.failed for r in self.reports.values())
+
+
+# ------------------------------------------------------------------------------------- secrets
+def resolve_ref(ref: SecretRef, root: Path, env: Mapping[str, str]) -> str:
+    """The value of a secret reference; raises LookupError naming the reference (never the value)."""
+    if ref.env is not None:
+        value = env.get(ref.env)
+        if value is None or value == "":
+            raise LookupError(f"environment variable {ref.env} is not set")
+        return value
+    assert ref.file is not None
+    path = Path(ref.file)
+    if not path.is_absolute():
+        path = (root if root.is_dir() else root.parent) / path
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise LookupError(f"secret file {ref.file} cannot be read") from None
+
+
+def _ref_key(ref: SecretRef, root: Path) -> str:
+    if ref.file is not None and not Path(ref.file).is_absolute():
+        base = root if root.is_dir() else root.parent
+        return f"file:{(base / ref.file).resolve()}"
+    return ref.describe()
+
+
+# ------------------------------------------------------------------------------------- adapters
+def gateway_settings(name: str, gw: GatewayInstance, state: DesiredState, options: RunOptions) -> dict[str, Any]:
+    """Connection settings of a gateway, secrets as references only (safe to print or save)."""
+    creds = {key: ref.describe() for key, ref in gw.spec.credentials if isinstance(ref, SecretRef)}
+    return {
+        "name": name,
+        "gateway_type": gw.spec.gatewayType.value,
+        "base_url": options.endpoints.get(name, str(gw.spec.baseUrl)).rstrip("/"),
+        "owner": state.settings.owner,
+        "credentials": creds,
+        "options": dict(gw.spec.options),
+        "timeout": options.timeout,
+    }
+
+
+def adapter_from_settings(settings: Mapping[str, Any], root: Path, env: Mapping[str, str]) -> GatewayAdapter:
+    """Build an adapter, resolving its credential references; raises LookupError on a missing secret."""
+    auth: dict[str, str] = {}
+    for key, described in (settings.get("credentials") or {}).items():
+        kind, _, value = str(described).partition(":")
+        ref = SecretRef(env=value) if kind == "env" else SecretRef(file=value)
+        auth[AUTH_FIELDS.get(key, key)] = resolve_ref(ref, root, env)
+    config = {k: v for k, v in settings.items() if k != "credentials"}
+    config["auth"] = auth
+    return registry.create(str(settings["gateway_type"]), config)
+
+
+def build_adapters(path: Path, options: RunOptions = RunOptions()) -> dict[str, GatewayAdapter]:
+    """Adapters of the selected gateways of a repo (for heartbeats and exports)."""
+    state = load(path)
+    env = os.environ if options.env is None else options.env
+    out = {}
+    for name, gw in sorted(state.gateways.items()):
+        if options.gateways is None or name in options.gateways:
+            out[name] = adapter_from_settings(gateway_settings(name, gw, state, options), path, env)
+    return out
+
+
+async def read_live(adapter: GatewayAdapter) -> list[dict[str, Any]]:
+    """Every canonical record of every kind the adapter supports; raises GatewayError on failure."""
+    records: list[dict[str, Any]] = []
+    for kind in sorted(k for k in adapter.supported_kinds if k in KINDS):
+        records.extend(await adapter.fetch(kind))
+    return records
+
+
+# ------------------------------------------------------------------------------------- pipeline
+@dataclass
+class _Prepared:
+    state: DesiredState
+    plan: RepoPlan
+    adapters: dict[str, GatewayAdapter]
+    secrets: dict[tuple[str, str], dict[str, str]]
+    desired: dict[str, list[dict[str, Any]]]
+
+
+def _prepare(path: Path, options: RunOptions) -> _Prepared:
+    state = load(path)
+    env = os.environ if options.env is None else options.env
+    if options.gateways is not None:
+        unknown = sorted(options.gateways - set(state.gateways))
+        if unknown:
+            raise ValidationFailed([LoadError(str(path), None, "--gateway", f"unknown gateway {n!r}") for n in unknown])
+    selected = {n for n in state.gateways if options.gateways is None or n in options.gateways}
+
+    values: dict[str, str] = {}
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    refs_out: dict[str, dict[str, str]] = {}
+    missing: dict[tuple[str, str], LoadError] = {}
+    for (kind, name), refs in secret_refs(state).items():
+        for field_name, ref in refs.items():
+            refs_out.setdefault(f"{kind}/{name}", {})[field_name] = _ref_key(ref, path)
+            try:
+                value = resolve_ref(ref, path, env)
+            except LookupError as exc:
+                doc = state.of_kind(kind)[name]
+                missing[(kind, name)] = LoadError(
+                    f"{state.display_root.rstrip('/')}/{doc.file}", doc.line, "spec.credential.secretRef"
+                    if kind == "Consumer" else f"spec.{field_name}", str(exc))
+                continue
+            values[ref.describe()] = value
+            secrets.setdefault((kind, name), {})[field_name] = value
+
+    desired = desired_records(state, values)
+    errors = [err for (kind, name), err in sorted(missing.items())
+              if any(r["kind"] == kind and r["name"] == name for gw in selected for r in desired[gw])]
+    if errors:
+        raise ValidationFailed(errors)
+
+    plan = RepoPlan(owner=state.settings.owner, secret_refs=refs_out)
+    adapters: dict[str, GatewayAdapter] = {}
+    for name in sorted(selected):
+        gw = state.gateways[name]
+        settings = gateway_settings(name, gw, state, options)
+        gplan = GatewayPlan(name, gw.spec.gatewayType.value, config=settings)
+        plan.gateways[name] = gplan
+        try:
+            adapters[name] = adapter_from_settings(settings, path, env)
+        except (LookupError, TypeError, ValueError) as exc:
+            gplan.error = f"cannot configure gateway: {exc}"
+    return _Prepared(state, plan, adapters, secrets, desired)
+
+
+async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None:
+    gplan = prep.plan.gateways[name]
+    adapter = prep.adapters.get(name)
+    if adapter is None:
+        return
+    gw = prep.state.gateways[name]
+    prune = options.prune if options.prune is not None else (
+        gw.spec.prune if gw.spec.prune is not None else prep.state.settings.prune)
+    try:
+        await adapter.connect()
+        live = await read_live(adapter)
+    except GatewayError as exc:
+        gplan.error = f"cannot read gateway: {exc.message}"
+        return
+    except Exception as exc:  # noqa: BLE001 - a broken adapter must not stop the other gateways
+        gplan.error = sanitize(f"cannot read gateway: {type(exc).__name__}: {exc}", secrets=adapter.secrets)
+        return
+    gplan.fingerprint = fingerprint(live)
+    gplan.changes = plan_gateway(
+        name, prep.desired.get(name, []), live,
+        PlanOptions(owner=prep.state.settings.owner, prune=prune, adopt=options.adopt,
+                    ignore=tuple(prep.state.settings.ignore)),
+        view=adapter.desired_view,
+    )
+
+
+def _check_deletes(plan: RepoPlan, limit: int) -> None:
+    deletes = sum(1 for g in plan.gateways.values() for c in g.changes if c.op is Op.DELETE)
+    if limit >= 0 and deletes > limit:
+        plan.errors.append(
+            f"the plan deletes {deletes} objects, more than the limit of {limit} (maxDeletes); "
+            f"check the source, or pass --max-deletes {deletes} to allow it"
+        )
+
+
+async def _close(adapters: Mapping[str, GatewayAdapter]) -> None:
+    await asyncio.gather(*(a.disconnect() for a in adapters.values()), return_exceptions=True)
+
+
+async def plan_repo(path: Path, options: RunOptions = RunOptions()) -> RepoPlan:
+    """Validate the repo and plan every selected gateway; raises ValidationFailed on invalid input."""
+    prep = _prepare(path, options)
+    try:
+        await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
+    finally:
+        await _close(prep.adapters)
+    limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
+    _check_deletes(prep.plan, limit)
+    return prep.plan
+
+
+async def apply_repo(path: Path, options: RunOptions = RunOptions()) -> ApplyOutcome:
+    """Plan, then apply every gateway whose plan has changes. Refuses the whole run on plan errors."""
+    prep = _prepare(path, options)
+    outcome = ApplyOutcome(prep.plan)
+    try:
+        await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
+        limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
+        _check_deletes(prep.plan, limit)
+        if prep.plan.errors:
+            return outcome
+        await _apply_all(prep.plan, prep.adapters, prep.secrets, options, outcome)
+    finally:
+        await _close(prep.adapters)
+    return outcome
+
+
+async def _apply_all(
+    plan: RepoPlan,
+    adapters: Mapping[str, GatewayAdapter],
+    secrets: Mapping[tuple[str, str], dict[str, str]],
+    options: RunOptions,
+    outcome: ApplyOutcome,
+) -> None:
+    async def one(name: str) -> None:
+        gplan = plan.gateways[name]
+        if gplan.error is not None:
+            outcome.reports[name] = GatewayReport(name, error=gplan.error)
+            return
+        if not gplan.pending:
+            outcome.reports[name] = GatewayReport(name)
+            return
+        outcome.reports[name] = await apply_gateway(adapters[name], gplan.changes, secrets=secrets,
+                                                    concurrency=options.concurrency)
+
+    await asyncio.gather(*(one(name) for name in plan.gateways if name in adapters or plan.gateways[name].error))
+
+
+async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOptions()) -> ApplyOutcome:
+    """Apply a saved plan, refusing any gateway whose live state changed since it was planned."""
+    env = os.environ if options.env is None else options.env
+    outcome = ApplyOutcome(saved)
+    if saved.errors:
+        return outcome
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    for key, fields in saved.secret_refs.items():
+        kind, _, name = key.partition("/")
+        for field_name, described in fields.items():
+            ref_kind, _, value = described.partition(":")
+            ref = SecretRef(env=value) if ref_kind == "env" else SecretRef(file=value)
+            try:
+                secrets.setdefault((kind, name), {})[field_name] = resolve_ref(ref, root, env)
+            except LookupError as exc:
+                if any(c.kind == kind and c.name == name and c.op in (Op.CREATE, Op.UPDATE)
+                       for g in saved.gateways.values() for c in g.changes):
+                    saved.errors.append(f"{kind} {name}: {exc}")
+    if saved.errors:
+        return outcome
+    adapters: dict[str, GatewayAdapter] = {}
+    try:
+        for name, gplan in saved.gateways.items():
+            if gplan.error is not None or not gplan.pending:
+                continue
+            settings = dict(gplan.config)
+            if name in options.endpoints:
+                settings["base_url"] = options.endpoints[name]
+            try:
+                adapter = adapter_from_settings(settings, root, env)
+                await adapter.connect()
+                live = await read_live(adapter)
+            except (GatewayError, LookupError) as exc:
+                gplan.error = f"cannot read gateway: {getattr(exc, 'message', exc)}"
+                continue
+            adapters[name] = adapter
+            if fingerprint(live) != gplan.fingerprint:
+                gplan.error = "the live state changed since this plan was made; run plan again"
+                continue
+        await _apply_all(saved, adapters, secrets, options, outcome)
+    finally:
+        await _close(adapters)
+    return outcome
