@@ -1,0 +1,425 @@
+"""A Kong 3.9 Admin API on 127.0.0.1, in DB-less (`database=off`) or database (`postgres`) mode.
+
+Behaviour comes from `../shared/specs/kong` and its README: `{data, next, offset}` paging with
+`size` (default 100, max 1000), `offset` and `tags` (`a,b` AND, `a/b` OR); DB-less entity writes
+answer 405 and `POST /config` replaces everything atomically or rejects it whole (400, code 14,
+`fields`, `flattened_errors`); database mode answers CRUD with Kong's codes (2 schema, 4 foreign
+key, 5 unique → 409, 404 `Not found`). `Kong-Admin-Token` is checked when a token is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import threading
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from reconciler.emulators.kong.declarative import (
+    UUID_RE,
+    Db,
+    DeclarativeError,
+    config_hash,
+    export,
+    hash_password,
+    load,
+)
+from reconciler.emulators.kong.entities import BY_ENDPOINT, CREDENTIAL_PATHS, SCHEMAS, Schema, fill_auto, validate
+from reconciler.emulators.server import Emulator
+
+VERSION = "3.9.1"
+EMPTY_HASH = "00000000000000000000000000000000"
+TRUTHY = ("1", "true", "on", "yes")
+#: (parent endpoint, child path) -> (child table, foreign-key field on the child)
+NESTED_PATHS: dict[tuple[str, str], tuple[str, str]] = {
+    ("services", "routes"): ("routes", "service"),
+    ("services", "plugins"): ("plugins", "service"),
+    ("routes", "plugins"): ("plugins", "route"),
+    ("consumers", "plugins"): ("plugins", "consumer"),
+    ("upstreams", "targets"): ("targets", "upstream"),
+    ("certificates", "snis"): ("snis", "certificate"),
+    **{("consumers", path): (schema.table, "consumer") for path, schema in CREDENTIAL_PATHS.items()},
+}
+#: What a delete takes with it (Kong's on_delete = "cascade").
+CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
+    "services": (("plugins", "service"),),
+    "routes": (("plugins", "route"),),
+    "consumers": tuple((s.table, "consumer") for s in CREDENTIAL_PATHS.values()) + (("plugins", "consumer"),),
+    "upstreams": (("targets", "upstream"),),
+    "certificates": (("snis", "certificate"),),
+}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return JSONResponse(body, status_code=status)
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return _json({**extra, "message": message}, status)
+
+
+def _fmt_key(fields: dict[str, Any]) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in fields.items()) + "}"
+
+
+class KongEmulator(Emulator):
+    """In-memory Kong; `mode` is `dbless` or `postgres`. State is guarded by one lock."""
+
+    gateway_type = "kong"
+
+    def __init__(self, mode: str = "dbless", admin_token: str | None = None) -> None:
+        super().__init__()
+        if mode not in ("dbless", "postgres"):
+            raise ValueError("mode must be 'dbless' or 'postgres'")
+        self.mode = mode
+        self.admin_token = admin_token
+        self.db: Db = {table: {} for table in SCHEMAS}
+        self.hash = EMPTY_HASH
+        self.node_id = str(uuid.uuid4())
+        self.state_lock = threading.RLock()
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, str], options: dict[str, Any]) -> Emulator:
+        return cls(mode=str(options.get("mode", "dbless")), admin_token=credentials.get("token"))
+
+    @property
+    def dbless(self) -> bool:
+        return self.mode == "dbless"
+
+    # ---------------------------------------------------------------- helpers for tests
+    def entities(self, table: str) -> list[dict[str, Any]]:
+        with self.state_lock:
+            return copy.deepcopy(list(self.db[table].values()))
+
+    def load_config(self, doc: dict[str, Any]) -> None:
+        """Seed state (both modes) from a declarative document; raises DeclarativeError."""
+        with self.state_lock:
+            self.db, _ = load(copy.deepcopy(doc), self.db)
+            self.hash = config_hash(doc)
+
+    # ---------------------------------------------------------------- routing
+    def routes(self) -> list[BaseRoute]:
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        return [Route("/{path:path}", self.handle, methods=methods)]
+
+    async def handle(self, request: Request) -> Response:
+        if self.admin_token is not None and request.headers.get("kong-admin-token") != self.admin_token:
+            return _json({"message": "Invalid credentials. Token or User credentials required", "status": 401}, 401)
+        parts = [p for p in request.url.path.split("/") if p]
+        method = request.method
+        body: Any = None
+        if method in ("POST", "PUT", "PATCH"):
+            raw = await request.body()
+            body, problem = self._parse_body(request, raw)
+            if problem is not None:
+                return problem
+        with self.state_lock:
+            return self._dispatch(request, method, parts, body)
+
+    def _parse_body(self, request: Request, raw: bytes) -> tuple[Any, Response | None]:
+        if not raw.strip():
+            return {}, None
+        ctype = request.headers.get("content-type", "")
+        try:
+            if "yaml" in ctype:
+                return yaml.safe_load(raw), None
+            if "x-www-form-urlencoded" in ctype:
+                from urllib.parse import parse_qsl
+
+                return dict(parse_qsl(raw.decode())), None
+            return json.loads(raw), None
+        except (ValueError, yaml.YAMLError):
+            return None, _error(400, "Cannot parse JSON body")
+
+    def _dispatch(self, request: Request, method: str, parts: list[str], body: Any) -> Response:
+        if not parts:
+            return self._root() if method == "GET" else _error(405, "Method not allowed")
+        head = parts[0]
+        if head == "status" and len(parts) == 1:
+            return self._status() if method == "GET" else _error(405, "Method not allowed")
+        if head == "config" and len(parts) == 1:
+            return self._config(request, method, body)
+        if head == "tags":
+            return self._tags(request, parts)
+        schema = BY_ENDPOINT.get(head)
+        if schema is None:
+            return _error(404, "Not found")
+        if len(parts) == 1:
+            return self._collection(request, method, schema, body, None)
+        parent = self._find(schema, parts[1])
+        if len(parts) == 2:
+            return self._item(method, schema, parts[1], parent, body, None)
+        if parent is None:
+            return _error(404, "Not found")
+        nested = NESTED_PATHS.get((head, parts[2]))
+        if nested is None:
+            return _error(404, "Not found")
+        child_schema = SCHEMAS[nested[0]]
+        scope = (nested[1], str(parent["id"]))
+        if len(parts) == 3:
+            return self._collection(request, method, child_schema, body, scope)
+        if len(parts) == 4:
+            child = self._find(child_schema, parts[3])
+            if child is not None and (child.get(scope[0]) or {}).get("id") != scope[1]:
+                child = None
+            return self._item(method, child_schema, parts[3], child, body, scope)
+        return _error(404, "Not found")
+
+    # ---------------------------------------------------------------- info
+    def _root(self) -> Response:
+        plugins = sorted(__import__("reconciler.emulators.kong.entities", fromlist=["x"]).BUNDLED_PLUGINS)
+        return _json({
+            "version": VERSION, "edition": "community", "tagline": "Welcome to kong", "node_id": self.node_id,
+            "hostname": "kong-emulator", "lua_version": "LuaJIT 2.1.0-20231117",
+            "plugins": {"available_on_server": {p: {"version": VERSION, "priority": 1000} for p in plugins},
+                        "enabled_in_cluster": sorted({p["name"] for p in self.db["plugins"].values()})},
+            "configuration": {"database": "off" if self.dbless else "postgres", "role": "traditional",
+                              "admin_listen": ["127.0.0.1:8001"], "proxy_listen": ["0.0.0.0:8000"]},
+            "timers": {"running": 0, "pending": 1}, "pids": {"master": 1, "workers": [2]},
+        })
+
+    def _status(self) -> Response:
+        body: dict[str, Any] = {
+            "database": {"reachable": True},
+            "server": {"connections_accepted": len(self.requests), "connections_active": 1,
+                       "connections_handled": len(self.requests), "connections_reading": 0,
+                       "connections_waiting": 0, "connections_writing": 1, "total_requests": len(self.requests)},
+            "memory": {"lua_shared_dicts": {"kong": {"allocated_slabs": "0.04 MiB", "capacity": "5.00 MiB"}},
+                       "workers_lua_vms": [{"http_allocated_gc": "40.00 MiB", "pid": 2}]},
+        }
+        if self.dbless:
+            body["configuration_hash"] = self.hash
+        return _json(body)
+
+    def _tags(self, request: Request, parts: list[str]) -> Response:
+        rows = []
+        for table, entities in self.db.items():
+            for entity in entities.values():
+                for tag in entity.get("tags") or []:
+                    if len(parts) == 1 or tag == parts[1]:
+                        rows.append({"entity_name": table, "entity_id": entity["id"], "tag": tag})
+        return self._page(request, rows, "/" + "/".join(parts), filter_tags=False)
+
+    # ---------------------------------------------------------------- /config
+    def _config(self, request: Request, method: str, body: Any) -> Response:
+        if not self.dbless:
+            return _error(400, "this endpoint is only available when Kong is configured to not use a database")
+        if method == "GET":
+            return _json({"config": yaml.safe_dump(export(self.db), sort_keys=False)})
+        if method != "POST":
+            return _error(405, "Method not allowed")
+        doc = body
+        if isinstance(doc, dict) and "config" in doc and "_format_version" not in doc:
+            try:
+                doc = yaml.safe_load(doc["config"]) if isinstance(doc["config"], str) else doc["config"]
+            except yaml.YAMLError as exc:
+                return _error(400, f"failed parsing declarative configuration: {exc}")
+        if not doc:
+            return _error(400, "expected a declarative configuration")
+        query = request.query_params
+        if query.get("check_hash", "").lower() in TRUTHY and config_hash(doc) == self.hash:
+            return Response(status_code=304)
+        try:
+            new_db, loaded = load(copy.deepcopy(doc), self.db)
+        except DeclarativeError as exc:
+            return _json(exc.body(query.get("flatten_errors", "").lower() in TRUTHY), 400)
+        self.db = new_db
+        self.hash = config_hash(doc)
+        return _json({table: {eid: self._render(SCHEMAS[table], e) for eid, e in rows.items()}
+                      for table, rows in loaded.items()}, 201)
+
+    # ---------------------------------------------------------------- lookup and rendering
+    def _find(self, schema: Schema, ref: str) -> dict[str, Any] | None:
+        rows = self.db[schema.table]
+        if UUID_RE.match(ref):
+            return rows.get(ref)
+        if schema.endpoint_key:
+            for entity in rows.values():
+                if str(entity.get(schema.endpoint_key)) == ref:
+                    return entity
+        return None
+
+    @staticmethod
+    def _render(schema: Schema, entity: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(entity)
+        if schema.table == "certificates":
+            out["snis"] = []
+        return out
+
+    def _render_live(self, schema: Schema, entity: dict[str, Any]) -> dict[str, Any]:
+        out = self._render(schema, entity)
+        if schema.table == "certificates":
+            out["snis"] = sorted(s["name"] for s in self.db["snis"].values()
+                                 if (s.get("certificate") or {}).get("id") == entity["id"])
+        return out
+
+    # ---------------------------------------------------------------- paging
+    def _page(self, request: Request, rows: list[dict[str, Any]], path: str, *, filter_tags: bool = True) -> Response:
+        query = request.query_params
+        size_raw = query.get("size", "100")
+        try:
+            size = int(size_raw)
+        except ValueError:
+            return _json({"code": 9, "name": "invalid size", "message": "size must be a number"}, 400)
+        if not 1 <= size <= 1000:
+            return _json({"code": 9, "name": "invalid size", "message": "size must be an integer between 1 and 1000"},
+                         400)
+        tags = query.get("tags")
+        if tags and filter_tags:
+            if "," in tags and "/" in tags:
+                return _json({"code": 9, "name": "invalid filter", "message": "invalid option (tags: cannot mix "
+                              "'and' and 'or')"}, 400)
+            wanted = tags.split("/") if "/" in tags else tags.split(",")
+            if "/" in tags:
+                rows = [r for r in rows if set(r.get("tags") or []) & set(wanted)]
+            else:
+                rows = [r for r in rows if set(wanted) <= set(r.get("tags") or [])]
+        start = 0
+        offset = query.get("offset")
+        if offset:
+            try:
+                start = int(json.loads(base64.urlsafe_b64decode(offset.encode()))["i"])
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                return _json({"code": 7, "name": "invalid offset",
+                              "message": f"'{offset}' is not a valid offset: bad base64 encoding"}, 400)
+        data = rows[start:start + size]
+        body: dict[str, Any] = {"data": data, "next": None}
+        if start + size < len(rows):
+            token = base64.urlsafe_b64encode(json.dumps({"i": start + size}).encode()).decode()
+            body["offset"] = token
+            extra = f"&tags={quote(tags)}" if tags else ""
+            body["next"] = f"{path}?offset={quote(token)}&size={size}{extra}"
+        return _json(body)
+
+    # ---------------------------------------------------------------- collections and items
+    def _collection(self, request: Request, method: str, schema: Schema, body: Any,
+                    scope: tuple[str, str] | None) -> Response:
+        if method == "GET":
+            rows = [self._render_live(schema, e) for e in self.db[schema.table].values()
+                    if scope is None or (e.get(scope[0]) or {}).get("id") == scope[1]]
+            return self._page(request, rows, request.url.path)
+        if method != "POST":
+            return _error(405, "Method not allowed")
+        if self.dbless:
+            return self._dbless_refusal(schema, "create")
+        return self._write(schema, body, None, scope, status=201)
+
+    def _item(self, method: str, schema: Schema, ref: str, entity: dict[str, Any] | None, body: Any,
+              scope: tuple[str, str] | None) -> Response:
+        if method == "GET":
+            return _json(self._render_live(schema, entity)) if entity else _error(404, "Not found")
+        if method not in ("PUT", "PATCH", "DELETE"):
+            return _error(405, "Method not allowed")
+        if self.dbless:
+            verb = {"PUT": "create or update", "PATCH": "update", "DELETE": "delete"}[method]
+            return self._dbless_refusal(schema, verb)
+        if method == "DELETE":
+            if entity is not None:
+                problem = self._delete(schema, entity)
+                if problem is not None:
+                    return problem
+            return Response(status_code=204)
+        if method == "PATCH":
+            if entity is None:
+                return _error(404, "Not found")
+            return self._write(schema, body, entity, scope, status=200, partial=True)
+        # PUT: upsert by id or endpoint key
+        data = dict(body) if isinstance(body, dict) else {}
+        if UUID_RE.match(ref):
+            data["id"] = ref
+        elif schema.endpoint_key:
+            data[schema.endpoint_key] = ref
+        else:
+            return _json({"code": 3, "name": "invalid primary key", "message": f"invalid primary key: '{ref}'",
+                          "fields": {"id": "expected a valid UUID"}}, 400)
+        return self._write(schema, data, entity, scope, status=200, replace=True)
+
+    def _dbless_refusal(self, schema: Schema, verb: str) -> Response:
+        return _json({"code": 12, "name": "operation unsupported",
+                      "message": f"cannot {verb} '{schema.table}' entities when not using a database"}, 405)
+
+    def _write(self, schema: Schema, body: Any, existing: dict[str, Any] | None, scope: tuple[str, str] | None,
+               *, status: int, partial: bool = False, replace: bool = False) -> Response:
+        if not isinstance(body, dict):
+            return _json({"code": 2, "name": "schema violation", "message": "schema violation (expected a record)",
+                          "fields": {"@entity": ["expected a record"]}}, 400)
+        data = dict(body)
+        for auto in ("created_at", "updated_at"):
+            data.pop(auto, None)
+        if scope is not None:
+            data[scope[0]] = {"id": scope[1]}
+        if "id" in data and not (isinstance(data["id"], str) and UUID_RE.match(data["id"])):
+            return _json({"code": 2, "name": "schema violation", "message": "schema violation (id: expected a valid "
+                          "UUID)", "fields": {"id": "expected a valid UUID"}}, 400)
+        if existing is not None and "id" in data and data["id"] != existing["id"] and not replace:
+            return _json({"code": 3, "name": "primary key violation", "message": "cannot modify 'id'",
+                          "fields": {"id": "cannot modify 'id'"}}, 400)
+        entity, errors = validate(schema, data, partial=partial, base=existing if partial else None)
+        if errors:
+            summary = ", ".join(f"{k}: {v}" for k, v in errors.items() if not isinstance(v, dict | list))
+            return _json({"code": 2, "name": "schema violation", "message": f"schema violation ({summary or 'see fields'})",
+                          "fields": errors}, 400)
+        # foreign keys
+        for fk, table in schema.foreign_keys.items():
+            ref = entity.get(fk)
+            if ref is None:
+                continue
+            key = ref.get("id") or ref.get("name") or ref.get("username") if isinstance(ref, dict) else ref
+            target = self._find(SCHEMAS[table], str(key)) if key is not None else None
+            if target is None:
+                message = f"the foreign key '{_fmt_key(ref if isinstance(ref, dict) else {'id': ref})}' does not " \
+                          f"reference an existing '{table}' entity."
+                return _json({"code": 4, "name": "foreign key violation", "message": message,
+                              "fields": {fk: message}}, 400)
+            entity[fk] = {"id": target["id"]}
+        if existing is not None:
+            entity["id"] = existing["id"] if not replace or "id" not in data else data["id"]
+            entity["created_at"] = existing.get("created_at")
+        fill_auto(schema, entity)
+        if schema.table == "basicauth_credentials" and (existing is None or entity["password"] != existing.get(
+                "password")):
+            entity["password"] = hash_password(str(entity["password"]), str(entity["consumer"]["id"]))
+        # uniqueness
+        for key in schema.unique:
+            value = entity.get(key)
+            if value is None:
+                continue
+            for other in self.db[schema.table].values():
+                if other["id"] != entity["id"] and other.get(key) == value:
+                    return _json({"code": 5, "name": "unique constraint violation",
+                                  "message": f"UNIQUE violation detected on '{_fmt_key({key: value})}'",
+                                  "fields": {key: value}}, 409)
+        if schema.composite:
+            mine = [json.dumps(entity.get(k), sort_keys=True) for k in schema.composite]
+            for other in self.db[schema.table].values():
+                if other["id"] != entity["id"] and [json.dumps(other.get(k), sort_keys=True)
+                                                    for k in schema.composite] == mine:
+                    fields = {k: entity.get(k) for k in schema.composite}
+                    return _json({"code": 5, "name": "unique constraint violation",
+                                  "message": f"UNIQUE violation detected on '{_fmt_key(fields)}'",
+                                  "fields": fields}, 409)
+        if existing is not None and existing["id"] != entity["id"]:
+            self.db[schema.table].pop(existing["id"], None)
+        self.db[schema.table][entity["id"]] = entity
+        return _json(self._render_live(schema, entity), status)
+
+    def _delete(self, schema: Schema, entity: dict[str, Any]) -> Response | None:
+        if schema.table == "services":
+            for route in self.db["routes"].values():
+                if (route.get("service") or {}).get("id") == entity["id"]:
+                    message = "an existing 'routes' entity references this 'services' entity"
+                    return _json({"code": 4, "name": "foreign key violation", "message": message,
+                                  "fields": {"@referenced_by": "routes"}}, 400)
+        for table, fk in CASCADE.get(schema.table, ()):
+            for child in [c for c in self.db[table].values() if (c.get(fk) or {}).get("id") == entity["id"]]:
+                self._delete(SCHEMAS[table], child)
+        self.db[schema.table].pop(entity["id"], None)
+        return None

@@ -1,0 +1,445 @@
+"""Kong 3.9 core entity schemas, as data: fields, defaults, uniqueness and foreign keys.
+
+Written from `../shared/specs/kong` (the OSS 3.9 and EE 3.15 Admin API OpenAPI, the declarative
+JSON Schema) and the contract facts in its README. One table drives both modes of the emulator:
+database-mode CRUD and the DB-less declarative loader validate with the same functions, so both
+report the same `{field: message}` error trees Kong does.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
+HTTP_METHODS_RE = re.compile(r"^[A-Z]+$")
+NAME_RE = re.compile(r"^[A-Za-z0-9.\-_~]+$")
+#: Plugins bundled with Kong OSS 3.9 (a plugin outside this set is "not enabled").
+BUNDLED_PLUGINS = frozenset({
+    "acl", "acme", "ai-prompt-decorator", "ai-prompt-guard", "ai-prompt-template", "ai-proxy",
+    "ai-request-transformer", "ai-response-transformer", "aws-lambda", "azure-functions", "basic-auth",
+    "bot-detection", "correlation-id", "cors", "datadog", "file-log", "grpc-gateway", "grpc-web", "hmac-auth",
+    "http-log", "ip-restriction", "jwt", "key-auth", "ldap-auth", "loggly", "opentelemetry", "post-function",
+    "pre-function", "prometheus", "proxy-cache", "rate-limiting", "redirect", "request-size-limiting",
+    "request-termination", "request-transformer", "response-ratelimiting", "response-transformer",
+    "session", "standard-webhooks", "statsd", "syslog", "tcp-log", "udp-log", "zipkin", "oauth2", "mtls-auth",
+})
+KONG_NAMESPACE = uuid.UUID("fd02801f-0957-5a8c-9d6a-3a6a9c2f4c5e")
+
+
+@dataclass(frozen=True)
+class F:
+    """One field of an entity schema."""
+
+    name: str
+    type: str = "string"  # string integer number boolean array map record foreign
+    default: Any = None
+    required: bool = False
+    one_of: tuple[str, ...] = ()
+    between: tuple[int, int] | None = None
+    foreign: str | None = None
+    auto: bool = False
+
+
+@dataclass(frozen=True)
+class Schema:
+    table: str
+    singular: str
+    endpoint: str
+    fields: tuple[F, ...]
+    endpoint_key: str | None = None
+    unique: tuple[str, ...] = ()
+    composite: tuple[str, ...] = ()
+    """Fields whose combination must be unique (Kong's cache_key)."""
+    consumer_path: str | None = None
+    """Nested path under /consumers/{id}/ for credentials."""
+    generated: dict[str, str] = field(default_factory=dict)
+    """Fields Kong generates when absent (value: 'key' random token)."""
+
+    def get(self, name: str) -> F | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def foreign_keys(self) -> dict[str, str]:
+        return {f.name: f.foreign for f in self.fields if f.foreign}
+
+
+def _ts(name: str = "created_at") -> F:
+    return F(name, "integer", auto=True)
+
+
+_ID = F("id", "string", auto=True)
+_TAGS = F("tags", "array")
+
+HEALTHCHECKS_DEFAULT: dict[str, Any] = {
+    "active": {
+        "concurrency": 10, "headers": None, "healthy": {"http_statuses": [200, 302], "interval": 0, "successes": 0},
+        "http_path": "/", "https_sni": None, "https_verify_certificate": True, "timeout": 1, "type": "http",
+        "unhealthy": {"http_failures": 0, "http_statuses": [429, 404, 500, 501, 502, 503, 504, 505],
+                      "interval": 0, "tcp_failures": 0, "timeouts": 0},
+    },
+    "passive": {
+        "healthy": {"http_statuses": [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304,
+                                      305, 306, 307, 308], "successes": 0},
+        "type": "http",
+        "unhealthy": {"http_failures": 0, "http_statuses": [429, 500, 503], "tcp_failures": 0, "timeouts": 0},
+    },
+    "threshold": 0,
+}
+
+SCHEMAS: dict[str, Schema] = {s.table: s for s in (
+    Schema("services", "service", "services", (
+        _ID, _ts(), _ts("updated_at"), F("name"), F("retries", "integer", 5, between=(0, 32767)),
+        F("protocol", "string", "http", one_of=PROTOCOLS), F("host", required=True),
+        F("port", "integer", 80, between=(0, 65535)), F("path"),
+        F("connect_timeout", "integer", 60000, between=(1, 2147483646)),
+        F("write_timeout", "integer", 60000, between=(1, 2147483646)),
+        F("read_timeout", "integer", 60000, between=(1, 2147483646)), _TAGS,
+        F("client_certificate", "foreign", foreign="certificates"), F("tls_verify", "boolean"),
+        F("tls_verify_depth", "integer"), F("ca_certificates", "array"), F("enabled", "boolean", True),
+    ), endpoint_key="name", unique=("name",)),
+    Schema("routes", "route", "routes", (
+        _ID, _ts(), _ts("updated_at"), F("name"), F("protocols", "array", ["http", "https"]),
+        F("methods", "array"), F("hosts", "array"), F("paths", "array"), F("headers", "map"),
+        F("https_redirect_status_code", "integer", 426, one_of=("426", "301", "302", "307", "308")),
+        F("regex_priority", "integer", 0), F("strip_path", "boolean", True), F("path_handling", "string", "v0",
+                                                                              one_of=("v0", "v1")),
+        F("preserve_host", "boolean", False), F("request_buffering", "boolean", True),
+        F("response_buffering", "boolean", True), F("snis", "array"), F("sources", "array"),
+        F("destinations", "array"), _TAGS, F("service", "foreign", foreign="services"),
+    ), endpoint_key="name", unique=("name",)),
+    Schema("plugins", "plugin", "plugins", (
+        _ID, F("name", required=True), F("instance_name"), _ts(), _ts("updated_at"),
+        F("route", "foreign", foreign="routes"), F("service", "foreign", foreign="services"),
+        F("consumer", "foreign", foreign="consumers"), F("config", "record", {}),
+        F("protocols", "array", ["grpc", "grpcs", "http", "https"]), F("enabled", "boolean", True), _TAGS,
+    ), endpoint_key="instance_name", unique=("instance_name",), composite=("name", "route", "service", "consumer")),
+    Schema("consumers", "consumer", "consumers", (
+        _ID, _ts(), F("username"), F("custom_id"), _TAGS,
+    ), endpoint_key="username", unique=("username", "custom_id")),
+    Schema("upstreams", "upstream", "upstreams", (
+        _ID, _ts(), F("name", required=True), F("algorithm", "string", "round-robin",
+                                                 one_of=("consistent-hashing", "least-connections", "round-robin",
+                                                         "latency", "sticky-sessions")),
+        F("hash_on", "string", "none"), F("hash_fallback", "string", "none"), F("hash_on_header"),
+        F("hash_fallback_header"), F("hash_on_cookie"), F("hash_on_cookie_path", "string", "/"),
+        F("hash_on_query_arg"), F("hash_fallback_query_arg"), F("hash_on_uri_capture"),
+        F("hash_fallback_uri_capture"), F("slots", "integer", 10000, between=(10, 65536)),
+        F("healthchecks", "record", HEALTHCHECKS_DEFAULT), _TAGS, F("host_header"),
+        F("client_certificate", "foreign", foreign="certificates"), F("use_srv_name", "boolean", False),
+    ), endpoint_key="name", unique=("name",)),
+    Schema("targets", "target", "targets", (
+        _ID, F("created_at", "number", auto=True), F("upstream", "foreign", foreign="upstreams", required=True),
+        F("target", required=True), F("weight", "integer", 100, between=(0, 65535)), _TAGS,
+    ), endpoint_key="target", composite=("upstream", "target")),
+    Schema("certificates", "certificate", "certificates", (
+        _ID, _ts(), F("cert", required=True), F("key", required=True), F("cert_alt"), F("key_alt"), _TAGS,
+    )),
+    Schema("snis", "sni", "snis", (
+        _ID, F("name", required=True), _ts(), _TAGS, F("certificate", "foreign", foreign="certificates",
+                                                       required=True),
+    ), endpoint_key="name", unique=("name",)),
+    Schema("ca_certificates", "ca_certificate", "ca_certificates", (
+        _ID, _ts(), F("cert", required=True), F("cert_digest"), _TAGS,
+    ), unique=("cert_digest",)),
+    Schema("keyauth_credentials", "keyauth_credential", "key-auths", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("key"), F("ttl", "integer"),
+        _TAGS,
+    ), endpoint_key="key", unique=("key",), consumer_path="key-auth", generated={"key": "key"}),
+    Schema("basicauth_credentials", "basicauth_credential", "basic-auths", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("username", required=True),
+        F("password", required=True), _TAGS,
+    ), endpoint_key="username", unique=("username",), consumer_path="basic-auth"),
+    Schema("hmacauth_credentials", "hmacauth_credential", "hmac-auths", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("username", required=True),
+        F("secret"), _TAGS,
+    ), endpoint_key="username", unique=("username",), consumer_path="hmac-auth", generated={"secret": "key"}),
+    Schema("jwt_secrets", "jwt_secret", "jwts", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("key"), F("secret"),
+        F("rsa_public_key"), F("algorithm", "string", "HS256", one_of=(
+            "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384",
+            "PS512", "EdDSA")), _TAGS,
+    ), endpoint_key="key", unique=("key",), consumer_path="jwt", generated={"key": "key", "secret": "key"}),
+    Schema("acls", "acl", "acls", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("group", required=True), _TAGS,
+    ), composite=("consumer", "group"), consumer_path="acls"),
+    Schema("oauth2_credentials", "oauth2_credential", "oauth2", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("name", required=True),
+        F("client_id"), F("client_secret"), F("hash_secret", "boolean", False), F("redirect_uris", "array"),
+        F("client_type", "string", "confidential", one_of=("confidential", "public")), _TAGS,
+    ), endpoint_key="client_id", unique=("client_id",), consumer_path="oauth2",
+        generated={"client_id": "key", "client_secret": "key"}),
+    Schema("mtls_auth_credentials", "mtls_auth_credential", "mtls-auths", (
+        _ID, _ts(), F("consumer", "foreign", foreign="consumers", required=True), F("subject_name", required=True),
+        F("ca_certificate", "foreign", foreign="ca_certificates"), _TAGS,
+    ), consumer_path="mtls-auth"),
+)}
+
+BY_ENDPOINT: dict[str, Schema] = {s.endpoint: s for s in SCHEMAS.values()}
+CREDENTIAL_PATHS: dict[str, Schema] = {s.consumer_path: s for s in SCHEMAS.values() if s.consumer_path}
+#: Declarative keys Kong's loader understands, top level and nested (parent table -> child key -> table).
+NESTED: dict[str, dict[str, str]] = {
+    "services": {"routes": "routes", "plugins": "plugins"},
+    "routes": {"plugins": "plugins"},
+    "consumers": {"plugins": "plugins", "keyauth_credentials": "keyauth_credentials", "acls": "acls",
+                  "basicauth_credentials": "basicauth_credentials", "hmacauth_credentials": "hmacauth_credentials",
+                  "jwt_secrets": "jwt_secrets", "oauth2_credentials": "oauth2_credentials",
+                  "mtls_auth_credentials": "mtls_auth_credentials"},
+    "upstreams": {"targets": "targets"},
+    "certificates": {"snis": "snis"},
+}
+#: Load order: referenced tables first (so references resolve), dependants after.
+LOAD_ORDER = ("certificates", "ca_certificates", "snis", "services", "routes", "consumers", "upstreams", "targets",
+              "keyauth_credentials", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets", "acls",
+              "oauth2_credentials", "mtls_auth_credentials", "plugins")
+
+# Plugin config schemas of the plugins the reconciler manages (others are stored as given).
+PLUGIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "rate-limiting": {
+        "second": None, "minute": None, "hour": None, "day": None, "month": None, "year": None,
+        "limit_by": "consumer", "header_name": None, "path": None, "policy": "local", "fault_tolerant": True,
+        "redis": {"host": None, "port": 6379, "timeout": 2000, "username": None, "password": None, "database": 0,
+                  "ssl": False, "ssl_verify": False, "server_name": None},
+        "hide_client_headers": False, "error_code": 429, "error_message": "API rate limit exceeded", "sync_rate": -1,
+    },
+    "cors": {
+        "origins": None, "headers": None, "exposed_headers": None,
+        "methods": ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS", "TRACE", "CONNECT"],
+        "max_age": None, "credentials": False, "private_network": False, "preflight_continue": False,
+    },
+    "key-auth": {
+        "key_names": ["apikey"], "hide_credentials": False, "anonymous": None, "key_in_header": True,
+        "key_in_query": True, "key_in_body": False, "run_on_preflight": True, "realm": None,
+    },
+    "acl": {"allow": None, "deny": None, "hide_groups_header": False, "include_consumer_groups": False,
+            "always_use_authenticated_groups": False},
+}
+RATE_LIMIT_PERIODS = ("second", "minute", "hour", "day", "month", "year")
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def gen_id(table: str, seed: str) -> str:
+    """A deterministic v5 UUID (what Kong's declarative loader does for entities without an id)."""
+    return str(uuid.uuid5(KONG_NAMESPACE, f"{table}:{seed}"))
+
+
+def random_token() -> str:
+    return uuid.uuid4().hex
+
+
+def _type_ok(f: F, value: Any) -> str | None:
+    if f.type == "string":
+        return None if isinstance(value, str) else "expected a string"
+    if f.type == "integer":
+        return None if isinstance(value, int) and not isinstance(value, bool) else "expected an integer"
+    if f.type == "number":
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "expected a number"
+    if f.type == "boolean":
+        return None if isinstance(value, bool) else "expected a boolean"
+    if f.type == "array":
+        return None if isinstance(value, list) else "expected an array"
+    if f.type in ("map", "record"):
+        return None if isinstance(value, dict) else "expected a record" if f.type == "record" else "expected a map"
+    if f.type == "foreign":
+        return None if isinstance(value, dict | str) else "expected a record"
+    return None
+
+
+def _coerce(f: F, value: Any) -> Any:
+    """Form-style strings for integers/booleans, as Kong accepts them from the Admin API."""
+    if isinstance(value, str) and f.type == "integer" and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if isinstance(value, str) and f.type == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def expand_service_url(data: dict[str, Any]) -> dict[str, str] | None:
+    """Kong's `url` shorthand: split into protocol/host/port/path. Returns an error tree on failure."""
+    url = data.pop("url")
+    m = re.fullmatch(r"([a-z]+)://([^/:]+)(?::(\d+))?(/.*)?", str(url))
+    if not m:
+        return {"url": "missing host in url"}
+    proto, host, port, path = m.groups()
+    data["protocol"] = proto
+    data["host"] = host
+    data["port"] = int(port) if port else (443 if proto in ("https", "grpcs", "tls", "wss") else 80)
+    data["path"] = path
+    return None
+
+
+def _validate_plugin_config(name: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Fill defaults and validate the config of a known plugin; other plugins are passed through."""
+    defaults = PLUGIN_DEFAULTS.get(name)
+    if defaults is None:
+        return copy.deepcopy(config), {}, []
+    errors: dict[str, Any] = {}
+    entity: list[str] = []
+    out = copy.deepcopy(defaults)
+    for key, value in config.items():
+        if key not in defaults:
+            errors[key] = "unknown field"
+            continue
+        out[key] = copy.deepcopy(value)
+    if name == "rate-limiting":
+        for period in RATE_LIMIT_PERIODS:
+            value = out[period]
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
+                errors[period] = "value must be greater than 0"
+        if all(out[p] is None for p in RATE_LIMIT_PERIODS):
+            entity.append("at least one of these fields must be non-empty: 'config.second', 'config.minute', "
+                          "'config.hour', 'config.day', 'config.month', 'config.year'")
+        if out["policy"] not in ("local", "cluster", "redis"):
+            errors["policy"] = 'expected one of: local, cluster, redis'
+    elif name == "cors":
+        for key in ("origins", "headers", "exposed_headers", "methods"):
+            value = out[key]
+            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+                errors[key] = "expected an array of strings"
+        if out["max_age"] is not None and not isinstance(out["max_age"], int | float):
+            errors["max_age"] = "expected a number"
+        if not isinstance(out["credentials"], bool):
+            errors["credentials"] = "expected a boolean"
+    elif name == "acl":
+        if out["allow"] is None and out["deny"] is None:
+            entity.append("at least one of these fields must be non-empty: 'config.allow', 'config.deny'")
+        elif out["allow"] is not None and out["deny"] is not None:
+            entity.append("only one of these fields must be non-empty: 'config.allow', 'config.deny'")
+    return out, errors, entity
+
+
+def validate(schema: Schema, data: dict[str, Any], *, partial: bool = False,
+             base: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Normalize one entity (defaults, `url`, coercion) and validate it.
+
+    Returns (entity in schema field order, error tree). `partial` is PATCH: only given fields are
+    checked against `base` (the stored entity). Foreign keys are returned as `{"id": …}` or the raw
+    reference (name) for the caller to resolve.
+    """
+    data = dict(data)
+    errors: dict[str, Any] = {}
+    entity_errors: list[str] = []
+    if schema.table == "services" and "url" in data:
+        url_error = expand_service_url(data)
+        if url_error:
+            errors.update(url_error)
+    out: dict[str, Any] = copy.deepcopy(base) if base is not None else {}
+    for key, value in data.items():
+        f = schema.get(key)
+        if f is None:
+            if schema.table == "certificates" and key == "snis":
+                continue
+            errors[key] = "unknown field"
+            continue
+        value = _coerce(f, value)
+        if value is None:
+            out[key] = None
+            continue
+        problem = _type_ok(f, value)
+        if problem:
+            errors[key] = problem
+            continue
+        if f.one_of and str(value) not in f.one_of:
+            errors[key] = "expected one of: " + ", ".join(f.one_of)
+            continue
+        if f.between and not f.between[0] <= value <= f.between[1]:
+            errors[key] = f"value should be between {f.between[0]} and {f.between[1]}"
+            continue
+        if f.type == "foreign" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k in ("id", "name", "username")}
+        out[key] = copy.deepcopy(value)
+    if not partial or base is None:
+        for f in schema.fields:
+            if f.name in out:
+                continue
+            if f.required and f.name not in errors:
+                errors[f.name] = "required field missing"
+            out[f.name] = copy.deepcopy(f.default)
+    # tags: strings without ',' or '/'
+    tags = out.get("tags")
+    if isinstance(tags, list):
+        for tag in tags:
+            if not isinstance(tag, str) or not tag or "," in tag or "/" in tag:
+                errors["tags"] = "invalid tag: must be a non-empty string without ',' or '/'"
+                break
+    if schema.get("name") is not None and isinstance(out.get("name"), str) and schema.table in (
+            "services", "routes", "upstreams"):
+        if not NAME_RE.match(out["name"]):
+            errors["name"] = ("invalid value '" + out["name"] + "': it must only contain alphanumeric and "
+                              "'., -, _, ~' characters")
+    _entity_rules(schema, out, errors, entity_errors)
+    if entity_errors:
+        errors["@entity"] = entity_errors
+    ordered = {name: out.get(name) for name in schema.names}
+    return ordered, errors
+
+
+def _entity_rules(schema: Schema, out: dict[str, Any], errors: dict[str, Any], entity: list[str]) -> None:
+    table = schema.table
+    if table == "routes":
+        protocols = out.get("protocols") or []
+        for p in protocols:
+            if p not in PROTOCOLS:
+                errors["protocols"] = "expected one of: " + ", ".join(PROTOCOLS)
+        if any(p in ("http", "https") for p in protocols) and not any(
+                out.get(k) for k in ("methods", "hosts", "headers", "paths", "snis")):
+            entity.append("must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is "
+                          "'http' or 'https'")
+        for i, path in enumerate(out.get("paths") or []):
+            if not isinstance(path, str) or not (path.startswith(("/", "~/"))):
+                errors.setdefault("paths", [None] * len(out["paths"]))[i] = (
+                    "should start with: / (fixed path) or ~/ (regex path)")
+        for i, method in enumerate(out.get("methods") or []):
+            if not isinstance(method, str) or not HTTP_METHODS_RE.match(method):
+                errors.setdefault("methods", [None] * len(out["methods"]))[i] = (
+                    "invalid value: " + str(method))
+    elif table == "consumers":
+        if out.get("username") is None and out.get("custom_id") is None:
+            entity.append("at least one of these fields must be non-empty: 'custom_id', 'username'")
+    elif table == "plugins" and isinstance(out.get("name"), str):
+        name = out["name"]
+        if name not in BUNDLED_PLUGINS:
+            errors["name"] = f"plugin '{name}' not enabled; add it to the 'plugins' configuration property"
+        elif isinstance(out.get("config"), dict):
+            config, config_errors, config_entity = _validate_plugin_config(name, out["config"])
+            out["config"] = config
+            if config_errors:
+                errors["config"] = config_errors
+            entity.extend(config_entity)
+    elif table == "targets" and isinstance(out.get("target"), str) and ":" not in out["target"]:
+        out["target"] = out["target"] + ":8000"
+    elif table == "ca_certificates" and isinstance(out.get("cert"), str) and not out.get("cert_digest"):
+        import hashlib
+
+        out["cert_digest"] = hashlib.sha256(out["cert"].encode()).hexdigest()
+    elif table == "services" and out.get("protocol") in ("tcp", "tls", "udp", "grpc", "grpcs") and out.get("path"):
+        errors["path"] = "value must be null"
+
+
+def fill_auto(schema: Schema, entity: dict[str, Any], *, seed: str | None = None, keep_updated: bool = False) -> None:
+    """Fill id, timestamps and generated secrets when absent (Kong's auto fields on insert)."""
+    stamp = now()
+    if not entity.get("id"):
+        entity["id"] = gen_id(schema.table, seed) if seed else str(uuid.uuid4())
+    if "created_at" in entity and entity["created_at"] is None:
+        entity["created_at"] = float(stamp) if schema.get("created_at") and schema.get(
+            "created_at").type == "number" else stamp  # type: ignore[union-attr]
+    if "updated_at" in entity and (entity["updated_at"] is None or not keep_updated):
+        entity["updated_at"] = stamp
+    for key in schema.generated:
+        if entity.get(key) is None:
+            entity[key] = random_token()
