@@ -12,6 +12,7 @@ import respx
 from reconciler.adapters.aws import mappers as m
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
+from reconciler.adapters.errors import GatewayError
 from reconciler.adapters.http import RetryPolicy
 from reconciler.engine.resources import make_record, secret_fingerprint
 
@@ -157,7 +158,7 @@ async def test_fetch_apis_follows_position_paging() -> None:
 async def test_fetch_apis_raises_on_error_and_list_apis_does_not() -> None:
     respx.get(f"{BASE}/restapis").mock(return_value=httpx.Response(500, json={"message": "boom"}))
     a = adapter()
-    with pytest.raises(Exception):
+    with pytest.raises(GatewayError):
         await a.fetch_apis()
     assert await a.list_apis() == []
 
