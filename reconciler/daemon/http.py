@@ -1,0 +1,113 @@
+"""The daemon's HTTP endpoints (Starlette, served by uvicorn in the daemon's own event loop).
+
+    GET  /health    public: status, version, per-gateway health; 503 when the daemon cannot do its job
+    GET  /livez     public: 200 while the event loop answers (liveness probe)
+    GET  /metrics   public: Prometheus text
+    POST /webhook   GitHub / GitLab push: HMAC or token checked in constant time, then a fetch is queued
+    GET  /status    bearer token: last plan per gateway
+    POST /sync      bearer token: force a fetch and a reconcile (`?wait=true` returns the results)
+
+Without `RECONCILER_WEBHOOK_SECRET` the webhook answers 404, without `RECONCILER_API_TOKEN`
+/status and /sync answer 404: a feature that is not configured is not exposed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.daemon.metrics import CONTENT_TYPE
+from reconciler.daemon.webhooks import MAX_BODY, verify, wants_fetch
+
+if TYPE_CHECKING:
+    from reconciler.daemon.runner import Daemon
+
+log = logging.getLogger("reconciler.daemon.http")
+
+
+def _bearer_ok(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def build_app(daemon: Daemon) -> Starlette:
+    async def health(request: Request) -> Response:
+        code, body = daemon.health()
+        return JSONResponse(body, status_code=code)
+
+    async def livez(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(daemon.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def webhook(request: Request) -> Response:
+        secret = daemon.settings.webhook_secret
+        if secret is None:
+            return JSONResponse({"error": "webhook not configured"}, status_code=404)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            daemon.metrics.webhooks.labels("unknown", "too_large").inc()
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                daemon.metrics.webhooks.labels("unknown", "too_large").inc()
+                return JSONResponse({"error": "payload too large"}, status_code=413)
+        verdict = verify({k.lower(): v for k, v in request.headers.items()}, body, secret.get_secret_value())
+        if not verdict.ok:
+            daemon.metrics.webhooks.labels(verdict.provider, "rejected").inc()
+            log.warning("webhook rejected: %s", verdict.reason,
+                        extra={"provider": verdict.provider, "client": request.client.host if request.client else ""})
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if not wants_fetch(verdict):
+            daemon.metrics.webhooks.labels(verdict.provider, "ignored").inc()
+            return JSONResponse({"status": "ignored", "event": verdict.event})
+        daemon.metrics.webhooks.labels(verdict.provider, "accepted").inc()
+        daemon.trigger_fetch("webhook")
+        return JSONResponse({"status": "fetch queued"}, status_code=202)
+
+    def guarded(request: Request) -> Response | None:
+        token = daemon.settings.api_token
+        if token is None:
+            return JSONResponse({"error": "set RECONCILER_API_TOKEN to enable this endpoint"}, status_code=404)
+        if not _bearer_ok(request, token.get_secret_value()):
+            return JSONResponse({"error": "unauthorized"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="reconciler"'})
+        return None
+
+    async def status(request: Request) -> Response:
+        return guarded(request) or JSONResponse(daemon.status_json())
+
+    async def sync(request: Request) -> Response:
+        denied = guarded(request)
+        if denied is not None:
+            return denied
+        wait = request.query_params.get("wait", "").lower() in ("1", "true", "yes")
+        try:
+            result = await daemon.sync(wait=wait)
+        except TimeoutError:
+            return JSONResponse({"error": "sync did not finish in time; it continues in the background"},
+                                status_code=504)
+        except Exception as exc:  # noqa: BLE001 - WorkerClosed during shutdown
+            return JSONResponse({"error": f"sync refused: {type(exc).__name__}"}, status_code=503)
+        ok = all(g.get("ok") for g in result.get("gateways", [])) and not result.get("fetch_error") \
+            and not result.get("invalid")
+        return JSONResponse(result, status_code=202 if not wait else (200 if ok else 409))
+
+    return Starlette(routes=[
+        Route("/health", health, methods=["GET"]),
+        Route("/livez", livez, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/webhook", webhook, methods=["POST"]),
+        Route("/status", status, methods=["GET"]),
+        Route("/sync", sync, methods=["POST"]),
+    ])

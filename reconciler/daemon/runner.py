@@ -1,0 +1,556 @@
+"""The daemon: a supervisor of named asyncio tasks around the same plan/apply the CLI uses.
+
+    triggers                       workers (one at a time each)            runner
+    poll / rescan timer ─┐
+    watchfiles events ───┼──▶ source worker: fetch → validate ──fan out──▶ gateway worker "a" ─▶ apply_repo / plan_repo
+    POST /webhook, /sync ┘                                      └────────▶ gateway worker "b" ─▶ …
+    drift timer ──────────────────────────────────────────────────────────▶ every gateway worker ("drift")
+    heartbeat timer ─▶ health_check of every gateway (a gateway back from down → "drift" check)
+
+Shape borrowed from kopf's reactor: `run()` builds the shared state once and starts named tasks; a
+task that dies unexpectedly is recorded and makes `/health` fail. From flux: every reconcile ends
+with status and metrics (try/finally), `last_commit` moves only after a successful apply, and a
+commit that fails validation leaves the gateways on the last good commit.
+
+Signals: SIGTERM/SIGINT stop accepting triggers, let the running applies finish (bounded by
+`shutdown_timeout`), then exit; SIGHUP reloads the settings file and environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from reconciler.adapters.errors import sanitize
+from reconciler.daemon.logs import configure_logging
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.scheduler import CoalescingWorker, Schedules
+from reconciler.daemon.settings import DaemonSettings, SettingsError, load_settings
+from reconciler.daemon.source import Source, SourceError, make_source
+from reconciler.daemon.state import DaemonState, InvalidCommit, Revision, SourceStatus, ValidationIssue
+from reconciler.engine.model import Op
+from reconciler.manifests.loader import ValidationFailed, load
+from reconciler.runner import ApplyOutcome, GatewayPlan, RepoPlan, RunOptions, apply_repo, build_adapters, plan_repo
+
+log = logging.getLogger("reconciler.daemon")
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    VERSION = _dist_version("stoa-reconciler")
+except Exception:  # noqa: BLE001 - running from a source tree without metadata
+    VERSION = "0.0.0"
+
+PlanFn = Callable[[Path, RunOptions], Awaitable[RepoPlan]]
+ApplyFn = Callable[[Path, RunOptions], Awaitable[ApplyOutcome]]
+
+APPLY_REASONS = frozenset({"commit", "sync"})
+"""Triggers that apply the desired state whatever the drift mode."""
+
+
+@dataclass
+class GatewayRun:
+    """The result of one gateway reconcile (returned to `/sync?wait=true`)."""
+
+    gateway: str
+    mode: str
+    commit: str | None
+    ok: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    drift: int = 0
+    error: str | None = None
+    reset: bool = False
+    """A detect run found the gateway empty of our objects (restarted empty)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"gateway": self.gateway, "mode": self.mode, "commit": self.commit, "ok": self.ok,
+                "counts": self.counts, "drift": self.drift, "error": self.error}
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as retrieved (fan-out futures nobody may await)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+def looks_reset(plan: GatewayPlan) -> bool:
+    """True when the gateway holds none of our objects but should hold some: restarted empty (or wiped)."""
+    return bool(plan.changes) and plan.error is None and all(c.op is Op.CREATE for c in plan.changes)
+
+
+def plan_summary(plan: GatewayPlan, commit: str, mode: str) -> dict[str, Any]:
+    """The JSON of `/status` for one gateway: op counts and the pending changes (names only, no values)."""
+    counts: dict[str, int] = {}
+    for change in plan.changes:
+        counts[str(change.op)] = counts.get(str(change.op), 0) + 1
+    return {
+        "commit": commit, "mode": mode, "at": time.time(), "error": plan.error, "fingerprint": plan.fingerprint,
+        "counts": counts,
+        "pending": [{"op": str(c.op), "kind": c.kind, "name": c.name,
+                     "fields": [d.path for d in c.diffs]} for c in plan.pending],
+    }
+
+
+def _strip(text: str, root: Path) -> str:
+    """Show repository-relative paths, not the snapshot directory in the cache."""
+    return text.replace(str(root).rstrip("/") + "/", "").replace(str(root), ".")
+
+
+class Daemon:
+    """One daemon instance: state, metrics, source, workers, timers and the HTTP server."""
+
+    def __init__(self, settings: DaemonSettings, *, config_file: Path | None = None,
+                 source: Source | None = None, plan: PlanFn = plan_repo, apply: ApplyFn = apply_repo) -> None:
+        self.settings = settings
+        self.config_file = config_file
+        self.source: Source = source if source is not None else make_source(settings)
+        self.state = DaemonState(SourceStatus(self.source.kind, self.source.location, self.source.branch))
+        self.metrics = Metrics()
+        self._plan = plan
+        self._apply = apply
+        self.source_worker: CoalescingWorker[list[asyncio.Future[GatewayRun]]] = \
+            CoalescingWorker("source", self._source_run)
+        self.gateway_workers: dict[str, CoalescingWorker[GatewayRun]] = {}
+        self.schedules = Schedules()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        self._watch_stop = asyncio.Event()
+        self.server: uvicorn.Server | None = None
+
+    # ------------------------------------------------------------------ options
+    def run_options(self, gateway: str | None = None) -> RunOptions:
+        s = self.settings
+        names = frozenset({gateway}) if gateway is not None else (frozenset(s.gateways) if s.gateways else None)
+        return RunOptions(gateways=names, endpoints=dict(s.endpoints), adopt=s.adopt, max_deletes=s.max_deletes,
+                          prune=s.prune)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        s = self.settings
+        return tuple(x.get_secret_value() for x in (s.git_token, s.git_ssh_key_passphrase, s.webhook_secret, s.api_token)
+                     if x is not None and x.get_secret_value())
+
+    # ------------------------------------------------------------------ triggers
+    def trigger_fetch(self, reason: str) -> asyncio.Future[list[asyncio.Future[GatewayRun]]]:
+        return self.source_worker.trigger(reason)
+
+    def trigger_drift(self) -> None:
+        for worker in list(self.gateway_workers.values()):
+            worker.trigger("drift")
+
+    async def sync(self, *, wait: bool, timeout: float = 120.0) -> dict[str, Any]:
+        """Force a fetch and a reconcile of every gateway (even if the commit did not change)."""
+        fut = self.trigger_fetch("sync")
+        if not wait:
+            return {"accepted": True}
+        async with asyncio.timeout(timeout):
+            runs = await fut
+            results = await asyncio.gather(*runs, return_exceptions=True)
+        out = [r.as_json() if isinstance(r, GatewayRun) else {"ok": False, "error": str(r)} for r in results]
+        src = self.state.source
+        return {"commit": src.good.commit if src.good else None, "head": src.head,
+                "invalid": src.invalid is not None, "fetch_error": src.last_fetch_error, "gateways": out}
+
+    # ------------------------------------------------------------------ source: fetch → validate → fan out
+    def _validate(self, rev: Revision) -> tuple[list[ValidationIssue], dict[str, str]]:
+        try:
+            desired = load(rev.path, display_root=self.settings.subpath or ".")
+        except ValidationFailed as exc:
+            return [ValidationIssue(e.file, e.line, e.field, _strip(e.message, rev.path)) for e in exc.errors], {}
+        gateways = {name: gw.spec.gatewayType.value for name, gw in desired.gateways.items()}
+        if self.settings.gateways:
+            unknown = sorted(set(self.settings.gateways) - set(gateways))
+            if unknown:
+                return [ValidationIssue(self.settings.subpath or ".", None, "RECONCILER_GATEWAYS",
+                                        f"unknown gateway {n!r}") for n in unknown], {}
+            gateways = {n: t for n, t in gateways.items() if n in self.settings.gateways}
+        return [], gateways
+
+    async def _source_run(self, reasons: frozenset[str]) -> list[asyncio.Future[GatewayRun]]:
+        src = self.state.source
+        forced = "sync" in reasons
+        src.fetches += 1
+        try:
+            rev = await self.source.fetch()
+        except SourceError as exc:
+            src.last_fetch_error = sanitize(str(exc), secrets=self.secrets)
+            self.metrics.source_fetches.labels("error").inc()
+            log.error("fetch failed: %s", src.last_fetch_error, extra={"trigger": ",".join(sorted(reasons))})
+            return self._fan_out("sync") if forced and src.good is not None else []
+        src.last_fetch, src.last_fetch_error = time.time(), None
+        self.metrics.source_fetches.labels("ok").inc()
+        changed = rev.commit != src.head
+        src.head = rev.commit
+        if src.good is not None and rev.commit == src.good.commit and not forced:
+            return []
+        if src.invalid is not None and src.invalid.commit == rev.commit and not forced:
+            return []
+        if changed:
+            log.info("new revision %s", rev.commit, extra={"commit": rev.commit, "trigger": ",".join(sorted(reasons))})
+        issues, gateways = await asyncio.to_thread(self._validate, rev)
+        if issues:
+            if src.invalid is None or src.invalid.commit != rev.commit:
+                self.metrics.invalid_commits.inc()
+                for issue in issues:
+                    log.error("commit %s is invalid; nothing applied: %s:%s: %s: %s", rev.commit[:12], issue.file,
+                              issue.line or "", issue.field, issue.message,
+                              extra={"commit": rev.commit, "file": issue.file, "line": issue.line})
+            src.invalid = InvalidCommit(rev.commit, issues)
+            return self._fan_out("sync") if forced and src.good is not None else []
+        src.invalid = None
+        src.good = rev
+        self._ensure_gateways(gateways)
+        return self._fan_out("sync" if forced else "commit")
+
+    def _fan_out(self, reason: str) -> list[asyncio.Future[GatewayRun]]:
+        out = []
+        for worker in list(self.gateway_workers.values()):
+            fut = worker.trigger(reason)
+            fut.add_done_callback(_consume)
+            out.append(fut)
+        return out
+
+    def _ensure_gateways(self, gateways: dict[str, str]) -> None:
+        for name, gateway_type in gateways.items():
+            self.state.gateway(name).type = gateway_type
+            if name not in self.gateway_workers:
+                worker: CoalescingWorker[GatewayRun] = CoalescingWorker(
+                    f"gateway:{name}", functools.partial(self._gateway_run, name))
+                self.gateway_workers[name] = worker
+                self._spawn(f"gateway:{name}", worker.run())
+        for name in list(self.gateway_workers):
+            if name not in gateways:
+                log.info("gateway %s is no longer in the desired state", name, extra={"gateway": name})
+                self.gateway_workers.pop(name).close()
+                self.state.gateways.pop(name, None)
+
+    # ------------------------------------------------------------------ one gateway
+    async def _gateway_run(self, name: str, reasons: frozenset[str]) -> GatewayRun:
+        rev = self.state.source.good
+        if rev is None:
+            return GatewayRun(name, "skip", None, False, error="no valid revision yet")
+        status = self.state.gateway(name)
+        heal = self.settings.drift_mode == "heal"
+        mode = "apply" if reasons & APPLY_REASONS else ("heal" if heal else "detect")
+        run = await self._reconcile(name, rev, mode)
+        if mode == "detect" and run.ok and run.reset and status.last_commit is not None:
+            log.warning("gateway %s holds none of its %d desired objects (restarted empty?); re-syncing", name, run.drift,
+                        extra={"gateway": name, "commit": rev.commit})
+            run = await self._reconcile(name, rev, "resync")
+        return run
+
+    async def _reconcile(self, name: str, rev: Revision, mode: str) -> GatewayRun:
+        status = self.state.gateway(name)
+        options = self.run_options(name)
+        started = time.monotonic()
+        status.reconciles += 1
+        status.last_attempted_commit = rev.commit
+        self.metrics.reconciles.labels(name, mode).inc()
+        run = GatewayRun(name, mode, rev.commit, False)
+        reason = ""
+        try:
+            if mode == "detect":
+                plan = await self._plan(rev.path, options)
+                report = None
+            else:
+                outcome = await self._apply(rev.path, options)
+                plan, report = outcome.plan, outcome.reports.get(name)
+            gplan = plan.gateways.get(name)
+            if gplan is None:
+                raise RuntimeError(f"the runner returned no plan for gateway {name}")
+            status.last_plan = plan_summary(gplan, rev.commit, mode)
+            run.counts = dict(status.last_plan["counts"])
+            status.discovered_apis = sum(1 for c in gplan.changes if c.kind == "API" and c.actual is not None)
+            pending = len(gplan.pending)
+            errors = [_strip(e, rev.path) for e in plan.errors]
+            if gplan.error is not None:
+                reason, run.error = "read", gplan.error
+            elif errors:
+                reason, run.error = "plan", "; ".join(errors)
+            elif report is not None and report.failed:
+                failed = [r for r in report.results if not r.ok]
+                reason = "apply"
+                run.error = report.error or "; ".join(f"{r.op} {r.kind}/{r.name}: {r.error}" for r in failed[:5])
+            if mode in ("detect", "heal"):
+                status.drift = run.drift = pending
+                self.metrics.drift_objects.labels(name).set(pending)
+                if pending:
+                    log.warning("drift on %s: %d object(s) differ from %s", name, pending, rev.commit[:12],
+                                extra={"gateway": name, "commit": rev.commit, "drift": pending, "mode": mode})
+                run.reset = mode == "detect" and looks_reset(gplan)
+            elif not reason:
+                status.drift = 0
+                self.metrics.drift_objects.labels(name).set(0)
+            self.metrics.record_report(name, report)
+            run.ok = not reason
+        except ValidationFailed as exc:
+            reason, run.error = "validation", _strip(str(exc), rev.path)
+        except Exception as exc:  # noqa: BLE001 - a reconcile failure is reported, never fatal
+            log.exception("reconcile of %s failed", name, extra={"gateway": name})
+            reason, run.error = "error", sanitize(f"{type(exc).__name__}: {exc}", secrets=self.secrets)
+        finally:
+            elapsed = time.monotonic() - started
+            self.metrics.reconcile_duration.labels(name, mode).observe(elapsed)
+        if run.ok:
+            status.last_error = None
+            if mode != "detect" or (run.drift == 0 and status.last_commit == rev.commit):
+                status.last_sync = time.time()
+                self.metrics.last_success.labels(name).set(status.last_sync)
+            if mode != "detect":
+                status.last_commit = rev.commit
+            log.info("reconciled %s (%s) in %.3fs", name, mode, elapsed,
+                     extra={"gateway": name, "commit": rev.commit, "mode": mode, "duration": round(elapsed, 4),
+                            "changes": sum(v for k, v in run.counts.items() if k != str(Op.NOOP))})
+        else:
+            status.last_error = run.error
+            self.metrics.failures.labels(name, reason).inc()
+            log.error("reconcile of %s failed (%s): %s", name, reason, run.error,
+                      extra={"gateway": name, "commit": rev.commit, "mode": mode, "reason": reason})
+        return run
+
+    # ------------------------------------------------------------------ heartbeat
+    async def heartbeat(self) -> None:
+        """`health_check` of every gateway; a gateway that comes back gets an immediate drift check."""
+        rev = self.state.source.good
+        if rev is None or not self.gateway_workers:
+            return
+        try:
+            adapters = await asyncio.to_thread(
+                build_adapters, rev.path, RunOptions(gateways=frozenset(self.gateway_workers),
+                                                     endpoints=dict(self.settings.endpoints)))
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing credential: reported per gateway
+            message = sanitize(f"cannot build adapters: {exc}", secrets=self.secrets)
+            for name in self.gateway_workers:
+                self._set_health(name, False, message)
+            return
+
+        async def one(name: str) -> None:
+            adapter = adapters[name]
+            try:
+                async with asyncio.timeout(max(5.0, self.settings.heartbeat_interval)):
+                    result = await adapter.health_check()
+                ok, error = result.success, result.error
+            except Exception as exc:  # noqa: BLE001
+                ok, error = False, sanitize(f"{type(exc).__name__}: {exc}", secrets=adapter.secrets)
+            finally:
+                with contextlib.suppress(Exception):
+                    await adapter.disconnect()
+            was = self.state.gateway(name).healthy
+            self._set_health(name, ok, error)
+            if ok and was is False and name in self.gateway_workers:
+                log.info("gateway %s is back; checking it for drift", name, extra={"gateway": name})
+                self.gateway_workers[name].trigger("drift")
+
+        await asyncio.gather(*(one(n) for n in adapters))
+
+    def _set_health(self, name: str, ok: bool, error: str | None) -> None:
+        status = self.state.gateway(name)
+        if status.healthy is not False and not ok:
+            log.warning("gateway %s is unhealthy: %s", name, error, extra={"gateway": name})
+        status.healthy, status.health_error, status.last_check = ok, error, time.time()
+        self.metrics.gateway_up.labels(name).set(1 if ok else 0)
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """`GET /health`: 503 when the daemon cannot do its job (no valid desired state, a dead task)."""
+        st = self.state
+        src = st.source
+        problems: list[str] = [f"task {t} stopped" for t in st.dead_tasks]
+        if st.stopping:
+            problems.append("shutting down")
+        if src.good is None:
+            if src.last_fetch_error:
+                problems.append(f"source: {src.last_fetch_error}")
+            elif src.invalid is not None:
+                problems.append(f"no valid commit yet (head {src.invalid.commit[:12]} is invalid)")
+            else:
+                problems.append("no revision fetched yet")
+        warnings: list[str] = []
+        if src.good is not None and src.last_fetch_error:
+            warnings.append(f"source: {src.last_fetch_error}")
+        if src.invalid is not None:
+            warnings.append(f"commit {src.invalid.commit[:12]} is invalid; gateways stay on the last good commit")
+        for g in st.gateways.values():
+            if g.healthy is False:
+                warnings.append(f"gateway {g.name} is unhealthy: {g.health_error}")
+            if g.last_error:
+                warnings.append(f"gateway {g.name}: {g.last_error}")
+        status = "failing" if problems else ("degraded" if warnings else "ok")
+        body = {
+            "status": status, "version": VERSION, "problems": problems + warnings,
+            "source": src.as_json(), "drift_mode": self.settings.drift_mode,
+            "gateways": [g.health_json() for g in sorted(st.gateways.values(), key=lambda g: g.name)],
+        }
+        return (503 if problems else 200), body
+
+    def status_json(self) -> dict[str, Any]:
+        """`GET /status`: the last plan of every gateway."""
+        return {
+            "version": VERSION, "source": self.state.source.as_json(),
+            "gateways": {name: {**g.health_json(), "last_attempted_commit": g.last_attempted_commit,
+                                "last_check": g.last_check, "health_error": g.health_error, "reconciles": g.reconciles,
+                                "last_plan": g.last_plan}
+                         for name, g in sorted(self.state.gateways.items())},
+        }
+
+    # ------------------------------------------------------------------ supervision
+    def _spawn(self, name: str, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks[name] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._tasks.get(name) is t:
+                self._tasks.pop(name, None)
+            if t.cancelled() or self.state.stopping:
+                return
+            exc = t.exception()
+            closed = name.startswith("gateway:") and name.split(":", 1)[1] not in self.gateway_workers
+            if exc is not None or not closed:
+                log.error("task %s stopped unexpectedly: %r", name, exc, extra={"task": name})
+                self.state.dead_tasks.append(name)
+
+        task.add_done_callback(done)
+
+    def _configure_schedules(self) -> None:
+        s = self.settings
+        poll = s.poll_interval if self.source.kind == "git" else s.rescan_interval
+        self.schedules.set("poll", poll, self._poll_job, jitter=s.poll_jitter)
+        self.schedules.set("drift", s.drift_interval, self._drift_job, jitter=s.poll_jitter)
+        self.schedules.set("heartbeat", s.heartbeat_interval, self.heartbeat, start_now=True)
+
+    async def _poll_job(self) -> None:
+        self.trigger_fetch("poll" if self.source.kind == "git" else "rescan")
+
+    async def _drift_job(self) -> None:
+        self.trigger_drift()
+
+    def _start_watch(self) -> None:
+        self._watch_stop = asyncio.Event()
+        self._spawn("source watcher", self.source.watch(self.trigger_fetch, self._watch_stop))
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("stopping: finishing the running reconciles")
+            self._stop.set()
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the settings; invalid new settings are logged and the old ones kept."""
+        try:
+            new = await asyncio.to_thread(load_settings, self.config_file, dict(os.environ))
+        except SettingsError as exc:
+            log.error("reload refused: %s", "; ".join(exc.problems))
+            return
+        old, self.settings = self.settings, new
+        configure_logging(new.log_level, self.secrets)
+        if (new.host, new.port) != (old.host, old.port):
+            log.warning("host/port changes need a restart; still listening on %s:%s", old.host, old.port)
+        source_keys = ("git_url", "git_branch", "git_path", "git_username", "git_token", "git_ssh_key_file",
+                       "git_ssh_key_passphrase", "git_ssh_known_hosts_file", "git_ca_file", "local_path", "cache_dir")
+        if any(getattr(new, k) != getattr(old, k) for k in source_keys):
+            self._watch_stop.set()
+            self.source = make_source(new)
+            self.state.source = SourceStatus(self.source.kind, self.source.location, self.source.branch)
+            self._start_watch()
+        self._configure_schedules()
+        log.info("settings reloaded")
+        self.trigger_fetch("reload")
+
+    def _signals(self) -> Generator[tuple[signal.Signals, Callable[[], object]], None, None]:
+        yield signal.SIGTERM, self.request_stop
+        yield signal.SIGINT, self.request_stop
+        yield signal.SIGHUP, lambda: asyncio.ensure_future(self.reload())
+
+    async def run(self, *, install_signals: bool = True, serve_http: bool = True) -> int:
+        """Run until SIGTERM (or `request_stop`); returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig, handler in self._signals():
+                loop.add_signal_handler(sig, handler)
+        log.info("daemon starting", extra={"version": VERSION, "source": self.source.location,
+                                           "drift_mode": self.settings.drift_mode})
+        self._spawn("source worker", self.source_worker.run())
+        self._start_watch()
+        if serve_http:
+            from reconciler.daemon.http import build_app
+
+            self.server = _QuietServer(uvicorn.Config(build_app(self), host=self.settings.host, port=self.settings.port,
+                                                      log_level="warning", access_log=False, lifespan="off"))
+            self._spawn("http server", self.server.serve())
+        self.schedules.start()
+        self._configure_schedules()
+        self.trigger_fetch("start")
+        await self._stop.wait()
+        return await self._shutdown(loop if install_signals else None)
+
+    async def _shutdown(self, loop: asyncio.AbstractEventLoop | None) -> int:
+        self.state.stopping = True
+        self.schedules.shutdown()
+        self._watch_stop.set()
+        self.source_worker.close()
+        for worker in self.gateway_workers.values():
+            worker.close()
+        workers = [t for n, t in self._tasks.items() if n == "source worker" or n.startswith("gateway:")]
+        code = 0
+        if workers:
+            done, pending = await asyncio.wait(workers, timeout=self.settings.shutdown_timeout)
+            # the source worker may fan out once more while closing: wait for gateway workers it started
+            late = [t for n, t in self._tasks.items() if n.startswith("gateway:") and t not in done and t not in pending]
+            if late:
+                _, more = await asyncio.wait(late, timeout=self.settings.shutdown_timeout)
+                pending |= more
+            if pending:
+                code = 1
+                log.error("shutdown timeout: cancelling %s", ", ".join(sorted(t.get_name() for t in pending)))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self.server is not None:
+            self.server.should_exit = True
+        rest = [t for t in self._tasks.values() if not t.done()]
+        if rest:
+            _, still = await asyncio.wait(rest, timeout=5)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+        if loop is not None:
+            for sig, _ in self._signals():
+                loop.remove_signal_handler(sig)
+        log.info("daemon stopped", extra={"exit_code": code})
+        return code
+
+    @property
+    def bound_port(self) -> int | None:
+        if self.server is None or not self.server.started:
+            return None
+        for server in getattr(self.server, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return None
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the daemon owns SIGTERM (finish applies first)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def run_daemon(settings: DaemonSettings, *, config_file: Path | None = None) -> int:
+    """Entry point of `reconciler daemon`."""
+    configure_logging(settings.log_level, ())
+    daemon = Daemon(settings, config_file=config_file)
+    configure_logging(settings.log_level, daemon.secrets)
+    return asyncio.run(daemon.run())
