@@ -587,7 +587,7 @@ class GraviteeEmulator(Emulator):
         custom = body.get("customApiKey")
         if custom is not None and (not isinstance(custom, str) or len(custom) < 8):
             raise _bad("customApiKey is invalid", "apiKey.invalid", "customApiKey")
-        if custom is not None and custom in env.api_keys:
+        if custom is not None and self._key_taken(env, custom, app["id"]):
             raise _bad("The API key is already in use", "apiKey.alreadyExists")
         now = _now()
         sub = {"id": str(uuid.uuid4()), "api": apiId, "plan": plan["id"], "application": app["id"],
@@ -598,11 +598,17 @@ class GraviteeEmulator(Emulator):
             self._new_key(env, sub, custom)
         return 201, self._sub_view(env, sub)
 
+    @staticmethod
+    def _key_taken(env: _Env, value: str, app_id: str) -> bool:
+        """A key value may be shared by the subscriptions of one application, never across applications."""
+        return any(k["key"] == value and not k["revoked"] and k["application"] != app_id
+                   for k in env.api_keys.values())
+
     def _new_key(self, env: _Env, sub: dict[str, Any], custom: str | None) -> dict[str, Any]:
         key = {"id": str(uuid.uuid4()), "key": custom or uuid.uuid4().hex, "subscription": sub["id"],
                "application": sub["application"], "revoked": False, "paused": False, "expired": False,
                "createdAt": _now()}
-        env.api_keys[key["key"]] = key
+        env.api_keys[key["id"]] = key
         return key
 
     def _key_view(self, env: _Env, key: dict[str, Any]) -> dict[str, Any]:
@@ -637,7 +643,7 @@ class GraviteeEmulator(Emulator):
         if sub["status"] not in ACTIVE_SUBS:
             raise _bad(f"Subscription [{subId}] is closed", "subscription.closed")
         custom = body.get("customApiKey") if isinstance(body, dict) else None
-        if custom is not None and custom in env.api_keys:
+        if custom is not None and self._key_taken(env, custom, sub["application"]):
             raise _bad("The API key is already in use", "apiKey.alreadyExists")
         for key in env.api_keys.values():
             if key["subscription"] == subId:

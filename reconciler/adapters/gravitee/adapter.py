@@ -1,0 +1,533 @@
+"""Gravitee APIM 4.x adapter: Management API v2 for APIs, plans and subscriptions, v1 for applications.
+
+Why it looks like this:
+- Gravitee has no standalone policies, so a Policy is a flow in the plans of its API. Every managed API
+  gets two plans, `stoa-keyless` (KEY_LESS, open traffic) and `stoa-api-key` (API_KEY, what consumers
+  subscribe to); both carry all the API's policy flows, so rate limits and CORS apply to every caller.
+  (With a published keyless plan, an API key identifies a caller but is not required: Gravitee routes
+  a request without a key to the keyless plan.)
+- The lifecycle is enforced by Gravitee, so `sync_api` runs it in order and only the steps needed:
+  create or update -> plans (create / update flows) -> `_publish` STAGING plans -> `_start` when not
+  STARTED -> `POST /deployments` only when the API is STARTED and NEED_REDEPLOY. Unchanged: zero writes.
+- `apply_batch` groups the gateway's changes per API (the API change plus all its policy changes), so
+  an API whose definition and several policies changed is written once per object and redeployed
+  ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts.
+- A failed deployment cannot hide: the API read-back carries `gatewayState` (`STARTED/DEPLOYED` is what
+  `desired_view` asks for), so an API left NEED_REDEPLOY or STOPPED plans as an update, and the next
+  apply deploys it.
+- Ownership: labels `managed-by:stoa-reconciler` + `stoa-owner:<owner>` on APIs (CreateApiV4 has no
+  labels, so a create is followed by a PUT; if that PUT fails the new API is deleted again). v1
+  applications have no labels: their description ends with a `[stoa:{...}]` marker (owner, manifest
+  name, email, API key fingerprint). Objects without our owner are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
+from reconciler.adapters.gravitee import mappers as m
+from reconciler.adapters.http import GatewayHttp
+from reconciler.engine.model import Change, ItemResult, Op, Status
+from reconciler.engine.resources import make_record, secret_fingerprint
+
+T = TypeVar("T")
+PAGE_SIZE = 100
+OPEN_PLAN_STATUSES = "STAGING,PUBLISHED,DEPRECATED"
+ACTIVE_SUBSCRIPTIONS = "ACCEPTED,PENDING,PAUSED"
+DEPLOYMENT_LABEL = "stoa-reconciler"
+
+
+class GraviteeAdapter(GatewayAdapter):
+    gateway_type: ClassVar[str] = "gravitee"
+    supported_kinds: ClassVar[frozenset[str]] = frozenset({"API", "Policy", "Consumer"})
+    plan_names: ClassVar[tuple[str, ...]] = (m.API_KEY_PLAN, m.KEYLESS_PLAN)
+    concurrency: ClassVar[int] = 8
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        org = str(self.options.get("organization") or "DEFAULT")
+        env = str(self.options.get("environment") or "DEFAULT")
+        self.v2 = f"/management/v2/organizations/{org}/environments/{env}"
+        self.v1 = f"/management/organizations/{org}/environments/{env}"
+        self._apis: list[dict[str, Any]] | None = None
+        """Raw APIs of the last listing (reads of one plan/apply cycle share it)."""
+        self._plans: dict[str, list[dict[str, Any]]] = {}
+        """API id -> its open plans, filled by the same listing."""
+
+    # ------------------------------------------------------------------ plumbing
+    def make_http(self, **kwargs: Any) -> GatewayHttp:
+        auth = self.auth
+        if auth.get("username") is not None:
+            kwargs.setdefault("auth", (auth["username"], auth.get("password", "")))
+        return super().make_http(**kwargs)
+
+    def _forget(self) -> None:
+        self._apis = None
+        self._plans = {}
+
+    async def _gather(self, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(call: Callable[[], Awaitable[T]]) -> T:
+            async with semaphore:
+                return await call()
+
+        return list(await asyncio.gather(*(one(c) for c in calls)))
+
+    async def _pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every item of a v2 list (`data` + `pagination.pageCount`)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = await self.client.get_json(path, params={**(params or {}), "page": page, "perPage": PAGE_SIZE})
+            data = (body or {}).get("data") or []
+            out.extend(data)
+            page_count = int(((body or {}).get("pagination") or {}).get("pageCount") or 0)
+            if page >= page_count or not data:
+                return out
+            page += 1
+
+    async def _v1_pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every item of a v1 page (`data` + `page.total_pages`)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = await self.client.get_json(path, params={**(params or {}), "page": page, "size": PAGE_SIZE})
+            data = (body or {}).get("data") or []
+            out.extend(data)
+            total = int(((body or {}).get("page") or {}).get("total_pages") or 0)
+            if page >= total or not data:
+                return out
+            page += 1
+
+    async def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        response = await self.client.request("GET", path, ok=(404,))
+        if response.status_code == 404:
+            return None
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
+    # ------------------------------------------------------------------ reads
+    async def _list_apis(self) -> list[dict[str, Any]]:
+        if self._apis is None:
+            apis = await self._pages(f"{self.v2}/apis")
+            self._apis = [a for a in apis if a.get("definitionVersion") == "V4"]
+        return self._apis
+
+    async def _list_plans(self, api_id: str) -> list[dict[str, Any]]:
+        if api_id not in self._plans:
+            self._plans[api_id] = await self._pages(f"{self.v2}/apis/{api_id}/plans",
+                                                    {"statuses": OPEN_PLAN_STATUSES})
+        return self._plans[api_id]
+
+    def _managed_plans(self, plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for plan in plans:
+            name = str(plan.get("name", ""))
+            if name in m.PLAN_SECURITY and plan.get("status") != "CLOSED" and name not in out:
+                out[name] = plan
+        return out
+
+    async def _owned_api(self, name: str) -> dict[str, Any] | None:
+        for api in await self._list_apis():
+            if m.api_owner(api) == self.owner and m.api_name(api) == name:
+                return api
+        return None
+
+    def _remember(self, api: dict[str, Any], plans: list[dict[str, Any]]) -> None:
+        if self._apis is not None:
+            self._apis = [a for a in self._apis if a.get("id") != api.get("id")] + [api]
+        self._plans[str(api["id"])] = plans
+
+    def _current_policies(self, managed: dict[str, dict[str, Any]], api: str) -> dict[str, dict[str, Any]]:
+        """The policies of an API, read from its API-key plan (the keyless one when that is missing)."""
+        for name in (m.API_KEY_PLAN, m.KEYLESS_PLAN):
+            if name in managed:
+                return m.plan_policies(managed[name], api)
+        return {}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def health_check(self) -> AdapterResult:
+        async def run() -> AdapterResult:
+            body = await self.client.get_json(self.v2)
+            data = {"organization": (body or {}).get("organizationId"), "environment": (body or {}).get("id")}
+            return AdapterResult(success=True, data=data)
+
+        return await self.guard("health_check", run)
+
+    async def connect(self) -> None:
+        self._forget()
+        await super().connect()
+
+    # ------------------------------------------------------------------ APIs
+    async def fetch_apis(self) -> list[dict[str, Any]]:
+        self._forget()
+        apis = await self._list_apis()
+        managed = [a for a in apis if m.is_managed(a)]
+        plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in managed])  # type: ignore[misc]
+        by_id = {str(a["id"]): p for a, p in zip(managed, plans, strict=True)}
+        out = []
+        for api in apis:
+            record = m.api_from_gateway(api)
+            if m.is_managed(api):
+                published = self._managed_plans(by_id[str(api["id"])])
+                record["spec"]["plans"] = sorted(n for n, p in published.items() if p.get("status") == "PUBLISHED")
+            out.append(record)
+        return out
+
+    async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            api_id = await self._converge(str(api_spec["name"]), api_spec, {}, adopt=bool(api_spec.get("adopt")))
+            return AdapterResult(success=True, resource_id=api_id, data={"api_id": api_id})
+
+        return await self.guard(f"sync_api {api_spec.get('name')}", run)
+
+    async def _converge(self, name: str, record: dict[str, Any] | None, edits: dict[str, dict[str, Any] | None],
+                        *, adopt: bool = False, live: dict[str, Any] | None = None) -> str:
+        """Bring one API, its plans and policy flows to the desired state; deploy at most once."""
+        wrote = False
+        if live is None and record is not None and record.get("id"):
+            live = await self._get_or_none(f"{self.v2}/apis/{record['id']}")
+        if live is None:
+            live = await self._owned_api(name)
+        if live is not None and m.api_owner(live) != self.owner and not adopt:
+            raise ConflictError(f"API {name!r} ({live.get('id')}) is not owned by {self.owner!r}; not touched")
+        if record is None and live is None:
+            raise PermanentError(f"API {name!r} is not on the gateway (or not owned by {self.owner!r})")
+        if record is not None:
+            if live is None:
+                created = (await self.client.request("POST", f"{self.v2}/apis", json=m.api_create_body(record))).json()
+                try:
+                    body = m.api_update_body(record, self.owner, created)
+                    live = (await self.client.request("PUT", f"{self.v2}/apis/{created['id']}", json=body)).json()
+                except GatewayError:
+                    # Never leave an unlabelled (unowned, unreachable) API behind.
+                    await self.client.request("DELETE", f"{self.v2}/apis/{created['id']}", ok=(404,))
+                    raise
+                wrote = True
+                self._plans[str(created["id"])] = []
+            elif not m.api_content_equal(record, live, self.owner):
+                body = m.api_update_body(record, self.owner, live)
+                live = (await self.client.request("PUT", f"{self.v2}/apis/{live['id']}", json=body)).json()
+                wrote = True
+        assert live is not None
+        api_id = str(live["id"])
+
+        plans = await self._list_plans(api_id)
+        managed = self._managed_plans(plans)
+        policies = self._current_policies(managed, name)
+        for policy_name, spec in edits.items():
+            if spec is None:
+                policies.pop(policy_name, None)
+            else:
+                policies[policy_name] = {"api": name, "type": spec["type"], "config": spec["config"]}
+        new_plans: list[dict[str, Any]] = []
+        for plan_name in self.plan_names:
+            plan = managed.get(plan_name)
+            if plan is None:
+                plan = (await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans",
+                                                  json=m.plan_create_body(plan_name, policies))).json()
+                wrote = True
+            elif not m.plan_in_sync(plan, policies, name):
+                plan = (await self.client.request("PUT", f"{self.v2}/apis/{api_id}/plans/{plan['id']}",
+                                                  json=m.plan_update_body(plan, policies))).json()
+                wrote = True
+            if plan.get("status") == "STAGING":
+                plan = (await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans/{plan['id']}/_publish")).json()
+                wrote = True
+            new_plans.append(plan)
+        new_plans += [p for p in plans if str(p.get("name")) not in m.PLAN_SECURITY]
+
+        if record is not None and live.get("state") != "STARTED":
+            await self.client.request("POST", f"{self.v2}/apis/{api_id}/_start")
+            wrote = True
+        if wrote or live.get("deploymentState") == "NEED_REDEPLOY":
+            current = (await self.client.get_json(f"{self.v2}/apis/{api_id}")) or {}
+            if current.get("state") == "STARTED" and current.get("deploymentState") == "NEED_REDEPLOY":
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/deployments",
+                                          json={"deploymentLabel": DEPLOYMENT_LABEL})
+                current = {**current, "deploymentState": "DEPLOYED"}
+            live = current or live
+        self._remember(live, new_plans)
+        return api_id
+
+    async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            live = await self._get_or_none(f"{self.v2}/apis/{api_id}")
+            if live is None:
+                return AdapterResult(success=True, resource_id=api_id, data={"already_absent": True})
+            if m.api_owner(live) != self.owner:
+                raise ConflictError(f"API {api_id} is not owned by {self.owner!r}; not deleted")
+            if live.get("state") == "STARTED":
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/_stop")
+            await self.client.request("DELETE", f"{self.v2}/apis/{api_id}", params={"closePlans": "true"}, ok=(404,))
+            if self._apis is not None:
+                self._apis = [a for a in self._apis if a.get("id") != api_id]
+            self._plans.pop(api_id, None)
+            return AdapterResult(success=True, resource_id=api_id)
+
+        return await self.guard(f"delete_api {api_id}", run)
+
+    # ------------------------------------------------------------------ policies
+    async def fetch_policies(self) -> list[dict[str, Any]]:
+        apis = [a for a in await self._list_apis() if m.is_managed(a)]
+        plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in apis])  # type: ignore[misc]
+        out = []
+        for api, api_plans in zip(apis, plans, strict=True):
+            name = m.api_name(api)
+            managed = self._managed_plans(api_plans)
+            per_plan = [m.plan_policies(managed[p], name) if p in managed else None for p in self.plan_names]
+            names = sorted({n for pol in per_plan if pol for n in pol})
+            for policy_name in names:
+                specs = [pol.get(policy_name) if pol is not None else None for pol in per_plan]
+                spec = specs[0] or specs[1]
+                assert spec is not None
+                if any(s != spec for s in specs):
+                    # The plans disagree (or one is missing): report nothing comparable, so it plans an update.
+                    spec = {"api": name, "type": spec["type"], "config": {}}
+                out.append(make_record("Policy", policy_name, spec, id=m.policy_id(str(api["id"]), policy_name),
+                                       owner=m.api_owner(api)))
+        return out
+
+    async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            name = str(policy_spec["name"])
+            spec = policy_spec["spec"]
+            api_id = await self._converge(str(spec["api"]), None, {name: spec})
+            return AdapterResult(success=True, resource_id=m.policy_id(api_id, name))
+
+        return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
+
+    async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            api_id, name = m.split_policy_id(policy_id)
+            live = await self._get_or_none(f"{self.v2}/apis/{api_id}")
+            if live is None:
+                return AdapterResult(success=True, resource_id=policy_id, data={"already_absent": True})
+            await self._converge(m.api_name(live), None, {name: None}, live=live)
+            return AdapterResult(success=True, resource_id=policy_id)
+
+        return await self.guard(f"delete_policy {policy_id}", run)
+
+    # ------------------------------------------------------------------ consumers
+    async def _list_apps(self) -> list[dict[str, Any]]:
+        return await self._v1_pages(f"{self.v1}/applications/_paged")
+
+    async def _app_subscriptions(self, app_id: str) -> list[dict[str, Any]]:
+        return await self._v1_pages(f"{self.v1}/applications/{app_id}/subscriptions",
+                                    {"status": ACTIVE_SUBSCRIPTIONS})
+
+    async def _key_plans(self) -> dict[str, tuple[str, str]]:
+        """API-key plan id -> (API id, API name), for the APIs we own."""
+        apis = [a for a in await self._list_apis() if m.api_owner(a) == self.owner]
+        plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in apis])  # type: ignore[misc]
+        out: dict[str, tuple[str, str]] = {}
+        for api, api_plans in zip(apis, plans, strict=True):
+            plan = self._managed_plans(api_plans).get(m.API_KEY_PLAN)
+            if plan is not None:
+                out[str(plan["id"])] = (str(api["id"]), m.api_name(api))
+        return out
+
+    async def fetch_applications(self) -> list[dict[str, Any]]:
+        apps = await self._list_apps()
+        key_plans = await self._key_plans()
+        ours = [a for a in apps if m.app_marker(str(a.get("description") or "")) is not None]
+        subs = await self._gather([lambda a=a: self._app_subscriptions(str(a["id"])) for a in ours])  # type: ignore[misc]
+        by_app = {str(a["id"]): s for a, s in zip(ours, subs, strict=True)}
+        out = []
+        for app in apps:
+            names = [key_plans[str(s.get("plan"))][1] for s in by_app.get(str(app["id"]), [])
+                     if str(s.get("plan")) in key_plans]
+            out.append(m.app_from_gateway(app, names))
+        return out
+
+    async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            app_id = await self._converge_consumer(app_spec, adopt=bool(app_spec.get("adopt")))
+            return AdapterResult(success=True, resource_id=app_id, data={"application_id": app_id})
+
+        return await self.guard(f"provision_application {app_spec.get('name')}", run)
+
+    async def _find_app(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record.get("id"):
+            found = await self._get_or_none(f"{self.v1}/applications/{record['id']}")
+            if found is not None:
+                return found
+        for app in await self._list_apps():
+            marker = m.app_marker(str(app.get("description") or ""))
+            if marker and marker.get("name") == record["name"] and marker.get("owner") == self.owner:
+                return app
+        return None
+
+    async def _converge_consumer(self, record: dict[str, Any], *, adopt: bool = False) -> str:
+        secret = (record.get("secret") or {}).get("apiKey")
+        spec = record["spec"]
+        fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
+        app = await self._find_app(record)
+        marker = m.app_marker(str((app or {}).get("description") or "")) if app else None
+        if app is not None and (marker or {}).get("owner") != self.owner and not adopt:
+            raise ConflictError(f"application {record['name']!r} ({app.get('id')}) is not owned by "
+                                f"{self.owner!r}; not touched")
+        body = m.app_body(record, self.owner, fingerprint)
+        if app is None:
+            app = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
+            old_fingerprint = fingerprint
+            live_subs: list[dict[str, Any]] = []
+        else:
+            old_fingerprint = (marker or {}).get("fingerprint")
+            live_subs = await self._app_subscriptions(str(app["id"]))
+        app_id = str(app["id"])
+
+        key_plans = await self._key_plans()
+        wanted: dict[str, tuple[str, str]] = {}
+        for api in sorted(set(spec.get("subscriptions") or [])):
+            found = next(((pid, aid) for pid, (aid, n) in key_plans.items() if n == api), None)
+            if found is None:
+                raise PermanentError(f"consumer {record['name']!r}: API {api!r} has no published API-key plan "
+                                     "on the gateway (or is not owned)")
+            wanted[found[0]] = (found[1], api)
+        have = {str(s.get("plan")): s for s in live_subs if str(s.get("plan")) in key_plans}
+        rotate = secret is not None and fingerprint != old_fingerprint
+        for plan_id, sub in have.items():
+            api_id = key_plans[plan_id][0]
+            if plan_id not in wanted:
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
+            elif rotate:
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew",
+                                          json={"customApiKey": secret})
+        for plan_id, (api_id, _api) in wanted.items():
+            if plan_id in have:
+                continue
+            payload: dict[str, Any] = {"applicationId": app_id, "planId": plan_id}
+            if secret:
+                payload["customApiKey"] = secret
+            await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions", json=payload)
+        if not m.app_in_sync(app, body):
+            # Last, so a failed key rotation or subscription is retried by the next apply.
+            await self.client.request("PUT", f"{self.v1}/applications/{app_id}", json=body)
+        return app_id
+
+    async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            app = await self._get_or_none(f"{self.v1}/applications/{app_id}")
+            if app is None:
+                return AdapterResult(success=True, resource_id=app_id, data={"already_absent": True})
+            marker = m.app_marker(str(app.get("description") or ""))
+            if (marker or {}).get("owner") != self.owner:
+                raise ConflictError(f"application {app_id} is not owned by {self.owner!r}; not deleted")
+            # Deleting (archiving) an application closes its subscriptions and revokes its keys.
+            await self.client.request("DELETE", f"{self.v1}/applications/{app_id}", ok=(404,))
+            return AdapterResult(success=True, resource_id=app_id)
+
+        return await self.guard(f"deprovision_application {app_id}", run)
+
+    # ------------------------------------------------------------------ reconciler hooks
+    @staticmethod
+    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if kind == "API":
+            view = m.desired_api_view(spec)
+            view["plans"] = sorted(GraviteeAdapter.plan_names)
+            return view
+        if kind == "Consumer":
+            return m.desired_consumer_view(spec)
+        return spec
+
+    async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
+        """Group the work per API so each API is written once per object and deployed at most once."""
+        results: dict[int, ItemResult] = {}
+        groups: dict[str, tuple[list[Change], list[Change]]] = {}
+        consumer_deletes: list[Change] = []
+        consumer_upserts: list[Change] = []
+        for change in changes:
+            if change.kind == "API":
+                groups.setdefault(change.name, ([], []))[0].append(change)
+            elif change.kind == "Policy":
+                record = change.desired or change.actual or {}
+                groups.setdefault(str(record.get("spec", {}).get("api")), ([], []))[1].append(change)
+            elif change.kind == "Consumer":
+                (consumer_deletes if change.op is Op.DELETE else consumer_upserts).append(change)
+            else:
+                results[id(change)] = _item(change, self.not_supported())
+
+        async def consumer(change: Change) -> None:
+            if change.op is Op.DELETE:
+                result = await self.deprovision_application(str((change.actual or {}).get("id")))
+            else:
+                desired = dict(change.desired or {})
+                result = await self.guard(f"provision_application {change.name}", lambda: self._consumer_result(
+                    desired, change.adopt))
+            results[id(change)] = _item(change, result)
+
+        await self._gather([lambda c=c: consumer(c) for c in consumer_deletes])  # type: ignore[misc]
+        deleting = [n for n, (api, _) in groups.items() if api and api[0].op is Op.DELETE]
+        upserting = [n for n in groups if n not in deleting]
+        failed_apis: set[str] = set()
+        for names in (deleting, upserting):
+            outcomes = await self._gather([lambda n=n: self._apply_group(n, *groups[n]) for n in names])  # type: ignore[misc]
+            for name, items in zip(names, outcomes, strict=True):
+                for change, item in items:
+                    results[id(change)] = item
+                    if change.kind == "API" and item.status is not Status.APPLIED:
+                        failed_apis.add(name)
+
+        async def guarded_consumer(change: Change) -> None:
+            missing = set((change.desired or {}).get("spec", {}).get("subscriptions") or []) & failed_apis
+            if missing:
+                results[id(change)] = ItemResult(change.gateway, change.kind, change.name, change.op,
+                                                 Status.NOT_ATTEMPTED,
+                                                 error=f"depends on API(s) that failed: {', '.join(sorted(missing))}")
+                return
+            await consumer(change)
+
+        await self._gather([lambda c=c: guarded_consumer(c) for c in consumer_upserts])  # type: ignore[misc]
+        self._forget()
+        return [results[id(c)] for c in changes]
+
+    async def _consumer_result(self, desired: dict[str, Any], adopt: bool) -> AdapterResult:
+        app_id = await self._converge_consumer(desired, adopt=adopt)
+        return AdapterResult(success=True, resource_id=app_id)
+
+    async def _apply_group(self, name: str, api_changes: list[Change],
+                           policy_changes: list[Change]) -> list[tuple[Change, ItemResult]]:
+        api_change = api_changes[0] if api_changes else None
+        every = api_changes + policy_changes
+        if api_change is not None and api_change.op is Op.DELETE:
+            result = await self.delete_api(str((api_change.actual or {}).get("id")))
+            # The API's plans (and so its policy flows) are closed with it.
+            return [(c, _item(c, result)) for c in every]
+        edits: dict[str, dict[str, Any] | None] = {
+            c.name: None if c.op is Op.DELETE else dict((c.desired or {}).get("spec") or {}) for c in policy_changes}
+        live_id = (api_change.actual or {}).get("id") if api_change else None
+        if live_id is None and policy_changes:
+            first = policy_changes[0].actual
+            live_id = m.split_policy_id(str(first["id"]))[0] if first and first.get("id") else None
+        record = dict(api_change.desired or {}) if api_change else None
+        if record is not None and live_id:
+            record["id"] = live_id
+        adopt = bool(api_change and api_change.adopt)
+
+        async def run() -> AdapterResult:
+            live = await self._get_or_none(f"{self.v2}/apis/{live_id}") if live_id else None
+            api_id = await self._converge(name, record, edits, adopt=adopt, live=live)
+            return AdapterResult(success=True, resource_id=api_id)
+
+        result = await self.guard(f"apply API {name}", run)
+        out = []
+        for change in every:
+            if change.kind == "Policy" and result.success:
+                out.append((change, _item(change, AdapterResult(True, m.policy_id(str(result.resource_id), change.name)))))
+            else:
+                out.append((change, _item(change, result)))
+        return out
+
+
+def _item(change: Change, result: AdapterResult) -> ItemResult:
+    if result.success:
+        return ItemResult(change.gateway, change.kind, change.name, change.op, Status.APPLIED,
+                          resource_id=result.resource_id)
+    return ItemResult(change.gateway, change.kind, change.name, change.op, Status.FAILED, error=result.error,
+                      category=result.category)

@@ -1,0 +1,344 @@
+"""Pure translation between canonical records and Gravitee APIM 4 JSON (no I/O).
+
+Mapping (see the adapter docstring for the why):
+- API -> a V4 PROXY API: one HTTP listener path (basePath), one `http-proxy` endpoint group with one
+  endpoint (backend); methods outside `spec.methods` are answered 405 by an API flow
+  `stoa-method-filter` (a `mock` step selected on those methods). Ownership and identity live in
+  `labels`: `managed-by:stoa-reconciler`, `stoa-owner:<owner>`, `stoa-name:<name>`,
+  `stoa-tenant:<tenant>`, `stoa-openapi:<hash>`; foreign labels are kept.
+- Policy -> a flow `stoa-policy:<name>` in each managed plan of its API (`stoa-keyless` KEY_LESS and
+  `stoa-api-key` API_KEY): `rate-limit` (second/minute), `quota` (hour/day) or `cors`.
+- Consumer -> a v1 application whose description carries a marker `[stoa:{json}]` (v1 applications
+  have no labels): owner, manifest name, email and the API key's fingerprint. Its API-key
+  subscriptions (to each subscribed API's `stoa-api-key` plan) are read back by the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from reconciler.engine.resources import make_record
+
+MANAGED_LABEL = "managed-by:stoa-reconciler"
+OWNER_PREFIX = "stoa-owner:"
+NAME_PREFIX = "stoa-name:"
+TENANT_PREFIX = "stoa-tenant:"
+OPENAPI_PREFIX = "stoa-openapi:"
+OUR_LABEL_PREFIXES = (OWNER_PREFIX, NAME_PREFIX, TENANT_PREFIX, OPENAPI_PREFIX)
+
+METHOD_FILTER_FLOW = "stoa-method-filter"
+POLICY_FLOW_PREFIX = "stoa-policy:"
+ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+KEYLESS_PLAN = "stoa-keyless"
+API_KEY_PLAN = "stoa-api-key"
+PLAN_SECURITY = {KEYLESS_PLAN: "KEY_LESS", API_KEY_PLAN: "API_KEY"}
+PLAN_DESCRIPTION = "Managed by stoa-reconciler"
+
+#: Keys of an API that `PUT /apis/{id}` (UpdateApiV4) accepts; everything else is server-filled.
+UPDATE_KEYS = (
+    "name", "apiVersion", "description", "definitionVersion", "groups", "tags", "resources",
+    "responseTemplates", "visibility", "categories", "labels", "lifecycleState",
+    "disableMembershipNotifications", "type", "listeners", "endpointGroups", "analytics", "failover",
+    "flowExecution", "flows", "services", "allowedInApiProducts", "allowMultiJwtOauth2Subscriptions",
+)
+
+_RATE_UNITS = {"second": ("rate-limit", "SECONDS"), "minute": ("rate-limit", "MINUTES"),
+               "hour": ("quota", "HOURS"), "day": ("quota", "DAYS")}
+_UNIT_PERIODS = {unit: period for period, (_, unit) in _RATE_UNITS.items()}
+_MARKER = re.compile(r"\[stoa:(\{.*\})\]\s*$", re.DOTALL)
+
+
+# ---------------------------------------------------------------------------- labels
+def owner_labels(name: str, owner: str, spec: dict[str, Any]) -> list[str]:
+    labels = [MANAGED_LABEL, OWNER_PREFIX + owner, NAME_PREFIX + name, TENANT_PREFIX + str(spec.get("tenant", ""))]
+    if spec.get("openapiHash"):
+        labels.append(OPENAPI_PREFIX + str(spec["openapiHash"]))
+    return labels
+
+
+def label_value(labels: list[str], prefix: str) -> str | None:
+    for label in labels:
+        if isinstance(label, str) and label.startswith(prefix):
+            return label[len(prefix):]
+    return None
+
+
+def is_managed(api: dict[str, Any]) -> bool:
+    return MANAGED_LABEL in (api.get("labels") or [])
+
+
+def api_owner(api: dict[str, Any]) -> str | None:
+    labels = api.get("labels") or []
+    return label_value(labels, OWNER_PREFIX) if MANAGED_LABEL in labels else None
+
+
+def api_name(api: dict[str, Any]) -> str:
+    """The manifest name of a managed API; the Gravitee name for any other API."""
+    labels = api.get("labels") or []
+    return (label_value(labels, NAME_PREFIX) if MANAGED_LABEL in labels else None) or str(api.get("name", ""))
+
+
+# ---------------------------------------------------------------------------- APIs
+def method_filter_flow(methods: list[str]) -> dict[str, Any] | None:
+    """A flow answering 405 to the methods the API does not expose (None when all are exposed)."""
+    blocked = sorted(set(ALL_METHODS) - {m.upper() for m in methods})
+    if not blocked:
+        return None
+    return {
+        "name": METHOD_FILTER_FLOW, "enabled": True,
+        "selectors": [{"type": "HTTP", "path": "/", "pathOperator": "STARTS_WITH", "methods": blocked}],
+        "request": [{"name": "Method not allowed", "enabled": True, "policy": "mock",
+                     "configuration": {"status": "405", "headers": [], "content": ""}}],
+        "response": [],
+    }
+
+
+def api_create_body(record: dict[str, Any]) -> dict[str, Any]:
+    """CreateApiV4 (it has no `labels`: the adapter sets them right after with a PUT)."""
+    spec = record["spec"]
+    flow = method_filter_flow(list(spec.get("methods") or ALL_METHODS))
+    body: dict[str, Any] = {
+        "name": spec.get("displayName") or record["name"],
+        "apiVersion": str(spec["version"]),
+        "definitionVersion": "V4",
+        "type": "PROXY",
+        "description": spec.get("description") or "",
+        "listeners": [{"type": "HTTP", "paths": [{"path": spec["basePath"]}],
+                       "entrypoints": [{"type": "http-proxy", "configuration": {}}]}],
+        "endpointGroups": [{
+            "name": "default-group", "type": "http-proxy",
+            "endpoints": [{"name": "default", "type": "http-proxy", "weight": 1, "inheritConfiguration": False,
+                           "configuration": {"target": str(spec["backend"])}}],
+        }],
+        "flows": [flow] if flow else [],
+    }
+    return body
+
+
+def api_update_body(record: dict[str, Any], owner: str, existing: dict[str, Any] | None) -> dict[str, Any]:
+    """UpdateApiV4: the live API's updatable fields, with ours overwritten (foreign labels/flows kept)."""
+    base = {k: v for k, v in (existing or {}).items() if k in UPDATE_KEYS and v is not None}
+    ours = api_create_body(record)
+    labels = [lb for lb in base.get("labels") or [] if lb != MANAGED_LABEL and not lb.startswith(OUR_LABEL_PREFIXES)]
+    flows = [f for f in base.get("flows") or [] if not str(f.get("name", "")).startswith("stoa-")]
+    base.update(ours)
+    base["labels"] = labels + owner_labels(record["name"], owner, record["spec"])
+    base["flows"] = flows + ours["flows"]
+    base["definitionVersion"] = "V4"
+    return base
+
+
+def _strip_path(path: str) -> str:
+    return path.rstrip("/") or "/"
+
+
+def api_spec_from_gateway(api: dict[str, Any]) -> dict[str, Any]:
+    labels = api.get("labels") or []
+    base_path = ""
+    for listener in api.get("listeners") or []:
+        if listener.get("type") == "HTTP" and listener.get("paths"):
+            base_path = _strip_path(str(listener["paths"][0].get("path", "/")))
+            break
+    backend = ""
+    for group in api.get("endpointGroups") or []:
+        for endpoint in group.get("endpoints") or []:
+            target = (endpoint.get("configuration") or {}).get("target")
+            if target:
+                backend = str(target)
+                break
+        if backend:
+            break
+    blocked: set[str] = set()
+    for flow in api.get("flows") or []:
+        if flow.get("name") == METHOD_FILTER_FLOW:
+            for selector in flow.get("selectors") or []:
+                blocked |= {str(m).upper() for m in selector.get("methods") or []}
+    spec: dict[str, Any] = {
+        "tenant": label_value(labels, TENANT_PREFIX) or "",
+        "version": str(api.get("apiVersion", "")),
+        "basePath": base_path,
+        "backend": backend,
+        "methods": sorted(set(ALL_METHODS) - blocked),
+        "displayName": str(api.get("name", "")),
+        "description": str(api.get("description") or ""),
+        "openapiHash": label_value(labels, OPENAPI_PREFIX),
+        "gatewayState": gateway_state(api),
+    }
+    return spec
+
+
+def gateway_state(api: dict[str, Any]) -> str:
+    """`STARTED/DEPLOYED` when the API serves its last definition; anything else is drift to fix."""
+    return f"{api.get('state', 'UNKNOWN')}/{api.get('deploymentState', 'UNKNOWN')}"
+
+
+def api_from_gateway(api: dict[str, Any]) -> dict[str, Any]:
+    return make_record("API", api_name(api), api_spec_from_gateway(api), id=str(api.get("id")),
+                       owner=api_owner(api))
+
+
+def api_content_equal(desired: dict[str, Any], live: dict[str, Any], owner: str) -> bool:
+    """True when the live API already matches the desired record (content and our labels)."""
+    want = desired_api_view(desired["spec"])
+    have = api_spec_from_gateway(live)
+    have_labels = set(live.get("labels") or [])
+    ours = {lb for lb in have_labels if lb == MANAGED_LABEL or lb.startswith(OUR_LABEL_PREFIXES)}
+    if ours != set(owner_labels(desired["name"], owner, desired["spec"])):
+        return False
+    want.pop("gatewayState", None)
+    return all(have.get(k) == v for k, v in want.items())
+
+
+def desired_api_view(spec: dict[str, Any]) -> dict[str, Any]:
+    """What Gravitee stores of a desired API: no OpenAPI document (only its hash), name fallback."""
+    view = {k: v for k, v in spec.items() if k != "openapi" and not (k in ("displayName", "description") and v is None)}
+    view["methods"] = sorted({str(m).upper() for m in spec.get("methods") or ALL_METHODS})
+    view["gatewayState"] = "STARTED/DEPLOYED"
+    return view
+
+
+# ---------------------------------------------------------------------------- policies (plan flows)
+def policy_step(spec: dict[str, Any]) -> dict[str, Any]:
+    config = spec["config"]
+    if spec["type"] == "rate_limit":
+        policy, unit = _RATE_UNITS[str(config.get("period", "minute"))]
+        key = "rate" if policy == "rate-limit" else "quota"
+        return {"name": "Rate limiting" if key == "rate" else "Quota", "enabled": True, "policy": policy,
+                "configuration": {key: {"limit": int(config["requests"]), "periodTime": 1, "periodTimeUnit": unit}}}
+    if spec["type"] == "cors":
+        return {"name": "CORS", "enabled": True, "policy": "cors", "configuration": {
+            "allowOrigin": sorted(config.get("origins") or []),
+            "allowMethods": sorted(config.get("methods") or []),
+            "allowHeaders": sorted(config.get("headers") or []),
+            "exposeHeaders": sorted(config.get("exposeHeaders") or []),
+            "allowCredentials": bool(config.get("credentials", False)),
+            "maxAge": int(config.get("maxAge", 3600)),
+        }}
+    raise ValueError(f"unsupported policy type {spec['type']!r}")
+
+
+def policy_flow(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"name": POLICY_FLOW_PREFIX + name, "enabled": True,
+            "selectors": [{"type": "HTTP", "path": "/", "pathOperator": "STARTS_WITH"}],
+            "request": [policy_step(spec)], "response": []}
+
+
+def policy_from_flow(flow: dict[str, Any], api: str) -> tuple[str, dict[str, Any]] | None:
+    """(policy name, canonical spec) of one of our plan flows; None for any other flow."""
+    name = str(flow.get("name", ""))
+    if not name.startswith(POLICY_FLOW_PREFIX) or not flow.get("request"):
+        return None
+    step = flow["request"][0]
+    cfg = step.get("configuration") or {}
+    policy = step.get("policy")
+    if policy in ("rate-limit", "quota"):
+        inner = cfg.get("rate" if policy == "rate-limit" else "quota") or {}
+        period = _UNIT_PERIODS.get(str(inner.get("periodTimeUnit")), str(inner.get("periodTimeUnit")).lower())
+        if int(inner.get("periodTime", 1)) != 1:
+            period = f"{inner.get('periodTime')} {period}"
+        config: dict[str, Any] = {"requests": inner.get("limit"), "period": period}
+        ptype = "rate_limit"
+    elif policy == "cors":
+        config = {"origins": sorted(cfg.get("allowOrigin") or []), "methods": sorted(cfg.get("allowMethods") or []),
+                  "headers": sorted(cfg.get("allowHeaders") or []),
+                  "exposeHeaders": sorted(cfg.get("exposeHeaders") or []),
+                  "credentials": bool(cfg.get("allowCredentials", False)), "maxAge": cfg.get("maxAge")}
+        ptype = "cors"
+    else:
+        config = {"policy": policy, "configuration": cfg}
+        ptype = str(policy)
+    if step.get("enabled") is False or flow.get("enabled") is False:
+        config = {**config, "enabled": False}
+    return name[len(POLICY_FLOW_PREFIX):], {"api": api, "type": ptype, "config": config}
+
+
+def plan_policies(plan: dict[str, Any], api: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for flow in plan.get("flows") or []:
+        parsed = policy_from_flow(flow, api)
+        if parsed is not None:
+            out[parsed[0]] = parsed[1]
+    return out
+
+
+def plan_flows(policies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [policy_flow(name, policies[name]) for name in sorted(policies)]
+
+
+def plan_in_sync(plan: dict[str, Any], policies: dict[str, dict[str, Any]], api: str) -> bool:
+    """True when the plan's flows are exactly our policy flows (nothing missing, changed or extra)."""
+    flows = plan.get("flows") or []
+    return len(flows) == len(policies) and plan_policies(plan, api) == policies
+
+
+def plan_create_body(plan_name: str, policies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"definitionVersion": "V4", "name": plan_name, "description": PLAN_DESCRIPTION,
+            "security": {"type": PLAN_SECURITY[plan_name], "configuration": {}}, "mode": "STANDARD",
+            "validation": "AUTO", "characteristics": [], "flows": plan_flows(policies)}
+
+
+def plan_update_body(plan: dict[str, Any], policies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"definitionVersion": "V4", "name": plan["name"], "description": plan.get("description") or PLAN_DESCRIPTION,
+            "security": {"configuration": (plan.get("security") or {}).get("configuration") or {}},
+            "validation": "AUTO", "characteristics": plan.get("characteristics") or [],
+            "flows": plan_flows(policies)}
+
+
+def policy_id(api_id: str, name: str) -> str:
+    return f"{api_id}:{name}"
+
+
+def split_policy_id(value: str) -> tuple[str, str]:
+    api_id, sep, name = value.rpartition(":")
+    if not sep or not api_id or not name:
+        raise ValueError(f"policy id {value!r} is not '<api id>:<policy name>'")
+    return api_id, name
+
+
+# ---------------------------------------------------------------------------- consumers (v1 applications)
+def app_marker(description: str) -> dict[str, Any] | None:
+    match = _MARKER.search(description or "")
+    if not match:
+        return None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def app_body(record: dict[str, Any], owner: str, fingerprint: str | None) -> dict[str, Any]:
+    spec = record["spec"]
+    marker: dict[str, Any] = {"owner": owner, "name": record["name"], "fingerprint": fingerprint}
+    if spec.get("email") is not None:
+        marker["email"] = spec["email"]
+    description = f"{PLAN_DESCRIPTION} [stoa:{json.dumps(marker, sort_keys=True, separators=(',', ':'))}]"
+    return {"name": spec.get("displayName") or record["name"], "description": description,
+            "settings": {"app": {"type": "SIMPLE"}}}
+
+
+def app_from_gateway(app: dict[str, Any], subscriptions: list[str]) -> dict[str, Any]:
+    marker = app_marker(str(app.get("description") or ""))
+    spec: dict[str, Any] = {"displayName": str(app.get("name", "")), "subscriptions": sorted(set(subscriptions))}
+    if marker is None:
+        spec["credential"] = {"type": "apiKey", "fingerprint": None}
+        return make_record("Consumer", str(app.get("name", "")), spec, id=str(app.get("id")), owner=None)
+    if "email" in marker:
+        spec["email"] = marker["email"]
+    spec["credential"] = {"type": "apiKey", "fingerprint": marker.get("fingerprint")}
+    return make_record("Consumer", str(marker.get("name") or app.get("name", "")), spec, id=str(app.get("id")),
+                       owner=marker.get("owner"))
+
+
+def app_in_sync(app: dict[str, Any], body: dict[str, Any]) -> bool:
+    return (app.get("name") == body["name"] and app.get("description") == body["description"]
+            and ((app.get("settings") or {}).get("app") or {}).get("type") == "SIMPLE")
+
+
+def desired_consumer_view(spec: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in spec.items() if not (k in ("displayName", "email") and v is None)}
+    view["subscriptions"] = sorted(set(spec.get("subscriptions") or []))
+    return view
