@@ -206,3 +206,19 @@ async def test_restart_loses_everything_and_a_resync_restores_it(adapter: StoaAd
     assert await adapter.fetch_apis() == [] and await adapter.fetch_applications() == []
     await sync_all(adapter)
     assert len(await adapter.fetch_apis()) == 2 and len(await adapter.fetch_policies()) == 2
+
+
+async def test_provisioning_many_consumers_lists_credentials_once(adapter: StoaAdapter, emulator: StoaEmulator) -> None:
+    await sync_all(adapter)
+    await adapter.fetch_applications()
+    emulator.clear_log()
+    for i in range(5):
+        record = consumer(["pets"])
+        record["name"] = f"app-{i}"
+        assert (await adapter.provision_application(record)).success
+    assert (await adapter.deprovision_application("platform.app-0")).success
+    assert [r.method for r in emulator.requests] == ["POST"] * 5 + ["DELETE"]
+    await adapter.disconnect()  # drops the index: the next call lists again
+    await adapter.connect()
+    assert (await adapter.deprovision_application("platform.app-1")).success
+    assert [r.method for r in emulator.requests][-2:] == ["GET", "DELETE"]

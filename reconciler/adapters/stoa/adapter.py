@@ -46,6 +46,8 @@ class StoaAdapter(GatewayAdapter):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
+        #: consumer id -> route id -> credential, from the last listing (see `_credentials_of`).
+        self._credentials: dict[str, dict[str, dict[str, Any]]] | None = None
         if not self.auth.get("token"):
             # STOA's own adapter learned this the hard way (CAB-1944): say it before the 401s start.
             log.warning("%s: no admin token configured; the STOA admin API will answer 401", self.name)
@@ -55,6 +57,10 @@ class StoaAdapter(GatewayAdapter):
         if token:
             kwargs.setdefault("headers", {"Authorization": f"Bearer {token}"})
         return super().make_http(**kwargs)
+
+    async def disconnect(self) -> None:
+        self._credentials = None
+        await super().disconnect()
 
     # ------------------------------------------------------------------ HTTP helpers
     async def _send(self, method: str, path: str, *, json: Any = None, ok: tuple[int, ...] = ()) -> httpx.Response:
@@ -153,12 +159,34 @@ class StoaAdapter(GatewayAdapter):
         return [mappers.policy_from_gateway(entry) for entry in await self._get_list("/admin/policies")]
 
     # ------------------------------------------------------------------ consumers
+    def _index_credentials(self, credentials: list[dict[str, Any]]) -> None:
+        index: dict[str, dict[str, dict[str, Any]]] = {}
+        for credential in credentials:
+            index.setdefault(str(credential.get("consumer_id")), {})[str(credential.get("route_id"))] = credential
+        self._credentials = index
+
     async def _credentials_of(self, consumer_id: str) -> list[dict[str, Any]]:
-        return [c for c in await self._get_list("/admin/consumer-credentials") if c.get("consumer_id") == consumer_id]
+        """This consumer's credentials: from the listing the plan was computed from, else one GET.
+
+        The admin API can only list every credential; re-listing per consumer would make an apply
+        of N consumers cost N full listings. The index is refreshed by every `fetch_applications`,
+        kept in step with our own writes, and dropped on disconnect.
+        """
+        if self._credentials is None:
+            self._index_credentials(await self._get_list("/admin/consumer-credentials"))
+        assert self._credentials is not None
+        return list(self._credentials.get(consumer_id, {}).values())
+
+    async def _post_credential(self, credential: dict[str, Any]) -> None:
+        await self._send("POST", "/admin/consumer-credentials", json=credential)
+        if self._credentials is not None:
+            self._credentials.setdefault(credential["consumer_id"], {})[credential["route_id"]] = credential
 
     async def _delete_credential(self, route_id: str, consumer_id: str) -> None:
         await self._send("DELETE", f"/admin/consumer-credentials/{_segment(route_id)}/{_segment(consumer_id)}",
                          ok=(404,))
+        if self._credentials is not None:
+            self._credentials.get(consumer_id, {}).pop(route_id, None)
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         """Upsert one credential per subscribed route; drop this consumer's credentials elsewhere."""
@@ -175,7 +203,7 @@ class StoaAdapter(GatewayAdapter):
                 live = current.get(credential["route_id"])
                 if live is not None and all(live.get(k) == v for k, v in credential.items()):
                     continue
-                await self._send("POST", "/admin/consumer-credentials", json=credential)
+                await self._post_credential(credential)
                 written += 1
             wanted = {c["route_id"] for c in desired}
             for route_id in sorted(set(current) - wanted):
@@ -199,7 +227,9 @@ class StoaAdapter(GatewayAdapter):
         return await self.guard(f"deprovision_application {app_id}", run)
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
-        return mappers.consumers_from_gateway(await self._get_list("/admin/consumer-credentials"))
+        credentials = await self._get_list("/admin/consumer-credentials")
+        self._index_credentials(credentials)
+        return mappers.consumers_from_gateway(credentials)
 
     # ------------------------------------------------------------------ reconciler hooks
     @staticmethod
