@@ -24,6 +24,7 @@ from reconciler.engine.canonical import desired_records, secret_refs
 from reconciler.engine.kinds import KINDS
 from reconciler.engine.model import Change, GatewayReport, Op
 from reconciler.engine.plan import PlanOptions, count_ops, fingerprint, plan_gateway
+from reconciler.engine.resources import secret_fingerprint
 from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
 from reconciler.manifests.models import GatewayInstance, SecretRef
 
@@ -315,6 +316,16 @@ async def _apply_all(
     await asyncio.gather(*(one(name) for name in plan.gateways if name in adapters or plan.gateways[name].error))
 
 
+def _restore_fingerprints(saved: RepoPlan, secrets: Mapping[tuple[str, str], dict[str, str]]) -> None:
+    """Saved plans mask credential fingerprints; put back the ones of the re-resolved secrets."""
+    for gplan in saved.gateways.values():
+        for change in gplan.changes:
+            credential = ((change.desired or {}).get("spec") or {}).get("credential")
+            value = secrets.get((change.kind, change.name), {}).get("apiKey")
+            if isinstance(credential, dict) and value is not None:
+                credential["fingerprint"] = secret_fingerprint(value)
+
+
 async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOptions()) -> ApplyOutcome:
     """Apply a saved plan, refusing any gateway whose live state changed since it was planned."""
     env = os.environ if options.env is None else options.env
@@ -335,6 +346,7 @@ async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOpti
                     saved.errors.append(f"{kind} {name}: {exc}")
     if saved.errors:
         return outcome
+    _restore_fingerprints(saved, secrets)
     adapters: dict[str, GatewayAdapter] = {}
     try:
         for name, gplan in saved.gateways.items():

@@ -80,6 +80,8 @@ def plan_gateway(
 
     changes: list[Change] = []
     seen: set[tuple[str, str]] = set()
+    paired: set[int] = set()
+    paired_ids: set[tuple[tuple[str, str], Any]] = set()
     for record in desired:
         key = (record["kind"], record["name"])
         seen.add(key)
@@ -88,6 +90,8 @@ def plan_gateway(
         target = {**record, "spec": record["spec"]}
         mine = owned(key)
         if mine is not None:
+            paired.add(id(mine))
+            paired_ids.add((key, mine.get("id")))
             diffs = diff_spec(wanted, mine.get("spec") or {}, ignore=ignore)
             op = Op.UPDATE if diffs else Op.NOOP
             changes.append(Change(gateway, op, key[0], key[1], desired={**target, "id": mine.get("id")},
@@ -110,12 +114,13 @@ def plan_gateway(
         changes.append(Change(gateway, Op.CREATE, key[0], key[1], desired=target, diffs=creation_diff(wanted)))
 
     for key, records in sorted(live.items()):
-        if key in seen:
-            continue
         for record in records:
-            if record.get("owner") != options.owner:
+            if record.get("owner") != options.owner or id(record) in paired or (key, record.get("id")) in paired_ids:
                 continue
-            if options.prune:
+            if key in seen:  # an owned duplicate of a declared object (e.g. left by an interrupted run)
+                changes.append(Change(gateway, Op.DELETE, key[0], key[1], actual=record,
+                                      notes=(f"duplicate of the managed {key[0]} {key[1]!r}",)))
+            elif options.prune:
                 changes.append(Change(gateway, Op.DELETE, key[0], key[1], actual=record))
             else:
                 changes.append(Change(gateway, Op.NOOP, key[0], key[1], actual=record,

@@ -1,0 +1,142 @@
+"""Loader: every error names file, line and field; cross-references are checked; nothing slips."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from reconciler.manifests.loader import ValidationFailed, load, parse_tree
+
+GATEWAY = """\
+apiVersion: gostoa.dev/v1alpha1
+kind: GatewayInstance
+metadata: {name: stoa-dev, labels: {env: dev}}
+spec: {displayName: STOA, gatewayType: stoa, environment: dev, baseUrl: "http://127.0.0.1:8080",
+       credentials: {token: {env: T}}}
+"""
+
+API = """\
+apiVersion: gostoa.dev/v1alpha1
+kind: API
+metadata:
+  name: pets
+spec:
+  tenant: acme
+  version: "1"
+  basePath: /pets
+  backend: https://pets.example.com
+  gateways: [stoa-dev]
+"""
+
+
+def errors_of(files: dict[str, str]) -> list[str]:
+    with pytest.raises(ValidationFailed) as info:
+        parse_tree(files, display_root="repo")
+    return [str(e) for e in info.value.errors]
+
+
+def test_valid_tree_parses_all_kinds_and_several_documents_per_file() -> None:
+    state = parse_tree({"gw.yaml": GATEWAY, "apis/pets.yaml": API + "---\n" + API.replace("pets", "cats")})
+    assert sorted(state.of_kind("API")) == ["cats", "pets"]
+    assert state.settings.owner == "stoa-reconciler"
+    assert state.of_kind("API")["cats"].line == 12  # line 11 is the --- separator
+
+
+def test_bad_url_names_file_line_and_field() -> None:
+    bad = API.replace("https://pets.example.com", "not a url")
+    assert errors_of({"gw.yaml": GATEWAY, "apis/pets.yaml": bad}) == ["repo/apis/pets.yaml:9: spec.backend: not a URL"]
+
+
+def test_unknown_field_missing_field_and_bad_name_are_all_reported() -> None:
+    bad = API.replace("  tenant: acme\n", "  tenannt: acme\n").replace("name: pets", "name: Pets_1")
+    errs = errors_of({"gw.yaml": GATEWAY, "a.yaml": bad})
+    assert "repo/a.yaml:4: metadata.name: not a valid name" in errs[0]
+    assert "repo/a.yaml:5: spec.tenant: required field missing" in errs
+    assert "repo/a.yaml:6: spec.tenannt: unknown field" in errs
+
+
+def test_literal_credentials_are_rejected() -> None:
+    literal = GATEWAY.replace("{token: {env: T}}", "{token: s3cr3t-value}")
+    errs = errors_of({"gw.yaml": literal})
+    assert len(errs) == 1 and "literal credentials are not allowed" in errs[0]
+    assert "s3cr3t-value" not in errs[0]
+
+
+def test_cross_references() -> None:
+    policy = textwrap.dedent("""\
+        apiVersion: gostoa.dev/v1alpha1
+        kind: Policy
+        metadata: {name: rl}
+        spec: {api: nope, type: rate_limit, rateLimit: {requests: 1}}
+        ---
+        apiVersion: gostoa.dev/v1alpha1
+        kind: Consumer
+        metadata: {name: app}
+        spec: {credential: {secretRef: {env: K}}, subscriptions: [pets, ghost]}
+        """)
+    api = API.replace("gateways: [stoa-dev]", "gateways: [stoa-prod]")
+    errs = errors_of({"gw.yaml": GATEWAY, "api.yaml": api, "more.yaml": policy})
+    assert "repo/api.yaml:1: spec.gateways: unknown gateway 'stoa-prod'" in errs
+    assert "repo/more.yaml:1: spec.api: unknown API 'nope'" in errs
+    assert "repo/more.yaml:6: spec.subscriptions: unknown API 'ghost'" in errs
+
+
+def test_duplicate_names_point_at_both_places() -> None:
+    errs = errors_of({"gw.yaml": GATEWAY, "a.yaml": API, "b.yaml": API})
+    assert errs == ["repo/b.yaml:4: metadata.name: duplicate API 'pets' (first defined at repo/a.yaml:1)"]
+
+
+@pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "../outside.yaml"])
+def test_openapi_path_escaping_the_repo_is_an_error(ref: str) -> None:
+    api = API + f"  openapi: {ref}\n"
+    errs = errors_of({"gw.yaml": GATEWAY, "api.yaml": api})
+    assert errs == [f"repo/api.yaml:1: spec.openapi: path {ref!r} escapes the repository"]
+
+
+def test_openapi_is_read_relative_to_the_manifest() -> None:
+    api = API + "  openapi: ../specs/pets.yaml\n"
+    state = parse_tree({"gw.yaml": GATEWAY, "apis/pets.yaml": api,
+                        "specs/pets.yaml": "openapi: 3.0.3\ninfo: {title: P, version: '1'}\npaths: {}\n"})
+    assert state.openapi["pets"]["info"]["title"] == "P"
+    errs = errors_of({"gw.yaml": GATEWAY, "apis/pets.yaml": api})
+    assert errs == ["repo/apis/pets.yaml:1: spec.openapi: file 'specs/pets.yaml' not found in the repository"]
+
+
+def test_invalid_yaml_reports_its_line() -> None:
+    errs = errors_of({"gw.yaml": GATEWAY, "bad.yaml": "apiVersion: gostoa.dev/v1alpha1\nkind: API\nmetadata: [\n"})
+    assert errs[0].startswith("repo/bad.yaml:") and "invalid YAML" in errs[0]
+
+
+def test_unknown_kind_and_version() -> None:
+    doc = "apiVersion: gostoa.dev/v1alpha1\nkind: Route\nmetadata: {name: x}\nspec: {}\n"
+    errs = errors_of({"x.yaml": doc, "y.yaml": doc.replace("v1alpha1", "v9").replace("Route", "API")})
+    assert errs[0].startswith("repo/x.yaml:2: kind: unknown kind 'Route'")
+    assert errs[1].startswith("repo/y.yaml:1: apiVersion: unsupported apiVersion 'gostoa.dev/v9'")
+
+
+def test_non_manifest_yaml_is_ignored() -> None:
+    state = parse_tree({"gw.yaml": GATEWAY, "docs/openapi.yaml": "openapi: 3.0.3\ninfo: {title: x}\n"})
+    assert list(state.gateways) == ["stoa-dev"]
+
+
+def test_selector_matching_nothing_is_an_error() -> None:
+    api = API.replace("gateways: [stoa-dev]", "gatewaySelector: {matchLabels: {env: prod}}")
+    assert errors_of({"gw.yaml": GATEWAY, "api.yaml": api}) == [
+        "repo/api.yaml:1: spec.gatewaySelector: matches no GatewayInstance"]
+
+
+def test_every_gateway_type_of_stoa_is_valid() -> None:
+    types = ["stoa", "stoa_edge_mcp", "stoa_sidecar", "stoa_proxy", "stoa_shadow", "kong", "gravitee",
+             "webmethods", "apigee", "aws_apigateway"]
+    files = {f"{t}.yaml": GATEWAY.replace("stoa-dev", t.replace("_", "-")).replace("gatewayType: stoa", f"gatewayType: {t}")
+             for t in types}
+    state = parse_tree(files)
+    assert sorted(g.spec.gatewayType.value for g in state.gateways.values()) == sorted(types)
+
+
+def test_examples_repo_is_valid() -> None:
+    state = load(Path(__file__).resolve().parents[2] / "examples" / "repo")
+    assert state.settings.owner == "platform"
+    assert {"pets", "orders"} <= set(state.of_kind("API"))

@@ -1,0 +1,116 @@
+"""Pure engine: pairing, field diffs, ownership, ordering, ignore rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler.engine.diff import diff_spec
+from reconciler.engine.kinds import creation_order, deletion_order
+from reconciler.engine.model import Op
+from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
+from reconciler.engine.resources import make_record
+from reconciler.manifests.models import IgnoreRule
+
+OPTS = PlanOptions(owner="platform")
+
+
+def api(name: str, owner: str | None = "platform", id: str | None = None, **spec: Any) -> dict[str, Any]:
+    base = {"tenant": "acme", "basePath": f"/{name}", "backend": "https://x.example.com", "methods": ["GET"]}
+    return make_record("API", name, {**base, **spec}, owner=owner, id=id)
+
+
+def ops(changes: list[Any]) -> list[tuple[str, str, str]]:
+    return [(c.op.value, c.kind, c.name) for c in changes]
+
+
+def test_server_filled_fields_are_not_drift() -> None:
+    live = api("pets", id="1", createdAt="2026-01-01", upstreams=[], load_balancer="round_robin")
+    assert ops(plan_gateway("gw", [api("pets")], [live], OPTS)) == [("no-op", "API", "pets")]
+
+
+def test_update_lists_field_diffs() -> None:
+    changes = plan_gateway("gw", [api("pets", backend="https://new.example.com")], [api("pets", id="1")], OPTS)
+    (change,) = changes
+    assert change.op is Op.UPDATE and change.desired is not None and change.desired["id"] == "1"
+    assert [(d.path, d.before, d.after) for d in change.diffs] == [
+        ("backend", "https://x.example.com", "https://new.example.com")]
+
+
+def test_nested_and_missing_fields() -> None:
+    desired = {"api": "pets", "config": {"requests": 10, "period": "minute"}}
+    diffs = diff_spec(desired, {"api": "pets", "config": {"requests": 5}})
+    assert [(d.path, d.before, d.after) for d in diffs] == [("config.period", None, "minute"),
+                                                            ("config.requests", 5, 10)]
+
+
+def test_ignore_rules_skip_fields() -> None:
+    desired = [api("pets", description="mine")]
+    live = [api("pets", id="1", description="edited by hand")]
+    rule = IgnoreRule(kind="API", fields=["spec.description"])
+    assert ops(plan_gateway("gw", desired, live, PlanOptions(owner="platform", ignore=(rule,)))) == [("no-op", "API", "pets")]
+    assert ops(plan_gateway("gw", desired, live, OPTS)) == [("update", "API", "pets")]
+
+
+def test_credential_fingerprint_diffs_are_sensitive() -> None:
+    diffs = diff_spec({"credential": {"type": "apiKey", "fingerprint": "sha256:aa"}},
+                      {"credential": {"type": "apiKey", "fingerprint": "sha256:bb"}})
+    assert [(d.path, d.sensitive) for d in diffs] == [("credential.fingerprint", True)]
+
+
+def test_unowned_object_is_a_conflict_and_never_deleted() -> None:
+    live = [api("pets", owner=None, id="9"), api("legacy", owner=None, id="8"), api("theirs", owner="team-b", id="7")]
+    changes = plan_gateway("gw", [api("pets"), api("theirs")], live, OPTS)
+    assert ops(changes) == [("conflict", "API", "pets"), ("conflict", "API", "theirs")]
+
+
+def test_adopt_takes_only_unowned_objects() -> None:
+    live = [api("pets", owner=None, id="9"), api("theirs", owner="team-b", id="7")]
+    changes = plan_gateway("gw", [api("pets"), api("theirs")], live, PlanOptions(owner="platform", adopt=True))
+    assert ops(changes) == [("update", "API", "pets"), ("conflict", "API", "theirs")]
+    assert changes[0].adopt and changes[0].desired is not None and changes[0].desired["id"] == "9"
+
+
+def test_prune_deletes_only_owned_and_can_be_turned_off() -> None:
+    live = [api("old", id="1"), api("foreign", owner=None, id="2")]
+    assert ops(plan_gateway("gw", [], live, OPTS)) == [("delete", "API", "old")]
+    kept = plan_gateway("gw", [], live, PlanOptions(owner="platform", prune=False))
+    assert ops(kept) == [("no-op", "API", "old")] and "prune is off" in kept[0].notes[0]
+
+
+def test_order_creates_up_deletes_down() -> None:
+    desired = [make_record("Consumer", "c", {"subscriptions": ["a"]}, owner="platform"),
+               make_record("Policy", "p", {"api": "a"}, owner="platform"), api("a")]
+    live = [make_record("Consumer", "oldc", {}, owner="platform", id="1"),
+            make_record("Policy", "oldp", {}, owner="platform", id="2"), api("olda", id="3")]
+    assert ops(plan_gateway("gw", desired, live, OPTS)) == [
+        ("create", "API", "a"), ("create", "Policy", "p"), ("create", "Consumer", "c"),
+        ("delete", "Consumer", "oldc"), ("delete", "Policy", "oldp"), ("delete", "API", "olda")]
+
+
+def test_dependency_levels_table() -> None:
+    assert creation_order(["Consumer", "API", "Policy"]) == [["API"], ["Policy"], ["Consumer"]]
+    assert deletion_order(["Consumer", "API", "Policy"]) == [["Consumer"], ["Policy"], ["API"]]
+
+
+def test_desired_view_hides_what_the_gateway_cannot_store() -> None:
+    def view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in spec.items() if k != "version"}
+
+    desired = [api("pets", version="2.0")]
+    assert ops(plan_gateway("gw", desired, [api("pets", id="1")], OPTS, view=view)) == [("no-op", "API", "pets")]
+    assert ops(plan_gateway("gw", desired, [api("pets", id="1")], OPTS)) == [("update", "API", "pets")]
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda r: r["spec"].__setitem__("backend", "https://other"),
+    lambda r: r.__setitem__("owner", None),
+    lambda r: r.__setitem__("id", "other"),
+])
+def test_fingerprint_changes_with_live_state(mutate: Any) -> None:
+    live = [api("pets", id="1"), api("cats", id="2")]
+    before = fingerprint(live)
+    assert fingerprint(list(reversed(live))) == before
+    mutate(live[0])
+    assert fingerprint(live) != before
