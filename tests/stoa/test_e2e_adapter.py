@@ -222,3 +222,24 @@ async def test_provisioning_many_consumers_lists_credentials_once(adapter: StoaA
     await adapter.connect()
     assert (await adapter.deprovision_application("platform.app-1")).success
     assert [r.method for r in emulator.requests][-2:] == ["GET", "DELETE"]
+
+
+#: Field sets of the gateway's types (stoa-platform.md §5: ApiRoute, PolicyEntry, consumer credential).
+GATEWAY_FIELDS = {
+    "/admin/apis": {"id", "name", "tenant_id", "path_prefix", "backend_url", "methods", "spec_hash", "activated",
+                    "classification", "contract_key", "upstream_http_version", "upstreams", "load_balancer",
+                    "trusted_backend"},
+    "/admin/policies": {"id", "name", "policy_type", "config", "priority", "api_id"},
+    "/admin/consumer-credentials": {"route_id", "consumer_id", "auth_type", "header_name", "header_value"},
+}
+
+
+async def test_adapter_sends_only_fields_the_gateway_stores(adapter: StoaAdapter, emulator: StoaEmulator) -> None:
+    """Nothing the adapter relies on can be silently dropped by serde on the gateway side."""
+    await sync_all(adapter)
+    posts = [r for r in emulator.requests if r.method == "POST"]
+    assert {r.path for r in posts} == set(GATEWAY_FIELDS)
+    for request in posts:
+        body = request.json()
+        assert set(body) <= GATEWAY_FIELDS[request.path], request.path
+        assert request.status in (200, 201)
