@@ -98,7 +98,7 @@ def plan_summary(plan: GatewayPlan, commit: str, mode: str) -> dict[str, Any]:
         "commit": commit, "mode": mode, "at": time.time(), "error": plan.error, "fingerprint": plan.fingerprint,
         "counts": counts,
         "pending": [{"op": str(c.op), "kind": c.kind, "name": c.name,
-                     "fields": [d.path for d in c.diffs]} for c in plan.pending],
+                     "fields": [d.path for d in c.diffs] if c.op is Op.UPDATE else []} for c in plan.pending],
     }
 
 
