@@ -1,0 +1,362 @@
+"""Kong adapter: DB-less (one `POST /config` per apply) and database mode (per-entity upserts).
+
+The mode comes from `GET /` (`configuration.database`). Reads list only what a reconciler manages,
+filtered server-side by the tag `managed-by:stoa-reconciler`, following every page. In DB-less mode
+`apply_batch` reads the whole config once (`GET /config`), merges every change (`dbless.py`), sends a
+single `POST /config?flatten_errors=1`, and maps a 400 back to the changes whose entities Kong
+rejected. In database mode `apply_batch` returns None and the engine calls the per-resource methods
+(bounded concurrency, dependency order), which PUT by name and never touch what they do not own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import yaml
+
+from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.adapters.http import GatewayHttp
+from reconciler.adapters.kong import dbless
+from reconciler.adapters.kong import mappers as m
+from reconciler.engine.model import Change, ItemResult, Op, Status
+from reconciler.engine.resources import secret_fingerprint
+
+PAGE_SIZE = 1000
+
+
+class KongAdapter(GatewayAdapter):
+    gateway_type: ClassVar[str] = "kong"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._mode: str | None = None
+        self._version: str | None = None
+        self.protect_apis = str(self.options.get("protectApis", True)).lower() not in ("false", "0", "no")
+
+    # ------------------------------------------------------------------ plumbing
+    def make_http(self, **kwargs: Any) -> GatewayHttp:
+        token = self.auth.get("token")
+        if token:
+            kwargs.setdefault("headers", {"Kong-Admin-Token": token})
+        return super().make_http(**kwargs)
+
+    async def mode(self) -> str:
+        """`dbless` or `database`, from `GET /` (cached for the adapter's lifetime)."""
+        if self._mode is None:
+            info = await self.client.get_json("/")
+            database = str(((info or {}).get("configuration") or {}).get("database", "off"))
+            self._mode = "dbless" if database == "off" else "database"
+            self._version = str((info or {}).get("version", ""))
+        return self._mode
+
+    async def _list(self, path: str, *, tags: str | None = m.MANAGED_TAG) -> list[dict[str, Any]]:
+        """Every page of a collection (`next` until null)."""
+        params: dict[str, Any] = {"size": PAGE_SIZE}
+        if tags:
+            params["tags"] = tags
+        out: list[dict[str, Any]] = []
+        while True:
+            page = await self.client.get_json(path, params=params)
+            out.extend(page.get("data") or [])
+            offset = page.get("offset")
+            if not page.get("next") or not offset:
+                return out
+            params = {**params, "offset": offset}
+
+    async def _get(self, path: str) -> dict[str, Any] | None:
+        response = await self.client.request("GET", path, ok=(404,))
+        if response.status_code == 404:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    # ------------------------------------------------------------------ lifecycle
+    async def health_check(self) -> AdapterResult:
+        async def run() -> AdapterResult:
+            mode = await self.mode()
+            status = await self.client.get_json("/status")
+            return AdapterResult(success=True, data={
+                "mode": mode, "version": self._version,
+                "database_reachable": ((status or {}).get("database") or {}).get("reachable"),
+                "connections_active": ((status or {}).get("server") or {}).get("connections_active"),
+                "configuration_hash": (status or {}).get("configuration_hash"),
+            })
+        return await self.guard("health_check", run)
+
+    # ------------------------------------------------------------------ reads
+    async def fetch_apis(self) -> list[dict[str, Any]]:
+        services = await self._list("/services")
+        routes = await self._list("/routes")
+        by_service: dict[str, dict[str, Any]] = {}
+        for route in routes:
+            if m.tag_value(route.get("tags"), m.KIND) == "API":
+                sid = (route.get("service") or {}).get("id")
+                if sid and (sid not in by_service or route.get("name") == m.tag_value(route.get("tags"), m.NAME)):
+                    by_service[str(sid)] = route
+        return [m.api_from_kong(s, by_service.get(str(s["id"])))
+                for s in services if m.tag_value(s.get("tags"), m.KIND) == "API"]
+
+    async def fetch_policies(self) -> list[dict[str, Any]]:
+        plugins = await self._list("/plugins")
+        names = {str(s["id"]): str(s.get("name")) for s in await self._list("/services")}
+        out = []
+        for plugin in plugins:
+            sid = (plugin.get("service") or {}).get("id")
+            record = m.plugin_to_policy(plugin, names.get(str(sid)) if sid else None)
+            if record is not None:
+                out.append(record)
+        return out
+
+    async def fetch_applications(self) -> list[dict[str, Any]]:
+        consumers = await self._list("/consumers")
+        keyauths = await self._list("/key-auths")
+        acls = await self._list("/acls")
+        by_consumer_keys: dict[str, list[dict[str, Any]]] = {}
+        by_consumer_acls: dict[str, list[dict[str, Any]]] = {}
+        for cred in keyauths:
+            by_consumer_keys.setdefault(str((cred.get("consumer") or {}).get("id")), []).append(cred)
+        for acl in acls:
+            by_consumer_acls.setdefault(str((acl.get("consumer") or {}).get("id")), []).append(acl)
+        return [m.consumer_from_kong(c, by_consumer_keys.get(str(c["id"]), []), by_consumer_acls.get(str(c["id"]), []))
+                for c in consumers if m.tag_value(c.get("tags"), m.KIND) == "Consumer"]
+
+    @staticmethod
+    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return m.desired_view(kind, spec)
+
+    # ------------------------------------------------------------------ DB-less batch
+    async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
+        if await self.mode() != "dbless":
+            return None
+        body = await self.client.get_json("/config")
+        current = yaml.safe_load((body or {}).get("config") or "") or {}
+        cfg = dbless.Config.from_export(current)
+        results: dict[tuple[str, str], ItemResult] = {}
+        ids: dict[tuple[str, str], str | None] = {}
+        for change in changes:
+            try:
+                ids[(change.kind, change.name)] = dbless.apply_change(cfg, change, self.owner,
+                                                                      protect_apis=self.protect_apis)
+            except dbless.MergeError as exc:
+                results[(change.kind, change.name)] = self._item(change, Status.FAILED, str(exc), exc.category)
+            except (KeyError, ValueError, TypeError) as exc:
+                results[(change.kind, change.name)] = self._item(change, Status.FAILED, f"invalid record: {exc}",
+                                                                 PERMANENT)
+        document = dbless.to_document(cfg)
+        response = await self.client.request("POST", "/config", params={"flatten_errors": "1"}, json=document,
+                                             ok=(400,))
+        if response.status_code == 400:
+            return self._rejected(changes, cfg, response.json(), results)
+        out = []
+        for change in changes:
+            key = (change.kind, change.name)
+            out.append(results.get(key) or self._item(change, Status.APPLIED, resource_id=ids.get(key)))
+        return out
+
+    def _item(self, change: Change, status: Status, error: str | None = None, category: str | None = None,
+              resource_id: str | None = None) -> ItemResult:
+        if error is not None:
+            error = sanitize(error, secrets=self.secrets)
+        return ItemResult(change.gateway, change.kind, change.name, change.op, status, error=error, category=category,
+                          resource_id=resource_id)
+
+    def _rejected(self, changes: list[Change], cfg: dbless.Config, body: Any,
+                  results: dict[tuple[str, str], ItemResult]) -> list[ItemResult]:
+        """Map Kong's `flattened_errors` back to the changes whose entities were rejected."""
+        blamed: dict[tuple[str, str], list[str]] = {}
+        unplaced: list[str] = []
+        for error in (body or {}).get("flattened_errors") or []:
+            entity = error.get("entity") or {}
+            key = cfg.touched.get(str(error.get("entity_id") or entity.get("id")))
+            if key is None:
+                tags = error.get("entity_tags") or entity.get("tags") or []
+                kind, name = m.tag_value(tags, m.KIND), m.tag_value(tags, m.NAME)
+                if kind and name and m.tag_value(tags, m.OWNER) == self.owner:
+                    key = (kind, name)
+            messages = [(f"{e['field']}: " if e.get("field") else "") + str(e.get("message"))
+                        for e in error.get("errors") or []]
+            text = f"{error.get('entity_type')} {error.get('entity_name') or ''}".strip() + ": " + "; ".join(messages)
+            if key is None:
+                unplaced.append(text)
+            else:
+                blamed.setdefault(key, []).append(text)
+        if not blamed and not unplaced:
+            unplaced.append(str((body or {}).get("message") or "declarative config rejected"))
+        out = []
+        for change in changes:
+            key = (change.kind, change.name)
+            if key in results:
+                out.append(results[key])
+            elif key in blamed:
+                out.append(self._item(change, Status.FAILED, "Kong rejected the configuration: " + " | ".join(
+                    blamed[key]), PERMANENT))
+            elif unplaced and not blamed:
+                out.append(self._item(change, Status.FAILED, "Kong rejected the configuration: " + " | ".join(
+                    unplaced)[:1000], PERMANENT))
+            else:
+                out.append(self._item(change, Status.NOT_ATTEMPTED,
+                                      "not applied: Kong rejected the whole configuration because of other "
+                                      "resources", PERMANENT))
+        return out
+
+    # ------------------------------------------------------------------ per-resource helpers
+    async def _dbless_single(self, change: Change) -> AdapterResult:
+        results = await self.apply_batch([change])
+        assert results is not None
+        item = results[0]
+        if item.status is Status.APPLIED:
+            return AdapterResult(success=True, resource_id=item.resource_id)
+        return AdapterResult(success=False, error=item.error, category=item.category)
+
+    def _check_owner(self, entity: dict[str, Any] | None, what: str, record_id: str | None = None) -> None:
+        if entity is not None and m.owner_of(entity) != self.owner and entity.get("id") != record_id:
+            raise ConflictError(f"{what} exists and is not owned by '{self.owner}'")
+
+    # ------------------------------------------------------------------ APIs
+    async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            if await self.mode() == "dbless":
+                return await self._dbless_single(_change("API", api_spec))
+            name = str(api_spec["name"])
+            service = await self._get(f"/services/{name}")
+            self._check_owner(service, f"service '{name}'", api_spec.get("id"))
+            ours = m.api_to_service(api_spec, self.owner)
+            ours["tags"] = m.merge_tags((service or {}).get("tags"), ours["tags"])
+            if service is None:
+                saved = (await self.client.request("PUT", f"/services/{name}", json=ours)).json()
+            else:
+                saved = (await self.client.request("PATCH", f"/services/{service['id']}", json=ours)).json()
+            sid = str(saved["id"])
+            route = await self._get(f"/routes/{name}")
+            self._check_owner(route, f"route '{name}'", None if route is None or (route.get("service") or {}).get(
+                "id") != sid else route.get("id"))
+            route_body = {**m.api_to_route(api_spec, self.owner), "service": {"id": sid}}
+            route_body["tags"] = m.merge_tags((route or {}).get("tags"), route_body["tags"])
+            if route is None:
+                await self.client.request("PUT", f"/routes/{name}", json=route_body)
+            else:
+                await self.client.request("PATCH", f"/routes/{route['id']}", json=route_body)
+            if self.protect_apis:
+                for plugin in m.api_auth_plugins(name, self.owner):
+                    body = {k: v for k, v in plugin.items() if k != "id"}
+                    await self.client.request("PUT", f"/services/{sid}/plugins/{plugin['id']}", json=body)
+            return AdapterResult(success=True, resource_id=sid, data={"name": name})
+        return await self.guard(f"sync_api {api_spec.get('name')}", run)
+
+    async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            if await self.mode() == "dbless":
+                return await self._dbless_single(_delete_change("API", api_id))
+            service = await self._get(f"/services/{api_id}")
+            if service is None:
+                return AdapterResult(success=True, resource_id=api_id)
+            if m.owner_of(service) != self.owner:
+                raise ConflictError(f"service '{service.get('name')}' is not owned by '{self.owner}'; not deleted")
+            routes = await self._list(f"/services/{service['id']}/routes", tags=None)
+            plugins = await self._list(f"/services/{service['id']}/plugins", tags=None)
+            for entity, what in [(r, "route") for r in routes] + [(p, "plugin") for p in plugins]:
+                if m.owner_of(entity) != self.owner:
+                    raise ConflictError(f"{what} '{entity.get('name') or entity.get('id')}' (not ours) uses service "
+                                        f"'{service.get('name')}'; not deleted")
+            for route in routes:
+                await self.client.request("DELETE", f"/routes/{route['id']}")
+            await self.client.request("DELETE", f"/services/{service['id']}")
+            return AdapterResult(success=True, resource_id=api_id)
+        return await self.guard(f"delete_api {api_id}", run)
+
+    # ------------------------------------------------------------------ policies
+    async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            if await self.mode() == "dbless":
+                return await self._dbless_single(_change("Policy", policy_spec))
+            api = str(policy_spec["spec"]["api"])
+            service = await self._get(f"/services/{api}")
+            if service is None or m.owner_of(service) != self.owner:
+                raise PermanentError(f"API '{api}' of policy '{policy_spec['name']}' is not on this gateway")
+            pid = policy_spec.get("id") or m.entity_id(self.owner, "Policy", str(policy_spec["name"]))
+            existing = await self._get(f"/plugins/{pid}")
+            self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", policy_spec.get("id"))
+            body = m.policy_to_plugin(policy_spec, self.owner)
+            body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
+            saved = (await self.client.request("PUT", f"/services/{service['id']}/plugins/{pid}", json=body)).json()
+            return AdapterResult(success=True, resource_id=str(saved.get("id", pid)))
+        return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
+
+    async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            if await self.mode() == "dbless":
+                return await self._dbless_single(_delete_change("Policy", policy_id))
+            plugin = await self._get(f"/plugins/{policy_id}")
+            if plugin is None:
+                return AdapterResult(success=True, resource_id=policy_id)
+            if m.owner_of(plugin) != self.owner:
+                raise ConflictError(f"plugin {policy_id} is not owned by '{self.owner}'; not deleted")
+            await self.client.request("DELETE", f"/plugins/{policy_id}")
+            return AdapterResult(success=True, resource_id=policy_id)
+        return await self.guard(f"delete_policy {policy_id}", run)
+
+    # ------------------------------------------------------------------ consumers
+    async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            if await self.mode() == "dbless":
+                return await self._dbless_single(_change("Consumer", app_spec))
+            name = str(app_spec["name"])
+            consumer = await self._get(f"/consumers/{name}")
+            self._check_owner(consumer, f"consumer '{name}'", app_spec.get("id"))
+            body = m.consumer_to_kong(app_spec, self.owner)
+            body["tags"] = m.merge_tags((consumer or {}).get("tags"), body["tags"])
+            if consumer is None:
+                consumer = (await self.client.request("PUT", f"/consumers/{name}", json=body)).json()
+            elif body["tags"] != consumer.get("tags"):
+                consumer = (await self.client.request("PATCH", f"/consumers/{consumer['id']}", json=body)).json()
+            cid = str(consumer["id"])
+            secret = (app_spec.get("secret") or {}).get("apiKey")
+            keys = await self._list(f"/consumers/{cid}/key-auth", tags=None)
+            mine = [k for k in keys if m.owner_of(k) == self.owner]
+            if secret:
+                if not mine or m.credential_fingerprint(mine[0]) != secret_fingerprint(secret):
+                    kid = mine[0]["id"] if mine else m.entity_id(self.owner, "Consumer", name, "key-auth")
+                    await self.client.request("PUT", f"/consumers/{cid}/key-auth/{kid}",
+                                              json=m.keyauth_to_kong(app_spec, self.owner, secret))
+                for extra in mine[1:]:
+                    await self.client.request("DELETE", f"/consumers/{cid}/key-auth/{extra['id']}")
+            wanted = set(app_spec["spec"].get("subscriptions") or [])
+            for acl in await self._list(f"/consumers/{cid}/acls", tags=None):
+                if m.owner_of(acl) != self.owner:
+                    continue
+                if acl.get("group") in wanted:
+                    wanted.discard(str(acl.get("group")))
+                else:
+                    await self.client.request("DELETE", f"/consumers/{cid}/acls/{acl['id']}")
+            for group in sorted(wanted):
+                acl_body = m.acl_to_kong(name, group, self.owner)
+                await self.client.request("PUT", f"/consumers/{cid}/acls/{acl_body.pop('id')}", json=acl_body)
+            return AdapterResult(success=True, resource_id=cid)
+        return await self.guard(f"provision_application {app_spec.get('name')}", run)
+
+    async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            if await self.mode() == "dbless":
+                return await self._dbless_single(_delete_change("Consumer", app_id))
+            consumer = await self._get(f"/consumers/{app_id}")
+            if consumer is None:
+                return AdapterResult(success=True, resource_id=app_id)
+            if m.owner_of(consumer) != self.owner:
+                raise ConflictError(f"consumer '{consumer.get('username')}' is not owned by '{self.owner}'; "
+                                    "not deleted")
+            await self.client.request("DELETE", f"/consumers/{consumer['id']}")
+            return AdapterResult(success=True, resource_id=app_id)
+        return await self.guard(f"deprovision_application {app_id}", run)
+
+
+def _change(kind: str, record: dict[str, Any]) -> Change:
+    return Change(gateway="", op=Op.UPDATE if record.get("id") else Op.CREATE, kind=kind, name=str(record["name"]),
+                  desired=record)
+
+
+def _delete_change(kind: str, gid: str) -> Change:
+    return Change(gateway="", op=Op.DELETE, kind=kind, name=gid, actual={"id": gid})
+
+
+__all__ = ["KongAdapter", "GatewayError", "CONFLICT"]

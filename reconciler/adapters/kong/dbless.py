@@ -1,0 +1,270 @@
+"""DB-less merge (pure): the current declarative config + a plan -> the next config, and back.
+
+The current config is Kong's flat export (`GET /config`: one list per entity type, foreign keys as
+ids). Every change is merged into it; everything the reconciler does not own (upstreams, targets,
+certificates, SNIs, other plugins and credentials, routes without a service, unmanaged fields and
+tags) is carried over untouched. `to_document` then nests what the declarative JSON Schema wants
+nested (credentials under consumers, targets under upstreams, SNIs under certificates) so the body
+of the single `POST /config` validates.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.adapters.kong import mappers as m
+from reconciler.engine.model import Change, Op
+
+CREDENTIALS = ("keyauth_credentials", "acls", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
+               "oauth2_credentials", "mtls_auth_credentials")
+#: Foreign keys of the flat export, per table (field -> whether the schema wants `{"id": …}`).
+FOREIGN = {
+    "routes": {"service": True},
+    "plugins": {"service": False, "route": False, "consumer": False},
+    "services": {"client_certificate": False},
+    "upstreams": {"client_certificate": True},
+    "targets": {"upstream": True},
+    "snis": {"certificate": True},
+    "mtls_auth_credentials": {"ca_certificate": True},
+    **{c: {"consumer": True} for c in CREDENTIALS},
+}
+#: `updated_at` is server-managed and absent from these declarative schemas.
+NO_UPDATED_AT = frozenset({"plugins", "consumers", "upstreams", "targets", "certificates", "snis",
+                           "ca_certificates", *CREDENTIALS})
+ORDER = ("services", "routes", "consumers", "plugins", "upstreams", "certificates", "ca_certificates")
+
+
+class MergeError(Exception):
+    def __init__(self, message: str, category: str = "conflict") -> None:
+        super().__init__(message)
+        self.category = category
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") is not None else None
+    return str(value) if value is not None else None
+
+
+@dataclass
+class Config:
+    """The flat config as tables of entities, with the changes that touched each entity id."""
+
+    meta: dict[str, Any]
+    tables: dict[str, list[dict[str, Any]]]
+    touched: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """entity id -> (kind, name) of the change that wrote it."""
+
+    @classmethod
+    def from_export(cls, doc: dict[str, Any]) -> Config:
+        meta = {k: v for k, v in doc.items() if k.startswith("_")}
+        tables = {k: [dict(e) for e in v] for k, v in doc.items() if not k.startswith("_") and isinstance(v, list)}
+        for table, entities in tables.items():
+            for entity in entities:
+                for fk in FOREIGN.get(table, {}):
+                    if fk in entity:
+                        entity[fk] = _ref(entity[fk])
+        return cls(meta, tables)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return self.tables.setdefault(table, [])
+
+    def find(self, table: str, **match: Any) -> dict[str, Any] | None:
+        for entity in self.rows(table):
+            if all(entity.get(k) == v for k, v in match.items()):
+                return entity
+        return None
+
+    def remove(self, table: str, entity_id: str) -> None:
+        self.tables[table] = [e for e in self.rows(table) if e.get("id") != entity_id]
+
+    def put(self, table: str, entity: dict[str, Any], key: tuple[str, str]) -> None:
+        rows = self.rows(table)
+        for i, existing in enumerate(rows):
+            if existing.get("id") == entity["id"]:
+                rows[i] = entity
+                break
+        else:
+            rows.append(entity)
+        self.touched[str(entity["id"])] = key
+
+
+def _merge(existing: dict[str, Any] | None, ours: dict[str, Any], new_id: str) -> dict[str, Any]:
+    """Our fields over the live entity; unmanaged fields and foreign tags survive."""
+    out: dict[str, Any] = copy.deepcopy(existing) if existing else {"id": new_id}
+    tags = m.merge_tags(out.get("tags"), ours.get("tags") or [])
+    out.update(copy.deepcopy({k: v for k, v in ours.items() if k != "tags"}))
+    out["tags"] = tags
+    return out
+
+
+def _guard_owner(entity: dict[str, Any] | None, owner: str, what: str, adopt: bool) -> None:
+    if entity is not None and m.owner_of(entity) != owner and not adopt:
+        raise MergeError(f"{what} exists and is not owned by '{owner}' (use --adopt to take it over)")
+
+
+def apply_change(cfg: Config, change: Change, owner: str, *, protect_apis: bool = True) -> str | None:
+    """Merge one change into the config; returns the gateway id of the resource. Raises MergeError."""
+    key = (change.kind, change.name)
+    if change.op is Op.DELETE:
+        actual = change.actual or {}
+        return _delete(cfg, change.kind, str(actual.get("id")), owner, key)
+    desired = change.desired or {}
+    adopt = change.adopt
+    if change.kind == "API":
+        return _upsert_api(cfg, desired, owner, key, adopt, protect_apis)
+    if change.kind == "Policy":
+        return _upsert_policy(cfg, desired, owner, key, adopt)
+    if change.kind == "Consumer":
+        return _upsert_consumer(cfg, desired, owner, key, adopt)
+    raise MergeError(f"kind {change.kind} is not supported by kong", "unsupported")
+
+
+def _upsert_api(cfg: Config, record: dict[str, Any], owner: str, key: tuple[str, str], adopt: bool,
+                protect: bool) -> str:
+    name = record["name"]
+    service = cfg.find("services", name=name)
+    _guard_owner(service, owner, f"service '{name}'", adopt)
+    new = _merge(service, m.api_to_service(record, owner), m.entity_id(owner, "API", name))
+    for k in ("path",):
+        if new.get(k) is None:
+            new.pop(k, None)
+    cfg.put("services", new, key)
+    sid = str(new["id"])
+    route = cfg.find("routes", name=name)
+    _guard_owner(route, owner, f"route '{name}'", adopt)
+    route_new = _merge(route, {**m.api_to_route(record, owner), "service": sid}, m.entity_id(owner, "API", name, "route"))
+    cfg.put("routes", route_new, key)
+    if protect:
+        for plugin in m.api_auth_plugins(name, owner):
+            existing = cfg.find("plugins", name=plugin["name"], service=sid, route=None, consumer=None) or cfg.find(
+                "plugins", id=plugin["id"])
+            _guard_owner(existing, owner, f"{plugin['name']} plugin of service '{name}'", adopt)
+            cfg.put("plugins", _merge(existing, {**plugin, "service": sid}, plugin["id"]) | {
+                "id": existing["id"] if existing else plugin["id"]}, key)
+    return sid
+
+
+def _upsert_policy(cfg: Config, record: dict[str, Any], owner: str, key: tuple[str, str], adopt: bool) -> str:
+    api = str(record["spec"]["api"])
+    service = cfg.find("services", name=api)
+    if service is None or m.owner_of(service) != owner:
+        raise MergeError(f"API '{api}' of policy '{record['name']}' is not on this gateway", "permanent")
+    ours = {**m.policy_to_plugin(record, owner), "service": service["id"]}
+    existing = cfg.find("plugins", id=record.get("id")) if record.get("id") else None
+    same_slot = cfg.find("plugins", name=ours["name"], service=service["id"], route=None, consumer=None)
+    if existing is None:
+        existing = same_slot if same_slot is not None and m.tag_value(same_slot.get("tags"), m.NAME) == record[
+            "name"] else None
+    if same_slot is not None and same_slot is not existing:
+        raise MergeError(f"service '{api}' already has a {ours['name']} plugin not managed as policy "
+                         f"'{record['name']}'")
+    _guard_owner(existing, owner, f"plugin of policy '{record['name']}'", adopt)
+    new = _merge(existing, ours, m.entity_id(owner, "Policy", record["name"]))
+    new["config"] = ours["config"]
+    cfg.put("plugins", new, key)
+    return str(new["id"])
+
+
+def _upsert_consumer(cfg: Config, record: dict[str, Any], owner: str, key: tuple[str, str], adopt: bool) -> str:
+    name = record["name"]
+    consumer = cfg.find("consumers", username=name)
+    _guard_owner(consumer, owner, f"consumer '{name}'", adopt)
+    new = _merge(consumer, m.consumer_to_kong(record, owner), m.entity_id(owner, "Consumer", name))
+    cfg.put("consumers", new, key)
+    cid = str(new["id"])
+    secret = (record.get("secret") or {}).get("apiKey")
+    mine = [c for c in cfg.rows("keyauth_credentials") if c.get("consumer") == cid and m.owner_of(c) == owner]
+    if secret:
+        keep = mine[0] if mine else None
+        cred = _merge(keep, m.keyauth_to_kong(record, owner, secret), m.entity_id(owner, "Consumer", name, "key-auth"))
+        cred["consumer"] = cid
+        cfg.put("keyauth_credentials", cred, key)
+        for extra in mine[1:]:
+            cfg.remove("keyauth_credentials", str(extra["id"]))
+    wanted = set(record["spec"].get("subscriptions") or [])
+    for acl in [a for a in cfg.rows("acls") if a.get("consumer") == cid and m.owner_of(a) == owner]:
+        if acl.get("group") not in wanted:
+            cfg.remove("acls", str(acl["id"]))
+        else:
+            wanted.discard(str(acl.get("group")))
+    for group in sorted(wanted):
+        cfg.put("acls", {**m.acl_to_kong(name, group, owner), "consumer": cid}, key)
+    return cid
+
+
+def _delete(cfg: Config, kind: str, gid: str, owner: str, key: tuple[str, str]) -> str:
+    table = {"API": "services", "Policy": "plugins", "Consumer": "consumers"}.get(kind)
+    if table is None:
+        raise MergeError(f"kind {kind} is not supported by kong", "unsupported")
+    entity = cfg.find(table, id=gid)
+    if entity is None:
+        return gid  # already gone
+    if m.owner_of(entity) != owner:
+        raise MergeError(f"{kind} '{key[1]}' is not owned by '{owner}'; not deleted")
+    if kind == "API":
+        for route in [r for r in cfg.rows("routes") if r.get("service") == gid]:
+            if m.owner_of(route) != owner:
+                raise MergeError(f"route '{route.get('name') or route.get('id')}' (not ours) uses service "
+                                 f"'{key[1]}'; not deleted")
+        for plugin in [p for p in cfg.rows("plugins") if p.get("service") == gid]:
+            if m.owner_of(plugin) != owner:
+                raise MergeError(f"plugin '{plugin.get('name')}' (not ours) is scoped to service '{key[1]}'; "
+                                 "not deleted")
+        route_ids = {r["id"] for r in cfg.rows("routes") if r.get("service") == gid}
+        cfg.tables["routes"] = [r for r in cfg.rows("routes") if r.get("service") != gid]
+        cfg.tables["plugins"] = [p for p in cfg.rows("plugins") if p.get("service") != gid
+                                 and p.get("route") not in route_ids]
+    elif kind == "Consumer":
+        # a consumer's credentials and plugins go with it, as Kong's cascade does in database mode
+        for cred_table in CREDENTIALS:
+            cfg.tables[cred_table] = [c for c in cfg.rows(cred_table) if c.get("consumer") != gid]
+        cfg.tables["plugins"] = [p for p in cfg.rows("plugins") if p.get("consumer") != gid]
+    cfg.remove(table, gid)
+    cfg.touched[gid] = key
+    return gid
+
+
+def _clean(table: str, entity: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in entity.items():
+        if v is None or k in drop or (k == "updated_at" and table in NO_UPDATED_AT):
+            continue
+        if k in FOREIGN.get(table, {}) and FOREIGN[table][k]:
+            v = {"id": v}
+        out[k] = copy.deepcopy(v)
+    return out
+
+
+def to_document(cfg: Config) -> dict[str, Any]:
+    """The declarative document to POST: nested where the JSON Schema requires it."""
+    doc: dict[str, Any] = {"_format_version": "3.0"}
+    for k, v in cfg.meta.items():
+        if k in ("_transform", "_comment", "_workspace", "_info"):
+            doc[k] = v
+    children: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for table, parent_key in ([(c, "consumer") for c in CREDENTIALS] + [("targets", "upstream"),
+                                                                      ("snis", "certificate")]):
+        for entity in cfg.rows(table):
+            children.setdefault(table, {}).setdefault(str(entity.get(parent_key)), []).append(
+                _clean(table, entity, (parent_key,)))
+    for table, entities in cfg.tables.items():
+        if table in children or not entities or table in CREDENTIALS or table in ("targets", "snis"):
+            continue
+        rows = []
+        for entity in entities:
+            row = _clean(table, entity)
+            if table == "consumers":
+                for cred in CREDENTIALS:
+                    nested = children.get(cred, {}).get(str(entity["id"]))
+                    if nested:
+                        row[cred] = nested
+            elif table == "upstreams" and children.get("targets", {}).get(str(entity["id"])):
+                row["targets"] = children["targets"][str(entity["id"])]
+            elif table == "certificates" and children.get("snis", {}).get(str(entity["id"])):
+                row["snis"] = children["snis"][str(entity["id"])]
+            rows.append(row)
+        doc[table] = rows
+    return doc

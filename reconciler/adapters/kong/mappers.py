@@ -1,0 +1,269 @@
+"""Pure translation between canonical records and Kong entities (no I/O).
+
+How the reconciler models its objects in Kong (documented in the README's Kong section):
+
+- API  -> a service (`name` = API name, backend URL split into protocol/host/port/path) and a route
+  (`name` = API name, `paths` = [basePath], `methods`, `strip_path: true`). With `protectApis`
+  (default on) the service also carries a `key-auth` and an `acl` plugin allowing group `<api>`, so
+  only subscribed consumers reach it.
+- Policy -> a `rate-limiting` (`{<period>: requests}`) or `cors` plugin scoped to the API's service.
+- Consumer -> a consumer (`username` = name), one `key-auth` credential holding the API key, and one
+  `acl` credential per subscription (`group` = API name).
+
+Ownership and non-routable fields live in Kong tags, which Kong stores, returns and filters on:
+`managed-by:stoa-reconciler` (server-side list filter), `stoa-owner:<owner>`, `stoa-kind:<kind>`,
+`stoa-name:<name>`, and per API `stoa-tenant`, `stoa-version`, `stoa-openapi`, `stoa-display`,
+`stoa-description` (consumers: `stoa-display`, `stoa-email`; key-auth: `stoa-fingerprint`). Tag
+values are percent-encoded because Kong forbids `,` and `/` in tags. Entities we create get
+deterministic UUIDs (v5 of owner/kind/name), so DB-less reloads keep ids stable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from reconciler.engine.resources import make_record, secret_fingerprint
+
+MANAGED_TAG = "managed-by:stoa-reconciler"
+OWNER = "stoa-owner:"
+KIND = "stoa-kind:"
+NAME = "stoa-name:"
+PART = "stoa-part:"
+NAMESPACE = uuid.UUID("5b8e2f0c-3a4d-5c6e-8f90-a1b2c3d4e5f6")
+DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "ws": 80, "wss": 443}
+PERIODS = ("second", "minute", "hour", "day", "month", "year")
+CANONICAL_PERIODS = ("second", "minute", "hour", "day")
+PLUGIN_OF_TYPE = {"rate_limit": "rate-limiting", "cors": "cors"}
+TYPE_OF_PLUGIN = {v: k for k, v in PLUGIN_OF_TYPE.items()}
+
+
+# ------------------------------------------------------------------------------------------ tags
+def enc(value: str) -> str:
+    """Tag-safe encoding (Kong rejects ',' and '/' in tags)."""
+    return quote(value, safe=" :@!$&'()*+;=")
+
+
+def tag_value(tags: list[str] | None, prefix: str) -> str | None:
+    for tag in tags or []:
+        if tag.startswith(prefix):
+            return unquote(tag[len(prefix):])
+    return None
+
+
+def owner_of(entity: dict[str, Any]) -> str | None:
+    """The reconciler owner of an entity, None when it is not managed by a reconciler."""
+    tags = entity.get("tags") or []
+    if MANAGED_TAG not in tags:
+        return None
+    return tag_value(tags, OWNER)
+
+
+def is_ours(tag: str) -> bool:
+    return tag == MANAGED_TAG or tag.startswith("stoa-")
+
+
+def base_tags(owner: str, kind: str, name: str, *extra: str) -> list[str]:
+    return [MANAGED_TAG, OWNER + enc(owner), KIND + kind, NAME + enc(name), *extra]
+
+
+def merge_tags(existing: list[str] | None, ours: list[str]) -> list[str]:
+    """Our tags replace our previous ones; tags someone else added survive."""
+    return [t for t in existing or [] if not is_ours(t)] + ours
+
+
+def entity_id(owner: str, *parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "/".join((owner, *parts))))
+
+
+# ------------------------------------------------------------------------------------------ URLs
+def split_backend(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    protocol = parts.scheme or "http"
+    port = parts.port or DEFAULT_PORTS.get(protocol, 80)
+    return {"protocol": protocol, "host": parts.hostname or "", "port": port, "path": parts.path or None}
+
+
+def join_backend(service: dict[str, Any]) -> str:
+    protocol = str(service.get("protocol") or "http")
+    port = service.get("port")
+    host = str(service.get("host") or "")
+    netloc = host if port in (None, DEFAULT_PORTS.get(protocol)) else f"{host}:{port}"
+    return f"{protocol}://{netloc}{service.get('path') or ''}"
+
+
+def normalize_backend(url: str) -> str:
+    """The URL a read-back returns for `url` (default port dropped), for `desired_view`."""
+    return join_backend(split_backend(url))
+
+
+# ------------------------------------------------------------------------------------------ API
+def api_tags(record: dict[str, Any], owner: str) -> list[str]:
+    spec = record["spec"]
+    extra = [f"stoa-tenant:{enc(str(spec.get('tenant', '')))}", f"stoa-version:{enc(str(spec.get('version', '')))}"]
+    if spec.get("openapiHash"):
+        extra.append(f"stoa-openapi:{enc(str(spec['openapiHash']))}")
+    if spec.get("displayName") is not None:
+        extra.append(f"stoa-display:{enc(str(spec['displayName']))}")
+    if spec.get("description") is not None:
+        extra.append(f"stoa-description:{enc(str(spec['description']))}")
+    return base_tags(owner, "API", record["name"], *extra)
+
+
+def api_to_service(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    """The service fields we manage (merged over the live service by the caller)."""
+    out = {"name": record["name"], **split_backend(str(record["spec"]["backend"])), "tags": api_tags(record, owner)}
+    return out
+
+
+def api_to_route(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    spec = record["spec"]
+    return {"name": record["name"], "paths": [spec["basePath"]], "methods": sorted(spec["methods"]),
+            "strip_path": True, "tags": base_tags(owner, "API", record["name"])}
+
+
+def api_auth_plugins(name: str, owner: str) -> list[dict[str, Any]]:
+    """The key-auth and acl plugins that make subscriptions (ACL groups) the way in."""
+    return [
+        {"id": entity_id(owner, "API", name, "key-auth"), "name": "key-auth", "enabled": True,
+         "config": {"key_names": ["apikey"], "hide_credentials": True},
+         "tags": base_tags(owner, "API", name, PART + "key-auth")},
+        {"id": entity_id(owner, "API", name, "acl"), "name": "acl", "enabled": True,
+         "config": {"allow": [name], "hide_groups_header": True},
+         "tags": base_tags(owner, "API", name, PART + "acl")},
+    ]
+
+
+def api_from_kong(service: dict[str, Any], route: dict[str, Any] | None) -> dict[str, Any]:
+    tags = service.get("tags") or []
+    name = tag_value(tags, NAME) or str(service.get("name"))
+    spec: dict[str, Any] = {
+        "tenant": tag_value(tags, "stoa-tenant:"),
+        "version": tag_value(tags, "stoa-version:"),
+        "basePath": (route.get("paths") or [None])[0] if route else None,
+        "backend": join_backend(service),
+        "methods": sorted(route.get("methods") or []) if route else [],
+        "openapiHash": tag_value(tags, "stoa-openapi:"),
+    }
+    display = tag_value(tags, "stoa-display:")
+    if display is not None:
+        spec["displayName"] = display
+    description = tag_value(tags, "stoa-description:")
+    if description is not None:
+        spec["description"] = description
+    return make_record("API", name, spec, id=service.get("id"), owner=owner_of(service))
+
+
+# ------------------------------------------------------------------------------------------ policies
+def policy_to_plugin(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    spec = record["spec"]
+    config = spec["config"]
+    if spec["type"] == "rate_limit":
+        kong_config: dict[str, Any] = {str(config["period"]): int(config["requests"])}
+    elif spec["type"] == "cors":
+        kong_config = {
+            "origins": list(config.get("origins") or []), "methods": list(config.get("methods") or []),
+            "headers": list(config.get("headers") or []), "exposed_headers": list(config.get("exposeHeaders") or []),
+            "credentials": bool(config.get("credentials", False)), "max_age": config.get("maxAge"),
+        }
+    else:
+        raise ValueError(f"policy type {spec['type']!r} is not supported by kong")
+    return {"name": PLUGIN_OF_TYPE[spec["type"]], "enabled": True, "config": kong_config,
+            "tags": base_tags(owner, "Policy", record["name"], f"stoa-api:{enc(str(spec['api']))}")}
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def plugin_to_policy(plugin: dict[str, Any], api: str | None) -> dict[str, Any] | None:
+    """A canonical Policy record, or None for a plugin that is not a policy of ours."""
+    tags = plugin.get("tags") or []
+    if tag_value(tags, KIND) != "Policy" or plugin.get("name") not in TYPE_OF_PLUGIN:
+        return None
+    config = plugin.get("config") or {}
+    ptype = TYPE_OF_PLUGIN[str(plugin["name"])]
+    if ptype == "rate_limit":
+        limits = [(p, config.get(p)) for p in PERIODS if config.get(p) is not None]
+        canonical: dict[str, Any] = (
+            {"requests": _number(limits[0][1]), "period": limits[0][0]} if len(limits) == 1
+            and limits[0][0] in CANONICAL_PERIODS else {"limits": {p: _number(v) for p, v in limits}})
+    else:
+        canonical = {
+            "origins": sorted(config.get("origins") or []), "methods": sorted(config.get("methods") or []),
+            "headers": sorted(config.get("headers") or []), "exposeHeaders": sorted(config.get("exposed_headers") or []),
+            "credentials": bool(config.get("credentials", False)), "maxAge": _number(config.get("max_age")),
+        }
+    spec = {"api": api or tag_value(tags, "stoa-api:"), "type": ptype, "config": canonical}
+    return make_record("Policy", tag_value(tags, NAME) or str(plugin.get("id")), spec, id=plugin.get("id"),
+                       owner=owner_of(plugin))
+
+
+# ------------------------------------------------------------------------------------------ consumers
+def consumer_to_kong(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    spec = record["spec"]
+    extra = []
+    if spec.get("displayName") is not None:
+        extra.append(f"stoa-display:{enc(str(spec['displayName']))}")
+    if spec.get("email") is not None:
+        extra.append(f"stoa-email:{enc(str(spec['email']))}")
+    return {"username": record["name"], "tags": base_tags(owner, "Consumer", record["name"], *extra)}
+
+
+def keyauth_to_kong(record: dict[str, Any], owner: str, key: str) -> dict[str, Any]:
+    return {"key": key, "tags": base_tags(owner, "Consumer", record["name"], PART + "key-auth",
+                                          f"stoa-fingerprint:{secret_fingerprint(key)}")}
+
+
+def acl_to_kong(consumer: str, group: str, owner: str) -> dict[str, Any]:
+    return {"id": entity_id(owner, "Consumer", consumer, "acl", group), "group": group,
+            "tags": base_tags(owner, "Consumer", consumer, PART + "acl")}
+
+
+def credential_fingerprint(credential: dict[str, Any]) -> str | None:
+    """From the key when Kong returns it (so an out-of-band key change shows), else from the tag."""
+    key = credential.get("key")
+    if isinstance(key, str) and key:
+        return secret_fingerprint(key)
+    return tag_value(credential.get("tags"), "stoa-fingerprint:")
+
+
+def consumer_from_kong(consumer: dict[str, Any], keyauths: list[dict[str, Any]],
+                       acls: list[dict[str, Any]]) -> dict[str, Any]:
+    tags = consumer.get("tags") or []
+    owner = owner_of(consumer)
+    mine_keys = [k for k in keyauths if owner_of(k) == owner]
+    spec: dict[str, Any] = {
+        "subscriptions": sorted({str(a.get("group")) for a in acls if owner_of(a) == owner}),
+        "credential": {"type": "apiKey",
+                       "fingerprint": credential_fingerprint(mine_keys[0]) if mine_keys else None},
+    }
+    display = tag_value(tags, "stoa-display:")
+    if display is not None:
+        spec["displayName"] = display
+    email = tag_value(tags, "stoa-email:")
+    if email is not None:
+        spec["email"] = email
+    name = tag_value(tags, NAME) or str(consumer.get("username"))
+    return make_record("Consumer", name, spec, id=consumer.get("id"), owner=owner)
+
+
+def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What Kong stores of a desired spec: no OpenAPI document (its hash is kept), normalized URL."""
+    if kind == "API":
+        out = {k: v for k, v in spec.items() if k != "openapi"}
+        if "backend" in out:
+            out["backend"] = normalize_backend(str(out["backend"]))
+        if "methods" in out:
+            out["methods"] = sorted(out["methods"])
+        return out
+    if kind == "Policy" and spec.get("type") == "cors":
+        config = dict(spec.get("config") or {})
+        for key in ("origins", "methods", "headers", "exposeHeaders"):
+            if key in config:
+                config[key] = sorted(config[key] or [])
+        return {**spec, "config": config}
+    if kind == "Consumer":
+        return {**spec, "subscriptions": sorted(spec.get("subscriptions") or [])}
+    return spec
