@@ -64,10 +64,10 @@ async def test_health_check_sends_bearer_and_returns_body(respx_mock: respx.Mock
 
 
 @respx.mock(base_url=BASE)
-async def test_health_check_degraded_is_not_success(respx_mock: respx.MockRouter, adapter: StoaAdapter) -> None:
+async def test_health_check_degraded_is_reachable(respx_mock: respx.MockRouter, adapter: StoaAdapter) -> None:
     respx_mock.get("/admin/health").respond(200, json={"status": "degraded"})
     result = await adapter.health_check()
-    assert not result.success and "degraded" in (result.error or "")
+    assert result.success and result.data == {"status": "degraded"} and result.error is None
 
 
 @respx.mock(base_url=BASE)
