@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters.base import AdapterResult, GatewayAdapter
@@ -439,15 +440,28 @@ class GraviteeAdapter(GatewayAdapter):
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
         """Group the work per API so each API is written once per object and deployed at most once."""
         results: dict[int, ItemResult] = {}
-        groups: dict[str, tuple[list[Change], list[Change]]] = {}
+        groups: dict[str, _Group] = {}
+        deletions: list[tuple[Change, list[Change]]] = []
         consumer_deletes: list[Change] = []
         consumer_upserts: list[Change] = []
+        api_deletes = {str((c.actual or {}).get("id")): c for c in changes if c.kind == "API" and c.op is Op.DELETE}
         for change in changes:
-            if change.kind == "API":
-                groups.setdefault(change.name, ([], []))[0].append(change)
+            if change.kind == "API" and change.op is Op.DELETE:
+                deletions.append((change, []))
+            elif change.kind == "API":
+                groups.setdefault(change.name, _Group()).api = change
             elif change.kind == "Policy":
+                old_api_id = m.split_policy_id(str(change.actual["id"]))[0] if change.actual else None
+                if change.op is Op.DELETE and old_api_id in api_deletes:
+                    next(d for d in deletions if d[0] is api_deletes[str(old_api_id)])[1].append(change)
+                    continue
                 record = change.desired or change.actual or {}
-                groups.setdefault(str(record.get("spec", {}).get("api")), ([], []))[1].append(change)
+                target = str(record.get("spec", {}).get("api"))
+                groups.setdefault(target, _Group()).policies.append(change)
+                old_api = str((change.actual or {}).get("spec", {}).get("api"))
+                if change.op is not Op.DELETE and change.actual and old_api != target:
+                    # The policy moved to another API: take its flow out of the old API's plans too.
+                    groups.setdefault(old_api, _Group()).removals.append(change.name)
             elif change.kind == "Consumer":
                 (consumer_deletes if change.op is Op.DELETE else consumer_upserts).append(change)
             else:
@@ -458,21 +472,25 @@ class GraviteeAdapter(GatewayAdapter):
                 result = await self.deprovision_application(str((change.actual or {}).get("id")))
             else:
                 desired = dict(change.desired or {})
-                result = await self.guard(f"provision_application {change.name}", lambda: self._consumer_result(
-                    desired, change.adopt))
+                result = await self.guard(f"provision_application {change.name}",
+                                          lambda: self._consumer_result(desired, change.adopt))
             results[id(change)] = _item(change, result)
 
+        async def delete(api_change: Change, policies: list[Change]) -> None:
+            result = await self.delete_api(str((api_change.actual or {}).get("id")))
+            for change in (api_change, *policies):  # its plans (and their policy flows) are closed with it
+                results[id(change)] = _item(change, result)
+
         await self._gather([lambda c=c: consumer(c) for c in consumer_deletes])  # type: ignore[misc]
-        deleting = [n for n, (api, _) in groups.items() if api and api[0].op is Op.DELETE]
-        upserting = [n for n in groups if n not in deleting]
+        await self._gather([lambda d=d: delete(*d) for d in deletions])  # type: ignore[misc]
+        names = sorted(groups)
+        outcomes = await self._gather([lambda n=n: self._apply_group(n, groups[n]) for n in names])  # type: ignore[misc]
         failed_apis: set[str] = set()
-        for names in (deleting, upserting):
-            outcomes = await self._gather([lambda n=n: self._apply_group(n, *groups[n]) for n in names])  # type: ignore[misc]
-            for name, items in zip(names, outcomes, strict=True):
-                for change, item in items:
-                    results[id(change)] = item
-                    if change.kind == "API" and item.status is not Status.APPLIED:
-                        failed_apis.add(name)
+        for name, items in zip(names, outcomes, strict=True):
+            for change, item in items:
+                results[id(change)] = item
+                if change.kind == "API" and item.status is not Status.APPLIED:
+                    failed_apis.add(name)
 
         async def guarded_consumer(change: Change) -> None:
             missing = set((change.desired or {}).get("spec", {}).get("subscriptions") or []) & failed_apis
@@ -491,20 +509,17 @@ class GraviteeAdapter(GatewayAdapter):
         app_id = await self._converge_consumer(desired, adopt=adopt)
         return AdapterResult(success=True, resource_id=app_id)
 
-    async def _apply_group(self, name: str, api_changes: list[Change],
-                           policy_changes: list[Change]) -> list[tuple[Change, ItemResult]]:
-        api_change = api_changes[0] if api_changes else None
-        every = api_changes + policy_changes
-        if api_change is not None and api_change.op is Op.DELETE:
-            result = await self.delete_api(str((api_change.actual or {}).get("id")))
-            # The API's plans (and so its policy flows) are closed with it.
-            return [(c, _item(c, result)) for c in every]
-        edits: dict[str, dict[str, Any] | None] = {
-            c.name: None if c.op is Op.DELETE else dict((c.desired or {}).get("spec") or {}) for c in policy_changes}
+    async def _apply_group(self, name: str, group: _Group) -> list[tuple[Change, ItemResult]]:
+        api_change = group.api
+        edits: dict[str, dict[str, Any] | None] = {n: None for n in group.removals}
+        for change in group.policies:
+            edits[change.name] = None if change.op is Op.DELETE else dict((change.desired or {}).get("spec") or {})
         live_id = (api_change.actual or {}).get("id") if api_change else None
-        if live_id is None and policy_changes:
-            first = policy_changes[0].actual
-            live_id = m.split_policy_id(str(first["id"]))[0] if first and first.get("id") else None
+        if live_id is None:
+            for change in group.policies:
+                if change.actual and change.actual.get("id") and change.actual["spec"].get("api") == name:
+                    live_id = m.split_policy_id(str(change.actual["id"]))[0]
+                    break
         record = dict(api_change.desired or {}) if api_change else None
         if record is not None and live_id:
             record["id"] = live_id
@@ -517,12 +532,22 @@ class GraviteeAdapter(GatewayAdapter):
 
         result = await self.guard(f"apply API {name}", run)
         out = []
-        for change in every:
+        for change in ([api_change] if api_change else []) + group.policies:
             if change.kind == "Policy" and result.success:
-                out.append((change, _item(change, AdapterResult(True, m.policy_id(str(result.resource_id), change.name)))))
+                ok = AdapterResult(True, m.policy_id(str(result.resource_id), change.name))
+                out.append((change, _item(change, ok)))
             else:
                 out.append((change, _item(change, result)))
         return out
+
+
+@dataclass
+class _Group:
+    """One API's share of a batch: its own change, its policies' changes, flows of policies that left it."""
+
+    api: Change | None = None
+    policies: list[Change] = field(default_factory=list)
+    removals: list[str] = field(default_factory=list)
 
 
 def _item(change: Change, result: AdapterResult) -> ItemResult:

@@ -1,0 +1,214 @@
+"""Fixtures for the Gravitee tests: the spec contract checker, a running emulator, record builders.
+
+The contract checker validates one request against the operation it targets in
+`../shared/specs/gravitee/openapi-apis.yaml` (method + path template + declared query parameters +
+request body schema), per operation because some upstream `$ref`s are broken:
+- refs to `./openapi-environments.yaml#…` are resolved by grafting that file under `x-environments`;
+- `oneOf` + `discriminator` are turned into explicit if/then branches (jsonschema has no discriminator);
+- a discriminator mapping that is not a `$ref` (upstream defect: `"ConditionSelector"`) accepts anything.
+Applications are Management API v1, which has no static OpenAPI: those requests are checked against
+the v1 paths and bodies the README lists (name + description required).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from reconciler.emulators.gravitee import GraviteeEmulator
+from reconciler.engine.resources import make_record, secret_fingerprint
+from tests.conftest import specs_path
+
+V2_PREFIX = re.compile(r"^/management/v2(?:/organizations/[^/]+)?(?=/environments/)")
+V1_PREFIX = re.compile(r"^/management/organizations/[^/]+/environments/[^/]+")
+V1_OPERATIONS = {
+    ("GET", "/applications"), ("POST", "/applications"), ("GET", "/applications/_paged"),
+    ("GET", "/applications/{application}"), ("PUT", "/applications/{application}"),
+    ("DELETE", "/applications/{application}"), ("GET", "/applications/{application}/subscriptions"),
+    ("GET", ""),
+}
+ENV_FILE = "./openapi-environments.yaml"
+
+
+def _graft(node: Any, prefix: str) -> Any:
+    """Rewrite refs of the environments document so they resolve inside the merged document."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                if value.startswith(ENV_FILE + "#/"):
+                    value = "#/x-environments/" + value[len(ENV_FILE) + 2:]
+                elif value.startswith("#/") and prefix:
+                    value = "#/" + prefix + value[2:]
+            out[key] = _graft(value, prefix)
+        return out
+    if isinstance(node, list):
+        return [_graft(v, prefix) for v in node]
+    return node
+
+
+def _discriminate(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {k: _discriminate(v) for k, v in node.items()}
+        disc = node.get("discriminator")
+        if "oneOf" in node and isinstance(disc, dict) and disc.get("mapping"):
+            prop = disc["propertyName"]
+            branches = []
+            for value, target in disc["mapping"].items():
+                then = {"$ref": target} if str(target).startswith("#/") else {}
+                branches.append({"if": {"properties": {prop: {"const": value}}, "required": [prop]}, "then": then})
+            node = {k: v for k, v in node.items() if k not in ("oneOf", "discriminator")}
+            node["allOf"] = [*node.get("allOf", []), *branches,
+                             {"properties": {prop: {"enum": list(disc["mapping"])}}}]
+        return node
+    if isinstance(node, list):
+        return [_discriminate(v) for v in node]
+    return node
+
+
+def _nullable(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {k: _nullable(v) for k, v in node.items() if k not in ("example", "examples")}
+        if node.pop("nullable", False) is True and "type" in node:
+            node["type"] = [node["type"], "null"]
+        return node
+    if isinstance(node, list):
+        return [_nullable(v) for v in node]
+    return node
+
+
+class GraviteeContract:
+    def __init__(self) -> None:
+        apis = yaml.safe_load(specs_path("gravitee/openapi-apis.yaml").read_text())
+        envs = yaml.safe_load(specs_path("gravitee/openapi-environments.yaml").read_text())
+        installation = yaml.safe_load(specs_path("gravitee/openapi-installation.yaml").read_text())
+        doc = _graft(apis, "")
+        doc["x-environments"] = _graft({"components": envs.get("components", {})}, "x-environments/")
+        self.doc = _nullable(_discriminate(doc))
+        self.paths: dict[str, dict[str, Any]] = dict(self.doc["paths"])
+        for path, ops in installation["paths"].items():
+            self.paths.setdefault(path, ops)
+        self.templates = sorted(self.paths, key=lambda p: (p.count("{"), -len(p)))
+        self.checked: list[str] = []
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = self.doc
+            for part in node["$ref"][2:].split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    @lru_cache(maxsize=None)  # noqa: B019 - one contract per session
+    def _match(self, path: str) -> str | None:
+        for template in self.templates:
+            pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+            if re.match(pattern, path):
+                return template
+        return None
+
+    def check(self, method: str, full_path: str, query: str, body: Any) -> str:
+        """Validate one request; returns the operation it matched. Raises AssertionError otherwise."""
+        method = method.upper()
+        v1 = V1_PREFIX.match(full_path)
+        if v1 and not full_path.startswith("/management/v2"):
+            rest = re.sub(r"^/applications/(?!_paged$)[^/]+", "/applications/{application}", full_path[v1.end():])
+            assert (method, rest) in V1_OPERATIONS, f"{method} {full_path}: not a Management API v1 operation"
+            if method in ("POST", "PUT") and rest.startswith("/applications"):
+                assert isinstance(body, dict) and body.get("name") and isinstance(body.get("description"), str), \
+                    f"{method} {full_path}: v1 application body needs name and description"
+                if method == "PUT":
+                    assert isinstance(body.get("settings"), dict), f"{method} {full_path}: settings required"
+            self.checked.append(f"v1 {method} {rest}")
+            return f"v1 {method} {rest}"
+        prefix = V2_PREFIX.match(full_path)
+        assert prefix, f"{method} {full_path}: not under /management/v2[/organizations/{{org}}]"
+        path = full_path[prefix.end():]
+        template = self._match(path)
+        assert template, f"{method} {full_path}: no operation in openapi-apis.yaml matches {path}"
+        ops = self.paths[template]
+        op = ops.get(method.lower())
+        assert op is not None, f"{method} {full_path}: {template} has no {method}"
+        declared = {self._resolve(p)["name"] for p in [*ops.get("parameters", []), *op.get("parameters", [])]
+                    if self._resolve(p).get("in") == "query"}
+        for name in parse_qs(query, keep_blank_values=True):
+            assert name in declared, f"{method} {template}: query parameter {name!r} is not declared ({declared})"
+        content = (op.get("requestBody") or {}).get("content") or {}
+        schema = (content.get("application/json") or {}).get("schema")
+        if schema is not None and body is not None:
+            full = {**schema, "components": self.doc["components"], "x-environments": self.doc["x-environments"]}
+            errors = sorted(Draft202012Validator(full).iter_errors(body), key=lambda e: list(e.path))
+            assert not errors, f"{method} {template}: body invalid: " + "; ".join(
+                f"{list(e.path)}: {e.message[:200]}" for e in errors[:5])
+        elif body is not None and method in ("POST", "PUT"):
+            assert content == {} or schema is not None, f"{method} {template}: unexpected body"
+        if method in ("POST", "PUT") and op.get("requestBody", {}).get("required") and body is None:
+            raise AssertionError(f"{method} {template}: body required")
+        self.checked.append(f"{method} {template}")
+        return f"{method} {template}"
+
+
+@pytest.fixture(scope="session")
+def contract() -> GraviteeContract:
+    return GraviteeContract()
+
+
+@pytest.fixture
+def emulator() -> Iterator[GraviteeEmulator]:
+    with GraviteeEmulator() as emu:
+        yield emu
+
+
+def adapter_config(url: str, owner: str = "platform", **extra: Any) -> dict[str, Any]:
+    return {"name": "gravitee-dev", "gateway_type": "gravitee", "base_url": url, "owner": owner,
+            "auth": {"username": "admin", "password": "admin"}, "options": {}, "timeout": 5.0, **extra}
+
+
+@pytest.fixture
+def config() -> Callable[..., dict[str, Any]]:
+    return adapter_config
+
+
+def api_record(name: str = "pets", **spec: Any) -> dict[str, Any]:
+    base = {"tenant": "acme", "version": "1.0.0", "basePath": f"/{name}", "backend": f"https://{name}.example.com/v1",
+            "methods": ["GET", "POST"], "openapi": None, "openapiHash": None}
+    base.update(spec)
+    return make_record("API", name, base, owner="platform")
+
+
+def rate_record(name: str = "pets-rate", api: str = "pets", requests: int = 100, period: str = "minute") -> dict[str, Any]:
+    return make_record("Policy", name, {"api": api, "type": "rate_limit",
+                                        "config": {"requests": requests, "period": period}}, owner="platform")
+
+
+def cors_record(name: str = "pets-cors", api: str = "pets", origins: list[str] | None = None) -> dict[str, Any]:
+    return make_record("Policy", name, {"api": api, "type": "cors", "config": {
+        "origins": origins or ["https://app.example.com"], "methods": ["GET"], "headers": [], "exposeHeaders": [],
+        "credentials": False, "maxAge": 600}}, owner="platform")
+
+
+def consumer_record(name: str = "mobile", subs: list[str] | None = None, key: str = "mobile-key-0123456789",
+                    **spec: Any) -> dict[str, Any]:
+    body = {"displayName": "Mobile app", "subscriptions": sorted(subs if subs is not None else ["pets"]),
+            "credential": {"type": "apiKey", "fingerprint": secret_fingerprint(key)}, **spec}
+    record = make_record("Consumer", name, body, owner="platform")
+    record["secret"] = {"apiKey": key}
+    return record
+
+
+@pytest.fixture
+def records() -> Any:
+    class Records:
+        api = staticmethod(api_record)
+        rate = staticmethod(rate_record)
+        cors = staticmethod(cors_record)
+        consumer = staticmethod(consumer_record)
+
+    return Records
