@@ -201,6 +201,7 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
     errors: list[LoadError] = []
     documents: dict[str, dict[str, Document]] = {}
     settings: list[Document] = []
+    invalid: dict[str, set[str]] = {}  # kind -> names of documents that failed validation
 
     def shown(rel: str) -> str:
         return posixpath.join(display_root, rel) if display_root not in ("", ".") else rel
@@ -243,6 +244,9 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
             try:
                 model = model_cls.model_validate(_plain(node))
             except ValidationError as exc:
+                meta = node.get("metadata")
+                if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                    invalid.setdefault(str(kind), set()).add(str(meta["name"]))
                 for err in exc.errors():
                     loc = tuple(err["loc"])
                     errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), _message(err)))
@@ -267,7 +271,7 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
                                     f"more than one ReconcilerSettings (first at {shown(settings[0].file)})"))
     spec = settings[0].model.spec if settings else SettingsSpec(owner="stoa-reconciler")  # type: ignore[attr-defined]
     state = DesiredState(settings=spec, documents=documents, display_root=display_root)
-    errors.extend(_check_references(state, files, shown))
+    errors.extend(_check_references(state, files, shown, invalid))
     if errors:
         raise ValidationFailed(errors)
     return state
@@ -292,12 +296,16 @@ def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[st
     return names
 
 
-def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any) -> list[LoadError]:
+def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
+                      invalid: Mapping[str, set[str]]) -> list[LoadError]:
+    """Cross-document checks. Names of documents that failed validation count as known, so one bad
+    document yields its own errors, not a cascade of "unknown" ones."""
     from reconciler.adapters.registry import adapter_class  # a pure lookup of adapter capabilities
 
     errors: list[LoadError] = []
     gateways = state.gateways
-    apis = state.of_kind("API")
+    apis = set(state.of_kind("API")) | invalid.get("API", set())
+    gateway_names = set(gateways) | invalid.get("GatewayInstance", set())
 
     supported: dict[str, frozenset[str] | str] = {}
     for name, gw in gateways.items():
@@ -315,7 +323,7 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any)
             if spec is None or not hasattr(spec, "gateways"):
                 continue
             for gw_name in spec.gateways:
-                if gw_name not in gateways:
+                if gw_name not in gateway_names:
                     errors.append(_err(state, doc, "spec.gateways", f"unknown gateway {gw_name!r}", shown))
             selector = getattr(spec, "gatewaySelector", None)
             bound = bound_gateways(spec, gateways)
@@ -338,7 +346,7 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any)
             if api_name not in apis:
                 errors.append(_err(state, doc, "spec.subscriptions", f"unknown API {api_name!r}", shown))
 
-    for name, doc in apis.items():
+    for name, doc in state.of_kind("API").items():
         api: API = doc.model  # type: ignore[assignment]
         if api.spec.openapi is None:
             continue

@@ -13,8 +13,8 @@ _RECORD: dict[str, Any] = {
         "id": {"type": ["string", "null"]},
         "owner": {"type": ["string", "null"]},
         "spec": {"type": "object"},
+        "secret": False,
     },
-    "not": {"required": ["secret"]},
 }
 
 PLAN_SCHEMA: dict[str, Any] = {

@@ -220,8 +220,11 @@ def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT) -> str:
             block.append(f"{SYMBOLS[change.op]} {change.kind} {change.name}")
             for note in change.notes:
                 block.append(f"#   {note}")
-            for diff in change.diffs if change.op is not Op.CREATE else ():
-                block.append(f"~     {diff.path}: {_diff_value(diff, 'before')} -> {_diff_value(diff, 'after')}")
+            for diff in change.diffs:
+                if change.op is Op.CREATE:
+                    block.append(f"+     {diff.path} = {_diff_value(diff, 'after')}")
+                else:
+                    block.append(f"~     {diff.path}: {_diff_value(diff, 'before')} -> {_diff_value(diff, 'after')}")
         block += ["```", "", "</details>", ""]
         body.append("\n".join(block))
     out = "\n".join(head)

@@ -1,0 +1,17 @@
+# stoa-reconciler: slim Python base, non-root user, `reconciler` as the entrypoint.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY reconciler ./reconciler
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 reconciler
+COPY --from=build /install /usr/local
+COPY examples /opt/stoa-reconciler/examples
+USER reconciler
+WORKDIR /home/reconciler
+ENV PYTHONUNBUFFERED=1
+EXPOSE 8090
+ENTRYPOINT ["reconciler"]
+CMD ["--help"]
