@@ -135,7 +135,9 @@ class Emulator:
 
     def start(self, port: int = 0) -> Emulator:
         """Serve on 127.0.0.1 in a daemon thread; returns once the port accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: with protocol 0 asyncio does not set TCP_NODELAY, and every response
+        # waits ~40 ms for the delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]
