@@ -1,0 +1,201 @@
+"""The Kong adapter against the Kong emulator over HTTP, in DB-less and database mode."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.adapters.kong.adapter import KongAdapter
+from reconciler.emulators.kong import KongEmulator
+from reconciler.engine.model import Op, Status
+from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reconcile
+
+TOKEN = "kong-e2e-admin-token"
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+PKEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"
+UNOWNED: dict[str, Any] = {
+    "_format_version": "3.0",
+    "upstreams": [{"name": "legacy-upstream", "algorithm": "least-connections", "tags": ["team-a"],
+                   "targets": [{"target": "10.0.0.1:8080", "weight": 50}]}],
+    "certificates": [{"id": "0a5a3bd2-8a8f-4c37-9a6c-3c2c1b7f0e11", "cert": CERT, "key": PKEY,
+                      "snis": [{"name": "legacy.example.com"}]}],
+    "services": [{"name": "legacy", "url": "http://legacy.internal:8080/api", "retries": 9,
+                  "plugins": [{"name": "request-termination", "config": {"status_code": 503}}],
+                  "routes": [{"name": "legacy-route", "paths": ["/legacy"], "hosts": ["legacy.example.com"]}]}],
+    "routes": [{"name": "serviceless", "paths": ["/x"], "protocols": ["http"]}],
+    "plugins": [{"name": "prometheus", "config": {"per_consumer": True}, "tags": ["global"]}],
+    "consumers": [{"username": "ops", "basicauth_credentials": [{"username": "ops", "password": "pw-ops"}],
+                   "jwt_secrets": [{"key": "ops-jwt", "secret": "jwt-secret", "algorithm": "HS256"}]}],
+}
+SNAPSHOT_PATHS = ("/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
+                  "/certificates/0a5a3bd2-8a8f-4c37-9a6c-3c2c1b7f0e11", "/snis/legacy.example.com",
+                  "/services/legacy", "/services/legacy/plugins", "/routes/legacy-route", "/routes/serviceless",
+                  "/plugins?tags=global", "/consumers/ops", "/consumers/ops/basic-auth", "/consumers/ops/jwt")
+
+
+@pytest.fixture(params=["dbless", "postgres"])
+def emulator(request: pytest.FixtureRequest) -> Iterator[KongEmulator]:
+    with KongEmulator(mode=request.param, admin_token=TOKEN) as emu:
+        emu.load_config(UNOWNED)
+        yield emu
+
+
+@pytest.fixture
+async def adapter(emulator: KongEmulator) -> AsyncIterator[KongAdapter]:
+    async with make_adapter(emulator.url, TOKEN) as a:
+        assert isinstance(a, KongAdapter)
+        yield a
+
+
+def admin(emulator: KongEmulator) -> httpx.Client:
+    return httpx.Client(base_url=emulator.url, headers={"Kong-Admin-Token": TOKEN}, timeout=5)
+
+
+def snapshot(emulator: KongEmulator) -> dict[str, bytes]:
+    with admin(emulator) as c:
+        return {p: c.get(p).content for p in SNAPSHOT_PATHS}
+
+
+def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in records}
+
+
+async def test_apply_reads_back_equal_and_second_apply_writes_nothing(adapter: KongAdapter,
+                                                                      emulator: KongEmulator) -> None:
+    changes, report = await reconcile(adapter, desired())
+    assert not report.failed, report.results
+    assert {(c.kind, c.name, c.op) for c in changes} == {
+        ("API", "pets", Op.CREATE), ("API", "orders", Op.CREATE), ("Policy", "pets-rate", Op.CREATE),
+        ("Policy", "pets-cors", Op.CREATE), ("Consumer", "mobile", Op.CREATE)}
+    if emulator.mode == "dbless":
+        assert [(w.method, w.path) for w in emulator.writes] == [("POST", "/config")]
+    apis = by_name(await adapter.fetch("API"))
+    assert apis["pets"]["spec"] == adapter.desired_view("API", API)
+    assert apis["pets"]["owner"] == OWNER
+    emulator.clear_log()
+    changes, report = await reconcile(adapter, desired())
+    assert changes == [] and report.results == []
+    assert emulator.writes == []
+
+
+async def test_drift_is_detected_and_healed(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    await reconcile(adapter, desired())
+    with admin(emulator) as c:
+        if emulator.mode == "dbless":  # out-of-band edit of the whole config, as an operator would
+            import yaml
+
+            doc = yaml.safe_load(c.get("/config").json()["config"])
+            for plugin in doc["plugins"]:
+                if plugin["name"] == "rate-limiting":
+                    plugin["config"]["minute"] = 5
+            doc["services"] = [s for s in doc["services"] if s["name"] != "orders"]
+            doc["routes"] = [r for r in doc["routes"] if r.get("name") != "orders"]
+            doc["plugins"] = [p for p in doc["plugins"] if "stoa-name:orders" not in (p.get("tags") or [])]
+            for route in doc["routes"]:
+                route["service"] = {"id": route["service"]} if route.get("service") else None
+                if route["service"] is None:
+                    route.pop("service")
+            for plugin in doc["plugins"]:
+                plugin.pop("updated_at", None)
+            assert c.post("/config", json=doc).status_code == 201
+        else:
+            plugin = next(p for p in c.get("/plugins").json()["data"] if p["name"] == "rate-limiting")
+            assert c.patch(f"/plugins/{plugin['id']}", json={"config": {"minute": 5}}).status_code == 200
+            assert c.delete("/routes/orders").status_code == 204
+            assert c.delete("/services/orders").status_code == 204
+    changes, report = await reconcile(adapter, desired())
+    assert {(c.kind, c.name, c.op) for c in changes} == {("Policy", "pets-rate", Op.UPDATE),
+                                                        ("API", "orders", Op.CREATE)}
+    assert not report.failed
+    changes, _ = await reconcile(adapter, desired())
+    assert changes == []
+
+
+async def test_prune_deletes_only_owned(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    await reconcile(adapter, desired())
+    before = snapshot(emulator)
+    changes, report = await reconcile(adapter, desired(apis=("pets",)))
+    assert {(c.kind, c.name, c.op) for c in changes} == {("API", "orders", Op.DELETE),
+                                                        ("Consumer", "mobile", Op.UPDATE)}
+    assert not report.failed, report.results
+    with admin(emulator) as c:
+        names = {s["name"] for s in c.get("/services").json()["data"]}
+        assert names == {"pets", "legacy"}
+        assert c.get("/routes/orders").status_code == 404
+        groups = {a["group"] for a in c.get("/consumers/mobile/acls").json()["data"]}
+        assert groups == {"pets"}
+    assert snapshot(emulator) == before
+
+
+async def test_unowned_objects_survive_ten_applies_byte_for_byte(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    before = snapshot(emulator)
+    for i in range(10):
+        _, report = await reconcile(adapter, desired(rate=100 + i))
+        assert not report.failed, report.results
+    assert snapshot(emulator) == before
+    with admin(emulator) as c:
+        ops = c.get("/consumers/ops/basic-auth").json()["data"][0]
+    assert ops["password"] != "pw-ops"  # stored hashed once, never re-hashed by a round trip
+
+
+async def test_rejected_config_leaves_kong_unchanged(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    await reconcile(adapter, desired())
+    with admin(emulator) as c:
+        before = {p: c.get(p).content for p in ("/services", "/routes", "/plugins", "/consumers", "/key-auths")}
+    records = desired(key="rotated-key-0001")
+    bad = next(r for r in records if r["kind"] == "API" and r["name"] == "orders")
+    bad["spec"] = {**bad["spec"], "basePath": "orders-without-slash", "backend": "https://orders.example.com"}
+    changes, report = await reconcile(adapter, records, key="rotated-key-0001")
+    results = {(r.kind, r.name): r for r in report.results}
+    assert results[("API", "orders")].status is Status.FAILED
+    assert "should start with" in (results[("API", "orders")].error or "")
+    if emulator.mode == "dbless":
+        # one config, rejected whole: nothing else applied either
+        assert results[("Consumer", "mobile")].status is Status.NOT_ATTEMPTED
+        with admin(emulator) as c:
+            after = {p: c.get(p).content for p in before}
+        assert after == before
+    assert all("rotated-key-0001" not in (r.error or "") for r in report.results)
+
+
+async def test_unmanaged_service_with_same_name_is_a_conflict(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    records = [r for r in desired() if r["kind"] == "API"]
+    records.append({**records[0], "name": "legacy"})
+    changes, report = await reconcile(adapter, records)
+    results = {(r.kind, r.name): r for r in report.results}
+    assert results[("API", "legacy")].status is Status.FAILED
+    assert results[("API", "legacy")].category == "conflict"
+    with admin(emulator) as c:
+        legacy = c.get("/services/legacy").json()
+    assert legacy["host"] == "legacy.internal" and legacy["tags"] is None
+
+
+async def test_wrong_token_fails_fetch_not_empty(emulator: KongEmulator) -> None:
+    async with make_adapter(emulator.url, "wrong-token") as a:
+        with pytest.raises(Exception) as info:
+            await a.fetch("API")
+        assert "401" in str(info.value)
+        assert await a.list_apis() == []
+        health = await a.health_check()
+        assert not health.success and "wrong-token" not in (health.error or "")
+
+
+async def test_health_check_reports_mode(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    result = await adapter.health_check()
+    assert result.success and result.data is not None
+    assert result.data["mode"] == ("dbless" if emulator.mode == "dbless" else "database")
+    assert result.data["version"].startswith("3.9")
+
+
+async def test_key_rotation_changes_fingerprint_only(adapter: KongAdapter, emulator: KongEmulator) -> None:
+    await reconcile(adapter, desired())
+    changes, report = await reconcile(adapter, desired(key="new-key-5678"), key="new-key-5678")
+    assert [(c.kind, c.name, c.op) for c in changes] == [("Consumer", "mobile", Op.UPDATE)]
+    assert [d.path for d in changes[0].diffs] == ["credential.fingerprint"]
+    with admin(emulator) as c:
+        keys = [k["key"] for k in c.get("/consumers/mobile/key-auth").json()["data"]]
+    assert keys == ["new-key-5678"]
+    assert KEY not in keys
