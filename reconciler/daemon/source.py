@@ -129,7 +129,9 @@ class GitSource:
         repo = self._open()
         ref = f"refs/remotes/origin/{self.branch}"
         try:
-            repo.remotes["origin"].fetch([f"+refs/heads/{self.branch}:{ref}"], callbacks=_Callbacks(self.settings))
+            # prune: a branch deleted on the remote must not keep serving its last commit
+            repo.remotes["origin"].fetch([f"+refs/heads/{self.branch}:{ref}"], callbacks=_Callbacks(self.settings),
+                                         prune=pygit2.enums.FetchPrune.PRUNE)
         except (pygit2.GitError, KeyError, ValueError) as exc:
             raise SourceError(f"cannot fetch {self.location} ({self.branch}): {sanitize(str(exc), secrets=self._secrets)}") \
                 from None

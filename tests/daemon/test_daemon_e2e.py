@@ -160,7 +160,6 @@ def test_out_of_band_delete_detect_reports_heal_restores(mode: str, origin: Orig
         wait_until(lambda: routes(admin) == {"platform.pets", "platform.orders"})
         wait_until(lambda: daemon.metric("reconciler_changes_applied_total", gateway="stoa-dev", kind="API",
                                          op="create") == 3.0)
-        assert daemon.gateway()["drift"] == 1  # what the last check found, and healed
     assert daemon.terminate() == 0
 
 
