@@ -1,0 +1,303 @@
+"""Apigee X / hybrid adapter (management API `apigee.googleapis.com/v1`, OAuth2 bearer token).
+
+APIs become generated proxy bundles (`bundle.py`), imported as a new revision only when the bundle's
+content hash changes, then deployed to the gateway's environment with `override=true`, which makes
+Apigee swap the previous revision out in the same call (zero-downtime); any other revision still
+deployed there afterwards is undeployed explicitly. Policies and consumers: see `mappers.py`.
+Options: `organization` (required), `environment` (default `test`), `developerEmail`, `verifyApiKey`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, ClassVar
+
+from reconciler.adapters.apigee import mappers as m
+from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, read_bundle
+from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.adapters.http import GatewayHttp
+from reconciler.engine.resources import secret_fingerprint
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+class ApigeeAdapter(GatewayAdapter):
+    gateway_type: ClassVar[str] = "apigee"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        if not self._config.get("base_url"):
+            self._config["base_url"] = "https://apigee.googleapis.com"
+        self.org = str(self.options.get("organization", ""))
+        self.env = str(self.options.get("environment", "test"))
+        self.developer = str(self.options.get("developerEmail") or f"{self.owner}@stoa-reconciler.invalid").lower()
+        self.verify_api_key = bool(self.options.get("verifyApiKey", True))
+
+    def make_http(self, **kwargs: Any) -> GatewayHttp:
+        token = self.auth.get("token")
+        if token:
+            kwargs.setdefault("headers", {"Authorization": f"Bearer {token}"})
+        return super().make_http(**kwargs)
+
+    @property
+    def _o(self) -> str:
+        if not self.org:
+            raise PermanentError("apigee: options.organization is required")
+        if not self.auth.get("token"):
+            raise PermanentError("apigee: an OAuth2 access token (credentials.token) is required")
+        return f"/v1/organizations/{self.org}"
+
+    async def _get_or_none(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = await self.client.request("GET", path, params=params, ok=(404,))
+        return None if response.status_code == 404 else response.json()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def health_check(self) -> AdapterResult:
+        async def run() -> AdapterResult:
+            env = await self.client.get_json(f"{self._o}/environments/{self.env}")
+            return AdapterResult(True, data={"status": "ok", "environment": (env or {}).get("name", self.env)})
+        return await self.guard("health_check", run)
+
+    # ------------------------------------------------------------------ APIs
+    async def _deployed(self) -> dict[str, list[str]]:
+        body = await self.client.get_json(f"{self._o}/environments/{self.env}/deployments") or {}
+        out: dict[str, list[str]] = {}
+        for dep in body.get("deployments") or []:
+            out.setdefault(str(dep.get("apiProxy")), []).append(str(dep.get("revision")))
+        return out
+
+    async def fetch_apis(self) -> list[dict[str, Any]]:
+        listing = await self.client.get_json(f"{self._o}/apis") or {}
+        deployed = await self._deployed()
+        records = []
+        for item in listing.get("proxies") or []:
+            name = str(item.get("name"))
+            proxy = await self.client.get_json(f"{self._o}/apis/{name}") or {}
+            labels = dict(proxy.get("labels") or {})
+            bundle_spec = None
+            revs = deployed.get(name) or []
+            if m.owner_of(labels) is not None and len(revs) == 1:
+                data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revs[0]}",
+                                                  params={"format": "bundle"})).content
+                try:
+                    bundle_spec = read_bundle(data)
+                except ValueError:
+                    bundle_spec = {"basePath": None}  # deployed revision is not one we generated: drift
+            records.append(m.api_record(name, labels, bundle_spec))
+        return records
+
+    async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
+        return await self.guard(f"sync_api {api_spec.get('name')}", lambda: self._sync_api(api_spec))
+
+    async def _sync_api(self, record: dict[str, Any]) -> AdapterResult:
+        name, spec = str(record["name"]), dict(record["spec"])
+        data = build_bundle(name, spec, verify_api_key=self.verify_api_key)
+        digest = bundle_hash(data)
+        proxy = await self._get_or_none(f"{self._o}/apis/{name}")
+        labels: dict[str, str] = dict((proxy or {}).get("labels") or {})
+        if proxy is not None and m.owner_of(labels) != self.owner and not record.get("id"):
+            raise ConflictError(f"API proxy {name!r} exists and is not owned by {self.owner!r}")
+        revisions = [str(r) for r in (proxy or {}).get("revision") or []]
+        if labels.get(m.HASH) == digest and labels.get(m.REV) in revisions:
+            revision = labels[m.REV]
+        else:
+            created = await self.client.request(
+                "POST", f"{self._o}/apis", params={"name": name, "action": "import"},
+                files={"file": (f"{name}.zip", data, "application/octet-stream")})
+            revision = str(created.json()["revision"])
+        want_labels = m.proxy_labels(labels, self.owner, digest, revision)
+        if want_labels != labels:
+            await self.client.request("PATCH", f"{self._o}/apis/{name}", params={"updateMask": "labels"},
+                                      json={"labels": want_labels})
+        await self._deploy(name, revision)
+        await self._ensure_product(name)
+        return AdapterResult(True, resource_id=name, data={"id": name, "revision": revision})
+
+    async def _deploy(self, name: str, revision: str) -> None:
+        path = f"{self._o}/environments/{self.env}/apis/{name}"
+        body = await self.client.get_json(f"{path}/deployments") or {}
+        live = [str(d.get("revision")) for d in body.get("deployments") or []]
+        if revision not in live:
+            await self.client.request("POST", f"{path}/revisions/{revision}/deployments",
+                                      params={"override": "true"} if live else None)
+            body = await self.client.get_json(f"{path}/deployments") or {}
+            live = [str(d.get("revision")) for d in body.get("deployments") or []]
+        for old in live:
+            if old != revision:
+                await self.client.request("DELETE", f"{path}/revisions/{old}/deployments")
+
+    async def _ensure_product(self, api: str) -> None:
+        live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+        if live is None:
+            await self.client.request("POST", f"{self._o}/apiproducts", json=m.product_body(api, self.env, self.owner))
+            return
+        if m.owner_of(m.attrs_dict(live.get("attributes"))) != self.owner:
+            raise ConflictError(f"API product {api!r} exists and is not owned by {self.owner!r}")
+        if not m.product_is_current(live, api, self.env, self.owner):
+            await self.client.request("PUT", f"{self._o}/apiproducts/{api}",
+                                      json=m.product_body(api, self.env, self.owner, live))
+
+    async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            proxy = await self._get_or_none(f"{self._o}/apis/{api_id}")
+            if proxy is None:
+                return AdapterResult(True, resource_id=api_id, data={"deleted": False})
+            if m.owner_of(proxy.get("labels")) != self.owner:
+                raise ConflictError(f"API proxy {api_id!r} is not owned by {self.owner!r}; not deleting it")
+            path = f"{self._o}/environments/{self.env}/apis/{api_id}"
+            body = await self.client.get_json(f"{path}/deployments") or {}
+            for dep in body.get("deployments") or []:
+                await self.client.request("DELETE", f"{path}/revisions/{dep['revision']}/deployments")
+            product = await self._get_or_none(f"{self._o}/apiproducts/{api_id}")
+            if product is not None and m.owner_of(m.attrs_dict(product.get("attributes"))) == self.owner:
+                await self.client.request("DELETE", f"{self._o}/apiproducts/{api_id}", ok=(404,))
+            await self.client.request("DELETE", f"{self._o}/apis/{api_id}", ok=(404,))
+            return AdapterResult(True, resource_id=api_id, data={"deleted": True})
+        return await self.guard(f"delete_api {api_id}", run)
+
+    # ------------------------------------------------------------------ policies (API products)
+    async def _products(self) -> list[dict[str, Any]]:
+        """Every API product, expanded, following `startKey` paging (the start key is inclusive)."""
+        out: list[dict[str, Any]] = []
+        start: str | None = None
+        size = 1000
+        while True:
+            params: dict[str, Any] = {"expand": "true", "count": size}
+            if start:
+                params["startKey"] = start
+            raw = list((await self.client.get_json(f"{self._o}/apiproducts", params=params) or {}).get("apiProduct") or [])
+            page = raw[1:] if start and raw and raw[0].get("name") == start else raw
+            out.extend(page)
+            if len(raw) < size or not page:
+                return out
+            start = str(raw[-1].get("name"))
+
+    async def fetch_policies(self) -> list[dict[str, Any]]:
+        return [r for r in (m.policy_from_product(p) for p in await self._products()) if r is not None]
+
+    async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        spec = policy_spec.get("spec") or {}
+        if spec.get("type") != "rate_limit":
+            return AdapterResult(False, error=f"{spec.get('type')} policies: Not supported by {self.gateway_type}",
+                                 category="unsupported")
+
+        async def run() -> AdapterResult:
+            api = str(spec["api"])
+            live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+            if live is None or m.owner_of(m.attrs_dict(live.get("attributes"))) != self.owner:
+                raise PermanentError(f"API {api!r} has no API product of ours on this gateway (apply the API first)")
+            body = m.product_body(api, self.env, self.owner, live, policy=(str(policy_spec["name"]), dict(spec["config"])))
+            await self.client.request("PUT", f"{self._o}/apiproducts/{api}", json=body)
+            rid = f"{api}:{policy_spec['name']}"
+            return AdapterResult(True, resource_id=rid, data={"id": rid})
+        return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
+
+    async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            api, _, name = policy_id.partition(":")
+            live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+            attrs = m.attrs_dict((live or {}).get("attributes"))
+            if live is None or attrs.get(m.POLICY) != name:
+                return AdapterResult(True, resource_id=policy_id, data={"deleted": False})
+            if m.owner_of(attrs) != self.owner:
+                raise ConflictError(f"API product {api!r} is not owned by {self.owner!r}")
+            body = m.product_body(api, self.env, self.owner, live, keep_policy=False)
+            await self.client.request("PUT", f"{self._o}/apiproducts/{api}", json=body)
+            return AdapterResult(True, resource_id=policy_id, data={"deleted": True})
+        return await self.guard(f"delete_policy {policy_id}", run)
+
+    # ------------------------------------------------------------------ consumers (developer apps)
+    async def fetch_applications(self) -> list[dict[str, Any]]:
+        developer = f"{self._o}/developers/{self.developer}"
+        body = await self._get_or_none(f"{developer}/apps", {"expand": "true"})
+        if body is None:
+            return []
+        product_api = {}
+        for product in await self._products():
+            attrs = m.attrs_dict(product.get("attributes"))
+            if m.owner_of(attrs) == self.owner and attrs.get(m.API):
+                product_api[str(product["name"])] = attrs[m.API]
+        return [m.consumer_from_app(app, product_api) for app in body.get("app") or []]
+
+    async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        key = str((app_spec.get("secret") or {}).get("apiKey") or "")
+
+        async def run() -> AdapterResult:
+            try:
+                return await self._provision(app_spec, key)
+            except GatewayError as exc:  # the key is part of Apigee's key URLs: scrub it from messages
+                raise type(exc)(sanitize(exc.message, secrets=(key,)), status=exc.status) from None
+        return await self.guard(f"provision_application {app_spec.get('name')}", run)
+
+    async def _provision(self, record: dict[str, Any], key: str) -> AdapterResult:
+        name, spec = str(record["name"]), dict(record["spec"])
+        developer = f"{self._o}/developers/{self.developer}"
+        if await self._get_or_none(developer) is None:
+            await self.client.request("POST", f"{self._o}/developers", json=m.developer_body(self.developer, self.owner))
+        app = await self._get_or_none(f"{developer}/apps/{name}")
+        want_attrs = m.app_attributes(spec, self.owner)
+        if app is None:
+            app = (await self.client.request("POST", f"{developer}/apps", json={
+                "name": name, "attributes": m.attrs_list(want_attrs), "apiProducts": []})).json()
+        else:
+            have = m.attrs_dict(app.get("attributes"))
+            if m.owner_of(have) != self.owner and not record.get("id"):
+                raise ConflictError(f"developer app {name!r} exists and is not owned by {self.owner!r}")
+            if have != want_attrs:
+                app = (await self.client.request("PUT", f"{developer}/apps/{name}", json={
+                    "name": name, "attributes": m.attrs_list(want_attrs), "apiProducts": app.get("apiProducts") or [],
+                    "callbackUrl": app.get("callbackUrl") or ""})).json()
+        creds = list(app.get("credentials") or [])
+        wanted_fp = (spec.get("credential") or {}).get("fingerprint")
+        mine = next((c for c in creds if key and c.get("consumerKey") == key), None)
+        if mine is None and not key:
+            mine = next((c for c in creds if secret_fingerprint(str(c.get("consumerKey"))) == wanted_fp), None)
+        keys = f"{developer}/apps/{name}/keys"
+        for cred in creds:
+            if cred is not mine:
+                await self.client.request("DELETE", f"{keys}/{cred['consumerKey']}", ok=(404,))
+        if mine is None:
+            if not key:
+                raise PermanentError(f"consumer {name!r}: the API key value is needed to create its Apigee key")
+            if not set(key) <= _KEY_CHARS:
+                raise PermanentError(f"consumer {name!r}: Apigee consumer keys may only hold letters, digits, '_' and '-'")
+            mine = (await self.client.request("POST", keys, json={
+                "consumerKey": key, "consumerSecret": secrets.token_urlsafe(32)})).json()
+        consumer_key = str(mine["consumerKey"])
+        wanted = {str(api) for api in spec.get("subscriptions") or []}
+        for api in sorted(wanted):
+            product = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+            if product is None or m.owner_of(m.attrs_dict(product.get("attributes"))) != self.owner:
+                raise PermanentError(f"consumer {name!r}: API {api!r} has no API product of ours on this gateway")
+        have = {str(p.get("apiproduct")): str(p.get("status", "approved")) for p in mine.get("apiProducts") or []}
+        missing = sorted(a for a in wanted if a not in have)
+        if missing:
+            await self.client.request("POST", f"{keys}/{consumer_key}", json={
+                "apiProducts": missing, "attributes": mine.get("attributes") or []})
+        for product_name, status in sorted(have.items()):
+            if product_name in wanted and status != "approved":
+                await self.client.request("POST", f"{keys}/{consumer_key}/apiproducts/{product_name}",
+                                          params={"action": "approve"})
+            elif product_name not in wanted:
+                await self.client.request("DELETE", f"{keys}/{consumer_key}/apiproducts/{product_name}", ok=(404,))
+        return AdapterResult(True, resource_id=name, data={"id": name})
+
+    async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def run() -> AdapterResult:
+            path = f"{self._o}/developers/{self.developer}/apps/{app_id}"
+            app = await self._get_or_none(path)
+            if app is None:
+                return AdapterResult(True, resource_id=app_id, data={"deleted": False})
+            if m.owner_of(m.attrs_dict(app.get("attributes"))) != self.owner:
+                raise ConflictError(f"developer app {app_id!r} is not owned by {self.owner!r}; not deleting it")
+            await self.client.request("DELETE", path, ok=(404,))
+            return AdapterResult(True, resource_id=app_id, data={"deleted": True})
+        return await self.guard(f"deprovision_application {app_id}", run)
+
+    # ------------------------------------------------------------------ reconciler hooks
+    @staticmethod
+    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if kind == "API":
+            return m.desired_api_view(spec)
+        return spec
