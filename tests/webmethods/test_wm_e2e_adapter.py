@@ -84,7 +84,8 @@ async def test_drift_on_every_kind_is_detected_and_repaired(
         assert http.put(f"/scopes/{scope['id']}", json={**scope, "audience": "x"}).status_code == 200
         for alias in emulator.aliases.values():
             if alias["name"] == "keycloak":
-                assert http.put(f"/alias/{alias['id']}", json={**alias, "scopes": [{"name": "pets:read"}, {"name": "extra"}]}).status_code == 200
+                changed = {**alias, "scopes": [{"name": "pets:read"}, {"name": "extra"}]}
+                assert http.put(f"/alias/{alias['id']}", json=changed).status_code == 200
             if alias["name"] == "pets-backend":
                 assert http.put(f"/alias/{alias['id']}", json={**alias, "readTimeout": 99}).status_code == 200
         assert http.put("/configurations/errorProcessing", json={"sendNativeProviderFault": "false"}).status_code == 200
