@@ -85,8 +85,8 @@ def join_path(parts: list[str]) -> str:
 
 
 def integration_uri(backend: str, *, proxy: bool) -> str:
-    base = backend.rstrip("/")
-    return f"{base}/{{proxy}}" if proxy else (base or backend)
+    """The backend exactly as declared (read back from the base resource), `<backend>/{proxy}` for the rest."""
+    return f"{backend.rstrip('/')}/{{proxy}}" if proxy else backend
 
 
 def method_payload(*, proxy: bool, api_key_required: bool) -> dict[str, Any]:
