@@ -193,6 +193,7 @@ class Daemon:
         changed = rev.commit != src.head
         src.head = rev.commit
         if src.good is not None and rev.commit == src.good.commit and not forced:
+            src.invalid = None  # e.g. the invalid commit was reverted by a force-push
             return []
         if src.invalid is not None and src.invalid.commit == rev.commit and not forced:
             return []

@@ -287,3 +287,70 @@ def test_wrong_git_token_is_reported_without_leaking_it(origin: Origin, stoa: St
     assert response.status_code == 503 and response.json()["status"] == "failing"
     assert "wrong-token-value" not in response.text and "wrong-token-value" not in daemon.logs()
     assert daemon.terminate() == 0
+
+
+def test_sighup_reloads_settings(origin: Origin, stoa: StoaEmulator, admin: httpx.Client, start_daemon: Start,
+                                 tmp_path: Path) -> None:
+    good = origin.push(manifests(["pets", "orders"]), "good")
+    config: dict[str, Any] = {"git_url": str(origin.bare), "poll_interval": 0, "drift_interval": 0.4,
+                              "drift_mode": "detect", "poll_jitter": 0, "endpoints": {"stoa-dev": stoa.url}}
+    daemon = start_daemon({"RECONCILER_DRIFT_INTERVAL": "", "RECONCILER_POLL_INTERVAL": ""}, config=config)
+    wait_until(lambda: daemon.gateway().get("last_commit") == good)
+    admin.delete("/admin/apis/platform.orders")
+    wait_until(lambda: daemon.gateway()["drift"] == 1)
+    assert routes(admin) == {"platform.pets"}
+    cfg = next(tmp_path.glob("daemon-*.yaml"))
+    cfg.write_text(__import__("json").dumps({**config, "drift_mode": "heal"}))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: routes(admin) == {"platform.pets", "platform.orders"})
+    assert daemon.health()["drift_mode"] == "heal"
+    cfg.write_text("drift_mode: sometimes\n")  # invalid: refused, the old settings stay
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload refused" in daemon.logs())
+    assert daemon.health()["drift_mode"] == "heal" and daemon.proc.poll() is None
+    assert daemon.terminate() == 0
+
+
+def test_local_directory_is_watched(stoa: StoaEmulator, admin: httpx.Client, start_daemon: Start,
+                                    tmp_path: Path) -> None:
+    src = tmp_path / "manifests"
+    for rel, text in manifests(["pets"]).items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    daemon = start_daemon({"RECONCILER_LOCAL_PATH": str(src), "RECONCILER_ENDPOINTS": f"stoa-dev={stoa.url}",
+                           "RECONCILER_RESCAN_INTERVAL": "0"})
+    wait_until(lambda: routes(admin) == {"platform.pets"})
+    for rel, text in manifests(["pets", "orders"]).items():
+        (src / rel).write_text(text)
+    wait_until(lambda: routes(admin) == {"platform.pets", "platform.orders"})  # no rescan: the watcher saw it
+    assert daemon.health()["source"]["kind"] == "local"
+    assert daemon.terminate() == 0
+
+
+def test_heartbeat_reports_gateway_health(origin: Origin, start_daemon: Start) -> None:
+    good = origin.push(manifests(["pets"]), "good")
+    emulator = StoaEmulator(admin_token=ADMIN_TOKEN).start()
+    url = emulator.url
+    try:
+        daemon = start_daemon({"RECONCILER_GIT_URL": str(origin.bare), "RECONCILER_ENDPOINTS": f"stoa-dev={url}",
+                               "RECONCILER_POLL_INTERVAL": "0", "RECONCILER_HEARTBEAT_INTERVAL": "0.3"})
+        wait_until(lambda: daemon.gateway().get("last_commit") == good)
+        wait_until(lambda: daemon.gateway()["healthy"] is True)
+        assert daemon.metric("reconciler_gateway_up", gateway="stoa-dev") == 1.0
+        emulator.stop()
+        health = wait_until(lambda: (h := daemon.health())["gateways"][0]["healthy"] is False and h)
+        assert health["status"] == "degraded" and daemon.client.get("/health").status_code == 200
+        assert daemon.metric("reconciler_gateway_up", gateway="stoa-dev") == 0.0
+        assert daemon.terminate() == 0
+    finally:
+        emulator.stop()
+
+
+def test_invalid_settings_fail_at_start_with_clear_errors(tmp_path: Path) -> None:
+    done = subprocess.run([__import__("sys").executable, "-m", "reconciler", "daemon"], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "RECONCILER_LOCAL_PATH": str(tmp_path),
+                                           "RECONCILER_DRIFT_MODE": "fix", "RECONCILER_ADOPT": "maybe",
+                                           "RECONCILER_API_TOKEN": "do-not-print-me"})
+    assert done.returncode == 2
+    assert "RECONCILER_ADOPT: expected true or false" in done.stderr
+    assert "do-not-print-me" not in done.stderr + done.stdout

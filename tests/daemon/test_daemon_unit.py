@@ -198,3 +198,15 @@ async def test_http_endpoints_guard_webhook_status_and_sync(rig: Any) -> None:
         assert 'reconciler_changes_applied_total{gateway="stoa-dev",kind="API",op="create"} 1.0' in metrics
         assert 'reconciler_webhooks_total{provider="github",result="rejected"} 1.0' in metrics
         assert (await client.get("/health")).json()["gateways"][0]["last_commit"] == "a" * 40
+
+
+async def test_force_push_back_to_the_good_commit_clears_the_invalid_report(rig: Any) -> None:
+    daemon, source, runner, tmp = rig
+    good = Revision("a" * 40, write(tmp / "good", manifests(["pets"])))
+    source.revisions = [good, Revision("b" * 40, write(tmp / "bad", manifests(["pets"], invalid=True))), good]
+    await fetch_and_wait(daemon)
+    await fetch_and_wait(daemon)
+    assert daemon.state.source.invalid is not None
+    assert await fetch_and_wait(daemon) == []
+    assert daemon.state.source.invalid is None and daemon.health()[1]["status"] == "ok"
+    assert len(runner.applies) == 1
