@@ -234,8 +234,18 @@ def _clean(table: str, entity: dict[str, Any], drop: tuple[str, ...] = ()) -> di
             continue
         if k in FOREIGN.get(table, {}) and FOREIGN[table][k]:
             v = {"id": v}
-        out[k] = copy.deepcopy(v)
+        out[k] = copy.deepcopy(v) if k == "config" else _no_nulls(v)
     return out
+
+
+def _no_nulls(value: Any) -> Any:
+    """Nulls are 'unset' to Kong (the default applies) and not valid in the JSON Schema; plugin
+    `config` is free-form and kept as is."""
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value]
+    return value
 
 
 def to_document(cfg: Config) -> dict[str, Any]:

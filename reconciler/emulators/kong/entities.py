@@ -359,6 +359,8 @@ def validate(schema: Schema, data: dict[str, Any], *, partial: bool = False,
         if f.between and not f.between[0] <= value <= f.between[1]:
             errors[key] = f"value should be between {f.between[0]} and {f.between[1]}"
             continue
+        if f.type == "record" and isinstance(f.default, dict) and f.default:
+            value = _deep_defaults(f.default, value)  # Kong fills nested record defaults
         if f.type == "foreign" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k in ("id", "name", "username")}
         out[key] = copy.deepcopy(value)
@@ -386,6 +388,14 @@ def validate(schema: Schema, data: dict[str, Any], *, partial: bool = False,
         errors["@entity"] = entity_errors
     ordered = {name: out.get(name) for name in schema.names}
     return ordered, errors
+
+
+def _deep_defaults(default: Any, value: Any) -> Any:
+    if isinstance(default, dict) and isinstance(value, dict):
+        out = {k: _deep_defaults(v, value[k]) if k in value else copy.deepcopy(v) for k, v in default.items()}
+        out.update({k: v for k, v in value.items() if k not in default})
+        return out
+    return value
 
 
 def _entity_rules(schema: Schema, out: dict[str, Any], errors: dict[str, Any], entity: list[str]) -> None:
