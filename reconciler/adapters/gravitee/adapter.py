@@ -441,19 +441,19 @@ class GraviteeAdapter(GatewayAdapter):
         """Group the work per API so each API is written once per object and deployed at most once."""
         results: dict[int, ItemResult] = {}
         groups: dict[str, _Group] = {}
-        deletions: list[tuple[Change, list[Change]]] = []
         consumer_deletes: list[Change] = []
         consumer_upserts: list[Change] = []
-        api_deletes = {str((c.actual or {}).get("id")): c for c in changes if c.kind == "API" and c.op is Op.DELETE}
+        deletions: dict[str, tuple[Change, list[Change]]] = {
+            str((c.actual or {}).get("id")): (c, []) for c in changes if c.kind == "API" and c.op is Op.DELETE}
         for change in changes:
             if change.kind == "API" and change.op is Op.DELETE:
-                deletions.append((change, []))
-            elif change.kind == "API":
+                continue
+            if change.kind == "API":
                 groups.setdefault(change.name, _Group()).api = change
             elif change.kind == "Policy":
                 old_api_id = m.split_policy_id(str(change.actual["id"]))[0] if change.actual else None
-                if change.op is Op.DELETE and old_api_id in api_deletes:
-                    next(d for d in deletions if d[0] is api_deletes[str(old_api_id)])[1].append(change)
+                if change.op is Op.DELETE and old_api_id in deletions:
+                    deletions[str(old_api_id)][1].append(change)
                     continue
                 record = change.desired or change.actual or {}
                 target = str(record.get("spec", {}).get("api"))
@@ -482,7 +482,7 @@ class GraviteeAdapter(GatewayAdapter):
                 results[id(change)] = _item(change, result)
 
         await self._gather([lambda c=c: consumer(c) for c in consumer_deletes])  # type: ignore[misc]
-        await self._gather([lambda d=d: delete(*d) for d in deletions])  # type: ignore[misc]
+        await self._gather([lambda d=d: delete(*d) for d in deletions.values()])  # type: ignore[misc]
         names = sorted(groups)
         outcomes = await self._gather([lambda n=n: self._apply_group(n, groups[n]) for n in names])  # type: ignore[misc]
         failed_apis: set[str] = set()
