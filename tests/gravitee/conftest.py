@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -106,7 +106,7 @@ class GraviteeContract:
             node = target
         return node
 
-    @lru_cache(maxsize=None)  # noqa: B019 - one contract per session
+    @cache  # noqa: B019 - one contract per session
     def _match(self, path: str) -> str | None:
         for template in self.templates:
             pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"

@@ -45,6 +45,10 @@ def live_plan(name: str, plan_id: str, policies: dict[str, dict[str, Any]] | Non
     return {**body, "id": plan_id, "apiId": "a1", "status": status}
 
 
+def ok(body: Any) -> httpx.Response:
+    return httpx.Response(200, json=body)
+
+
 def gravitee_error(status: int, message: str) -> httpx.Response:
     return httpx.Response(status, json={"httpStatus": status, "message": message, "technicalCode": "x",
                                         "parameters": {}, "details": []})
@@ -216,8 +220,8 @@ async def test_sync_api_creates_labels_plans_publishes_and_starts_in_order(adapt
     mock.post(f"{V2}/apis/a1/plans").mock(side_effect=[
         httpx.Response(201, json=live_plan(m.API_KEY_PLAN, "p-key", status="STAGING")),
         httpx.Response(201, json=live_plan(m.KEYLESS_PLAN, "p-open", status="STAGING"))])
-    mock.post(f"{V2}/apis/a1/plans/p-key/_publish").mock(return_value=httpx.Response(200, json=live_plan(m.API_KEY_PLAN, "p-key")))
-    mock.post(f"{V2}/apis/a1/plans/p-open/_publish").mock(return_value=httpx.Response(200, json=live_plan(m.KEYLESS_PLAN, "p-open")))
+    mock.post(f"{V2}/apis/a1/plans/p-key/_publish").mock(return_value=ok(live_plan(m.API_KEY_PLAN, "p-key")))
+    mock.post(f"{V2}/apis/a1/plans/p-open/_publish").mock(return_value=ok(live_plan(m.KEYLESS_PLAN, "p-open")))
     mock.post(f"{V2}/apis/a1/_start").mock(return_value=httpx.Response(204))
     mock.get(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api()))
     result = await adapter.sync_api(api_record(), "acme")
@@ -299,7 +303,7 @@ async def test_sync_api_publishes_a_staging_plan_only(adapter: GraviteeAdapter, 
     mock.get(f"{V2}/apis/a1").mock(side_effect=[httpx.Response(200, json=live_api()),
                                                 httpx.Response(200, json=live_api(deployment="NEED_REDEPLOY"))])
     plans_route(mock, [live_plan(m.API_KEY_PLAN, "p-key", status="STAGING"), live_plan(m.KEYLESS_PLAN, "p-open")])
-    mock.post(f"{V2}/apis/a1/plans/p-key/_publish").mock(return_value=httpx.Response(200, json=live_plan(m.API_KEY_PLAN, "p-key")))
+    mock.post(f"{V2}/apis/a1/plans/p-key/_publish").mock(return_value=ok(live_plan(m.API_KEY_PLAN, "p-key")))
     mock.post(f"{V2}/apis/a1/deployments").mock(return_value=httpx.Response(202, json={}))
     assert (await adapter.sync_api({**api_record(), "id": "a1"}, "acme")).success
     assert writes(mock) == [("POST", "/apis/a1/plans/p-key/_publish"), ("POST", "/apis/a1/deployments")]
@@ -324,8 +328,8 @@ async def test_upsert_policy_writes_the_flow_into_both_plans_and_deploys_once(ad
                                                                               mock: respx.MockRouter) -> None:
     mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([live_api()])))
     plans_route(mock, in_sync_plans())
-    mock.put(f"{V2}/apis/a1/plans/p-key").mock(return_value=httpx.Response(200, json=live_plan(m.API_KEY_PLAN, "p-key")))
-    mock.put(f"{V2}/apis/a1/plans/p-open").mock(return_value=httpx.Response(200, json=live_plan(m.KEYLESS_PLAN, "p-open")))
+    mock.put(f"{V2}/apis/a1/plans/p-key").mock(return_value=ok(live_plan(m.API_KEY_PLAN, "p-key")))
+    mock.put(f"{V2}/apis/a1/plans/p-open").mock(return_value=ok(live_plan(m.KEYLESS_PLAN, "p-open")))
     mock.get(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(deployment="NEED_REDEPLOY")))
     mock.post(f"{V2}/apis/a1/deployments").mock(return_value=httpx.Response(202, json={}))
     result = await adapter.upsert_policy(rate_record())
@@ -356,8 +360,8 @@ async def test_delete_policy_removes_its_flow(adapter: GraviteeAdapter, mock: re
     mock.get(f"{V2}/apis/a1").mock(side_effect=[httpx.Response(200, json=live_api()),
                                                 httpx.Response(200, json=live_api(deployment="NEED_REDEPLOY"))])
     plans_route(mock, in_sync_plans(policies))
-    mock.put(f"{V2}/apis/a1/plans/p-key").mock(return_value=httpx.Response(200, json=live_plan(m.API_KEY_PLAN, "p-key")))
-    mock.put(f"{V2}/apis/a1/plans/p-open").mock(return_value=httpx.Response(200, json=live_plan(m.KEYLESS_PLAN, "p-open")))
+    mock.put(f"{V2}/apis/a1/plans/p-key").mock(return_value=ok(live_plan(m.API_KEY_PLAN, "p-key")))
+    mock.put(f"{V2}/apis/a1/plans/p-open").mock(return_value=ok(live_plan(m.KEYLESS_PLAN, "p-open")))
     mock.post(f"{V2}/apis/a1/deployments").mock(return_value=httpx.Response(202, json={}))
     assert (await adapter.delete_policy("a1:pets-cors")).success
     flows = body_of(mock, "PUT", "/plans/p-key")["flows"]
@@ -508,8 +512,8 @@ async def test_apply_batch_updates_an_api_and_two_policies_with_one_deployment(a
                                                 httpx.Response(200, json=live_api(changed, deployment="NEED_REDEPLOY"))])
     mock.put(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(changed, deployment="NEED_REDEPLOY")))
     plans_route(mock, in_sync_plans(old))
-    mock.put(f"{V2}/apis/a1/plans/p-key").mock(return_value=httpx.Response(200, json=live_plan(m.API_KEY_PLAN, "p-key")))
-    mock.put(f"{V2}/apis/a1/plans/p-open").mock(return_value=httpx.Response(200, json=live_plan(m.KEYLESS_PLAN, "p-open")))
+    mock.put(f"{V2}/apis/a1/plans/p-key").mock(return_value=ok(live_plan(m.API_KEY_PLAN, "p-key")))
+    mock.put(f"{V2}/apis/a1/plans/p-open").mock(return_value=ok(live_plan(m.KEYLESS_PLAN, "p-open")))
     deploy = mock.post(f"{V2}/apis/a1/deployments").mock(return_value=httpx.Response(202, json={}))
     rate, cors = rate_record(requests=5), cors_record(origins=["https://b.example.com"])
     changes = [
