@@ -229,7 +229,7 @@ async def test_upsert_policy_creates_and_enforces_on_the_api(mock: respx.MockRou
     assert result.success and result.resource_id == "p1"
     assert body(post.calls.last)["policyAction"]["templateKey"] == "throttle"
     stages = body(put_policy.calls.last)["policy"]["policyEnforcements"]
-    assert {"stageKey": "trafficOptimization", "enforcements": [{"enforcementObjectId": "p1", "order": None}]} in stages
+    assert {"stageKey": "trafficOptimization", "enforcements": [{"enforcementObjectId": "p1"}]} in stages
     assert stages[0]["enforcements"] == [{"enforcementObjectId": "x"}]
 
 

@@ -216,16 +216,18 @@ class WebMethodsAdapter(GatewayAdapter):
             stage_key = mappers.POLICY_STAGES.get(template, "processing")
             for stage in stages:
                 if stage.get("stageKey") == stage_key:
-                    stage.setdefault("enforcements", []).append({"enforcementObjectId": action_id, "order": None})
+                    stage.setdefault("enforcements", []).append({"enforcementObjectId": action_id})
                     break
             else:
-                stages.append({"stageKey": stage_key,
-                               "enforcements": [{"enforcementObjectId": action_id, "order": None}]})
+                stages.append({"stageKey": stage_key, "enforcements": [{"enforcementObjectId": action_id}]})
         else:
             for stage in stages:
                 stage["enforcements"] = [e for e in stage.get("enforcements") or []
                                          if e.get("enforcementObjectId") != action_id]
             stages = [s for s in stages if s["enforcements"]]
+        # The samples show `"order": null`, the schema types `order` as a string: leave unset keys out.
+        for stage in stages:
+            stage["enforcements"] = [{k: v for k, v in e.items() if v is not None} for e in stage["enforcements"]]
         policy["policyEnforcements"] = stages
         await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
 
