@@ -32,6 +32,7 @@ class KongAdapter(GatewayAdapter):
         super().__init__(config)
         self._mode: str | None = None
         self._version: str | None = None
+        self._batch_secrets: tuple[str, ...] = ()
         self.protect_apis = str(self.options.get("protectApis", True)).lower() not in ("false", "0", "no")
 
     # ------------------------------------------------------------------ plumbing
@@ -129,6 +130,8 @@ class KongAdapter(GatewayAdapter):
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
         if await self.mode() != "dbless":
             return None
+        self._batch_secrets = tuple(str(v) for c in changes for v in ((c.desired or {}).get("secret") or {}).values()
+                                    if v)
         body = await self.client.get_json("/config")
         current = yaml.safe_load((body or {}).get("config") or "") or {}
         cfg = dbless.Config.from_export(current)
@@ -143,6 +146,8 @@ class KongAdapter(GatewayAdapter):
             except (KeyError, ValueError, TypeError) as exc:
                 results[(change.kind, change.name)] = self._item(change, Status.FAILED, f"invalid record: {exc}",
                                                                  PERMANENT)
+        if len(results) == len(changes):  # every change failed to merge: nothing to send
+            return [results[(c.kind, c.name)] for c in changes]
         document = dbless.to_document(cfg)
         response = await self.client.request("POST", "/config", params={"flatten_errors": "1"}, json=document,
                                              ok=(400,))
@@ -157,7 +162,7 @@ class KongAdapter(GatewayAdapter):
     def _item(self, change: Change, status: Status, error: str | None = None, category: str | None = None,
               resource_id: str | None = None) -> ItemResult:
         if error is not None:
-            error = sanitize(error, secrets=self.secrets)
+            error = sanitize(error, secrets=self.secrets + self._batch_secrets)
         return ItemResult(change.gateway, change.kind, change.name, change.op, status, error=error, category=category,
                           resource_id=resource_id)
 
