@@ -23,6 +23,7 @@ from reconciler.adapters.base import AdapterResult, GatewayAdapter
 from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.webmethods import mappers
+from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
 from reconciler.engine.resources import make_record
 from reconciler.manifests.extended import config_name
 
@@ -559,6 +560,16 @@ class WebMethodsAdapter(GatewayAdapter):
         return await self.guard("export_archive", call)
 
     # ------------------------------------------------------------------ reconciler hooks
+    @staticmethod
+    def plan_notes(kind: str, spec: dict[str, Any]) -> list[str]:
+        """Notes for the plan of a create/update (pure): what the OpenAPI 3.1 -> 3.0.3 conversion loses."""
+        document = spec.get("openapi") if kind == "API" else None
+        if not isinstance(document, dict) or not is_31(document):
+            return []
+        lost = conversion_notes(document)
+        head = f"OpenAPI {document.get('openapi')} is converted to 3.0.3 for webMethods"
+        return [head + (f"; {len(lost)} loss(es):" if lost else " without loss")] + lost
+
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         if kind == "API":
