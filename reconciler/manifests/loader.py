@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from reconciler.manifests import models
 from reconciler.manifests.models import (
@@ -124,40 +122,85 @@ def load(root: Path, *, display_root: str | None = None) -> DesiredState:
 
 
 # ---------------------------------------------------------------------------------------- pure core
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    return yaml
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: several times faster
 
 
-def _plain(node: Any) -> Any:
-    """ruamel round-trip nodes -> plain dicts/lists/scalars (what pydantic validates)."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return node
+class DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    """Safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+            if key in seen:
+                raise DuplicateKey(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
+            seen.add(key)
+        return dict(super().construct_mapping(node, deep=deep))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
+
+
+def _documents(text: str) -> list[Any]:
+    """The data of every YAML document of a text (fast path: no node tree kept)."""
+    return list(yaml.load_all(text, Loader=_Loader))
+
+
+def _document_starts(text: str) -> list[int]:
+    """1-based first line of each document of a multi-document YAML text (a cheap scan)."""
+    starts: list[int] = []
+    pending = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if line.startswith("---"):
+            pending = True
+            rest = line[3:].strip()
+            if rest and not rest.startswith("#"):
+                starts.append(number)
+                pending = False
+            continue
+        if pending and stripped and not stripped.startswith(("#", "%")):
+            starts.append(number)
+            pending = False
+    return starts
+
+
+def _nodes(text: str, index: int) -> Any:
+    """The node tree of one document, composed only when an error needs its line numbers."""
+    try:
+        return list(yaml.compose_all(text, Loader=_Base))[index]
+    except (yaml.YAMLError, IndexError):
+        return None
+
+
+class _LazyNode:
+    """A document's place in its file; its node tree is composed on first use (error reports only)."""
+
+    def __init__(self, text: str, index: int, is_json: bool) -> None:
+        self.text, self.index, self.is_json = text, index, is_json
+
+    def tree(self) -> Any:
+        return None if self.is_json else _nodes(self.text, self.index)
 
 
 def _line_of(node: Any, loc: tuple[int | str, ...], default: int) -> int:
-    """1-based line of the deepest node of `loc` that exists in the YAML tree."""
+    """1-based line of the deepest node of `loc` that exists in the YAML node tree."""
     line = default
-    current = node
+    current = node.tree() if isinstance(node, _LazyNode) else node
     for part in loc:
-        if isinstance(current, CommentedMap) and isinstance(part, str) and part in current:
-            line = current.lc.key(part)[0] + 1
-            current = current[part]
-        elif isinstance(current, CommentedSeq) and isinstance(part, int) and 0 <= part < len(current):
-            line = current.lc.item(part)[0] + 1
-            current = current[part]
+        if isinstance(current, yaml.MappingNode) and isinstance(part, str):
+            match = next(((k, v) for k, v in current.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            current = match[1]
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(current.value):
+            current = current.value[part]
+            line = current.start_mark.line + 1
         else:
             break
     return line
@@ -210,9 +253,11 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
         try:
             if rel.endswith(".json"):
                 raw_docs: list[Any] = [json.loads(text)]
+                starts = [1]
             else:
-                raw_docs = list(_yaml().load_all(text))
-        except MarkedYAMLError as exc:
+                raw_docs = _documents(text)
+                starts = _document_starts(text)
+        except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
             errors.append(LoadError(shown(rel), line, "", f"invalid YAML: {exc.problem or exc}"))
@@ -220,18 +265,19 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
         except (ValueError, Exception) as exc:  # noqa: BLE001 - any parser failure is a located error
             errors.append(LoadError(shown(rel), None, "", f"cannot parse: {exc}"))
             continue
-        for node in raw_docs:
-            if node is None:
+        for index, data in enumerate(raw_docs):
+            if data is None:
                 continue
-            start = node.lc.line + 1 if isinstance(node, CommentedMap) else 1
-            if not isinstance(node, dict):
-                if not rel.endswith(".json") and _looks_like_manifest_file(raw_docs):
+            start = starts[index] if index < len(starts) else 1
+            node = _LazyNode(text, index, rel.endswith(".json"))
+            if not isinstance(data, dict):
+                if _looks_like_manifest_file(raw_docs):
                     errors.append(LoadError(shown(rel), start, "", "document is not a mapping"))
                 continue
-            api_version = node.get("apiVersion")
+            api_version = data.get("apiVersion")
             if not isinstance(api_version, str) or not api_version.startswith("gostoa.dev/"):
                 continue  # not a manifest (an OpenAPI document, for example)
-            kind = node.get("kind")
+            kind = data.get("kind")
             if api_version != models.API_VERSION:
                 errors.append(LoadError(shown(rel), _line_of(node, ("apiVersion",), start), "apiVersion",
                                         f"unsupported apiVersion {api_version!r} (use {models.API_VERSION})"))
@@ -242,9 +288,9 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
                                         f"unknown kind {kind!r} (known: {', '.join(sorted(DOCUMENT_MODELS))})"))
                 continue
             try:
-                model = model_cls.model_validate(_plain(node))
+                model = model_cls.model_validate(data)
             except ValidationError as exc:
-                meta = node.get("metadata")
+                meta = data.get("metadata")
                 if isinstance(meta, dict) and isinstance(meta.get("name"), str):
                     invalid.setdefault(str(kind), set()).add(str(meta["name"]))
                 for err in exc.errors():
@@ -358,7 +404,7 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
             errors.append(_err(state, doc, "spec.openapi", f"file {target!r} not found in the repository", shown))
             continue
         try:
-            parsed = json.loads(files[target]) if target.endswith(".json") else _plain(_yaml().load(files[target]))
+            parsed = json.loads(files[target]) if target.endswith(".json") else yaml.load(files[target], Loader=_Base)
         except Exception as exc:  # noqa: BLE001
             errors.append(_err(state, doc, "spec.openapi", f"{target}: cannot parse OpenAPI document: {exc}", shown))
             continue
