@@ -169,3 +169,32 @@ def test_v1_applications_errors_and_archive(c: httpx.Client) -> None:
     assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
     assert c.get(f"{V1}/applications").json() == []
     assert error(c.get(f"{V1}/applications/{app['id']}"), 404)["http_status"] == 404
+
+
+def test_reconciler_emulate_gravitee_serves_on_the_given_port() -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "GIO_USER": "ops", "GIO_PASSWORD": "ops-password"}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "emulate", "gravitee", "--port", str(port),
+                             "--username-env", "GIO_USER", "--password-env", "GIO_PASSWORD"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}{V2}/apis", auth=("ops", "ops-password"), timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "emulator did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200 and response.json()["data"] == []
+        assert httpx.get(f"http://127.0.0.1:{port}{V2}/apis", auth=("admin", "admin")).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
