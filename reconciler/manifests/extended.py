@@ -174,7 +174,7 @@ ConfigKey = Literal[
 
 def config_name(key: str) -> str:
     """The manifest name of a configuration key: kebab case (`errorProcessing` -> `error-processing`)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", key).lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", key).lower()
 
 
 class GatewayConfigSpec(Bound):
