@@ -23,6 +23,7 @@ from reconciler.engine.model import Change, ItemResult, Op, Status
 from reconciler.engine.resources import secret_fingerprint
 
 PAGE_SIZE = 1000
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
 
 class KongAdapter(GatewayAdapter):
@@ -133,7 +134,7 @@ class KongAdapter(GatewayAdapter):
         self._batch_secrets = tuple(str(v) for c in changes for v in ((c.desired or {}).get("secret") or {}).values()
                                     if v)
         body = await self.client.get_json("/config")
-        current = yaml.safe_load((body or {}).get("config") or "") or {}
+        current = yaml.load((body or {}).get("config") or "", Loader=_LOADER) or {}
         cfg = dbless.Config.from_export(current)
         results: dict[tuple[str, str], ItemResult] = {}
         ids: dict[tuple[str, str], str | None] = {}

@@ -38,6 +38,8 @@ from reconciler.emulators.server import Emulator
 VERSION = "3.9.1"
 EMPTY_HASH = "00000000000000000000000000000000"
 TRUTHY = ("1", "true", "on", "yes")
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: (parent endpoint, child path) -> (child table, foreign-key field on the child)
 NESTED_PATHS: dict[tuple[str, str], tuple[str, str]] = {
     ("services", "routes"): ("routes", "service"),
@@ -130,7 +132,7 @@ class KongEmulator(Emulator):
         ctype = request.headers.get("content-type", "")
         try:
             if "yaml" in ctype:
-                return yaml.safe_load(raw), None
+                return yaml.load(raw, Loader=_LOADER), None
             if "x-www-form-urlencoded" in ctype:
                 from urllib.parse import parse_qsl
 
@@ -213,13 +215,13 @@ class KongEmulator(Emulator):
         if not self.dbless:
             return _error(400, "this endpoint is only available when Kong is configured to not use a database")
         if method == "GET":
-            return _json({"config": yaml.safe_dump(export(self.db), sort_keys=False)})
+            return _json({"config": yaml.dump(export(self.db), Dumper=_DUMPER, sort_keys=False)})
         if method != "POST":
             return _error(405, "Method not allowed")
         doc = body
         if isinstance(doc, dict) and "config" in doc and "_format_version" not in doc:
             try:
-                doc = yaml.safe_load(doc["config"]) if isinstance(doc["config"], str) else doc["config"]
+                doc = yaml.load(doc["config"], Loader=_LOADER) if isinstance(doc["config"], str) else doc["config"]
             except yaml.YAMLError as exc:
                 return _error(400, f"failed parsing declarative configuration: {exc}")
         if not doc:
