@@ -174,6 +174,7 @@ ConfigKey = Literal[
 
 def config_name(key: str) -> str:
     """The manifest name of a configuration key: kebab case (`errorProcessing` -> `error-processing`)."""
+    key = key.replace("IPs", "Ips")  # a plural acronym stays one word: whiteListingIPs -> white-listing-ips
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", key).lower()
 
 
