@@ -544,3 +544,17 @@ async def test_apply_batch_marks_policies_failed_when_their_api_fails(adapter: G
     results = await adapter.apply_batch(changes)
     assert results is not None and {r.status for r in results} == {Status.FAILED}
     assert "Plan is closed" in (results[0].error or "")
+
+
+async def test_an_error_echoing_the_api_key_never_shows_it(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    record = consumer_record()
+    mock.post(f"{V1}/applications").mock(return_value=httpx.Response(201, json={"id": "app1", **m.app_body(
+        record, "platform", secret_fingerprint("mobile-key-0123456789"))}))
+    mock.post(f"{V2}/apis/a1/subscriptions").mock(
+        return_value=gravitee_error(400, "API key [mobile-key-0123456789] already exists"))
+    result = await adapter.provision_application(record)
+    assert not result.success and "already exists" in (result.error or "")
+    assert "mobile-key-0123456789" not in (result.error or "")
+    [item] = await adapter.apply_batch([Change("gv", Op.CREATE, "Consumer", "mobile", desired=record)]) or []
+    assert item.status is Status.FAILED and "mobile-key-0123456789" not in (item.error or "")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
 from reconciler.engine.diff import diff_spec
+from reconciler.engine.model import Op
+from reconciler.engine.plan import PlanOptions, plan_gateway
 from tests.gravitee.conftest import adapter_config, api_record, consumer_record, cors_record, rate_record
 
 
@@ -80,3 +82,23 @@ async def test_key_rotation_keeps_one_subscription_per_api(emulator: GraviteeEmu
         assert len([s for s in env.subscriptions.values() if s["status"] == "ACCEPTED"]) == 2
         [record] = [r for r in await adapter.fetch_applications() if r["name"] == "mobile"]
         assert record["spec"]["credential"] == consumer_record(key="rotated-0000")["spec"]["credential"]
+
+
+async def test_a_policy_moved_to_another_api_leaves_the_old_plans(emulator: GraviteeEmulator) -> None:
+    records = [api_record("pets"), api_record("orders"), rate_record(api="pets")]
+    moved = [api_record("pets"), api_record("orders"), rate_record(api="orders")]
+    async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+        for desired in (records, moved):
+            live = [r for kind in ("API", "Policy", "Consumer") for r in await adapter.fetch(kind)]
+            changes = [c for c in plan_gateway("gv", desired, live, PlanOptions(owner="platform"),
+                                               view=adapter.desired_view) if c.op is not Op.NOOP]
+            results = await adapter.apply_batch(changes)
+            assert results is not None and all(r.ok for r in results), results
+        env = emulator.env()
+        names = {a["id"]: a["name"] for a in env.apis.values()}
+        flows = {(names[p["apiId"]], p["name"]): [f["name"] for f in p["flows"]] for p in env.plans.values()}
+        assert flows == {("pets", "stoa-api-key"): [], ("pets", "stoa-keyless"): [],
+                         ("orders", "stoa-api-key"): ["stoa-policy:pets-rate"],
+                         ("orders", "stoa-keyless"): ["stoa-policy:pets-rate"]}
+        [policy] = await adapter.fetch_policies()
+        assert policy["spec"]["api"] == "orders"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
+from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError, sanitize
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
 from reconciler.engine.model import Change, ItemResult, Op, Status
@@ -393,20 +393,29 @@ class GraviteeAdapter(GatewayAdapter):
             wanted[found[0]] = (found[1], api)
         have = {str(s.get("plan")): s for s in live_subs if str(s.get("plan")) in key_plans}
         rotate = secret is not None and fingerprint != old_fingerprint
+
+        async def keyed(path: str, payload: dict[str, Any]) -> None:
+            """A request whose body carries the API key: no error message may echo it."""
+            try:
+                await self.client.request("POST", path, json=payload)
+            except GatewayError as exc:
+                scrubbed = sanitize(exc.message, secrets=(secret,) if secret else ())
+                raise type(exc)(scrubbed, status=exc.status) from None
+
         for plan_id, sub in have.items():
             api_id = key_plans[plan_id][0]
             if plan_id not in wanted:
                 await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
             elif rotate:
-                await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew",
-                                          json={"customApiKey": secret})
+                await keyed(f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew",
+                            {"customApiKey": secret})
         for plan_id, (api_id, _api) in wanted.items():
             if plan_id in have:
                 continue
             payload: dict[str, Any] = {"applicationId": app_id, "planId": plan_id}
             if secret:
                 payload["customApiKey"] = secret
-            await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions", json=payload)
+            await keyed(f"{self.v2}/apis/{api_id}/subscriptions", payload)
         if not m.app_in_sync(app, body):
             # Last, so a failed key rotation or subscription is retried by the next apply.
             await self.client.request("PUT", f"{self.v1}/applications/{app_id}", json=body)
@@ -554,5 +563,8 @@ def _item(change: Change, result: AdapterResult) -> ItemResult:
     if result.success:
         return ItemResult(change.gateway, change.kind, change.name, change.op, Status.APPLIED,
                           resource_id=result.resource_id)
-    return ItemResult(change.gateway, change.kind, change.name, change.op, Status.FAILED, error=result.error,
+    # Batch results skip the executor's scrubbing: remove the consumer's own key here.
+    secrets = tuple(str(v) for v in ((change.desired or {}).get("secret") or {}).values())
+    error = sanitize(result.error or "failed", secrets=secrets)
+    return ItemResult(change.gateway, change.kind, change.name, change.op, Status.FAILED, error=error,
                       category=result.category)
