@@ -438,3 +438,21 @@ def test_adapter_supports_every_kind_and_export() -> None:
     assert WebMethodsAdapter.supported_kinds == {"API", "Policy", "Consumer", "AuthServer", "Strategy", "Scope",
                                                  "Alias", "GatewayConfig"}
     assert WebMethodsAdapter.can_export
+
+
+async def test_echoed_api_key_is_scrubbed_from_errors_and_logs(mock: respx.MockRouter, wm: WebMethodsAdapter,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    list_apis(mock, api_obj("a1"))
+    mock.get("/applications").respond(200, json={"applications": []})
+    mock.post("/applications").respond(400, json={"errorDetails": "invalid identifier value mobile-key-0001"})
+    result = await wm.provision_application(full_set()[4])
+    assert not result.success and "invalid identifier" in str(result.error)
+    assert "mobile-key-0001" not in str(result.error) and "mobile-key-0001" not in caplog.text
+    assert "mobile-key-0001" not in wm.client.secrets and "mobile-key-0001" not in wm.secrets  # restored
+
+
+async def test_echoed_client_secret_is_scrubbed(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    mock.get("/alias").respond(200, json={"alias": []})
+    mock.post("/alias").respond(400, json={"errorDetails": "bad secret kc-secret-value"})
+    result = await wm.upsert_auth_server({**full_set()[5], "secret": {"clientSecret": "kc-secret-value"}})
+    assert not result.success and "kc-secret-value" not in str(result.error)

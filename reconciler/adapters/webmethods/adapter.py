@@ -17,6 +17,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from reconciler.adapters.base import AdapterResult, GatewayAdapter
@@ -67,6 +68,25 @@ class WebMethodsAdapter(GatewayAdapter):
         self._api_names: dict[str, str] = {}
         """id -> name of every API seen."""
         self._apis_loaded = False
+        self._record_secrets: tuple[str, ...] = ()
+        """Resolved secrets of the record being applied: scrubbed from every message too."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return super().secrets + self._record_secrets
+
+    async def _guard_record(self, what: str, record: dict[str, Any],
+                            call: Callable[[], Awaitable[AdapterResult]]) -> AdapterResult:
+        """`guard` that also scrubs the record's resolved secrets (a gateway may echo a payload in errors)."""
+        extra = tuple(v for v in (record.get("secret") or {}).values() if isinstance(v, str) and v)
+        saved = self.client.secrets
+        self._record_secrets = extra
+        self.client.secrets = saved + extra
+        try:
+            return await self.guard(what, call)
+        finally:
+            self.client.secrets = saved
+            self._record_secrets = ()
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         auth = self.auth
@@ -323,7 +343,7 @@ class WebMethodsAdapter(GatewayAdapter):
                 await self._send("PUT", f"/applications/{app_id}/apis", {"apiIDs": api_ids})
             return AdapterResult(success=True, resource_id=str(app_id))
 
-        return await self.guard(f"provision_application {app_spec.get('name')}", call)
+        return await self._guard_record(f"provision_application {app_spec.get('name')}", app_spec, call)
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
@@ -372,7 +392,7 @@ class WebMethodsAdapter(GatewayAdapter):
             body = mappers.auth_server_payload(auth_spec, self.owner, secret)
             return await self._upsert_alias_body(auth_spec, body)
 
-        return await self.guard(f"upsert_auth_server {auth_spec.get('name')}", call)
+        return await self._guard_record(f"upsert_auth_server {auth_spec.get('name')}", auth_spec, call)
 
     async def upsert_alias(self, alias_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
