@@ -219,6 +219,19 @@ class GraviteeEmulator(Emulator):
                                    f"listeners[{i}].paths", value)
 
     @staticmethod
+    def _sanitize_listeners(listeners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Gravitee stores HTTP paths with a trailing slash and fills `overrideAccess`."""
+        out = []
+        for listener in listeners:
+            listener = dict(listener)
+            if listener.get("type") == "HTTP":
+                listener["paths"] = [{**p, "path": _norm_path(str(p.get("path", "/"))),
+                                      "overrideAccess": bool(p.get("overrideAccess", False))}
+                                     for p in listener.get("paths") or []]
+            out.append(listener)
+        return out
+
+    @staticmethod
     def _paths(api: dict[str, Any]) -> set[str]:
         return {_norm_path(str(p.get("path", "/"))) for lst in api.get("listeners") or []
                 if lst.get("type") == "HTTP" for p in lst.get("paths") or []}
@@ -340,7 +353,7 @@ class GraviteeEmulator(Emulator):
         api = {
             "id": api_id, "crossId": str(uuid.uuid4()), "name": body["name"], "apiVersion": body["apiVersion"],
             "definitionVersion": "V4", "type": body["type"], "description": body.get("description", ""),
-            "listeners": body["listeners"], "endpointGroups": body["endpointGroups"],
+            "listeners": self._sanitize_listeners(body["listeners"]), "endpointGroups": body["endpointGroups"],
             "flows": body.get("flows") or [], "flowExecution": body.get("flowExecution")
             or {"mode": "DEFAULT", "matchRequired": False},
             "analytics": body.get("analytics") or {"enabled": True},
@@ -362,8 +375,9 @@ class GraviteeEmulator(Emulator):
         self._check_api_body(env, body, apiId)
         if body["type"] != api["type"]:
             raise _bad("The type of an API cannot change", "api.type.immutable", "type", body["type"])
-        for key in ("name", "apiVersion", "listeners", "endpointGroups"):
+        for key in ("name", "apiVersion", "endpointGroups"):
             api[key] = body[key]
+        api["listeners"] = self._sanitize_listeners(body["listeners"])
         for key, default in (("description", ""), ("flows", []), ("labels", []), ("tags", []),
                              ("groups", []), ("categories", []), ("visibility", "PRIVATE"),
                              ("responseTemplates", {}), ("resources", []), ("properties", [])):

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.emulators.gravitee import GraviteeEmulator
+from tests.gravitee.conftest import GraviteeContract
 
 pytestmark = pytest.mark.e2e
 
@@ -93,9 +94,19 @@ def write_repo(root: Path, *, orders: bool = True, rate: int = 100, origin: str 
 
 
 @pytest.fixture
-def gravitee() -> Iterator[GraviteeEmulator]:
+def gravitee(contract: GraviteeContract, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraviteeEmulator]:
+    """The emulator; every request it received is checked against the spec (also before each clear_log)."""
     with GraviteeEmulator(username=USER, password=PASSWORD) as emu:
+        clear = emu.clear_log
+
+        def check_then_clear() -> None:
+            for r in emu.requests:
+                contract.check(r.method, r.path, r.query, r.json())
+            clear()
+
+        monkeypatch.setattr(emu, "clear_log", check_then_clear)
         yield emu
+        check_then_clear()
 
 
 @pytest.fixture
