@@ -456,3 +456,26 @@ async def test_echoed_client_secret_is_scrubbed(mock: respx.MockRouter, wm: WebM
     mock.post("/alias").respond(400, json={"errorDetails": "bad secret kc-secret-value"})
     result = await wm.upsert_auth_server({**full_set()[5], "secret": {"clientSecret": "kc-secret-value"}})
     assert not result.success and "kc-secret-value" not in str(result.error)
+
+
+async def test_fetch_apis_pages_through_the_list(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    import reconciler.adapters.webmethods.adapter as module
+
+    def page(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["from"])
+        ids = [f"a{i}" for i in range(start, min(start + 2, 5))]
+        return httpx.Response(200, json={"apiResponse": [{"api": {"id": i}} for i in ids]})
+
+    module_page = module.PAGE_SIZE
+    module.PAGE_SIZE = 2
+    try:
+        mock.get("/apis").mock(side_effect=page)
+        mock.get(url__regex=r".*/apis/a\d$").mock(
+            side_effect=lambda request: httpx.Response(200, json=wrap(api_obj(request.url.path.rsplit("/", 1)[-1],
+                                                                              name=request.url.path[-2:]))))
+        records = await wm.fetch_apis()
+    finally:
+        module.PAGE_SIZE = module_page
+    assert sorted(r["id"] for r in records) == ["a0", "a1", "a2", "a3", "a4"]
+    froms = [c.request.url.params["from"] for c in mock.calls if c.request.url.path.endswith("/apis")]
+    assert froms == ["0", "2", "4"]

@@ -17,6 +17,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -30,6 +31,8 @@ from reconciler.manifests.extended import config_name
 
 API_BASE = "/rest/apigateway"
 EXTENDED_KINDS = ("AuthServer", "Strategy", "Scope", "Alias", "GatewayConfig")
+PAGE_SIZE = 100
+DETAIL_CONCURRENCY = 8
 ARCHIVE_SELECTION = ("apis", "aliases", "applications", "policies", "policyActions", "gatewayScopes")
 
 
@@ -131,24 +134,40 @@ class WebMethodsAdapter(GatewayAdapter):
         return await self.guard("health_check", call)
 
     # ------------------------------------------------------------------ APIs
+    async def _api_summaries(self) -> list[dict[str, Any]]:
+        """Every API summary, page by page (`from`/`size`): a short page ends the list."""
+        summaries: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            body = await self._get("/apis", params={"from": start, "size": PAGE_SIZE})
+            page = _items(body, "apiResponse")
+            for entry in page:
+                inner = entry.get("api")
+                summaries.append(inner if isinstance(inner, dict) else entry)
+            if len(page) < PAGE_SIZE:
+                return summaries
+            start += PAGE_SIZE
+
     async def fetch_apis(self) -> list[dict[str, Any]]:
-        body = await self._get("/apis")
+        ids = [str(s["id"]) for s in await self._api_summaries() if s.get("id")]
+        # The list holds no definition (so no tags): read each API, a few at a time.
+        limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
+
+        async def detail(api_id: str) -> Any:
+            async with limit:
+                return await self._get_or_none(f"/apis/{api_id}")
+
+        details = await asyncio.gather(*(detail(i) for i in ids))
         records: list[dict[str, Any]] = []
         self._api_ids.clear()
-        for entry in _items(body, "apiResponse"):
-            inner = entry.get("api")
-            summary: dict[str, Any] = inner if isinstance(inner, dict) else entry
-            api_id = summary.get("id")
-            if not api_id:
+        for api_id, found in zip(ids, details, strict=True):
+            if found is None:  # deleted between the list and the read
                 continue
-            detail = await self._get_or_none(f"/apis/{api_id}")
-            if detail is None:
-                continue
-            api = _unwrap(_unwrap(detail, "apiResponse"), "api")
+            api = _unwrap(_unwrap(found, "apiResponse"), "api")
             record = mappers.api_from_gateway(api)
-            self._api_names[str(api_id)] = record["name"]
+            self._api_names[api_id] = record["name"]
             if record["owner"] == self.owner:
-                self._api_ids[record["name"]] = str(api_id)
+                self._api_ids[record["name"]] = api_id
             records.append(record)
         self._apis_loaded = True
         return records
