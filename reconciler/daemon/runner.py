@@ -243,9 +243,14 @@ class Daemon:
             return GatewayRun(name, "skip", None, False, error="no valid revision yet")
         status = self.state.gateway(name)
         heal = self.settings.drift_mode == "heal"
-        mode = "apply" if reasons & APPLY_REASONS else ("heal" if heal else "detect")
+        if reasons & APPLY_REASONS:
+            mode = "apply"
+        elif status.last_commit != rev.commit:
+            mode = "retry"  # the current commit was never applied here (gateway down, failed item): not drift
+        else:
+            mode = "heal" if heal else "detect"
         run = await self._reconcile(name, rev, mode)
-        if mode == "detect" and run.ok and run.reset and status.last_commit is not None:
+        if mode == "detect" and run.ok and run.reset:
             log.warning("gateway %s holds none of its %d desired objects (restarted empty?); re-syncing", name, run.drift,
                         extra={"gateway": name, "commit": rev.commit})
             run = await self._reconcile(name, rev, "resync")
@@ -339,9 +344,12 @@ class Daemon:
         async def one(name: str) -> None:
             adapter = adapters[name]
             try:
-                async with asyncio.timeout(max(5.0, self.settings.heartbeat_interval)):
+                # adapters retry connection errors for a long while; a heartbeat must answer sooner
+                async with asyncio.timeout(max(2.0, min(10.0, self.settings.heartbeat_interval))):
                     result = await adapter.health_check()
                 ok, error = result.success, result.error
+            except TimeoutError:
+                ok, error = False, "health_check timed out"
             except Exception as exc:  # noqa: BLE001
                 ok, error = False, sanitize(f"{type(exc).__name__}: {exc}", secrets=adapter.secrets)
             finally:

@@ -205,8 +205,10 @@ def test_sigterm_during_apply_finishes_it_and_leaves_no_half_applied_object(orig
         daemon = start_daemon(settings_for(str(origin.bare), slow))  # type: ignore[arg-type]
         wait_until(lambda: len(slow.writes) >= 1, timeout=20)
         daemon.proc.send_signal(signal.SIGTERM)
+        at_signal = len(slow.writes)
         assert daemon.proc.wait(timeout=30) == 0
         writes_at_exit = len(slow.writes)
+        assert at_signal < writes_at_exit == 6 + 6 + 1  # the signal came mid-apply; the apply then completed
         time.sleep(0.5)
         assert len(slow.writes) == writes_at_exit  # nothing in flight after exit
         # the apply that was running finished: a plan of the same commit finds nothing to do
@@ -341,6 +343,13 @@ def test_heartbeat_reports_gateway_health(origin: Origin, start_daemon: Start) -
         health = wait_until(lambda: (h := daemon.health())["gateways"][0]["healthy"] is False and h)
         assert health["status"] == "degraded" and daemon.client.get("/health").status_code == 200
         assert daemon.metric("reconciler_gateway_up", gateway="stoa-dev") == 0.0
+        # it comes back empty on the same port: the heartbeat sees it and re-syncs at once (drift timer is off)
+        back = StoaEmulator(admin_token=ADMIN_TOKEN).start(port=emulator.port or 0)
+        try:
+            wait_until(lambda: "platform.pets" in back.apis)
+            assert daemon.gateway()["healthy"] is True
+        finally:
+            back.stop()
         assert daemon.terminate() == 0
     finally:
         emulator.stop()

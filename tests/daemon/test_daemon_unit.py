@@ -210,3 +210,52 @@ async def test_force_push_back_to_the_good_commit_clears_the_invalid_report(rig:
     assert await fetch_and_wait(daemon) == []
     assert daemon.state.source.invalid is None and daemon.health()[1]["status"] == "ok"
     assert len(runner.applies) == 1
+
+
+async def test_a_failed_apply_is_retried_by_the_next_check_not_reported_as_drift(rig: Any) -> None:
+    daemon, source, runner, tmp = rig
+    source.revisions = [Revision("a" * 40, write(tmp / "good", manifests(["pets"])))]
+    runner.changes = [change(Op.CREATE)]
+    real_apply = runner.apply
+
+    async def failing(path: Path, options: RunOptions) -> ApplyOutcome:
+        runner.applies.append(options)
+        plan = runner._plan()
+        return ApplyOutcome(plan, {"stoa-dev": GatewayReport("stoa-dev", error="connection refused")})
+
+    daemon._apply = failing
+    [run] = await fetch_and_wait(daemon)
+    assert not run.ok and run.error == "connection refused"
+    status = daemon.state.gateways["stoa-dev"]
+    assert status.last_commit is None and status.last_attempted_commit == "a" * 40
+    assert daemon.metrics.failures.labels("stoa-dev", "apply")._value.get() == 1
+    daemon._apply = real_apply
+    run = await daemon.gateway_workers["stoa-dev"].trigger("drift")
+    assert run.mode == "retry" and run.ok and status.last_commit == "a" * 40 and status.drift == 0
+
+
+async def test_shutdown_waits_for_the_running_apply_then_gives_up_after_the_timeout(tmp_path: Path) -> None:
+    settings = load_settings(None, {"RECONCILER_GIT_URL": "https://git.example.com/x.git",
+                                    "RECONCILER_CACHE_DIR": str(tmp_path / "cache"), "RECONCILER_SHUTDOWN_TIMEOUT": "0.3"})
+    source, runner = FakeSource(), FakeRunner()
+    source.revisions = [Revision("a" * 40, write(tmp_path / "good", manifests(["pets"])))]
+    runner.changes = [change(Op.CREATE)]
+    runner.block = asyncio.Event()
+    daemon = Daemon(settings, source=source, plan=runner.plan, apply=runner.apply)
+    daemon._spawn("source worker", daemon.source_worker.run())
+    await daemon.trigger_fetch("start")
+    await asyncio.sleep(0.05)
+    assert daemon.gateway_workers["stoa-dev"].running
+    asyncio.get_running_loop().call_later(0.1, runner.block.set)  # the apply finishes within the timeout
+    assert await daemon._shutdown(None) == 0
+    assert daemon.state.gateways["stoa-dev"].last_commit == "a" * 40
+
+    stuck = Daemon(settings, source=source, plan=runner.plan, apply=runner.apply)
+    runner.block = asyncio.Event()  # never released
+    source.fetches = 0
+    stuck._spawn("source worker", stuck.source_worker.run())
+    await stuck.trigger_fetch("start")
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    assert await stuck._shutdown(None) == 1
+    assert asyncio.get_running_loop().time() - started < 2

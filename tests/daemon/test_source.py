@@ -91,3 +91,28 @@ async def test_local_directory_watch_triggers_a_fetch(tmp_path: Path, polling: b
     await asyncio.wait_for(triggered.wait(), timeout=5)
     stop.set()
     await asyncio.wait_for(task, timeout=5)
+
+
+def test_credentials_callback_picks_the_configured_kind_and_stops_after_a_rejection(tmp_path: Path) -> None:
+    import pygit2
+
+    from reconciler.daemon.source import _Callbacks
+
+    token = load_settings(None, {"RECONCILER_GIT_URL": "https://x", "RECONCILER_GIT_TOKEN": "tok-abc"})
+    cb = _Callbacks(token)
+    both = pygit2.enums.CredentialType.USERPASS_PLAINTEXT | pygit2.enums.CredentialType.SSH_KEY
+    cred = cb.credentials("https://x", None, both)
+    assert isinstance(cred, pygit2.UserPass) and cred.credential_tuple == ("x-access-token", "tok-abc")
+    cb.credentials("https://x", None, both)
+    with pytest.raises(pygit2.GitError, match="authentication failed"):
+        cb.credentials("https://x", None, both)  # libgit2 would ask forever after a 401
+    assert cb.certificate_check(None, False, b"host") is False and cb.certificate_check(None, True, b"host") is True
+
+    key = tmp_path / "id_ed25519"
+    ssh = load_settings(None, {"RECONCILER_GIT_URL": "ssh://git@x/r.git", "RECONCILER_GIT_SSH_KEY_FILE": str(key),
+                               "RECONCILER_GIT_SSH_KEY_PASSPHRASE": "pp"})
+    pair = _Callbacks(ssh).credentials("ssh://git@x/r.git", "git", both)
+    assert isinstance(pair, pygit2.Keypair)
+    assert pair.credential_tuple == ("git", f"{key}.pub", str(key), "pp")
+    with pytest.raises(pygit2.GitError, match="none are configured"):
+        _Callbacks(load_settings(None, {"RECONCILER_GIT_URL": "https://x"})).credentials("https://x", None, both)
