@@ -244,3 +244,12 @@ spec: {type: simple, value: x, gateways: [stoa-dev]}
     assert main(["validate", str(repo)]) != 0
     err = capsys.readouterr()
     assert "stoa" in (err.out + err.err) and "Alias" in (err.out + err.err)
+
+
+def test_demo_runs_a_webmethods_repo_without_credentials_or_network(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    for var in ("WM_USER", "WM_PASSWORD", "MOBILE_KEY", "KC_SECRET"):
+        monkeypatch.delenv(var)
+    assert main(["demo", "--repo", str(repo)]) == 0
+    out = capsys.readouterr().out
+    assert "wm-dev" in out and "webmethods" in out
