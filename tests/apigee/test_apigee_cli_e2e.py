@@ -53,6 +53,11 @@ def write_repo(root: Path, *, with_orders: bool = True) -> Path:
             kind: Policy
             metadata: {name: pets-rate}
             spec: {api: pets, type: rate_limit, rateLimit: {requests: 100, period: minute}}
+            ---
+            apiVersion: gostoa.dev/v1alpha1
+            kind: Policy
+            metadata: {name: pets-cors}
+            spec: {api: pets, type: cors, cors: {origins: ["https://app.example.com"], methods: [GET], maxAge: 600}}
             """,
         "consumers/mobile.yaml": f"""
             apiVersion: gostoa.dev/v1alpha1
@@ -91,6 +96,8 @@ def test_apply_then_reapply_writes_nothing(tmp_path: Path, emu: ApigeeEmulator,
     assert run("apply", repo, emu) == 0
     org = emu.orgs["acme-org"]
     assert {a for (_, a) in org.deployments} == {"orders", "pets"}
+    deployed = org.deployments[("test", "pets")]["revision"]
+    assert "cors-pets-cors" in org.proxies["pets"]["revisions"][deployed]["policies"]
     (app,) = org.apps.values()
     assert sorted(p["apiproduct"] for p in app["credentials"][0]["apiProducts"]) == ["orders", "pets"]
     emu.clear_log()
@@ -107,8 +114,10 @@ def test_drift_is_planned_and_healed(tmp_path: Path, emu: ApigeeEmulator, capsys
     assert run("apply", repo, emu) == 0
     base = f"{emu.url}/v1/organizations/acme-org"
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    deployed = emu.orgs["acme-org"].deployments[("test", "pets")]["revision"]
     # out of band: undeploy pets, and raise the quota
-    httpx.delete(f"{base}/environments/test/apis/pets/revisions/1/deployments", headers=headers).raise_for_status()
+    httpx.delete(f"{base}/environments/test/apis/pets/revisions/{deployed}/deployments",
+                 headers=headers).raise_for_status()
     product = httpx.get(f"{base}/apiproducts/pets", headers=headers).json()
     httpx.put(f"{base}/apiproducts/pets", headers=headers, json={**product, "quota": "9999"}).raise_for_status()
     capsys.readouterr()
@@ -119,7 +128,7 @@ def test_drift_is_planned_and_healed(tmp_path: Path, emu: ApigeeEmulator, capsys
     emu.clear_log()
     assert run("apply", repo, emu) == 0
     assert not [w for w in emu.writes if w.method == "POST" and w.path.endswith("/apis")]  # no re-import
-    assert emu.orgs["acme-org"].deployments[("test", "pets")]["revision"] == "1"
+    assert emu.orgs["acme-org"].deployments[("test", "pets")]["revision"] == deployed
     assert run("plan", repo, emu, "--detailed-exitcode") == 0
 
 

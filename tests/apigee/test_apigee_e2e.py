@@ -208,3 +208,34 @@ def _bundle(base_path: str, url: str) -> bytes:
         z.writestr("apiproxy/targets/default.xml", f'<TargetEndpoint name="default"><HTTPTargetConnection><URL>{url}'
                    "</URL></HTTPTargetConnection></TargetEndpoint>")
     return buffer.getvalue()
+
+
+CORS = {"origins": ["https://app.example.com", "https://admin.example.com"], "methods": ["GET", "POST"],
+        "headers": ["X-Api-Key"], "exposeHeaders": ["X-Request-Id"], "credentials": True, "maxAge": 600}
+
+
+def cors(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    return make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": config or CORS})
+
+
+async def test_cors_policy_lives_in_the_bundle_and_survives_api_updates(emu: ApigeeEmulator) -> None:
+    async with ApigeeAdapter(config(emu.url)) as adapter:
+        await apply_all(adapter, [api(), policy(), cors()])
+        by_name = {p["name"]: p for p in await adapter.fetch_policies()}
+        assert by_name["pets-cors"]["spec"] == cors()["spec"] and by_name["pets-cors"]["owner"] == "platform"
+        emu.clear_log()
+        await apply_all(adapter, [api(), policy(), cors()])
+        assert emu.writes == []
+        await apply_all(adapter, [api(backend="https://v3.example.com")])  # regenerated bundle keeps CORS
+        by_name = {p["name"]: p for p in await adapter.fetch_policies()}
+        assert by_name["pets-cors"]["spec"] == cors()["spec"]
+        await apply_all(adapter, [cors({**CORS, "maxAge": 60})])
+        (live,) = [p for p in await adapter.fetch_policies() if p["name"] == "pets-cors"]
+        assert live["spec"]["config"]["maxAge"] == 60
+        assert (await adapter.remove(live)).success
+        assert [p["name"] for p in await adapter.fetch_policies()] == ["pets-rate"]
+        (live_api,) = await adapter.fetch_apis()
+        assert live_api["spec"]["backend"] == "https://v3.example.com"
+    deployed = org(emu).deployments[("test", "pets")]["revision"]
+    bundle = zipfile.ZipFile(io.BytesIO(org(emu).proxies["pets"]["revisions"][deployed]["bundle"]))
+    assert not [n for n in bundle.namelist() if "cors-" in n]

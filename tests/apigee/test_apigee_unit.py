@@ -162,6 +162,7 @@ async def test_sync_api_unchanged_content_reuses_revision_without_writes() -> No
         "name": "pets", "revision": ["1"], "labels": labels_for(SPEC)}))
     respx.get(f"{ORG}/environments/test/apis/pets/deployments").mock(return_value=httpx.Response(
         200, json={"deployments": [{"revision": "1"}]}))
+    respx.get(f"{ORG}/apis/pets/revisions/1").mock(return_value=httpx.Response(200, content=build_bundle("pets", SPEC)))
     respx.get(f"{ORG}/apiproducts/pets").mock(return_value=httpx.Response(200, json=m.product_body("pets", "test", "platform")))
     a = adapter()
     assert (await a.sync_api({**api_record(), "id": "pets"}, "acme")).success
@@ -176,7 +177,9 @@ async def test_sync_api_changed_content_imports_and_overrides_deployment() -> No
     respx.patch(f"{ORG}/apis/pets").mock(return_value=httpx.Response(200, json={}))
     respx.get(f"{ORG}/environments/test/apis/pets/deployments").mock(side_effect=[
         httpx.Response(200, json={"deployments": [{"revision": "1"}]}),
+        httpx.Response(200, json={"deployments": [{"revision": "1"}]}),
         httpx.Response(200, json={"deployments": [{"revision": "1"}, {"revision": "2"}]})])
+    respx.get(f"{ORG}/apis/pets/revisions/1").mock(return_value=httpx.Response(200, content=build_bundle("pets", SPEC)))
     deploy = respx.post(f"{ORG}/environments/test/apis/pets/revisions/2/deployments").mock(
         return_value=httpx.Response(200, json={}))
     undeploy = respx.delete(f"{ORG}/environments/test/apis/pets/revisions/1/deployments").mock(
@@ -229,8 +232,33 @@ async def test_upsert_policy_puts_the_full_product_with_quota() -> None:
     assert body["proxies"] == ["pets"] and {"name": "stoa-policy", "value": "pets-rate"} in body["attributes"]
 
 
-async def test_cors_policy_is_not_supported() -> None:
-    rec = make_record("Policy", "c", {"api": "pets", "type": "cors", "config": {}})
+CORS = {"origins": ["https://app.example.com"], "methods": ["GET"], "headers": ["X-Api-Key"], "exposeHeaders": [],
+        "credentials": False, "maxAge": 600}
+
+
+@respx.mock
+async def test_cors_policy_is_added_to_the_bundle_as_a_new_revision() -> None:
+    respx.get(f"{ORG}/apis/pets").mock(return_value=httpx.Response(200, json={
+        "name": "pets", "revision": ["1"], "labels": labels_for(SPEC)}))
+    respx.get(f"{ORG}/environments/test/apis/pets/deployments").mock(side_effect=[
+        httpx.Response(200, json={"deployments": [{"revision": "1"}]}),
+        httpx.Response(200, json={"deployments": [{"revision": "1"}]}),
+        httpx.Response(200, json={"deployments": [{"revision": "2"}]})])
+    respx.get(f"{ORG}/apis/pets/revisions/1").mock(return_value=httpx.Response(200, content=build_bundle("pets", SPEC)))
+    imp = respx.post(f"{ORG}/apis").mock(return_value=httpx.Response(200, json={"revision": "2"}))
+    respx.patch(f"{ORG}/apis/pets").mock(return_value=httpx.Response(200, json={}))
+    respx.post(f"{ORG}/environments/test/apis/pets/revisions/2/deployments").mock(return_value=httpx.Response(200, json={}))
+    rec = make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": CORS})
+    result = await adapter().upsert_policy(rec)
+    assert result.success and result.resource_id == "cors:pets:pets-cors"
+    body = imp.calls[0].request.content
+    data = body[body.index(b"PK\x03\x04"):]
+    got = read_bundle(data)
+    assert got["cors"] == {"pets-cors": CORS} and got["backend"] == SPEC["backend"]
+
+
+async def test_unknown_policy_type_is_not_supported() -> None:
+    rec = make_record("Policy", "c", {"api": "pets", "type": "jwt", "config": {}})
     result = await adapter().upsert_policy(rec)
     assert not result.success and "Not supported by apigee" in (result.error or "")
 
@@ -252,6 +280,8 @@ async def test_fetch_policies_follows_start_key_paging() -> None:
     respx.get(f"{ORG}/apiproducts", params={"startKey": "p0999"}).mock(
         return_value=httpx.Response(200, json={"apiProduct": second}))
     respx.get(f"{ORG}/apiproducts").mock(return_value=httpx.Response(200, json={"apiProduct": first}))
+    respx.get(f"{ORG}/apis").mock(return_value=httpx.Response(200, json={"proxies": []}))
+    respx.get(f"{ORG}/environments/test/deployments").mock(return_value=httpx.Response(200, json={}))
     (rec,) = await adapter().fetch_policies()
     assert rec["name"] == "zz-rate" and rec["id"] == "zz:zz-rate"
 

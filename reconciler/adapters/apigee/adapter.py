@@ -9,6 +9,7 @@ Options: `organization` (required), `environment` (default `test`), `developerEm
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any, ClassVar
 
@@ -33,6 +34,12 @@ class ApigeeAdapter(GatewayAdapter):
         self.env = str(self.options.get("environment", "test"))
         self.developer = str(self.options.get("developerEmail") or f"{self.owner}@stoa-reconciler.invalid").lower()
         self.verify_api_key = bool(self.options.get("verifyApiKey", True))
+        # The engine runs a level's changes concurrently: one bundle writer per proxy, one developer creator.
+        self._proxy_locks: dict[str, asyncio.Lock] = {}
+        self._developer_lock = asyncio.Lock()
+
+    def _lock(self, api: str) -> asyncio.Lock:
+        return self._proxy_locks.setdefault(api, asyncio.Lock())
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         token = self.auth.get("token")
@@ -67,37 +74,81 @@ class ApigeeAdapter(GatewayAdapter):
             out.setdefault(str(dep.get("apiProxy")), []).append(str(dep.get("revision")))
         return out
 
-    async def fetch_apis(self) -> list[dict[str, Any]]:
+    async def _bundle_spec(self, name: str, revision: str) -> dict[str, Any] | None:
+        """The spec (with `cors`) of a deployed revision; None when it is not a bundle we generated."""
+        data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revision}",
+                                          params={"format": "bundle"})).content
+        try:
+            return read_bundle(data)
+        except ValueError:
+            return None
+
+    async def _owned_bundles(self) -> list[tuple[str, dict[str, str], dict[str, Any] | None, bool]]:
+        """(proxy name, labels, deployed bundle spec or None, deployed?) for every proxy of the org."""
         listing = await self.client.get_json(f"{self._o}/apis") or {}
         deployed = await self._deployed()
-        records = []
+        out = []
         for item in listing.get("proxies") or []:
             name = str(item.get("name"))
             proxy = await self.client.get_json(f"{self._o}/apis/{name}") or {}
             labels = dict(proxy.get("labels") or {})
-            bundle_spec = None
             revs = deployed.get(name) or []
+            bundle_spec = None
             if m.owner_of(labels) is not None and len(revs) == 1:
-                data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revs[0]}",
-                                                  params={"format": "bundle"})).content
-                try:
-                    bundle_spec = read_bundle(data)
-                except ValueError:
-                    bundle_spec = {"basePath": None}  # deployed revision is not one we generated: drift
-            records.append(m.api_record(name, labels, bundle_spec))
+                bundle_spec = await self._bundle_spec(name, revs[0])
+            out.append((name, labels, bundle_spec, bool(revs)))
+        return out
+
+    async def fetch_apis(self) -> list[dict[str, Any]]:
+        records = []
+        for name, labels, bundle_spec, deployed in await self._owned_bundles():
+            spec = None
+            if bundle_spec is not None:
+                spec = {k: v for k, v in bundle_spec.items() if k != "cors"}
+            elif deployed:
+                spec = {"basePath": None}  # the deployed revision is not one we generated: drift
+            records.append(m.api_record(name, labels, spec))
         return records
 
     async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
-        return await self.guard(f"sync_api {api_spec.get('name')}", lambda: self._sync_api(api_spec))
+        async def run() -> AdapterResult:
+            async with self._lock(str(api_spec["name"])):
+                return await self._sync_api(api_spec)
+        return await self.guard(f"sync_api {api_spec.get('name')}", run)
+
+    async def _proxy(self, name: str, *, adopt: bool) -> dict[str, Any] | None:
+        proxy: dict[str, Any] | None = await self._get_or_none(f"{self._o}/apis/{name}")
+        if proxy is not None and m.owner_of(proxy.get("labels")) != self.owner and not adopt:
+            raise ConflictError(f"API proxy {name!r} exists and is not owned by {self.owner!r}")
+        return proxy
+
+    async def _live_cors(self, name: str, proxy: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """(bundle spec, its cors policies) of one of our proxies: the deployed revision, else the last
+        revision we published (its number is in our labels), so an out-of-band undeploy loses nothing."""
+        body = await self.client.get_json(f"{self._o}/environments/{self.env}/apis/{name}/deployments") or {}
+        revs = [str(d.get("revision")) for d in body.get("deployments") or []]
+        ours = str((proxy.get("labels") or {}).get(m.REV) or "")
+        if not revs and ours in [str(r) for r in proxy.get("revision") or []]:
+            revs = [ours]
+        spec = await self._bundle_spec(name, revs[0]) if len(revs) == 1 else None
+        return spec, dict((spec or {}).get("cors") or {})
 
     async def _sync_api(self, record: dict[str, Any]) -> AdapterResult:
         name, spec = str(record["name"]), dict(record["spec"])
-        data = build_bundle(name, spec, verify_api_key=self.verify_api_key)
+        proxy = await self._proxy(name, adopt=bool(record.get("id")))
+        cors: dict[str, dict[str, Any]] = {}
+        if proxy is not None and m.owner_of(proxy.get("labels")) == self.owner:
+            _, cors = await self._live_cors(name, proxy)  # cors policies live in the bundle: keep them
+        revision = await self._publish(name, spec, cors, proxy)
+        await self._ensure_product(name)
+        return AdapterResult(True, resource_id=name, data={"id": name, "revision": revision})
+
+    async def _publish(self, name: str, spec: dict[str, Any], cors: dict[str, dict[str, Any]],
+                       proxy: dict[str, Any] | None) -> str:
+        """Import the bundle as a new revision unless its content is already a revision; deploy it."""
+        data = build_bundle(name, spec, verify_api_key=self.verify_api_key, cors=cors)
         digest = bundle_hash(data)
-        proxy = await self._get_or_none(f"{self._o}/apis/{name}")
         labels: dict[str, str] = dict((proxy or {}).get("labels") or {})
-        if proxy is not None and m.owner_of(labels) != self.owner and not record.get("id"):
-            raise ConflictError(f"API proxy {name!r} exists and is not owned by {self.owner!r}")
         revisions = [str(r) for r in (proxy or {}).get("revision") or []]
         if labels.get(m.HASH) == digest and labels.get(m.REV) in revisions:
             revision = labels[m.REV]
@@ -111,8 +162,7 @@ class ApigeeAdapter(GatewayAdapter):
             await self.client.request("PATCH", f"{self._o}/apis/{name}", params={"updateMask": "labels"},
                                       json={"labels": want_labels})
         await self._deploy(name, revision)
-        await self._ensure_product(name)
-        return AdapterResult(True, resource_id=name, data={"id": name, "revision": revision})
+        return revision
 
     async def _deploy(self, name: str, revision: str) -> None:
         path = f"{self._o}/environments/{self.env}/apis/{name}"
@@ -174,10 +224,17 @@ class ApigeeAdapter(GatewayAdapter):
             start = str(raw[-1].get("name"))
 
     async def fetch_policies(self) -> list[dict[str, Any]]:
-        return [r for r in (m.policy_from_product(p) for p in await self._products()) if r is not None]
+        records = [r for r in (m.policy_from_product(p) for p in await self._products()) if r is not None]
+        for name, labels, bundle_spec, _ in await self._owned_bundles():
+            for policy, config in sorted(((bundle_spec or {}).get("cors") or {}).items()):
+                records.append(m.cors_record(name, policy, config, m.owner_of(labels)))
+        return records
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         spec = policy_spec.get("spec") or {}
+        if spec.get("type") == "cors":
+            return await self.guard(f"upsert_policy {policy_spec.get('name')}",
+                                    lambda: self._set_cors(str(spec["api"]), str(policy_spec["name"]), dict(spec["config"])))
         if spec.get("type") != "rate_limit":
             return AdapterResult(False, error=f"{spec.get('type')} policies: Not supported by {self.gateway_type}",
                                  category="unsupported")
@@ -193,7 +250,35 @@ class ApigeeAdapter(GatewayAdapter):
             return AdapterResult(True, resource_id=rid, data={"id": rid})
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
 
+    async def _set_cors(self, api: str, policy: str, config: dict[str, Any] | None) -> AdapterResult:
+        """Add, replace (config) or remove (None) a CORS policy in the API's bundle: a new revision."""
+        async with self._lock(api):
+            return await self._set_cors_locked(api, policy, config)
+
+    async def _set_cors_locked(self, api: str, policy: str, config: dict[str, Any] | None) -> AdapterResult:
+        rid = m.cors_id(api, policy)
+        proxy = await self._get_or_none(f"{self._o}/apis/{api}")
+        if proxy is None or m.owner_of(proxy.get("labels")) != self.owner:
+            if config is None:
+                return AdapterResult(True, resource_id=rid, data={"deleted": False})
+            raise PermanentError(f"API {api!r} has no proxy of ours on this gateway (apply the API first)")
+        spec, cors = await self._live_cors(api, proxy)
+        if spec is None:
+            raise PermanentError(f"API {api!r}: its deployed revision is not one we generated; apply the API first")
+        if config is None:
+            if policy not in cors:
+                return AdapterResult(True, resource_id=rid, data={"deleted": False})
+            cors.pop(policy)
+        else:
+            cors[policy] = config
+        revision = await self._publish(api, {k: v for k, v in spec.items() if k != "cors"}, cors, proxy)
+        return AdapterResult(True, resource_id=rid, data={"id": rid, "revision": revision})
+
     async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        cors = m.parse_cors_id(policy_id)
+        if cors is not None:
+            return await self.guard(f"delete_policy {policy_id}", lambda: self._set_cors(cors[0], cors[1], None))
+
         async def run() -> AdapterResult:
             api, _, name = policy_id.partition(":")
             live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
@@ -233,8 +318,10 @@ class ApigeeAdapter(GatewayAdapter):
     async def _provision(self, record: dict[str, Any], key: str) -> AdapterResult:
         name, spec = str(record["name"]), dict(record["spec"])
         developer = f"{self._o}/developers/{self.developer}"
-        if await self._get_or_none(developer) is None:
-            await self.client.request("POST", f"{self._o}/developers", json=m.developer_body(self.developer, self.owner))
+        async with self._developer_lock:
+            if await self._get_or_none(developer) is None:
+                await self.client.request("POST", f"{self._o}/developers", ok=(409,),
+                                          json=m.developer_body(self.developer, self.owner))
         app = await self._get_or_none(f"{developer}/apps/{name}")
         want_attrs = m.app_attributes(spec, self.owner)
         if app is None:

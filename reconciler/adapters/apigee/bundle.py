@@ -9,6 +9,7 @@ sorted entries), so its sha256 is a content hash that decides whether a new revi
     apiproxy/policies/verify-api-key.xml     VerifyAPIKey (x-api-key header): consumers' keys admit calls
     apiproxy/policies/enforce-quota.xml      Quota taking its limits from the API product (rate_limit)
     apiproxy/policies/method-not-allowed.xml RaiseFault 405 for verbs outside `methods`
+    apiproxy/policies/cors-<policy>.xml      Apigee's CORS policy, one per cors Policy, first in PreFlow
     apiproxy/resources/properties/stoa.properties  tenant, version, openapiHash (no native home)
 
 `read_bundle` parses what the gateway returns (`revisions.get?format=bundle`) back into the spec
@@ -45,12 +46,41 @@ def _props_unescape(value: str) -> str:
     return "".join(out)
 
 
-def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True) -> dict[str, str]:
-    """The bundle's files (path -> text) for a canonical API spec."""
+def cors_xml(policy: str, config: dict[str, Any]) -> str:
+    """Apigee's CORS policy for a canonical cors config (lists kept in their declared order)."""
+    def joined(key: str) -> str:
+        return escape(", ".join(str(v) for v in config.get(key) or []))
+    return (
+        f'<CORS name="cors-{policy}"><AllowOrigins>{joined("origins")}</AllowOrigins>'
+        f'<AllowMethods>{joined("methods")}</AllowMethods><AllowHeaders>{joined("headers")}</AllowHeaders>'
+        f'<ExposeHeaders>{joined("exposeHeaders")}</ExposeHeaders><MaxAge>{int(config.get("maxAge", 3600))}</MaxAge>'
+        f'<AllowCredentials>{"true" if config.get("credentials") else "false"}</AllowCredentials>'
+        "<GeneratePreflightResponse>true</GeneratePreflightResponse>"
+        "<IgnoreUnresolvedVariables>true</IgnoreUnresolvedVariables></CORS>\n"
+    )
+
+
+def _split(text: str | None) -> list[str]:
+    return [v.strip() for v in (text or "").split(",") if v.strip()]
+
+
+def cors_from_xml(element: ElementTree.Element) -> dict[str, Any]:
+    return {"origins": _split(element.findtext("AllowOrigins")), "methods": _split(element.findtext("AllowMethods")),
+            "headers": _split(element.findtext("AllowHeaders")), "exposeHeaders": _split(element.findtext("ExposeHeaders")),
+            "credentials": (element.findtext("AllowCredentials") or "").strip() == "true",
+            "maxAge": int((element.findtext("MaxAge") or "0").strip() or 0)}
+
+
+def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True,
+                 cors: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """The bundle's files (path -> text) for a canonical API spec and its cors policies."""
     methods = sorted({str(m).upper() for m in spec.get("methods") or []})
     condition = "NOT (" + " OR ".join(f'request.verb = "{m}"' for m in methods) + ")"
+    cors = dict(sorted((cors or {}).items()))
     policies = ["method-not-allowed"] + (["verify-api-key", "enforce-quota"] if verify_api_key else [])
-    steps = [f"<Step><Name>method-not-allowed</Name><Condition>{escape(condition)}</Condition></Step>"]
+    policies += [f"cors-{p}" for p in cors]
+    steps = [f"<Step><Name>cors-{p}</Name></Step>" for p in cors]
+    steps.append(f"<Step><Name>method-not-allowed</Name><Condition>{escape(condition)}</Condition></Step>")
     if verify_api_key:
         steps += ["<Step><Name>verify-api-key</Name></Step>", "<Step><Name>enforce-quota</Name></Step>"]
     descriptor = (
@@ -87,6 +117,8 @@ def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True
         "apiproxy/resources/properties/stoa.properties": "".join(
             f"{k}={_props_escape(str(spec.get(k) or ''))}\n" for k in ("tenant", "version", "openapiHash")),
     }
+    for policy, config in cors.items():
+        files[f"apiproxy/policies/cors-{policy}.xml"] = cors_xml(policy, config)
     if verify_api_key:
         files["apiproxy/policies/verify-api-key.xml"] = (
             '<VerifyAPIKey name="verify-api-key"><APIKey ref="request.header.x-api-key"/></VerifyAPIKey>\n')
@@ -97,11 +129,12 @@ def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True
     return files
 
 
-def build_bundle(name: str, spec: dict[str, Any], *, verify_api_key: bool = True) -> bytes:
+def build_bundle(name: str, spec: dict[str, Any], *, verify_api_key: bool = True,
+                 cors: dict[str, dict[str, Any]] | None = None) -> bytes:
     """A deterministic ZIP of `bundle_files`."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, text in sorted(bundle_files(name, spec, verify_api_key=verify_api_key).items()):
+        for path, text in sorted(bundle_files(name, spec, verify_api_key=verify_api_key, cors=cors).items()):
             info = zipfile.ZipInfo(path, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -115,7 +148,7 @@ def bundle_hash(data: bytes) -> str:
 
 
 def read_bundle(data: bytes) -> dict[str, Any]:
-    """Spec fields of a bundle (raises ValueError when it is not one of ours or not readable)."""
+    """Spec fields of a bundle, plus `cors` (policy name -> config); ValueError when not one of ours."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         names = archive.namelist()
@@ -124,6 +157,12 @@ def read_bundle(data: bytes) -> dict[str, Any]:
         proxy = ElementTree.fromstring(archive.read("apiproxy/proxies/default.xml"))
         target = ElementTree.fromstring(archive.read("apiproxy/targets/default.xml"))
         props_text = archive.read("apiproxy/resources/properties/stoa.properties").decode()
+        cors: dict[str, dict[str, Any]] = {}
+        for path in names:
+            if re.fullmatch(r"apiproxy/policies/cors-[^/]+\.xml", path):
+                element = ElementTree.fromstring(archive.read(path))
+                if element.tag == "CORS" and (element.get("name") or "").startswith("cors-"):
+                    cors[str(element.get("name"))[5:]] = cors_from_xml(element)
     except (zipfile.BadZipFile, StopIteration, KeyError, ElementTree.ParseError, UnicodeDecodeError) as exc:
         raise ValueError(f"not a reconciler-generated proxy bundle: {exc}") from None
     props = dict(line.split("=", 1) for line in props_text.splitlines() if "=" in line)
@@ -140,4 +179,5 @@ def read_bundle(data: bytes) -> dict[str, Any]:
         "basePath": proxy.findtext("HTTPProxyConnection/BasePath") or "",
         "backend": target.findtext("HTTPTargetConnection/URL") or "",
         "methods": methods,
+        "cors": cors,
     }

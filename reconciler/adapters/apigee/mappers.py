@@ -8,6 +8,9 @@ Layout on Apigee, per API `<name>` (org and environment from the gateway's optio
 - API product `<name>` bound to the proxy and the environment (attributes `managed-by`, `stoa-owner`,
   `stoa-api`): consumers' keys are approved for it (subscriptions), and a rate_limit Policy sets its
   quota (`quota`/`quotaInterval`/`quotaTimeUnit`; attributes `stoa-policy`, `stoa-rate`);
+- a cors Policy is Apigee's own CORS policy inside the API's bundle (`cors-<policy>.xml`, first step of
+  the PreFlow): adding, changing or removing one imports and deploys a new revision of the proxy, and
+  `sync_api` carries the deployed bundle's CORS policies over into the regenerated bundle;
 - consumers are developer apps `<name>` of one developer per owner (`options.developerEmail`,
   default `<owner>@stoa-reconciler.invalid`), each with exactly one key: the consumer's API key, imported
   as a custom consumer key and approved for the products of its subscribed APIs.
@@ -163,3 +166,20 @@ def consumer_from_app(app: dict[str, Any], product_api: dict[str, str]) -> dict[
         spec.update({"displayName": attrs.get(DISPLAY) or None, "email": attrs.get(EMAIL) or None,
                      "credential": {"type": "apiKey", "fingerprint": fingerprint}})
     return make_record("Consumer", str(app.get("name", "")), spec, id=str(app.get("name", "")), owner=owner)
+
+
+# ---------------------------------------------------------------------------------------------- cors
+def cors_id(api: str, policy: str) -> str:
+    return f"cors:{api}:{policy}"
+
+
+def parse_cors_id(policy_id: str) -> tuple[str, str] | None:
+    kind, _, rest = policy_id.partition(":")
+    api, _, policy = rest.partition(":")
+    return (api, policy) if kind == "cors" and api and policy else None
+
+
+def cors_record(api: str, policy: str, config: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    """A cors Policy read from the CORS policy of an API's deployed bundle (owned with the proxy)."""
+    spec = {"api": api, "type": "cors", "config": config}
+    return make_record("Policy", policy, spec, id=cors_id(api, policy), owner=owner)
