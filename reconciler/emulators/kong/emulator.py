@@ -156,6 +156,12 @@ class KongEmulator(Emulator):
             return _error(404, "Not found")
         if len(parts) == 1:
             return self._collection(request, method, schema, body, None)
+        if self.dbless and method in ("POST", "PUT", "PATCH", "DELETE") and len(parts) <= 4:
+            # DB-less answers 405 from the route itself, before any lookup
+            target = schema if len(parts) == 2 else SCHEMAS.get(NESTED_PATHS.get((head, parts[2]), ("", ""))[0])
+            if target is not None and (len(parts) > 2 or method != "POST"):
+                verb = {"POST": "create", "PUT": "create or update", "PATCH": "update", "DELETE": "delete"}[method]
+                return self._dbless_refusal(target, verb)
         parent = self._find(schema, parts[1])
         if len(parts) == 2:
             return self._item(method, schema, parts[1], parent, body, None)

@@ -1,0 +1,138 @@
+"""Pure mappers and the DB-less merge: round trips and preservation, no I/O."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.adapters.kong import dbless
+from reconciler.adapters.kong import mappers as m
+from reconciler.engine.model import Change, Op
+from reconciler.engine.resources import make_record
+
+OWNER = "platform"
+API: dict[str, Any] = {"tenant": "acme", "version": "1.0.0", "basePath": "/pets", "backend": "https://pets.example.com/v1",
+                       "methods": ["POST", "GET"], "openapi": {"openapi": "3.0.0"}, "openapiHash": "sha256:abc"}
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("https://pets.example.com/v1", "https://pets.example.com/v1"),
+    ("https://pets.example.com:443/v1", "https://pets.example.com/v1"),
+    ("http://orders.internal:8080", "http://orders.internal:8080"),
+    ("https://x.example.com/", "https://x.example.com/"),
+])
+def test_backend_normalization_matches_read_back(url: str, expected: str) -> None:
+    assert m.normalize_backend(url) == expected
+    assert m.join_backend(m.split_backend(url)) == expected
+
+
+@given(text=st.text(min_size=1, max_size=40))
+@settings(max_examples=100, deadline=None)
+def test_tag_encoding_round_trips_and_is_kong_safe(text: str) -> None:
+    tag = "stoa-display:" + m.enc(text)
+    assert "," not in tag and "/" not in tag
+    assert m.tag_value([tag], "stoa-display:") == text
+
+
+def test_api_round_trip_equals_desired_view() -> None:
+    spec = {**API, "displayName": "Pets / v1, beta", "description": "50% off"}
+    record = make_record("API", "pets", spec)
+    service = {"id": "sid", **m.api_to_service(record, OWNER)}
+    route = {"id": "rid", **m.api_to_route(record, OWNER), "service": {"id": "sid"}}
+    back = m.api_from_kong(service, route)
+    assert back["spec"] == m.desired_view("API", spec)
+    assert back["owner"] == OWNER and back["name"] == "pets" and "openapi" not in back["spec"]
+
+
+@pytest.mark.parametrize("period", ["second", "minute", "hour", "day"])
+def test_rate_limit_round_trip_every_period(period: str) -> None:
+    spec = {"api": "pets", "type": "rate_limit", "config": {"requests": 42, "period": period}}
+    plugin = m.policy_to_plugin(make_record("Policy", "r", spec), OWNER)
+    assert plugin["config"] == {period: 42}
+    back = m.plugin_to_policy({**plugin, "id": "p"}, "pets")
+    assert back is not None and back["spec"] == spec
+
+
+def test_cors_round_trip() -> None:
+    spec = {"api": "pets", "type": "cors", "config": {"origins": ["https://b", "https://a"], "methods": ["POST", "GET"],
+                                                       "headers": [], "exposeHeaders": ["X-Id"], "credentials": True,
+                                                       "maxAge": 600}}
+    plugin = m.policy_to_plugin(make_record("Policy", "c", spec), OWNER)
+    assert plugin["config"]["exposed_headers"] == ["X-Id"] and plugin["config"]["max_age"] == 600
+    back = m.plugin_to_policy({**plugin, "id": "p"}, "pets")
+    assert back is not None and back["spec"] == m.desired_view("Policy", spec)
+
+
+def test_unmanaged_entities_have_no_owner() -> None:
+    assert m.owner_of({"tags": None}) is None
+    assert m.owner_of({"tags": ["stoa-owner:platform"]}) is None  # the managed marker is required too
+    assert m.owner_of({"tags": [m.MANAGED_TAG, "stoa-owner:team-b"]}) == "team-b"
+    assert m.plugin_to_policy({"name": "cors", "tags": None, "config": {}}, None) is None
+
+
+def test_merge_tags_keeps_foreign_tags() -> None:
+    assert m.merge_tags(["team-a", m.MANAGED_TAG, "stoa-owner:old"], ["stoa-x:1"]) == ["team-a", "stoa-x:1"]
+
+
+def _export() -> dict[str, Any]:
+    return {
+        "_format_version": "3.0", "_transform": False,
+        "services": [{"id": "s-legacy", "name": "legacy", "host": "l", "port": 80, "protocol": "http", "retries": 9}],
+        "routes": [{"id": "r-free", "name": "free", "paths": ["/f"]}],
+        "plugins": [{"id": "p-global", "name": "prometheus", "config": {"per_consumer": None}, "updated_at": 5}],
+        "consumers": [{"id": "c-ops", "username": "ops"}],
+        "basicauth_credentials": [{"id": "b1", "consumer": "c-ops", "username": "ops", "password": "hash"}],
+        "upstreams": [{"id": "u1", "name": "up", "healthchecks": {"active": {"headers": None, "timeout": 1}}}],
+        "targets": [{"id": "t1", "upstream": "u1", "target": "10.0.0.1:80"}],
+        "certificates": [{"id": "cert1", "cert": "C", "key": "K"}],
+        "snis": [{"id": "sni1", "name": "a.example.com", "certificate": "cert1"}],
+        "vaults": [{"id": "v1", "prefix": "env", "name": "env"}],
+    }
+
+
+def test_merge_preserves_everything_not_owned() -> None:
+    cfg = dbless.Config.from_export(copy.deepcopy(_export()))
+    dbless.apply_change(cfg, Change("g", Op.CREATE, "API", "pets", desired=make_record("API", "pets", API)), OWNER)
+    doc = dbless.to_document(cfg)
+    assert doc["_transform"] is False
+    assert {"id": "s-legacy", "name": "legacy", "host": "l", "port": 80, "protocol": "http", "retries": 9} in doc[
+        "services"]
+    assert {"id": "r-free", "name": "free", "paths": ["/f"]} in doc["routes"]
+    assert {"id": "p-global", "name": "prometheus", "config": {"per_consumer": None}} in doc["plugins"]
+    assert doc["consumers"] == [{"id": "c-ops", "username": "ops", "basicauth_credentials": [
+        {"id": "b1", "username": "ops", "password": "hash"}]}]
+    assert doc["upstreams"] == [{"id": "u1", "name": "up", "healthchecks": {"active": {"timeout": 1}},
+                                 "targets": [{"id": "t1", "target": "10.0.0.1:80"}]}]
+    assert doc["certificates"] == [{"id": "cert1", "cert": "C", "key": "K",
+                                    "snis": [{"id": "sni1", "name": "a.example.com"}]}]
+    assert doc["vaults"] == [{"id": "v1", "prefix": "env", "name": "env"}]
+
+
+def test_merge_consumer_replaces_only_owned_acls_and_keys() -> None:
+    cfg = dbless.Config.from_export(_export())
+    consumer = make_record("Consumer", "ops", {"subscriptions": ["pets"], "credential": {"type": "apiKey"}})
+    change = Change("g", Op.CREATE, "Consumer", "ops", desired={**consumer, "secret": {"apiKey": "k-123456"}})
+    with pytest.raises(dbless.MergeError):  # 'ops' exists and is not ours
+        dbless.apply_change(cfg, change, OWNER)
+    mobile = make_record("Consumer", "mobile", {"subscriptions": ["pets", "orders"], "credential": {"type": "apiKey"}})
+    change = Change("g", Op.CREATE, "Consumer", "mobile", desired={**mobile, "secret": {"apiKey": "k-123456"}})
+    cid = dbless.apply_change(cfg, change, OWNER)
+    assert sorted(a["group"] for a in cfg.find_all("acls", consumer=cid)) == ["orders", "pets"]
+    fewer = {**mobile, "spec": {**mobile["spec"], "subscriptions": ["pets"]}, "secret": {"apiKey": "k-999999"}}
+    dbless.apply_change(cfg, Change("g", Op.UPDATE, "Consumer", "mobile", desired=fewer), OWNER)
+    assert [a["group"] for a in cfg.find_all("acls", consumer=cid)] == ["pets"]
+    assert [k["key"] for k in cfg.find_all("keyauth_credentials", consumer=cid)] == ["k-999999"]
+
+
+def test_policy_refuses_a_foreign_plugin_in_the_same_slot() -> None:
+    cfg = dbless.Config.from_export(_export())
+    sid = dbless.apply_change(cfg, Change("g", Op.CREATE, "API", "pets", desired=make_record("API", "pets", API)),
+                              OWNER)
+    cfg.put("plugins", {"id": "hand-made", "name": "cors", "service": sid, "config": {}}, ("x", "y"))
+    policy = make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": {"origins": ["*"]}})
+    with pytest.raises(dbless.MergeError):
+        dbless.apply_change(cfg, Change("g", Op.CREATE, "Policy", "pets-cors", desired=policy), OWNER)
