@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
 from reconciler.engine.diff import diff_spec
@@ -102,3 +104,21 @@ async def test_a_policy_moved_to_another_api_leaves_the_old_plans(emulator: Grav
                          ("orders", "stoa-keyless"): ["stoa-policy:pets-rate"]}
         [policy] = await adapter.fetch_policies()
         assert policy["spec"]["api"] == "orders"
+
+
+async def test_a_duplicate_managed_plan_is_closed_and_foreign_plans_are_kept(emulator: GraviteeEmulator) -> None:
+    async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+        api_id = str((await adapter.sync_api(api_record(), "acme")).resource_id)
+        with httpx.Client(base_url=emulator.url, auth=("admin", "admin")) as c:
+            base = f"/management/v2/organizations/DEFAULT/environments/DEFAULT/apis/{api_id}/plans"
+            for name in ("stoa-api-key", "gold"):
+                plan = c.post(base, json={"definitionVersion": "V4", "name": name, "security": {"type": "API_KEY"},
+                                          "validation": "AUTO"}).json()
+                c.post(f"{base}/{plan['id']}/_publish")
+        assert (await adapter.sync_api({**api_record(), "id": api_id}, "acme")).success
+        statuses = sorted((p["name"], p["status"]) for p in emulator.env().plans.values())
+        assert statuses == [("gold", "PUBLISHED"), ("stoa-api-key", "CLOSED"), ("stoa-api-key", "PUBLISHED"),
+                            ("stoa-keyless", "PUBLISHED")]
+        assert emulator.env().apis[api_id]["deploymentState"] == "DEPLOYED"
+        emulator.clear_log()
+        assert (await adapter.sync_api({**api_record(), "id": api_id}, "acme")).success and emulator.writes == []

@@ -58,6 +58,8 @@ class GraviteeAdapter(GatewayAdapter):
         """Raw APIs of the last listing (reads of one plan/apply cycle share it)."""
         self._plans: dict[str, list[dict[str, Any]]] = {}
         """API id -> its open plans, filled by the same listing."""
+        self._in_batch = False
+        """Inside apply_batch the listing of the plan is reused; a lone contract call reads afresh."""
 
     # ------------------------------------------------------------------ plumbing
     def make_http(self, **kwargs: Any) -> GatewayHttp:
@@ -69,6 +71,11 @@ class GraviteeAdapter(GatewayAdapter):
     def _forget(self) -> None:
         self._apis = None
         self._plans = {}
+
+    def _fresh(self) -> None:
+        """Called by every contract method: outside a batch, never act on an earlier listing."""
+        if not self._in_batch:
+            self._forget()
 
     async def _gather(self, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
         semaphore = asyncio.Semaphore(self.concurrency)
@@ -119,8 +126,8 @@ class GraviteeAdapter(GatewayAdapter):
             self._apis = [a for a in apis if a.get("definitionVersion") == "V4"]
         return self._apis
 
-    async def _list_plans(self, api_id: str) -> list[dict[str, Any]]:
-        if api_id not in self._plans:
+    async def _list_plans(self, api_id: str, *, fresh: bool = False) -> list[dict[str, Any]]:
+        if fresh or api_id not in self._plans:
             self._plans[api_id] = await self._pages(f"{self.v2}/apis/{api_id}/plans",
                                                     {"statuses": OPEN_PLAN_STATUSES})
         return self._plans[api_id]
@@ -181,6 +188,7 @@ class GraviteeAdapter(GatewayAdapter):
         return out
 
     async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
+        self._fresh()
         async def run() -> AdapterResult:
             api_id = await self._converge(str(api_spec["name"]), api_spec, {}, adopt=bool(api_spec.get("adopt")))
             return AdapterResult(success=True, resource_id=api_id, data={"api_id": api_id})
@@ -190,7 +198,7 @@ class GraviteeAdapter(GatewayAdapter):
     async def _converge(self, name: str, record: dict[str, Any] | None, edits: dict[str, dict[str, Any] | None],
                         *, adopt: bool = False, live: dict[str, Any] | None = None) -> str:
         """Bring one API, its plans and policy flows to the desired state; deploy at most once."""
-        wrote = False
+        wrote = created_now = False
         if live is None and record is not None and record.get("id"):
             live = await self._get_or_none(f"{self.v2}/apis/{record['id']}")
         if live is None:
@@ -209,7 +217,7 @@ class GraviteeAdapter(GatewayAdapter):
                     # Never leave an unlabelled (unowned, unreachable) API behind.
                     await self.client.request("DELETE", f"{self.v2}/apis/{created['id']}", ok=(404,))
                     raise
-                wrote = True
+                wrote = created_now = True
                 self._plans[str(created["id"])] = []
             elif not m.api_content_equal(record, live, self.owner):
                 body = m.api_update_body(record, self.owner, live)
@@ -218,7 +226,7 @@ class GraviteeAdapter(GatewayAdapter):
         assert live is not None
         api_id = str(live["id"])
 
-        plans = await self._list_plans(api_id)
+        plans = await self._list_plans(api_id, fresh=not created_now)  # what we write from is read now
         managed = self._managed_plans(plans)
         policies = self._current_policies(managed, name)
         for policy_name, spec in edits.items():
@@ -241,6 +249,12 @@ class GraviteeAdapter(GatewayAdapter):
                 plan = (await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans/{plan['id']}/_publish")).json()
                 wrote = True
             new_plans.append(plan)
+        kept = {str(p.get("id")) for p in new_plans}
+        for plan in plans:
+            if str(plan.get("name")) in m.PLAN_SECURITY and str(plan.get("id")) not in kept:
+                # A duplicate of a managed plan (an interrupted run, a console copy): close it.
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans/{plan['id']}/_close")
+                wrote = True
         new_plans += [p for p in plans if str(p.get("name")) not in m.PLAN_SECURITY]
 
         if record is not None and live.get("state") != "STARTED":
@@ -257,6 +271,7 @@ class GraviteeAdapter(GatewayAdapter):
         return api_id
 
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
+        self._fresh()
         async def run() -> AdapterResult:
             live = await self._get_or_none(f"{self.v2}/apis/{api_id}")
             if live is None:
@@ -295,6 +310,7 @@ class GraviteeAdapter(GatewayAdapter):
         return out
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        self._fresh()
         async def run() -> AdapterResult:
             name = str(policy_spec["name"])
             spec = policy_spec["spec"]
@@ -304,6 +320,7 @@ class GraviteeAdapter(GatewayAdapter):
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
 
     async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        self._fresh()
         async def run() -> AdapterResult:
             api_id, name = m.split_policy_id(policy_id)
             live = await self._get_or_none(f"{self.v2}/apis/{api_id}")
@@ -347,6 +364,7 @@ class GraviteeAdapter(GatewayAdapter):
         return out
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        self._fresh()
         async def run() -> AdapterResult:
             app_id = await self._converge_consumer(app_spec, adopt=bool(app_spec.get("adopt")))
             return AdapterResult(success=True, resource_id=app_id, data={"application_id": app_id})
@@ -422,6 +440,7 @@ class GraviteeAdapter(GatewayAdapter):
         return app_id
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        self._fresh()
         async def run() -> AdapterResult:
             app = await self._get_or_none(f"{self.v1}/applications/{app_id}")
             if app is None:
@@ -448,6 +467,14 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
         """Group the work per API so each API is written once per object and deployed at most once."""
+        self._in_batch = True
+        try:
+            return await self._apply_batch(changes)
+        finally:
+            self._in_batch = False
+            self._forget()
+
+    async def _apply_batch(self, changes: list[Change]) -> list[ItemResult]:
         results: dict[int, ItemResult] = {}
         groups: dict[str, _Group] = {}
         consumer_deletes: list[Change] = []
@@ -511,7 +538,6 @@ class GraviteeAdapter(GatewayAdapter):
             await consumer(change)
 
         await self._gather([lambda c=c: guarded_consumer(c) for c in consumer_upserts])  # type: ignore[misc]
-        self._forget()
         return [results[id(c)] for c in changes]
 
     async def _consumer_result(self, desired: dict[str, Any], adopt: bool) -> AdapterResult:
