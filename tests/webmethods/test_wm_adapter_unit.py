@@ -479,3 +479,27 @@ async def test_fetch_apis_pages_through_the_list(mock: respx.MockRouter, wm: Web
     assert sorted(r["id"] for r in records) == ["a0", "a1", "a2", "a3", "a4"]
     froms = [c.request.url.params["from"] for c in mock.calls if c.request.url.path.endswith("/apis")]
     assert froms == ["0", "2", "4"]
+
+
+async def test_existing_application_found_by_name_gets_its_api_list_emptied(mock: respx.MockRouter,
+                                                                            wm: WebMethodsAdapter) -> None:
+    list_apis(mock)
+    mock.get("/applications").respond(200, json={"applications": [
+        {"id": "ours", "name": "mobile", "description": OWNER_DESC}]})
+    mock.put("/applications/ours").respond(200, json={"id": "ours"})
+    assoc = mock.put("/applications/ours/apis").respond(200, json={"apiIDs": []})
+    record = full_set()[4]
+    record["spec"]["subscriptions"] = []
+    assert (await wm.provision_application(record)).success
+    assert body(assoc.calls.last) == {"apiIDs": []}
+
+
+async def test_connect_forgets_ids_cached_by_an_earlier_run(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    list_apis(mock, api_obj("a1"))
+    await wm.fetch_apis()
+    assert await wm._api_id("pets") == "a1"
+    await wm.disconnect()
+    mock.get("/apis").respond(200, json={"apiResponse": []})
+    await wm.connect()
+    with pytest.raises(Exception, match="not on this gateway"):
+        await wm._api_id("pets")

@@ -91,6 +91,13 @@ class WebMethodsAdapter(GatewayAdapter):
             self.client.secrets = saved
             self._record_secrets = ()
 
+    async def connect(self) -> None:
+        # A new run must not trust ids cached by an earlier one.
+        self._api_ids.clear()
+        self._api_names.clear()
+        self._apis_loaded = False
+        await super().connect()
+
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         auth = self.auth
         kwargs.setdefault("auth", (auth.get("username") or "Administrator", auth.get("password") or "manage"))
@@ -348,6 +355,7 @@ class WebMethodsAdapter(GatewayAdapter):
                         app_id = app.get("id")
                         break
             body = mappers.application_payload(record, self.owner, api_key)
+            existed = bool(app_id)
             if app_id:
                 if not api_key:
                     body.pop("identifiers")
@@ -358,7 +366,7 @@ class WebMethodsAdapter(GatewayAdapter):
                 if not app_id:
                     raise PermanentError(f"POST /applications for {name!r} returned no id")
             api_ids = [await self._api_id(str(n)) for n in sorted(record["spec"].get("subscriptions") or [])]
-            if api_ids or record.get("id"):
+            if api_ids or existed:  # the list replaces the old one, so an emptied list is sent too
                 await self._send("PUT", f"/applications/{app_id}/apis", {"apiIDs": api_ids})
             return AdapterResult(success=True, resource_id=str(app_id))
 
