@@ -185,3 +185,29 @@ def test_rejected_config_leaves_kong_unchanged(kong: KongEmulator, repo: Path, m
             after = {p: c.get(p).content for p in before}
         assert after == before  # the 50 req/min change was in the same rejected config
         assert len([w for w in kong.writes if w.path == "/config" and w.status == 400]) == 1
+
+
+def test_reconciler_emulate_kong_serves_the_requested_mode(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    code = "import sys; from reconciler.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "emulate", "kong", "--port", str(port), "--mode", "postgres"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        assert body["configuration"]["database"] == "postgres"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -90,7 +90,9 @@ class KongEmulator(Emulator):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, str], options: dict[str, Any]) -> Emulator:
-        return cls(mode=str(options.get("mode", "dbless")), admin_token=credentials.get("token"))
+        mode = str(options.get("mode", "dbless")).lower()
+        mode = {"off": "dbless", "db-less": "dbless", "database": "postgres", "db": "postgres"}.get(mode, mode)
+        return cls(mode=mode, admin_token=credentials.get("token"))
 
     @property
     def dbless(self) -> bool:
