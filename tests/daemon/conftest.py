@@ -156,7 +156,8 @@ class DaemonProcess:
         return None
 
     def logs(self) -> str:
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict[str, Any]]:

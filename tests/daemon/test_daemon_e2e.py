@@ -84,6 +84,11 @@ def test_push_then_webhook_converges_and_second_push_prunes(origin: Origin, stoa
     for secret in (ADMIN_TOKEN, MOBILE_KEY, WEBHOOK_SECRET, API_TOKEN):
         assert secret not in logs
     assert daemon.terminate() == 0
+    lines = daemon.logs().splitlines()
+    records = daemon.log_records()
+    assert len(records) == len(lines) > 0  # every line is one JSON object
+    applied = [r for r in records if r["msg"].startswith("reconciled stoa-dev")]
+    assert applied and {"ts", "level", "logger", "gateway", "commit", "mode", "duration"} <= set(applied[0])
 
 
 def test_invalid_commit_changes_nothing_and_health_reports_it(origin: Origin, stoa: StoaEmulator, admin: httpx.Client,
