@@ -518,3 +518,15 @@ async def test_dbless_delete_keeps_foreign_plugin_guard(kong: respx.MockRouter, 
     assert results is not None and results[0].status is Status.FAILED
     assert "prometheus" in (results[0].error or "")
     assert post.call_count == 0  # nothing left to apply: no write at all
+
+
+async def test_dbless_merge_order_does_not_depend_on_input_order(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    post = dbless_mode(kong).respond(201, json={})
+    policy = make_record("Policy", "pets-rate", {"api": "pets", "type": "rate_limit",
+                                                 "config": {"requests": 1, "period": "minute"}})
+    results = await adapter.apply_batch([Change("kong", Op.CREATE, "Policy", "pets-rate", desired=policy),
+                                         api_change("pets")])
+    assert results is not None and [r.name for r in results] == ["pets-rate", "pets"]
+    assert all(r.status is Status.APPLIED for r in results)
+    body = json.loads(post.calls.last.request.content)
+    assert any(p["name"] == "rate-limiting" for p in body["plugins"])

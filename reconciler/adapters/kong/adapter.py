@@ -138,7 +138,7 @@ class KongAdapter(GatewayAdapter):
         cfg = dbless.Config.from_export(current)
         results: dict[tuple[str, str], ItemResult] = {}
         ids: dict[tuple[str, str], str | None] = {}
-        for change in changes:
+        for change in sorted(changes, key=_merge_order):
             try:
                 ids[(change.kind, change.name)] = dbless.apply_change(cfg, change, self.owner,
                                                                       protect_apis=self.protect_apis)
@@ -355,6 +355,12 @@ class KongAdapter(GatewayAdapter):
             await self.client.request("DELETE", f"/consumers/{consumer['id']}")
             return AdapterResult(success=True, resource_id=app_id)
         return await self.guard(f"deprovision_application {app_id}", run)
+
+
+def _merge_order(change: Change) -> tuple[int, int]:
+    """Upserts by dependency level (APIs first), then deletes in reverse (consumers first)."""
+    level = {"API": 1, "Policy": 2, "Consumer": 3}.get(change.kind, 9)
+    return (1, -level) if change.op is Op.DELETE else (0, level)
 
 
 def _change(kind: str, record: dict[str, Any]) -> Change:
