@@ -132,3 +132,49 @@ def test_plan_notes_say_what_is_lost() -> None:
         "OpenAPI 3.1.0 is converted to 3.0.3 for webMethods without loss"]
     assert WebMethodsAdapter.plan_notes("API", {"openapi": None}) == []
     assert WebMethodsAdapter.plan_notes("Policy", {}) == []
+
+
+# ------------------------------------------------------------------ property: any 3.1 schema -> valid 3.0
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_types = st.sampled_from(["string", "integer", "number", "boolean", "object", "array"])
+_leaf = st.one_of(
+    st.builds(lambda t: {"type": t}, _types),
+    st.builds(lambda t, n: {"type": [t, "null"] if n else [t]}, _types, st.booleans()),
+    st.builds(lambda v: {"const": v}, st.one_of(st.integers(), st.text(max_size=3))),
+    st.builds(lambda lo: {"type": "number", "exclusiveMinimum": lo}, st.integers(-5, 5)),
+    st.builds(lambda hi: {"type": "integer", "exclusiveMaximum": hi}, st.integers(-5, 5)),
+    st.builds(lambda ex: {"type": "string", "examples": ex}, st.lists(st.text(max_size=3), min_size=1, max_size=3)),
+    st.just({"type": "array", "prefixItems": [{"type": "string"}]}),
+    st.just({"$ref": "#/components/schemas/T", "description": "x"}),
+)
+_schemas = st.recursive(_leaf, lambda inner: st.one_of(
+    st.builds(lambda p: {"type": "object", "properties": p}, st.dictionaries(st.sampled_from("abc"), inner, max_size=3)),
+    st.builds(lambda i: {"type": "array", "items": i}, inner),
+    st.builds(lambda a: {"anyOf": [a, {"type": "null"}]}, inner),
+    st.builds(lambda a, b: {"oneOf": [a, b]}, inner, inner),
+), max_leaves=8)
+
+_FORBIDDEN = {"const", "examples", "$defs", "prefixItems", "$schema"}
+
+
+def _walk(schema: Any) -> None:
+    if isinstance(schema, dict):
+        assert not (_FORBIDDEN & set(schema)), schema
+        assert not isinstance(schema.get("type"), list) and schema.get("type") != "null", schema
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+            assert bound not in schema or isinstance(schema[bound], bool), schema
+        for value in schema.values():
+            _walk(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _walk(item)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_schemas)
+def test_any_31_schema_becomes_valid_30(schema: dict[str, Any]) -> None:
+    out, _ = convert(doc_with(schema))
+    validate(out)
+    _walk(out["components"]["schemas"])

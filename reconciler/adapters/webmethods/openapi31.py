@@ -129,6 +129,16 @@ def _schema(schema: Any, where: str, notes: list[str]) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = dict(schema)
+    # anyOf/oneOf with a {"type": "null"} branch -> nullable (first, so a merged branch is converted too)
+    for key in ("anyOf", "oneOf"):
+        branches = out.get(key)
+        if isinstance(branches, list) and any(b == {"type": "null"} for b in branches):
+            rest = [b for b in branches if b != {"type": "null"}]
+            out["nullable"] = True
+            if len(rest) == 1 and isinstance(rest[0], dict) and "$ref" not in rest[0] and set(out) == {key, "nullable"}:
+                out = {**rest[0], "nullable": True}
+            else:
+                out[key] = rest
     for key in _DROPPED_KEYWORDS:
         if key in out:
             del out[key]
@@ -155,17 +165,6 @@ def _schema(schema: Any, where: str, notes: list[str]) -> Any:
         del out["type"]
         out["nullable"] = True
         notes.append(f"{where}: type 'null' alone has no OpenAPI 3.0 equivalent (kept as nullable)")
-    # anyOf/oneOf with a {"type": "null"} branch -> nullable
-    for key in ("anyOf", "oneOf"):
-        branches = out.get(key)
-        if isinstance(branches, list) and any(b == {"type": "null"} for b in branches):
-            rest = [b for b in branches if b != {"type": "null"}]
-            out["nullable"] = True
-            if len(rest) == 1 and isinstance(rest[0], dict) and "$ref" not in rest[0] and len(out) <= 3:
-                del out[key]
-                out.update(rest[0])
-            else:
-                out[key] = rest
     if "const" in out:
         out["enum"] = [out.pop("const")]
     if "examples" in out:
