@@ -243,7 +243,7 @@ spec: {type: simple, value: x, gateways: [stoa-dev]}
     (repo / "more.yaml").write_text(extra)
     assert main(["validate", str(repo)]) != 0
     err = capsys.readouterr()
-    assert "stoa" in (err.out + err.err) and "Alias" in (err.out + err.err)
+    assert "Alias is not supported by gateway 'stoa-dev' (type stoa)" in err.out + err.err
 
 
 def test_demo_runs_a_webmethods_repo_without_credentials_or_network(repo: Path, monkeypatch: pytest.MonkeyPatch,
