@@ -282,3 +282,33 @@ def test_unowned_api_with_the_desired_name_is_a_conflict_until_adopted(repo: Pat
     adopted = gravitee.env().apis[foreign["id"]]
     assert "stoa-owner:platform" in adopted["labels"] and adopted["state"] == "STARTED"
     assert run("plan", repo, gravitee, "--detailed-exitcode") == 0
+
+
+EXAMPLE_GATEWAY = """apiVersion: gostoa.dev/v1alpha1
+kind: GatewayInstance
+metadata: {name: gravitee-dev, labels: {env: dev}}
+spec:
+  displayName: Gravitee APIM 4 (dev)
+  gatewayType: gravitee
+  environment: dev
+  baseUrl: http://127.0.0.1:8083
+  credentials: {username: {env: GRAVITEE_USER}, password: {env: GRAVITEE_PASSWORD}}
+  options: {organization: DEFAULT, environment: DEFAULT}
+"""
+
+
+def test_the_example_repo_with_a_gravitee_gateway(example_repo: Path, gravitee: GraviteeEmulator,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/repo's APIs selected by `env: dev` land on Gravitee too; the OpenAPI hash is kept as a label."""
+    (example_repo / "gateways" / "gravitee-dev.yaml").write_text(EXAMPLE_GATEWAY)
+    for name, value in (("GRAVITEE_USER", USER), ("GRAVITEE_PASSWORD", PASSWORD), ("STOA_ADMIN_TOKEN", "unused"),
+                        ("MOBILE_APP_API_KEY", MOBILE_KEY), ("PARTNER_PORTAL_API_KEY", PARTNER_KEY)):
+        monkeypatch.setenv(name, value)
+    assert run("apply", example_repo, gravitee, "--gateway", "gravitee-dev") == 0
+    pets = apis_by_name(gravitee)["pets"]
+    assert any(str(label).startswith("stoa-openapi:sha256:") for label in pets["labels"])  # type: ignore[attr-defined]
+    assert pets["name"] == "Pet store" and pets["state"] == "STARTED"
+    gravitee.clear_log()
+    assert run("apply", example_repo, gravitee, "--gateway", "gravitee-dev") == 0
+    assert gravitee.writes == []
+    assert run("plan", example_repo, gravitee, "--gateway", "gravitee-dev", "--detailed-exitcode") == 0
