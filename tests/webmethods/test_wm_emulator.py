@@ -170,20 +170,23 @@ def test_paging_and_health(http: httpx.Client) -> None:
 
 def test_reconciler_emulate_serves_webmethods() -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "emulate", "webmethods", "--port", str(port)],
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WM_U": "ops", "WM_P": "ops-pass"}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "emulate", "webmethods", "--port", str(port),
+                             "--username-env", "WM_U", "--password-env", "WM_P"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/rest/apigateway/health/all",
-                                     auth=("Administrator", "manage"), timeout=1)
+                                     auth=("ops", "ops-pass"), timeout=1)
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.1)
         assert response.json()["status"] == "green"
+        default = httpx.get(f"http://127.0.0.1:{port}/rest/apigateway/health/all", auth=("Administrator", "manage"))
+        assert default.status_code == 401
     finally:
         proc.terminate()
         proc.wait(timeout=10)
