@@ -211,6 +211,7 @@ class Daemon:
             return self._fan_out("sync") if forced and src.good is not None else []
         src.invalid = None
         src.good = rev
+        self.source.pinned = {rev.path}
         self._ensure_gateways(gateways)
         return self._fan_out("sync" if forced else "commit")
 

@@ -59,7 +59,7 @@ class DaemonSettings(BaseModel):
     gateways: tuple[str, ...] = ()
     endpoints: dict[str, str] = Field(default_factory=dict)
     adopt: bool = False
-    max_deletes: int | None = Field(default=None, ge=0)
+    max_deletes: int | None = Field(default=None, ge=-1)
     prune: bool | None = None
     # HTTP server and process
     host: str = "127.0.0.1"
@@ -120,7 +120,7 @@ FIELDS: tuple[Field_, ...] = (
     Field_("gateways", "list", "", "Comma-separated gateway names to reconcile (default: all in the repo)."),
     Field_("endpoints", "map", "", "Comma-separated `NAME=URL` overrides of gateways' `baseUrl`."),
     Field_("adopt", "bool", "false", "Take over unowned objects that have a desired name."),
-    Field_("max_deletes", "int", "", "Refuse a plan with more deletes than this (overrides the repo setting)."),
+    Field_("max_deletes", "int", "", "Refuse a plan with more deletes than this (overrides the repo setting; -1: no limit)."),
     Field_("prune", "bool", "", "Delete owned objects that are no longer desired (overrides the repo setting)."),
     Field_("host", "str", "127.0.0.1", "Bind address of the HTTP server (`0.0.0.0` in a container)."),
     Field_("port", "int", "8080", "Port of the HTTP server."),

@@ -42,6 +42,8 @@ class Source(Protocol):
     kind: str
     location: str
     branch: str | None
+    pinned: set[Path]
+    """Snapshot paths that must survive pruning (the daemon pins the last good revision)."""
 
     async def fetch(self) -> Revision: ...
 
@@ -49,10 +51,11 @@ class Source(Protocol):
 
 
 def _prune_snapshots(root: Path, keep: set[Path]) -> None:
+    """Remove all but the newest snapshots, never one that is kept (the current and the last good one)."""
     dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.stat().st_mtime, reverse=True)
     for old in dirs[KEEP_SNAPSHOTS:]:
-        if old not in keep:
+        if not any(old == k or old in k.parents for k in keep):
             shutil.rmtree(old, ignore_errors=True)
     for tmp in root.glob(".tmp-*"):
         if time.time() - tmp.stat().st_mtime > 600:
@@ -100,6 +103,7 @@ class GitSource:
         self.root = settings.cache_dir.expanduser() / "git" / key
         self.repo_dir = self.root / "repo.git"
         self.snapshots = self.root / "snapshots"
+        self.pinned: set[Path] = set()
         self._secrets = tuple(s.get_secret_value() for s in (settings.git_token, settings.git_ssh_key_passphrase) if s)
         self._configure_libgit2()
 
@@ -153,7 +157,7 @@ class GitSource:
         path = snap / self.settings.subpath if self.settings.subpath else snap
         if not path.is_dir():
             raise SourceError(f"path {self.settings.subpath!r} does not exist in commit {cid[:12]}")
-        _prune_snapshots(self.snapshots, keep={snap})
+        _prune_snapshots(self.snapshots, keep={snap, *self.pinned})
         return Revision(cid, path)
 
     async def fetch(self) -> Revision:
@@ -202,6 +206,7 @@ class LocalSource:
         key = hashlib.sha256(self.location.encode()).hexdigest()[:16]
         self.snapshots = settings.cache_dir.expanduser() / "local" / key
         self.force_polling = force_polling
+        self.pinned: set[Path] = set()
 
     def _fetch_sync(self) -> Revision:
         if not self.dir.is_dir():
@@ -221,7 +226,7 @@ class LocalSource:
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)
         snap.touch()
-        _prune_snapshots(self.snapshots, keep={snap})
+        _prune_snapshots(self.snapshots, keep={snap, *self.pinned})
         return Revision(cid, snap)
 
     async def fetch(self) -> Revision:

@@ -36,6 +36,7 @@ class FakeSource:
     def __init__(self) -> None:
         self.revisions: list[Revision | Exception] = []
         self.fetches = 0
+        self.pinned: set[Path] = set()
 
     async def fetch(self) -> Revision:
         self.fetches += 1

@@ -116,3 +116,20 @@ def test_credentials_callback_picks_the_configured_kind_and_stops_after_a_reject
     assert pair.credential_tuple == ("git", f"{key}.pub", str(key), "pp")
     with pytest.raises(pygit2.GitError, match="none are configured"):
         _Callbacks(load_settings(None, {"RECONCILER_GIT_URL": "https://x"})).credentials("https://x", None, both)
+
+
+async def test_old_snapshots_are_pruned_but_the_pinned_good_one_stays(origin: Origin, tmp_path: Path) -> None:
+    import os
+
+    origin.push({"a.yaml": "0\n"}, "c0")
+    source = git_source(tmp_path, str(origin.bare))
+    good = await source.fetch()
+    source.pinned = {good.path}
+    os.utime(good.path, (1000, 1000))  # the oldest snapshot by far: first in line for pruning
+    seen = []
+    for i in range(1, 7):
+        origin.push({"a.yaml": f"{i}\n"}, f"c{i}")
+        seen.append((await source.fetch()).path)
+    assert good.path.exists() and (good.path / "a.yaml").read_text() == "0\n"
+    assert not seen[0].exists() and seen[-1].exists()  # unpinned old ones went
+    assert sum(p.exists() for p in seen) == 4
