@@ -83,6 +83,11 @@ def write_repo(root: Path, *, with_orders: bool = True) -> Path:
             kind: Policy
             metadata: {name: pets-rate}
             spec: {api: pets, type: rate_limit, rateLimit: {requests: 100, period: minute}}
+            ---
+            apiVersion: gostoa.dev/v1alpha1
+            kind: Policy
+            metadata: {name: pets-cors}
+            spec: {api: pets, type: cors, cors: {origins: ["https://app.example.com"], methods: [GET], maxAge: 600}}
             """,
         "consumers/mobile.yaml": f"""
             apiVersion: gostoa.dev/v1alpha1
@@ -151,6 +156,19 @@ def test_drift_is_planned_and_healed(tmp_path: Path, moto: str, writes: list[tup
     writes.clear()
     assert run("apply", repo, moto) == 0
     assert [w for w in writes if w[1].endswith("/deployments")] == [("POST", f"/restapis/{pets['id']}/deployments")]
+    assert run("plan", repo, moto, "--detailed-exitcode") == 0
+
+
+def test_api_and_cors_change_in_one_apply_deploy_once(tmp_path: Path, moto: str, writes: list[tuple[str, str]]) -> None:
+    repo = write_repo(tmp_path)
+    assert run("apply", repo, moto) == 0
+    pets = repo / "apis" / "pets.yaml"
+    pets.write_text(pets.read_text().replace("https://pets.example.com/v1", "https://pets-v2.example.com")
+                    .replace("maxAge: 600", "maxAge: 60"))
+    writes.clear()
+    assert run("apply", repo, moto) == 0
+    deployments = [w for w in writes if w[1].endswith("/deployments")]
+    assert len(deployments) == 1
     assert run("plan", repo, moto, "--detailed-exitcode") == 0
 
 

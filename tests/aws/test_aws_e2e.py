@@ -217,3 +217,33 @@ async def test_requests_are_sigv4_signed(moto: str) -> None:
 
 async def _record(seen: list[Any], request: Any) -> None:
     seen.append(request)
+
+
+CORS = {"origins": ["https://app.example.com", "https://admin.example.com"], "methods": ["GET", "POST"],
+        "headers": ["X-Api-Key"], "exposeHeaders": ["X-Request-Id"], "credentials": False, "maxAge": 600}
+
+
+def cors(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    return make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": config or CORS})
+
+
+async def test_cors_preflight_round_trip_survives_api_changes(moto: str) -> None:
+    async with AwsApiGatewayAdapter(config(moto)) as adapter:
+        await apply_all(adapter, [api(), policy(), cors()])
+        by_name = {p["name"]: p for p in await adapter.fetch_policies()}
+        assert by_name["pets-cors"]["spec"] == cors()["spec"] and by_name["pets-cors"]["owner"] == "platform"
+        (live_api,) = await adapter.fetch_apis()
+        assert live_api["spec"]["methods"] == ["GET", "POST"]  # the preflight is not an API method
+    async with AwsApiGatewayAdapter(config(moto)) as adapter:
+        await apply_all(adapter, [api(), policy(), cors()])
+        assert adapter.write_count == 0
+        moved = api(basePath="/animals", methods=["GET"])
+        await apply_all(adapter, [moved])  # the preflight moves with the base path
+        by_name = {p["name"]: p for p in await adapter.fetch_policies()}
+        assert by_name["pets-cors"]["spec"] == cors()["spec"]
+        (live,) = [p for p in await adapter.fetch_policies() if p["name"] == "pets-cors"]
+        assert (await adapter.remove(live)).success
+        assert [p["name"] for p in await adapter.fetch_policies()] == ["pets-rate"]
+    (rest,) = boto(moto).get_rest_apis()["items"]
+    assert all("OPTIONS" not in (r.get("resourceMethods") or {})
+               for r in boto(moto).get_resources(restApiId=rest["id"])["items"])

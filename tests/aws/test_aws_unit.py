@@ -290,10 +290,55 @@ async def test_upsert_policy_without_api_plan_fails_cleanly() -> None:
     assert not result.success and "nope" in (result.error or "")
 
 
-async def test_cors_policy_is_not_supported() -> None:
-    rec = make_record("Policy", "c", {"api": "pets", "type": "cors", "config": {"origins": ["*"]}})
-    result = await adapter().upsert_policy(rec)
-    assert not result.success and "Not supported by aws_apigateway" in (result.error or "")
+CORS = {"origins": ["https://a.example.com", "https://b.example.com"], "methods": ["GET", "POST"],
+        "headers": ["X-Api-Key"], "exposeHeaders": [], "credentials": True, "maxAge": 600}
+
+
+def test_cors_preflight_reads_back_exactly() -> None:
+    method = {"operationName": m.cors_marker("pets-cors", "platform"), "methodIntegration": {
+        "type": "MOCK", "integrationResponses": {"200": m.cors_integration_response(CORS)}}}
+    assert m.cors_from_method(method) == CORS
+    template = m.cors_integration_response(CORS)["responseTemplates"]["application/json"]
+    assert '["https://a.example.com", "https://b.example.com"]' in template and "responseOverride" in template
+
+
+@respx.mock
+async def test_cors_policy_puts_preflight_methods_and_deploys_once() -> None:
+    respx.get(f"{BASE}/restapis").mock(return_value=httpx.Response(200, json={"item": [
+        {"id": "a1", "name": "pets", "tags": OWNED}]}))
+    respx.get(f"{BASE}/restapis/a1/resources").mock(return_value=httpx.Response(200, json=resources()))
+    puts = respx.put(url__regex=rf"{BASE}/restapis/a1/resources/\w+/methods/OPTIONS.*").mock(
+        return_value=httpx.Response(201, json={}))
+    deploy = respx.post(f"{BASE}/restapis/a1/deployments").mock(return_value=httpx.Response(201, json={}))
+    rec = make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": CORS})
+    a = adapter()
+    result = await a.upsert_policy(rec)
+    assert result.success and result.resource_id == "cors:a1:pets-cors"
+    assert puts.call_count == 8 and deploy.call_count == 1
+    method = next(json.loads(c.request.content) for c in puts.calls if c.request.url.path.endswith("/OPTIONS"))
+    assert method == {"authorizationType": "NONE", "apiKeyRequired": False,
+                      "operationName": "stoa-cors pets-cors owner=platform"}
+
+
+@respx.mock
+async def test_api_change_with_pending_cors_change_defers_its_deployment() -> None:
+    from reconciler.engine.model import Change, Op
+    a = adapter()
+    cors = make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": CORS})
+    assert await a.apply_batch([Change("aws", Op.UPDATE, "API", "pets", desired=api_record()),
+                                Change("aws", Op.CREATE, "Policy", "pets-cors", desired=cors)]) is None
+    respx.get(f"{BASE}/restapis/a1").mock(return_value=httpx.Response(200, json={"id": "a1", "name": "pets", "tags": OWNED}))
+    respx.get(f"{BASE}/restapis/a1/resources").mock(return_value=httpx.Response(200, json=resources("https://old")))
+    respx.put(url__regex=rf"{BASE}/restapis/a1/resources/.*").mock(return_value=httpx.Response(201, json={}))
+    respx.get(f"{BASE}/restapis/a1/stages/prod").mock(return_value=httpx.Response(200, json={}))
+    respx.get(f"{BASE}/usageplans").mock(return_value=httpx.Response(200, json={"item": [PLAN]}))
+    deploy = respx.post(f"{BASE}/restapis/a1/deployments").mock(return_value=httpx.Response(201, json={}))
+    assert (await a.sync_api({**api_record(), "id": "a1"}, "acme")).success
+    assert deploy.call_count == 0  # owed to the cors change
+    respx.get(f"{BASE}/restapis").mock(return_value=httpx.Response(200, json={"item": [
+        {"id": "a1", "name": "pets", "tags": OWNED}]}))
+    assert (await a.upsert_policy(cors)).success
+    assert deploy.call_count == 1
 
 
 @respx.mock

@@ -24,6 +24,7 @@ from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
 from reconciler.adapters.base import AdapterResult, GatewayAdapter
 from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
 from reconciler.adapters.http import GatewayHttp
+from reconciler.engine.model import Change, ItemResult, Op
 from reconciler.engine.resources import secret_fingerprint
 
 #: (endpoint, rest api id) -> monotonic time of the last CreateDeployment sent by this process.
@@ -63,6 +64,12 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             self._config["base_url"] = f"https://apigateway.{self.region}.amazonaws.com"
         self.deployments = 0
         """CreateDeployment calls sent by this adapter instance (tests and reports read it)."""
+        # One deployment per API per apply: cors changes (their own level, after the API's) owe the
+        # API's deployment; `apply_batch` counts them before anything runs (see `_deploy_owed`).
+        self._cors_owed: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._api_deleted: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         profile = self.options.get("profile")
@@ -155,10 +162,17 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         else:
             await self._update_api_metadata(live, spec)
         api_id = str(live["id"])
-        changed = await self._sync_resources(api_id, spec)
+        try:
+            changed = await self._sync_resources(api_id, spec)
+        except Exception:
+            self._dirty.add(api_id)  # a half-written layout must still reach the stage
+            await self._deploy_owed(name, api_id, count=False)
+            raise
         stage = await self._get_or_none(f"/restapis/{api_id}/stages/{self.stage}")
         if changed or stage is None:
-            await self._deploy(api_id)
+            self._dirty.add(api_id)
+            # deploys now, unless a cors change of this API follows in this apply (it deploys once, last)
+            await self._deploy_owed(name, api_id, count=False)
         if await self._api_plan(name) is None:
             await self.client.request("POST", "/usageplans", json=m.usage_plan_payload(name, api_id, self.stage, self.owner))
         return AdapterResult(True, resource_id=api_id, data={"id": api_id, "deployed": changed or stage is None})
@@ -187,7 +201,11 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         backend, methods = str(spec["backend"]), m.desired_methods(spec)
         changed = False
         old_base, old_proxy = m.find_layout(resources)
+        carried: tuple[str, dict[str, Any]] | None = None
         if old_base is not None and old_proxy is not None and old_base.get("path") != base_path:
+            options = (old_base.get("resourceMethods") or {}).get("OPTIONS") or {}
+            marker, config = m.parse_cors_marker(options.get("operationName")), m.cors_from_method(options)
+            carried = (marker[0], config) if marker is not None and config is not None else None
             await self.client.request("DELETE", f"/restapis/{api_id}/resources/{old_proxy['id']}")
             for verb in old_base.get("resourceMethods") or {}:
                 await self.client.request("DELETE", f"/restapis/{api_id}/resources/{old_base['id']}/methods/{verb}")
@@ -214,6 +232,9 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             changed = True
         for resource, proxy in ((base, False), (by_path[proxy_path], True)):
             changed |= await self._sync_methods(api_id, resource, methods, backend, proxy=proxy)
+        if carried is not None:  # the cors preflight moves with the base path
+            for resource in (base, by_path[proxy_path]):
+                await self._put_cors(api_id, resource, carried[0], carried[1])
         return changed
 
     async def _sync_methods(self, api_id: str, resource: dict[str, Any], methods: list[str], backend: str,
@@ -221,7 +242,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         live: dict[str, Any] = dict(resource.get("resourceMethods") or {})
         prefix = f"/restapis/{api_id}/resources/{resource['id']}/methods"
         changed = False
-        for verb in sorted(set(live) - set(methods) - {"OPTIONS"}):
+        for verb in sorted(v for v in set(live) - set(methods) if not m.is_cors_method(v, live[v])):
             await self.client.request("DELETE", f"{prefix}/{verb}")
             changed = True
         for verb in methods:
@@ -265,6 +286,13 @@ class AwsApiGatewayAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ policies
     async def fetch_policies(self) -> list[dict[str, Any]]:
         records = []
+        for rest_api in await self._items("/restapis"):
+            owner = m.owner_of(rest_api.get("tags"))
+            if owner is not None:
+                resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
+                record = m.cors_from_resources(str(rest_api.get("name")), str(rest_api["id"]), resources, owner)
+                if record is not None:
+                    records.append(record)
         for plan in await self._plans():
             record = m.policy_from_plan(plan)
             if record is not None:
@@ -274,6 +302,9 @@ class AwsApiGatewayAdapter(GatewayAdapter):
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         spec = policy_spec.get("spec") or {}
+        if spec.get("type") == "cors":
+            return await self.guard(f"upsert_policy {policy_spec.get('name')}", lambda: self._set_cors(
+                str(spec["api"]), str(policy_spec["name"]), dict(spec["config"])))
         if spec.get("type") != "rate_limit":
             return AdapterResult(False, error=f"{spec.get('type')} policies: Not supported by {self.gateway_type}",
                                  category="unsupported")
@@ -289,6 +320,10 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
 
     async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        if policy_id.startswith("cors:"):
+            _, api_id, name = (policy_id.split(":", 2) + ["", ""])[:3]
+            return await self.guard(f"delete_policy {policy_id}", lambda: self._set_cors(None, name, None, api_id=api_id))
+
         async def run() -> AdapterResult:
             plan_id, _, name = policy_id.partition(":")
             plan = await self._get_or_none(f"/usageplans/{plan_id}")
@@ -301,6 +336,79 @@ class AwsApiGatewayAdapter(GatewayAdapter):
                                       json={"patchOperations": m.policy_clear_patch(plan)})
             return AdapterResult(True, resource_id=policy_id, data={"deleted": True})
         return await self.guard(f"delete_policy {policy_id}", run)
+
+    # ------------------------------------------------------------------ cors (preflight OPTIONS methods)
+    async def _set_cors(self, api: str | None, policy: str, config: dict[str, Any] | None, *,
+                        api_id: str | None = None) -> AdapterResult:
+        """Put (config) or remove (None) the cors preflight of an API; deploys once the API owes nothing."""
+        rest_api: dict[str, Any] | None = None
+        if api_id:
+            rest_api = await self._get_or_none(f"/restapis/{api_id}")
+        else:
+            rest_api = next((a for a in await self._items("/restapis")
+                             if a.get("name") == api and m.owner_of(a.get("tags")) == self.owner), None)
+        name = str((rest_api or {}).get("name") or api or "")
+        try:
+            if rest_api is None or m.owner_of(rest_api.get("tags")) != self.owner:
+                if config is None:
+                    return AdapterResult(True, data={"deleted": False})
+                raise PermanentError(f"API {api!r} has no REST API of ours on this gateway (apply the API first)")
+            rid = f"cors:{rest_api['id']}:{policy}"
+            if config is None and name in self._api_deleted:
+                return AdapterResult(True, resource_id=rid, data={"deleted": False})  # goes with its API
+            resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
+            base, proxy = m.find_layout(resources)
+            if base is None or proxy is None:
+                raise PermanentError(f"API {name!r} has no resource layout of ours (apply the API first)")
+            changed = False
+            for resource in (base, proxy):
+                live = (resource.get("resourceMethods") or {}).get("OPTIONS")
+                if config is None:
+                    marker = m.parse_cors_marker((live or {}).get("operationName"))
+                    if live is not None and marker is not None and marker[0] == policy:
+                        path = f"/restapis/{rest_api['id']}/resources/{resource['id']}/methods/OPTIONS"
+                        await self.client.request("DELETE", path)
+                        changed = True
+                elif not (live is not None and m.parse_cors_marker(live.get("operationName")) == (policy, self.owner)
+                          and m.cors_from_method(live) == config):
+                    await self._put_cors(str(rest_api["id"]), resource, policy, config, replace=live is not None)
+                    changed = True
+            if changed:
+                self._dirty.add(str(rest_api["id"]))
+            return AdapterResult(True, resource_id=rid, data={"id": rid, "changed": changed})
+        finally:
+            await self._deploy_owed(name, str((rest_api or {}).get("id") or ""))
+
+    async def _put_cors(self, api_id: str, resource: dict[str, Any], policy: str, config: dict[str, Any],
+                        *, replace: bool = False) -> None:
+        path = f"/restapis/{api_id}/resources/{resource['id']}/methods/OPTIONS"
+        if replace:
+            await self.client.request("DELETE", path)
+        await self.client.request("PUT", path, json=m.cors_method_payload(policy, self.owner))
+        await self.client.request("PUT", f"{path}/integration", json=m.cors_integration_payload())
+        await self.client.request("PUT", f"{path}/responses/200", json=m.cors_method_response(config))
+        await self.client.request("PUT", f"{path}/integration/responses/200", json=m.cors_integration_response(config))
+
+    async def _deploy_owed(self, name: str, api_id: str, *, count: bool = True) -> None:
+        """Count down (`count`) the cors changes this apply owes an API; deploy once, after the last one."""
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            owed = self._cors_owed.get(name, 0)
+            if count and owed > 0:
+                self._cors_owed[name] = owed - 1
+            if self._cors_owed.get(name, 0) == 0 and api_id and api_id in self._dirty:
+                self._dirty.discard(api_id)
+                await self._deploy(api_id)
+
+    async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
+        """Not a batch writer: only counts the cors changes per API so each API deploys once."""
+        self._cors_owed, self._dirty = {}, set()
+        self._api_deleted = {c.name for c in changes if c.kind == "API" and c.op is Op.DELETE}
+        for change in changes:
+            record = change.desired if change.desired is not None else change.actual
+            spec = (record or {}).get("spec") or {}
+            if change.kind == "Policy" and spec.get("type") == "cors" and change.op in (Op.CREATE, Op.UPDATE, Op.DELETE):
+                self._cors_owed[str(spec.get("api"))] = self._cors_owed.get(str(spec.get("api")), 0) + 1
+        return None
 
     # ------------------------------------------------------------------ consumers
     async def _key_plans(self, plans: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:

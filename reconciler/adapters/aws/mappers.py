@@ -8,6 +8,15 @@ Layout on AWS, per API `<name>`:
 - one usage plan per API (name `<name>`, tags `stoa-api`), bound to the API's stage: consumers' API
   keys are attached to it (subscriptions) and a rate_limit Policy sets its throttle/quota.
 
+CORS: a cors Policy is an OPTIONS method on both resources (no API key; `operationName` carries the
+marker `stoa-cors <policy> owner=<owner>`) with a MOCK integration answering the preflight: static
+Allow-Methods/-Headers/-Max-Age/-Credentials (and Expose-Headers) response parameters, and a mapping
+template that echoes the request's Origin when it is in the allowed list (a static header could hold
+only one origin). The config reads back exactly from those. Limits: actual (non-preflight) responses
+come from the backend through HTTP_PROXY, which AWS cannot decorate, so the backend must also send
+Access-Control-Allow-Origin / Expose-Headers itself; a declared OPTIONS method and a cors policy on the
+same API collide.
+
 Rate limits: AWS throttles per second (a float rate plus a burst) and has quotas per DAY/WEEK/MONTH only.
 `requests/period` maps to `throttle.rateLimit = ceil(requests / seconds(period))` (an integer, so it
 survives moto's and AWS's patch operations exactly), `burstLimit = max(rateLimit, min(requests, 5000))`,
@@ -19,6 +28,7 @@ as the numbers' own `requests`, i.e. as drift.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -119,6 +129,101 @@ def method_matches(live: dict[str, Any], method: str, backend: str, *, proxy: bo
     )
 
 
+_CORS_MARKER = re.compile(r"^stoa-cors (?P<name>[a-z0-9-]+) owner=(?P<owner>[a-z0-9-]+)$")
+_ALLOWED = re.compile(r"#set\(\$allowed = (\[.*?\])\)")
+_HEADER = "method.response.header."
+
+
+def cors_marker(name: str, owner: str) -> str:
+    return f"stoa-cors {name} owner={owner}"
+
+
+def parse_cors_marker(value: Any) -> tuple[str, str] | None:
+    match = _CORS_MARKER.match(str(value or ""))
+    return None if match is None else (match["name"], match["owner"])
+
+
+def is_cors_method(verb: str, method: dict[str, Any]) -> bool:
+    return verb == "OPTIONS" and parse_cors_marker(method.get("operationName")) is not None
+
+
+def cors_headers(config: dict[str, Any]) -> dict[str, str]:
+    """Static preflight headers (header name -> value); origins are handled by the template."""
+    headers = {"Access-Control-Allow-Methods": ",".join(str(m) for m in config.get("methods") or []),
+               "Access-Control-Max-Age": str(int(config.get("maxAge", 3600)))}
+    if config.get("headers"):
+        headers["Access-Control-Allow-Headers"] = ",".join(config["headers"])
+    if config.get("exposeHeaders"):
+        headers["Access-Control-Expose-Headers"] = ",".join(config["exposeHeaders"])
+    if config.get("credentials"):
+        headers["Access-Control-Allow-Credentials"] = "true"
+    return headers
+
+
+def cors_template(origins: list[str]) -> str:
+    return ("#set($origin = $input.params().header.get('Origin'))\n"
+            f"#set($allowed = {json.dumps(list(origins))})\n"
+            "#if($allowed.contains($origin) || $allowed.contains('*'))\n"
+            "#set($context.responseOverride.header.Access-Control-Allow-Origin = $origin)\n#end\n")
+
+
+def cors_method_payload(name: str, owner: str) -> dict[str, Any]:
+    return {"authorizationType": "NONE", "apiKeyRequired": False, "operationName": cors_marker(name, owner)}
+
+
+def cors_integration_payload() -> dict[str, Any]:
+    return {"type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 200}'}}
+
+
+def cors_method_response(config: dict[str, Any]) -> dict[str, Any]:
+    names = sorted(set(cors_headers(config)) | {"Access-Control-Allow-Origin"})
+    return {"responseParameters": {_HEADER + h: False for h in names}}
+
+
+def cors_integration_response(config: dict[str, Any]) -> dict[str, Any]:
+    params = {_HEADER + h: f"'{v}'" for h, v in sorted(cors_headers(config).items())}
+    return {"responseParameters": params,
+            "responseTemplates": {"application/json": cors_template(list(config.get("origins") or []))}}
+
+
+def cors_from_method(method: dict[str, Any]) -> dict[str, Any] | None:
+    """The cors config a preflight OPTIONS method answers, or None when it is not one of ours."""
+    integration = method.get("methodIntegration") or {}
+    response = (integration.get("integrationResponses") or {}).get("200") or {}
+    template = str((response.get("responseTemplates") or {}).get("application/json") or "")
+    found = _ALLOWED.search(template)
+    if integration.get("type") != "MOCK" or found is None:
+        return None
+    try:
+        origins = [str(o) for o in json.loads(found.group(1))]
+    except ValueError:
+        return None
+    params = {k[len(_HEADER):]: str(v).strip("'") for k, v in (response.get("responseParameters") or {}).items()
+              if k.startswith(_HEADER)}
+
+    def split(header: str) -> list[str]:
+        return [v for v in params.get(header, "").split(",") if v]
+    max_age = params.get("Access-Control-Max-Age", "0")
+    return {"origins": origins, "methods": split("Access-Control-Allow-Methods"),
+            "headers": split("Access-Control-Allow-Headers"), "exposeHeaders": split("Access-Control-Expose-Headers"),
+            "credentials": params.get("Access-Control-Allow-Credentials") == "true",
+            "maxAge": int(max_age) if max_age.isdigit() else -1}
+
+
+def cors_from_resources(api_name: str, api_id: str, resources: list[dict[str, Any]],
+                        api_owner: str | None) -> dict[str, Any] | None:
+    """The cors Policy of a REST API we laid out, read from its base resource's OPTIONS method."""
+    base, _ = find_layout(resources)
+    method = ((base or {}).get("resourceMethods") or {}).get("OPTIONS")
+    marker = parse_cors_marker((method or {}).get("operationName"))
+    if method is None or marker is None:
+        return None
+    config = cors_from_method(method) or {}
+    owner = marker[1] if api_owner == marker[1] else None
+    return make_record("Policy", marker[0], {"api": api_name, "type": "cors", "config": config},
+                       id=f"cors:{api_id}:{marker[0]}", owner=owner)
+
+
 def find_layout(resources: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(base resource, `{proxy+}` resource) of an API we laid out; (None, None) if there is none."""
     by_id = {r.get("id"): r for r in resources}
@@ -142,7 +247,7 @@ def api_from_gateway(rest_api: dict[str, Any], resources: list[dict[str, Any]] |
         base, proxy = find_layout(resources)
         if base is not None and proxy is not None:
             base_path = str(base.get("path") or "/")
-            methods = sorted(m for m in (proxy.get("resourceMethods") or {}) if m != "OPTIONS")
+            methods = sorted(m for m, v in (proxy.get("resourceMethods") or {}).items() if not is_cors_method(m, v))
             uri = str(((base.get("resourceMethods") or {}).get(methods[0] if methods else "", {})
                        .get("methodIntegration") or {}).get("uri") or "")
             if not uri:
