@@ -309,12 +309,12 @@ def to_document(cfg: Config) -> dict[str, Any]:
             row = _clean(table, entity)
             if table == "consumers":
                 for cred in CREDENTIALS:
-                    nested = children.get(cred, {}).get(str(entity["id"]))
+                    nested = children.get(cred, {}).get(str(entity.get("id")))
                     if nested:
                         row[cred] = nested
-            elif table == "upstreams" and children.get("targets", {}).get(str(entity["id"])):
+            elif table == "upstreams" and children.get("targets", {}).get(str(entity.get("id"))):
                 row["targets"] = children["targets"][str(entity["id"])]
-            elif table == "certificates" and children.get("snis", {}).get(str(entity["id"])):
+            elif table == "certificates" and children.get("snis", {}).get(str(entity.get("id"))):
                 row["snis"] = children["snis"][str(entity["id"])]
             rows.append(row)
         doc[table] = rows
