@@ -496,13 +496,24 @@ class Daemon:
             from reconciler.daemon.http import build_app
 
             self.server = _QuietServer(uvicorn.Config(build_app(self), host=self.settings.host, port=self.settings.port,
-                                                      log_level="warning", access_log=False, lifespan="off"))
-            self._spawn("http server", self.server.serve())
+                                                      log_level="warning", access_log=False, lifespan="off",
+                                                      log_config=None))
+            self._spawn("http server", self._serve_http(self.server))
         self.schedules.start()
         self._configure_schedules()
         self.trigger_fetch("start")
         await self._stop.wait()
         return await self._shutdown(loop if install_signals else None)
+
+    async def _serve_http(self, server: uvicorn.Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind: stop cleanly instead of dying mid-run
+            log.error("the HTTP server could not start on %s:%s", self.settings.host, self.settings.port)
+            self._exit_code = 3
+            self.request_stop()
+
+    _exit_code = 0
 
     async def _shutdown(self, loop: asyncio.AbstractEventLoop | None) -> int:
         self.state.stopping = True
@@ -537,6 +548,7 @@ class Daemon:
         if loop is not None:
             for sig, _ in self._signals():
                 loop.remove_signal_handler(sig)
+        code = max(code, self._exit_code)
         log.info("daemon stopped", extra={"exit_code": code})
         return code
 

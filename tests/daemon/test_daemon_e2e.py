@@ -368,3 +368,21 @@ def test_invalid_settings_fail_at_start_with_clear_errors(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert "RECONCILER_ADOPT: expected true or false" in done.stderr
     assert "do-not-print-me" not in done.stderr + done.stdout
+
+
+def test_port_in_use_stops_cleanly_with_exit_code_3(tmp_path: Path) -> None:
+    import json
+    import socket
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "reconciler", "daemon"], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "RECONCILER_LOCAL_PATH": str(tmp_path),
+                                   "RECONCILER_CACHE_DIR": str(tmp_path / ".cache"), "RECONCILER_PORT": str(port)})
+    assert done.returncode == 3
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(r["msg"].startswith("the HTTP server could not start") for r in records)
+    assert records[-1]["msg"] == "daemon stopped"
