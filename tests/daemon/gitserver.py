@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 
 class GitHttpServer:
-    def __init__(self, root: Path, token: str | None = None) -> None:
+    def __init__(self, root: Path, token: str | None = None, *, tls: tuple[Path, Path] | None = None) -> None:
         self.root = root
         self.token = token
         self.requests: list[str] = []
@@ -98,11 +99,17 @@ class GitHttpServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # (cert, key): HTTPS with a self-signed certificate
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, repo: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{repo}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{repo}"
 
     def __enter__(self) -> GitHttpServer:
         self.thread.start()

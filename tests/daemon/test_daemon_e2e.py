@@ -386,3 +386,22 @@ def test_port_in_use_stops_cleanly_with_exit_code_3(tmp_path: Path) -> None:
     records = [json.loads(line) for line in done.stderr.splitlines()]
     assert any(r["msg"].startswith("the HTTP server could not start") for r in records)
     assert records[-1]["msg"] == "daemon stopped"
+
+
+def test_https_remote_with_private_ca_and_token(origin: Origin, stoa: StoaEmulator, admin: httpx.Client,
+                                                start_daemon: Start, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    first = origin.push(manifests(["pets"]), "first")
+    with GitHttpServer(origin.srv, token="tls-git-token", tls=(cert, key)) as server:
+        untrusted = start_daemon(settings_for(server.url("origin.git"), stoa, RECONCILER_GIT_TOKEN="tls-git-token"))
+        error = wait_until(lambda: untrusted.health()["source"]["last_fetch_error"])
+        assert "certificate" in error.lower() and untrusted.terminate() == 0
+        assert routes(admin) == set()
+        daemon = start_daemon(settings_for(server.url("origin.git"), stoa, RECONCILER_GIT_TOKEN="tls-git-token",
+                                           RECONCILER_GIT_CA_FILE=str(cert)))
+        wait_until(lambda: daemon.gateway().get("last_commit") == first)
+        assert routes(admin) == {"platform.pets"}
+        assert daemon.terminate() == 0
