@@ -107,7 +107,7 @@ def method_payload(*, proxy: bool, api_key_required: bool) -> dict[str, Any]:
 
 
 def integration_payload(method: str, backend: str, *, proxy: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "HTTP_PROXY", "httpMethod": method, "integrationHttpMethod": method,
+    body: dict[str, Any] = {"type": "HTTP_PROXY", "httpMethod": method,  # the integration verb (wire name)
                             "uri": integration_uri(backend, proxy=proxy)}
     if proxy:
         body["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
