@@ -10,6 +10,7 @@ apply time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -246,12 +247,20 @@ async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None
         gplan.error = sanitize(f"cannot read gateway: {type(exc).__name__}: {exc}", secrets=adapter.secrets)
         return
     gplan.fingerprint = fingerprint(live)
-    gplan.changes = plan_gateway(
+    changes = plan_gateway(
         name, prep.desired.get(name, []), live,
         PlanOptions(owner=prep.state.settings.owner, prune=prune, adopt=options.adopt,
                     ignore=tuple(prep.state.settings.ignore)),
         view=adapter.desired_view,
     )
+    gplan.changes = [_with_adapter_notes(adapter, c) for c in changes]
+
+
+def _with_adapter_notes(adapter: GatewayAdapter, change: Change) -> Change:
+    if change.op not in (Op.CREATE, Op.UPDATE) or change.desired is None:
+        return change
+    notes = adapter.plan_notes(change.kind, change.desired.get("spec") or {})
+    return dataclasses.replace(change, notes=change.notes + tuple(notes)) if notes else change
 
 
 def _check_deletes(plan: RepoPlan, limit: int) -> None:

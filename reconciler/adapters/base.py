@@ -225,6 +225,11 @@ class GatewayAdapter(ABC):
         """The part of a desired spec this gateway stores and returns (pure). Default: all of it."""
         return spec
 
+    @staticmethod
+    def plan_notes(kind: str, spec: dict[str, Any]) -> list[str]:
+        """Notes shown in the plan for a create/update of this spec (pure), e.g. a lossy conversion."""
+        return []
+
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
         """Apply all of this gateway's changes at once; None means "use the per-resource methods"."""
         return None
