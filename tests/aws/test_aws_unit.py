@@ -126,6 +126,7 @@ async def test_health_check_ok_and_default_endpoint() -> None:
     route = respx.get(f"{BASE}/restapis").mock(return_value=httpx.Response(200, json={"item": []}))
     result = await adapter().health_check()
     assert result.success and route.called
+    assert route.calls[0].request.headers["accept"] == "application/json"  # not HAL
 
 
 @respx.mock

@@ -75,6 +75,8 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         profile = self.options.get("profile")
         kwargs.setdefault("auth", _LazySigV4(self.auth, self.region, str(profile) if profile else None))
         kwargs.setdefault("pace_per_second", float(self.options.get("requestsPerSecond", 10)))
+        # Without it API Gateway answers HAL (`_embedded`), not the `item` lists (botocore sets it too).
+        kwargs.setdefault("headers", {"Accept": "application/json"})
         return super().make_http(**kwargs)
 
     # ------------------------------------------------------------------ low-level helpers
