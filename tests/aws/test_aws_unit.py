@@ -403,3 +403,14 @@ async def test_missing_credentials_fail_without_raising(monkeypatch: pytest.Monk
     a = AwsApiGatewayAdapter({"name": "aws", "owner": "platform", "options": {}})
     result = await a.health_check()
     assert not result.success and "credentials" in (result.error or "")
+
+
+def test_credentials_from_a_named_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    creds_file = tmp_path / "credentials"
+    creds_file.write_text("[deploy]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profilesecret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds_file))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    creds = resolve_credentials(None, None, profile="deploy")
+    assert creds is not None and creds.access_key == "AKIDPROFILE"
