@@ -187,3 +187,11 @@ def test_plugin_validation_in_db_mode(db: KongEmulator) -> None:
         assert r.status_code == 400 and "at least one of" in r.json()["fields"]["@entity"][0]
         ok = c.post("/plugins", json={"name": "rate-limiting", "config": {"minute": 5}}).json()
         assert ok["config"]["policy"] == "local" and ok["config"]["minute"] == 5
+
+
+def test_patch_merges_plugin_config(db: KongEmulator) -> None:
+    with client(db) as c:
+        plugin = c.post("/plugins", json={"name": "rate-limiting", "config": {"minute": 5, "hour": 100}}).json()
+        patched = c.patch(f"/plugins/{plugin['id']}", json={"config": {"minute": 7}}).json()
+    assert patched["config"]["minute"] == 7 and patched["config"]["hour"] == 100
+    assert patched["created_at"] == plugin["created_at"] and patched["id"] == plugin["id"]

@@ -359,6 +359,8 @@ def validate(schema: Schema, data: dict[str, Any], *, partial: bool = False,
         if f.between and not f.between[0] <= value <= f.between[1]:
             errors[key] = f"value should be between {f.between[0]} and {f.between[1]}"
             continue
+        if partial and base is not None and f.type == "record" and isinstance(base.get(key), dict):
+            value = _deep_defaults(base[key], value)  # PATCH merges records (e.g. a plugin's config)
         if f.type == "record" and isinstance(f.default, dict) and f.default:
             value = _deep_defaults(f.default, value)  # Kong fills nested record defaults
         if f.type == "foreign" and isinstance(value, dict):
