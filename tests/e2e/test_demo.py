@@ -10,7 +10,7 @@ from reconciler.cli import main
 def test_demo_converges_on_every_gateway(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    for gateway in ("stoa-dev", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"):
+    for gateway in ("stoa-dev", "kong-dev", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"):
         assert f"Gateway {gateway}: " in out, f"{gateway} was not applied"
     assert "A second apply sent 0 write request(s)" in out
     assert "the emulators logged 0." in out
