@@ -6,10 +6,10 @@ gateway type whose adapter fails to import does not break the others.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from reconciler.adapters.base import GatewayAdapter
+from reconciler.plugins import load_class
 
 _PATHS: dict[str, str] = {}
 
@@ -42,17 +42,7 @@ def adapter_class(gateway_type: str) -> type[GatewayAdapter]:
         path = _PATHS[gateway_type]
     except KeyError:
         raise LookupError(f"unknown gateway type {gateway_type!r} (known: {', '.join(gateway_types())})") from None
-    module_name, _, class_name = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise LookupError(f"no adapter is installed for gateway type {gateway_type!r}") from None
-        raise
-    cls = getattr(module, class_name)
-    if not (isinstance(cls, type) and issubclass(cls, GatewayAdapter)):
-        raise TypeError(f"{path} is not a GatewayAdapter")
-    return cls
+    return load_class(path, GatewayAdapter, missing=f"no adapter is installed for gateway type {gateway_type!r}")
 
 
 def available_types() -> list[str]:

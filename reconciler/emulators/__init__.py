@@ -6,9 +6,8 @@ Each is written from the vendor's own contract (`../shared/specs`) and never imp
 
 from __future__ import annotations
 
-import importlib
-
 from reconciler.emulators.server import Emulator
+from reconciler.plugins import load_class
 
 #: gateway type -> "module:Class" of its emulator (constructed with keyword options).
 EMULATORS: dict[str, str] = {
@@ -25,17 +24,7 @@ def emulator_class(gateway_type: str) -> type[Emulator]:
         path = EMULATORS[gateway_type]
     except KeyError:
         raise LookupError(f"no emulator for gateway type {gateway_type!r} (have: {', '.join(EMULATORS)})") from None
-    module_name, _, class_name = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise LookupError(f"the {gateway_type} emulator is not installed") from None
-        raise
-    cls = getattr(module, class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Emulator)):
-        raise TypeError(f"{path} is not an Emulator")
-    return cls
+    return load_class(path, Emulator, missing=f"the {gateway_type} emulator is not installed")
 
 
 __all__ = ["EMULATORS", "Emulator", "emulator_class"]
