@@ -7,12 +7,10 @@ breaking the others; a missing module becomes a LookupError with a message a use
 from __future__ import annotations
 
 import importlib
-from typing import TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
-def load_class(path: str, base: type[T], *, missing: str) -> type[T]:
+def load_class(path: str, base: type[Any], *, missing: str) -> type[Any]:
     """Import `module:Class`, check it subclasses `base`; LookupError(`missing`) if the module is absent."""
     module_name, _, class_name = path.partition(":")
     try:

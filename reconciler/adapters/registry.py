@@ -42,7 +42,9 @@ def adapter_class(gateway_type: str) -> type[GatewayAdapter]:
         path = _PATHS[gateway_type]
     except KeyError:
         raise LookupError(f"unknown gateway type {gateway_type!r} (known: {', '.join(gateway_types())})") from None
-    return load_class(path, GatewayAdapter, missing=f"no adapter is installed for gateway type {gateway_type!r}")
+    cls: type[GatewayAdapter] = load_class(
+        path, GatewayAdapter, missing=f"no adapter is installed for gateway type {gateway_type!r}") 
+    return cls
 
 
 def available_types() -> list[str]:

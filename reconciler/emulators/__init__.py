@@ -24,7 +24,8 @@ def emulator_class(gateway_type: str) -> type[Emulator]:
         path = EMULATORS[gateway_type]
     except KeyError:
         raise LookupError(f"no emulator for gateway type {gateway_type!r} (have: {', '.join(EMULATORS)})") from None
-    return load_class(path, Emulator, missing=f"the {gateway_type} emulator is not installed")
+    cls: type[Emulator] = load_class(path, Emulator, missing=f"the {gateway_type} emulator is not installed")
+    return cls
 
 
 __all__ = ["EMULATORS", "Emulator", "emulator_class"]
