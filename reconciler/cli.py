@@ -111,7 +111,7 @@ def _confirm() -> bool:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.output import render
-    from reconciler.runner import ApplyOutcome, RunOptions, ValidationFailed, apply_repo, apply_saved, plan_repo
+    from reconciler.runner import ApplyOutcome, RepoPlan, RunOptions, ValidationFailed, apply_repo, apply_saved
 
     target = Path(args.path)
     options: RunOptions = _options(args)  # type: ignore[assignment]
@@ -130,16 +130,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
             root = Path(args.repo) if args.repo else Path.cwd()
             outcome: ApplyOutcome = asyncio.run(apply_saved(saved, root, options))
         else:
-            if not args.auto_approve:
-                plan = asyncio.run(plan_repo(target, options))
+            def approve(plan: RepoPlan) -> bool:
                 print(render.plan_text(plan, colour=_colour(args)))
-                if plan.failed or not plan.has_changes:
-                    return EXIT_ERROR if plan.failed else EXIT_OK
-                if not _confirm():
-                    return EXIT_ERROR
-            outcome = asyncio.run(apply_repo(target, options))
-            if args.auto_approve:
-                print(render.plan_text(outcome.plan, colour=_colour(args)))
+                if plan.failed or not plan.has_changes or args.auto_approve:
+                    return True
+                return _confirm()
+
+            outcome = asyncio.run(apply_repo(target, options, approve=approve))
+            if outcome.declined:
+                print("Apply cancelled; nothing was changed.", file=sys.stderr)
+                return EXIT_ERROR
     except ValidationFailed as exc:
         return _print_validation(exc)
     except FileNotFoundError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,8 @@ class RepoPlan:
 class ApplyOutcome:
     plan: RepoPlan
     reports: dict[str, GatewayReport] = field(default_factory=dict)
+    declined: bool = False
+    """The approval callback refused the plan: nothing was applied."""
 
     @property
     def failed(self) -> bool:
@@ -288,14 +290,23 @@ async def plan_repo(path: Path, options: RunOptions = RunOptions()) -> RepoPlan:
     return prep.plan
 
 
-async def apply_repo(path: Path, options: RunOptions = RunOptions()) -> ApplyOutcome:
-    """Plan, then apply every gateway whose plan has changes. Refuses the whole run on plan errors."""
+async def apply_repo(
+    path: Path, options: RunOptions = RunOptions(), *, approve: Callable[[RepoPlan], bool] | None = None
+) -> ApplyOutcome:
+    """Plan, then apply every gateway whose plan has changes. Refuses the whole run on plan errors.
+
+    `approve` sees the plan before anything is written (the CLI's "yes" prompt): exactly the plan it
+    approved is applied; when it returns False nothing is.
+    """
     prep = _prepare(path, options)
     outcome = ApplyOutcome(prep.plan)
     try:
         await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
         limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
         _check_deletes(prep.plan, limit)
+        if approve is not None and not approve(prep.plan):
+            outcome.declined = True
+            return outcome
         if prep.plan.errors:
             return outcome
         await _apply_all(prep.plan, prep.adapters, prep.secrets, options, outcome)

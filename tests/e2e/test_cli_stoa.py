@@ -164,3 +164,23 @@ def test_export_is_refused_clearly_for_a_gateway_that_cannot(stoa: StoaEmulator,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert run("export", str(repo), "--gateway", "stoa-dev", "-o", str(tmp_path / "b.zip"), *endpoint(stoa)) == 1
     assert "cannot export an archive: Not supported by stoa" in capsys.readouterr().err
+
+
+def test_interactive_apply_applies_exactly_what_was_approved(stoa: StoaEmulator, repo: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import reconciler.cli as cli
+
+    monkeypatch.setattr(cli, "_confirm", lambda: False)
+    assert run("apply", str(repo), *endpoint(stoa)) == 1
+    assert stoa.writes == [] and "Apply cancelled" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_confirm", lambda: True)
+    assert run("apply", str(repo), *endpoint(stoa)) == 0
+    assert run("plan", str(repo), *endpoint(stoa), "--detailed-exitcode") == 0
+
+
+def test_apply_without_a_terminal_needs_auto_approve(stoa: StoaEmulator, repo: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("apply", str(repo), *endpoint(stoa)) == 1  # pytest's stdin is not a tty
+    assert "pass --auto-approve" in capsys.readouterr().err
+    assert stoa.writes == []
