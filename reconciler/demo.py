@@ -43,6 +43,11 @@ class _Moto:
         host, port = self.server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         self.writes: list[Any] = []
+        # moto keeps its backends in module-level state shared by every server in this process:
+        # start from an empty AWS account, whatever ran before in the same process.
+        import httpx
+
+        httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
     def stop(self) -> None:
         self.server.stop()

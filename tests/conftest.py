@@ -60,3 +60,22 @@ def example_repo(tmp_path: Path) -> Iterator[Path]:
     dst = tmp_path / "repo"
     shutil.copytree(ROOT / "examples" / "repo", dst)
     yield dst
+
+
+def keep_only_gateway(repo: Path, gateway: str) -> Path:
+    """Reduce a copy of examples/repo to one gateway: drop the other gateways and the files bound by
+    name only to them, so a test can run against that one gateway's emulator."""
+    for path in (repo / "gateways").iterdir():
+        if path.stem != gateway:
+            path.unlink()
+    for path in repo.rglob("*.yaml"):
+        text = path.read_text()
+        if "gateways: [" in text and gateway not in text:
+            path.unlink()
+    return repo
+
+
+@pytest.fixture
+def stoa_example_repo(example_repo: Path) -> Path:
+    """examples/repo with only its STOA gateway (stoa-dev)."""
+    return keep_only_gateway(example_repo, "stoa-dev")

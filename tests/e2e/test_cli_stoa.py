@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,17 +28,8 @@ def stoa(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoaEmulator]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    dst = tmp_path / "repo"
-    shutil.copytree(ROOT / "examples" / "repo", dst)
-    for path in (dst / "gateways").iterdir():  # keep only the STOA gateway: other emulators have their own tests
-        if path.name != "stoa-dev.yaml":
-            path.unlink()
-    for path in dst.rglob("*.yaml"):
-        text = path.read_text()
-        if "gateways: [" in text and "stoa-dev" not in text:
-            path.unlink()
-    return dst
+def repo(stoa_example_repo: Path) -> Path:
+    return stoa_example_repo  # other gateways' emulators have their own tests
 
 
 def run(*args: str) -> int:
