@@ -140,3 +140,15 @@ def test_examples_repo_is_valid() -> None:
     state = load(Path(__file__).resolve().parents[2] / "examples" / "repo")
     assert state.settings.owner == "platform"
     assert {"pets", "orders"} <= set(state.of_kind("API"))
+
+
+def test_duplicate_keys_are_refused_with_their_line() -> None:
+    doc = API.replace("  tenant: acme\n", "  tenant: acme\n  tenant: other\n")
+    errs = errors_of({"gw.yaml": GATEWAY, "apis/pets.yaml": doc})
+    assert len(errs) == 1 and errs[0].startswith("repo/apis/pets.yaml:7: invalid YAML") and "duplicate key 'tenant'" in errs[0]
+
+
+def test_yaml_12_scalars_and_dates_stay_strings() -> None:
+    doc = API.replace('version: "1"', "version: 2024-01-01")
+    state = parse_tree({"gw.yaml": GATEWAY, "a.yaml": doc})
+    assert state.of_kind("API")["pets"].model.spec.version == "2024-01-01"  # type: ignore[attr-defined]
