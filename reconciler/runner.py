@@ -10,9 +10,11 @@ apply time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import gc
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,30 @@ class ApplyOutcome:
         return self.plan.failed or any(r.failed for r in self.reports.values())
 
 
+# ------------------------------------------------------------------------------------- memory
+_gc_pauses = 0
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a pure, allocation-heavy phase (load, canonical, diff).
+
+    Those phases build large acyclic structures (records, changes), which reference counting frees;
+    the cyclic collector would only rescan the whole desired state again and again: at 30,000
+    objects it is about 70% of the engine's time. Re-entrant; restores the previous state.
+    """
+    global _gc_pauses
+    was_enabled = gc.isenabled() if _gc_pauses == 0 else False
+    _gc_pauses += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0 and was_enabled:
+            gc.enable()
+
+
 # ------------------------------------------------------------------------------------- secrets
 def resolve_ref(ref: SecretRef, root: Path, env: Mapping[str, str]) -> str:
     """The value of a secret reference; raises LookupError naming the reference (never the value)."""
@@ -185,6 +211,11 @@ class _Prepared:
 
 
 def _prepare(path: Path, options: RunOptions) -> _Prepared:
+    with paused_gc():
+        return _prepare_state(path, options)
+
+
+def _prepare_state(path: Path, options: RunOptions) -> _Prepared:
     state = load(path)
     env = os.environ if options.env is None else options.env
     if options.gateways is not None:
@@ -248,14 +279,15 @@ async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None
     except Exception as exc:  # noqa: BLE001 - a broken adapter must not stop the other gateways
         gplan.error = sanitize(f"cannot read gateway: {type(exc).__name__}: {exc}", secrets=adapter.secrets)
         return
-    gplan.fingerprint = fingerprint(live)
-    changes = plan_gateway(
-        name, prep.desired.get(name, []), live,
-        PlanOptions(owner=prep.state.settings.owner, prune=prune, adopt=options.adopt,
-                    ignore=tuple(prep.state.settings.ignore)),
-        view=adapter.desired_view,
-    )
-    gplan.changes = [_with_adapter_notes(adapter, c) for c in changes]
+    with paused_gc():
+        gplan.fingerprint = fingerprint(live)
+        changes = plan_gateway(
+            name, prep.desired.get(name, []), live,
+            PlanOptions(owner=prep.state.settings.owner, prune=prune, adopt=options.adopt,
+                        ignore=tuple(prep.state.settings.ignore)),
+            view=adapter.desired_view,
+        )
+        gplan.changes = [_with_adapter_notes(adapter, c) for c in changes]
 
 
 def _with_adapter_notes(adapter: GatewayAdapter, change: Change) -> Change:
