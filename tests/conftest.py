@@ -41,6 +41,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def run_cli(command: str, repo: Path | str, endpoints: dict[str, str], *extra: str) -> int:
+    """`reconciler COMMAND REPO --endpoint NAME=URL ... EXTRA`, in-process; apply is auto-approved."""
+    from reconciler.cli import main
+
+    args = [command, str(repo)]
+    for name, url in endpoints.items():
+        args += ["--endpoint", f"{name}={url}"]
+    args += list(extra)
+    if command == "apply":
+        args.append("--auto-approve")
+    return main(args)
+
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
     "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",

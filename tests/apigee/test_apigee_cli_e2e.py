@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
 from reconciler.emulators.apigee import ApigeeEmulator
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -84,10 +84,7 @@ def write_repo(root: Path, *, with_orders: bool = True) -> Path:
 
 
 def run(command: str, repo: Path, emu: ApigeeEmulator, *extra: str) -> int:
-    args = [command, str(repo), "--endpoint", f"apigee-dev={emu.url}", *extra]
-    if command == "apply":
-        args.append("--auto-approve")
-    return main(args)
+    return run_cli(command, repo, {"apigee-dev": emu.url}, *extra)
 
 
 def test_apply_then_reapply_writes_nothing(tmp_path: Path, emu: ApigeeEmulator,

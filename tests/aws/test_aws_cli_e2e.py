@@ -15,8 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.http import GatewayHttp
-from reconciler.cli import main
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -113,10 +112,7 @@ def write_repo(root: Path, *, with_orders: bool = True) -> Path:
 
 
 def run(command: str, repo: Path, url: str, *extra: str) -> int:
-    args = [command, str(repo), "--endpoint", f"aws-dev={url}", *extra]
-    if command == "apply":
-        args.append("--auto-approve")
-    return main(args)
+    return run_cli(command, repo, {"aws-dev": url}, *extra)
 
 
 def boto(url: str) -> Any:

@@ -6,7 +6,6 @@ from reconciler.engine.apply import apply_gateway
 from reconciler.engine.model import Status
 from reconciler.engine.plan import PlanOptions, plan_gateway
 from reconciler.engine.resources import make_record
-
 from tests.core.memory_adapter import MemoryAdapter
 
 

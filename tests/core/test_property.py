@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from reconciler.engine.apply import apply_gateway
 from reconciler.engine.plan import PlanOptions, plan_gateway
 from reconciler.engine.resources import make_record
-
 from tests.core.memory_adapter import MemoryAdapter
 
 OWNER = "platform"

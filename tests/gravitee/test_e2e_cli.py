@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
 from reconciler.emulators.gravitee import GraviteeEmulator
+from tests.conftest import run_cli
 from tests.gravitee.conftest import GraviteeContract
 
 pytestmark = pytest.mark.e2e
@@ -119,10 +119,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(command: str, repo: Path, emulator: GraviteeEmulator, *extra: str) -> int:
-    args = [command, str(repo), "--endpoint", f"gravitee-dev={emulator.url}", *extra]
-    if command == "apply":
-        args.append("--auto-approve")
-    return main(args)
+    return run_cli(command, repo, {"gravitee-dev": emulator.url}, *extra)
 
 
 def client(emulator: GraviteeEmulator) -> httpx.Client:

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
 from reconciler.emulators.kong import KongEmulator
+from tests.conftest import run_cli
 from tests.kong.test_kong_e2e_adapter import SNAPSHOT_PATHS, UNOWNED
 
 pytestmark = pytest.mark.e2e
@@ -97,10 +97,7 @@ def kong(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def run(command: str, repo: Path, kong: KongEmulator, *extra: str) -> int:
-    args = [command, str(repo), "--endpoint", f"kong-dev={kong.url}", *extra]
-    if command == "apply":
-        args.append("--auto-approve")
-    return main(args)
+    return run_cli(command, repo, {"kong-dev": kong.url}, *extra)
 
 
 def admin(kong: KongEmulator) -> httpx.Client:

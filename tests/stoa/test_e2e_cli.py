@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
 from reconciler.emulators.stoa import StoaEmulator
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +33,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(command: str, repo: Path, emulator: StoaEmulator, *extra: str) -> int:
-    args = [command, str(repo), "--endpoint", f"stoa-dev={emulator.url}", *extra]
-    if command == "apply":
-        args.append("--auto-approve")
-    return main(args)
+    return run_cli(command, repo, {"stoa-dev": emulator.url}, *extra)
 
 
 def admin(emulator: StoaEmulator) -> httpx.Client:

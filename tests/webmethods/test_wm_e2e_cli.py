@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.emulators.webmethods import WebMethodsEmulator
+from tests.conftest import run_cli
 from tests.webmethods.helpers import OPENAPI_31
 
 pytestmark = pytest.mark.e2e
@@ -120,10 +121,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(command: str, repo: Path, emulator: WebMethodsEmulator, *extra: str) -> int:
-    args = [command, str(repo), "--endpoint", f"wm-dev={emulator.url}", *extra]
-    if command == "apply":
-        args.append("--auto-approve")
-    return main(args)
+    return run_cli(command, repo, {"wm-dev": emulator.url}, *extra)
 
 
 def admin(emulator: WebMethodsEmulator) -> httpx.Client:
