@@ -25,6 +25,7 @@ from reconciler.manifests.models import (
     Name,
     SecretRef,
     Strict,
+    unique,
 )
 
 _URL = r"^https?://[^\s]+$"
@@ -112,9 +113,7 @@ class ScopeSpec(Bound):
     @field_validator("apis")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("duplicate API")
-        return value
+        return unique(value, "API")
 
 
 class Scope(Strict):

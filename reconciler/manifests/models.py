@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AnyHttpUrl,
@@ -29,6 +29,16 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=63)]
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]?$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+T = TypeVar("T")
+
+
+def unique(values: list[T], what: str) -> list[T]:
+    """Validator body for lists whose entries must not repeat (methods, subscriptions, APIs)."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"duplicate {what}")
+    return values
 
 
 class Strict(BaseModel):
@@ -153,8 +163,7 @@ class ApiSpec(Strict):
     @field_validator("methods")
     @classmethod
     def _unique_methods(cls, value: list[HttpMethod]) -> list[HttpMethod]:
-        if len(set(value)) != len(value):
-            raise ValueError("duplicate method")
+        unique(value, "method")
         if not value:
             raise ValueError("at least one method")
         return value
@@ -238,9 +247,7 @@ class ConsumerSpec(Strict):
     @field_validator("subscriptions")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("duplicate subscription")
-        return value
+        return unique(value, "subscription")
 
 
 class Consumer(Strict):
