@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.emulators.stoa import StoaEmulator
+from reconciler.adapters.stoa.emulator import StoaEmulator
 
 TOKEN = "bench-admin-token"
 WEBHOOK = "bench-webhook-secret"

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
 from reconciler.emulators.kong import KongEmulator  # noqa: E402
-from reconciler.engine.apply import apply_gateway  # noqa: E402
-from reconciler.engine.model import Change, Op  # noqa: E402
+from reconciler.executor.apply import apply_gateway  # noqa: E402
+from reconciler.model.changes import Change, Op  # noqa: E402
 from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
-from reconciler.engine.resources import make_record, secret_fingerprint  # noqa: E402
+from reconciler.model.records import make_record, secret_fingerprint  # noqa: E402
 
 OWNER = "bench"
 SEED: dict[str, Any] = {

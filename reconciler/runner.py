@@ -21,15 +21,16 @@ from typing import Any
 
 from reconciler.adapters import registry
 from reconciler.adapters.base import GatewayAdapter
-from reconciler.adapters.errors import GatewayError, sanitize
-from reconciler.engine.apply import apply_gateway
 from reconciler.engine.canonical import desired_records, secret_refs
-from reconciler.engine.kinds import KINDS
-from reconciler.engine.model import Change, GatewayReport, Op
-from reconciler.engine.plan import PlanOptions, count_ops, fingerprint, plan_gateway
-from reconciler.engine.resources import secret_fingerprint
+from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
+from reconciler.executor.apply import apply_gateway
 from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
 from reconciler.manifests.models import GatewayInstance, SecretRef
+from reconciler.model.changes import Change, GatewayReport, Op
+from reconciler.model.errors import GatewayError, sanitize
+from reconciler.model.kinds import KINDS
+from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
+from reconciler.model.records import secret_fingerprint
 
 __all__ = [
     "ApplyOutcome", "GatewayPlan", "LoadError", "RepoPlan", "RunOptions", "ValidationFailed",
@@ -56,53 +57,6 @@ class RunOptions:
     """Where `{env: NAME}` references are looked up (default: os.environ)."""
     concurrency: int = 8
     timeout: float = 30.0
-
-
-@dataclass
-class GatewayPlan:
-    name: str
-    gateway_type: str
-    changes: list[Change] = field(default_factory=list)
-    error: str | None = None
-    fingerprint: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    """The gateway's connection settings with secret *references* only (for saved plans)."""
-
-    @property
-    def pending(self) -> list[Change]:
-        return [c for c in self.changes if c.op is not Op.NOOP]
-
-
-@dataclass
-class RepoPlan:
-    gateways: dict[str, GatewayPlan] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    owner: str = ""
-    secret_refs: dict[str, dict[str, str]] = field(default_factory=dict)
-    """"Kind/name" -> field -> reference ("env:NAME" / "file:/abs/path"), for saved plans."""
-
-    @property
-    def has_changes(self) -> bool:
-        return any(g.pending for g in self.gateways.values())
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(g.error for g in self.gateways.values())
-
-    def counts(self) -> dict[str, int]:
-        return count_ops(c for g in self.gateways.values() for c in g.changes)
-
-
-@dataclass
-class ApplyOutcome:
-    plan: RepoPlan
-    reports: dict[str, GatewayReport] = field(default_factory=dict)
-    declined: bool = False
-    """The approval callback refused the plan: nothing was applied."""
-
-    @property
-    def failed(self) -> bool:
-        return self.plan.failed or any(r.failed for r in self.reports.values())
 
 
 # ------------------------------------------------------------------------------------- memory

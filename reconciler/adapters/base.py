@@ -8,7 +8,7 @@ Contract, for every adapter:
 
 What the reconciler adds, without changing that contract:
 - `fetch_apis / fetch_policies / fetch_applications` (and `fetch(kind)`) return canonical records
-  (`reconciler.engine.resources`) and RAISE `GatewayError` on failure, so a failed read can never be
+  (`reconciler.model.records`) and RAISE `GatewayError` on failure, so a failed read can never be
   mistaken for an empty gateway. The public `list_*` wrap them and return `[]` on failure, as the
   contract says.
 - `desired_view(kind, spec)` (pure): drops or reshapes what this gateway cannot store, so the diff
@@ -16,7 +16,7 @@ What the reconciler adds, without changing that contract:
 - `apply_batch(changes)`: gateways that must write everything at once (Kong DB-less) take the whole
   plan for the gateway here and return one result per change; the default returns None, and the
   executor calls the per-resource methods level by level.
-- `AdapterResult.category`: machine-readable error category (`reconciler.adapters.errors`), so the
+- `AdapterResult.category`: machine-readable error category (`reconciler.model.errors`), so the
   engine never parses error strings.
 
 Adapter config (the `config` dict of the constructor), built by the CLI from a GatewayInstance:
@@ -29,25 +29,16 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from reconciler.adapters.errors import UNSUPPORTED, GatewayError, sanitize
 from reconciler.adapters.http import GatewayHttp
-from reconciler.engine.kinds import KINDS
-from reconciler.engine.model import Change, ItemResult
+from reconciler.model.changes import Change, ItemResult
+from reconciler.model.errors import UNSUPPORTED, GatewayError, UnsupportedError, sanitize
+from reconciler.model.results import AdapterResult
 
 log = logging.getLogger("reconciler.adapters")
-
-
-@dataclass
-class AdapterResult:
-    success: bool
-    resource_id: str | None = None
-    data: dict[str, Any] | None = field(default_factory=dict)
-    error: str | None = None
-    category: str | None = None
 
 
 class GatewayAdapter(ABC):
@@ -195,30 +186,55 @@ class GatewayAdapter(ABC):
         """On success, `data = {"content": <bytes>, "media_type": "application/zip"}`."""
         return self.not_supported()
 
+    # ------------------------------------------------------------------ extended kinds: reads and deletes
+    # Not part of the STOA contract (it has upserts only); the reconciler needs them to diff and prune.
+    async def fetch_auth_servers(self) -> list[dict[str, Any]]:
+        raise UnsupportedError(f"Not supported by {self.gateway_type}")
+
+    async def delete_auth_server(self, alias_id: str, auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def fetch_aliases(self) -> list[dict[str, Any]]:
+        raise UnsupportedError(f"Not supported by {self.gateway_type}")
+
+    async def delete_alias(self, alias_id: str, auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def fetch_strategies(self) -> list[dict[str, Any]]:
+        raise UnsupportedError(f"Not supported by {self.gateway_type}")
+
+    async def delete_strategy(self, strategy_id: str, auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def fetch_scopes(self) -> list[dict[str, Any]]:
+        raise UnsupportedError(f"Not supported by {self.gateway_type}")
+
+    async def delete_scope(self, scope_id: str, auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
+    async def fetch_configs(self) -> list[dict[str, Any]]:
+        raise UnsupportedError(f"Not supported by {self.gateway_type}")
+
+    async def release_config(self, key: str, auth_token: str | None = None) -> AdapterResult:
+        return self.not_supported()
+
     # ------------------------------------------------------------------ reconciler hooks
     async def fetch(self, kind: str) -> list[dict[str, Any]]:
         """Canonical records of one kind; raises GatewayError when the gateway cannot be read."""
-        info = KINDS[kind]
-        method: Callable[[], Awaitable[list[dict[str, Any]]]] = getattr(self, info.fetch)
-        return await method()
+        return await HANDLERS[kind].fetch(self)
 
-    async def upsert(self, record: dict[str, Any]) -> AdapterResult:
-        """Dispatch a desired record to the contract method of its kind."""
-        info = KINDS[record["kind"]]
-        if record["kind"] not in self.supported_kinds:
+    async def upsert(self, change: Change) -> AdapterResult:
+        """Send a create/update change to the contract method of its kind."""
+        if change.kind not in self.supported_kinds:
             return self.not_supported()
-        if info.upsert == "sync_api":
-            return await self.sync_api(record, str(record["spec"].get("tenant", "")))
-        method: Callable[[dict[str, Any]], Awaitable[AdapterResult]] = getattr(self, info.upsert)
-        return await method(record)
+        return await HANDLERS[change.kind].upsert(self, change)
 
-    async def remove(self, record: dict[str, Any]) -> AdapterResult:
-        """Dispatch a live record's delete to the contract method of its kind (by gateway id)."""
-        info = KINDS[record["kind"]]
-        if info.delete is None or record["kind"] not in self.supported_kinds:
+    async def remove(self, change: Change) -> AdapterResult:
+        """Send a delete change to the contract method of its kind (by the live object's id)."""
+        handler = HANDLERS[change.kind]
+        if change.kind not in self.supported_kinds or handler.delete is None:
             return self.not_supported()
-        method: Callable[[str], Awaitable[AdapterResult]] = getattr(self, info.delete)
-        return await method(str(record["id"]))
+        return await handler.delete(self, change)
 
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -237,3 +253,62 @@ class GatewayAdapter(ABC):
     @property
     def write_count(self) -> int:
         return 0 if self.http is None else self.http.writes
+
+
+# ---------------------------------------------------------------------------------------- handlers
+Fetch = Callable[[GatewayAdapter], Awaitable[list[dict[str, Any]]]]
+Write = Callable[[GatewayAdapter, Change], Awaitable[AdapterResult]]
+
+
+@dataclass(frozen=True)
+class KindHandler:
+    """The adapter side of one row of `reconciler.model.kinds.KINDS`: typed, checked by mypy."""
+
+    fetch: Fetch
+    upsert: Write
+    delete: Write | None
+
+
+def _tenant(change: Change) -> str:
+    return str(((change.desired or {}).get("spec") or {}).get("tenant", ""))
+
+
+def _live_id(change: Change) -> str:
+    return str(change.live_id)
+
+
+HANDLERS: Mapping[str, KindHandler] = {
+    "API": KindHandler(
+        lambda a: a.fetch_apis(),
+        lambda a, c: a.sync_api(c.request(), _tenant(c)),
+        lambda a, c: a.delete_api(_live_id(c))),
+    "Policy": KindHandler(
+        lambda a: a.fetch_policies(),
+        lambda a, c: a.upsert_policy(c.request()),
+        lambda a, c: a.delete_policy(_live_id(c))),
+    "Consumer": KindHandler(
+        lambda a: a.fetch_applications(),
+        lambda a, c: a.provision_application(c.request()),
+        lambda a, c: a.deprovision_application(_live_id(c))),
+    "AuthServer": KindHandler(
+        lambda a: a.fetch_auth_servers(),
+        lambda a, c: a.upsert_auth_server(c.request()),
+        lambda a, c: a.delete_auth_server(_live_id(c))),
+    "Alias": KindHandler(
+        lambda a: a.fetch_aliases(),
+        lambda a, c: a.upsert_alias(c.request()),
+        lambda a, c: a.delete_alias(_live_id(c))),
+    "GatewayConfig": KindHandler(
+        lambda a: a.fetch_configs(),
+        lambda a, c: a.apply_config(c.request()),
+        lambda a, c: a.release_config(_live_id(c))),
+    "Strategy": KindHandler(
+        lambda a: a.fetch_strategies(),
+        lambda a, c: a.upsert_strategy(c.request()),
+        lambda a, c: a.delete_strategy(_live_id(c))),
+    "Scope": KindHandler(
+        lambda a: a.fetch_scopes(),
+        lambda a, c: a.upsert_scope(c.request()),
+        lambda a, c: a.delete_scope(_live_id(c))),
+}
+"""Kind -> contract methods. `tests/core/test_schemas_and_registry.py` checks it covers every kind."""

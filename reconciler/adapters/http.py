@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.adapters.errors import TemporaryError, error_for_status, sanitize
+from reconciler.model.errors import TemporaryError, error_for_status, sanitize
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})

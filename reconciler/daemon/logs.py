@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from reconciler.adapters.errors import sanitize
+from reconciler.model.errors import sanitize
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from reconciler.engine.model import GatewayReport, Status
+from reconciler.model.changes import GatewayReport, Status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -32,15 +32,15 @@ from typing import Any
 
 import uvicorn
 
-from reconciler.adapters.errors import sanitize
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.scheduler import CoalescingWorker, Schedules
 from reconciler.daemon.settings import DaemonSettings, SettingsError, load_settings
 from reconciler.daemon.source import Source, SourceError, make_source
 from reconciler.daemon.state import DaemonState, InvalidCommit, Revision, SourceStatus, ValidationIssue
-from reconciler.engine.model import Op
 from reconciler.manifests.loader import ValidationFailed, load
+from reconciler.model.changes import Op
+from reconciler.model.errors import sanitize
 from reconciler.runner import ApplyOutcome, GatewayPlan, RepoPlan, RunOptions, apply_repo, build_adapters, plan_repo
 
 log = logging.getLogger("reconciler.daemon")

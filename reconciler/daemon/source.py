@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 import pygit2
 
-from reconciler.adapters.errors import sanitize
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.state import Revision
+from reconciler.model.errors import sanitize
 
 log = logging.getLogger("reconciler.daemon.source")
 

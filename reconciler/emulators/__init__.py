@@ -11,7 +11,7 @@ from reconciler.plugins import load_class
 
 #: gateway type -> "module:Class" of its emulator (constructed with keyword options).
 EMULATORS: dict[str, str] = {
-    "stoa": "reconciler.emulators.stoa:StoaEmulator",
+    "stoa": "reconciler.adapters.stoa.emulator:StoaEmulator",
     "kong": "reconciler.emulators.kong:KongEmulator",
     "gravitee": "reconciler.emulators.gravitee:GraviteeEmulator",
     "webmethods": "reconciler.emulators.webmethods:WebMethodsEmulator",

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.engine.resources import content_hash, make_record, secret_fingerprint
 from reconciler.manifests.loader import DesiredState, Document, bound_gateways
 from reconciler.manifests.models import API, Consumer, Policy, SecretRef
+from reconciler.model.records import content_hash, make_record, secret_fingerprint
 
 CORE_KINDS = ("GatewayInstance", "API", "Policy", "Consumer")
 

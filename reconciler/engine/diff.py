@@ -14,7 +14,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from reconciler.engine.model import FieldDiff
+from reconciler.model.changes import FieldDiff
 
 _MISSING = object()
 _PATH_PART = re.compile(r"\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.engine.diff import creation_diff, diff_spec
-from reconciler.engine.kinds import KINDS
-from reconciler.engine.model import Change, Op
-from reconciler.engine.resources import content_hash
 from reconciler.manifests.models import IgnoreRule
+from reconciler.model.changes import Change, Op
+from reconciler.model.kinds import level_of
+from reconciler.model.records import content_hash
 
 View = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -46,11 +46,6 @@ def ignore_paths(rules: Iterable[IgnoreRule], *, gateway: str, kind: str, name: 
                 and fnmatch.fnmatchcase(gateway, rule.gateway)):
             paths.extend(f.removeprefix("spec.") for f in rule.fields)
     return tuple(paths)
-
-
-def _level(kind: str) -> int:
-    info = KINDS.get(kind)
-    return info.level if info is not None else 99
 
 
 def fingerprint(actual: Iterable[Mapping[str, Any]]) -> str:
@@ -132,14 +127,7 @@ def order_changes(changes: list[Change]) -> list[Change]:
     """Creates/updates (and no-ops, conflicts) by level upwards, then deletes by level downwards."""
     def sort_key(change: Change) -> tuple[int, int, str, str]:
         if change.op is Op.DELETE:
-            return (1, -_level(change.kind), change.kind, change.name)
-        return (0, _level(change.kind), change.kind, change.name)
+            return (1, -level_of(change.kind), change.kind, change.name)
+        return (0, level_of(change.kind), change.kind, change.name)
 
     return sorted(changes, key=sort_key)
-
-
-def count_ops(changes: Iterable[Change]) -> dict[str, int]:
-    counts = {op.value: 0 for op in Op}
-    for change in changes:
-        counts[change.op.value] += 1
-    return counts

@@ -1,9 +1,9 @@
 """Extended manifest kinds (webMethods' extra adapter methods): AuthServer, Strategy, Scope, Alias,
 GatewayConfig.
 
-Importing this module registers each document model in `DOCUMENT_MODELS` and a `KindInfo` row in
-the engine's kind table, so the loader validates them like the core kinds and the executor orders
-them (auth servers, aliases and configuration before APIs; strategies and scopes after).
+`EXTENDED_MODELS` lists their document models; `models.document_models()` joins them to the core
+ones, and the kind table (`reconciler.model.kinds`) orders them (auth servers, aliases and
+configuration before APIs; strategies and scopes after).
 
 Each spec binds to gateways like an API (`gateways` and/or `gatewaySelector`). Secrets (client
 secrets) are `SecretRef`s: the canonical spec keeps the reference, the runner resolves the value into
@@ -17,9 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from reconciler.engine.kinds import KINDS, KindInfo, register_kind
 from reconciler.manifests.models import (
-    DOCUMENT_MODELS,
     LabelSelector,
     Metadata,
     Name,
@@ -206,23 +204,3 @@ EXTENDED_MODELS: dict[str, type[Strict]] = {
     "Alias": Alias,
     "GatewayConfig": GatewayConfig,
 }
-
-_ROWS = (
-    KindInfo("AuthServer", 0, "upsert_auth_server", "delete_auth_server", "fetch_auth_servers"),
-    KindInfo("Alias", 0, "upsert_alias", "delete_alias", "fetch_aliases"),
-    KindInfo("GatewayConfig", 0, "apply_config", "release_config", "fetch_configs"),
-    KindInfo("Strategy", 2, "upsert_strategy", "delete_strategy", "fetch_strategies"),
-    KindInfo("Scope", 2, "upsert_scope", "delete_scope", "fetch_scopes"),
-)
-
-
-def _register() -> None:
-    """Idempotent: a second import (or a reload) must not fail on an already registered kind."""
-    for kind, model in EXTENDED_MODELS.items():
-        DOCUMENT_MODELS.setdefault(kind, model)
-    for row in _ROWS:
-        if row.kind not in KINDS:
-            register_kind(row)
-
-
-_register()

@@ -25,21 +25,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from reconciler.manifests import models
+from reconciler.manifests.documents import DOCUMENT_MODELS
 from reconciler.manifests.models import (
     API,
-    DOCUMENT_MODELS,
     Consumer,
     GatewayInstance,
     Policy,
     ReconcilerSettings,
     SettingsSpec,
 )
-
-try:  # extended kinds (webMethods) register themselves on import
-    import reconciler.manifests.extended  # noqa: F401
-except ModuleNotFoundError as exc:  # pragma: no cover - depends on what is installed
-    if exc.name != "reconciler.manifests.extended":
-        raise
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 5 * 1024 * 1024

@@ -280,8 +280,8 @@ class ReconcilerSettings(Strict):
     spec: SettingsSpec
 
 
-#: kind name -> document model. Extended kinds (webMethods) register here too.
-DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
+#: kind name -> document model of the core kinds (`reconciler.manifests.documents` adds the extended ones).
+CORE_MODELS: dict[str, type[BaseModel]] = {
     "GatewayInstance": GatewayInstance,
     "API": API,
     "Policy": Policy,

@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.manifests import loader  # noqa: F401 - registers extended kinds
-from reconciler.manifests.models import DOCUMENT_MODELS
+from reconciler.manifests.documents import DOCUMENT_MODELS
 from reconciler.output.plan_schema import PLAN_SCHEMA
 
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler import __version__
-from reconciler.engine.model import Change, FieldDiff, GatewayReport, Op, Status
-from reconciler.runner import GatewayPlan, RepoPlan
+from reconciler.model.changes import Change, FieldDiff, GatewayReport, Op, Status
+from reconciler.model.plans import GatewayPlan, RepoPlan
 
 PLAN_FORMAT_VERSION = "1"
 MARKDOWN_LIMIT = 65_536

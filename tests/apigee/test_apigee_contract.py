@@ -20,7 +20,7 @@ import pytest
 from reconciler.adapters.apigee.adapter import ApigeeAdapter
 from reconciler.emulators.apigee import ApigeeEmulator
 from reconciler.emulators.server import RecordedRequest
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 from tests.conftest import specs_path
 
 pytestmark = pytest.mark.contract

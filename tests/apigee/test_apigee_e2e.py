@@ -12,7 +12,8 @@ import pytest
 
 from reconciler.adapters.apigee.adapter import ApigeeAdapter
 from reconciler.emulators.apigee import ApigeeEmulator
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
+from tests.changes import delete_change, upsert_change
 
 TOKEN = "ya29.test-token"
 KEY = "mobile-app-key-0123456789"
@@ -59,7 +60,7 @@ async def apply_all(adapter: ApigeeAdapter, records: list[dict[str, Any]]) -> No
         current = live.get((record["kind"], record["name"]))
         if current is not None and same(record, current, record["kind"]):
             continue
-        result = await adapter.upsert({**record, "id": None if current is None else current["id"]})
+        result = await adapter.upsert(upsert_change(record, current))
         assert result.success, result.error
 
 
@@ -153,7 +154,7 @@ async def test_prune_deletes_owned_objects_only(emu: ApigeeEmulator) -> None:
         assert {(r["kind"], r["name"]) for r in owned} == {("API", "pets"), ("Policy", "pets-rate"),
                                                             ("Consumer", "mobile-app")}
         for record in owned:
-            result = await adapter.remove(record)
+            result = await adapter.remove(delete_change(record))
             assert result.success, result.error
         assert not (await adapter.delete_api("orders")).success
         assert [(r["name"], r["owner"]) for r in await adapter.fetch_apis()] == [("orders", "someone-else")]
@@ -232,7 +233,7 @@ async def test_cors_policy_lives_in_the_bundle_and_survives_api_updates(emu: Api
         await apply_all(adapter, [cors({**CORS, "maxAge": 60})])
         (live,) = [p for p in await adapter.fetch_policies() if p["name"] == "pets-cors"]
         assert live["spec"]["config"]["maxAge"] == 60
-        assert (await adapter.remove(live)).success
+        assert (await adapter.remove(delete_change(live))).success
         assert [p["name"] for p in await adapter.fetch_policies()] == ["pets-rate"]
         (live_api,) = await adapter.fetch_apis()
         assert live_api["spec"]["backend"] == "https://v3.example.com"

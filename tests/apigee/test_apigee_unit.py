@@ -14,9 +14,9 @@ import respx
 from reconciler.adapters.apigee import mappers as m
 from reconciler.adapters.apigee.adapter import ApigeeAdapter
 from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, read_bundle
-from reconciler.adapters.errors import GatewayError
 from reconciler.adapters.http import RetryPolicy
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.errors import GatewayError
+from reconciler.model.records import make_record, secret_fingerprint
 
 BASE = "https://apigee.googleapis.com"
 ORG = f"{BASE}/v1/organizations/acme"

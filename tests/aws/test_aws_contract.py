@@ -19,7 +19,8 @@ from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
 from reconciler.adapters.http import GatewayHttp
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
+from tests.changes import delete_change
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.contract
@@ -96,7 +97,7 @@ async def test_every_adapter_request_matches_the_botocore_model(
         assert (await a.provision_application({**consumer, "secret": {"apiKey": key}})).success
         for kind in ("API", "Policy", "Consumer"):
             for record in await a.fetch(kind):
-                assert (await a.remove(record)).success
+                assert (await a.remove(delete_change(record))).success
     assert len(sent) > 30
     problems = [p for method, path, params, body in sent for p in check(method, path, params, body, operations)]
     assert problems == []

@@ -11,7 +11,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
+from tests.changes import delete_change, upsert_change
 from tests.conftest import free_port
 
 KEY = "mobile-app-key-0123456789abcdef"
@@ -76,8 +77,7 @@ async def apply_all(adapter: AwsApiGatewayAdapter, records: list[dict[str, Any]]
         current = live.get((record["kind"], record["name"]))
         if current is not None and same(record, current, record["kind"]):
             continue
-        record = {**record, "id": None if current is None else current["id"]}
-        result = await adapter.upsert(record)
+        result = await adapter.upsert(upsert_change(record, current))
         assert result.success, result.error
 
 
@@ -161,7 +161,7 @@ async def test_prune_deletes_owned_objects_only(moto: str) -> None:
         assert {(r["kind"], r["name"]) for r in owned} == {("API", "pets"), ("Policy", "pets-rate"),
                                                             ("Consumer", "mobile-app")}
         for record in owned:
-            result = await adapter.remove(record)
+            result = await adapter.remove(delete_change(record))
             assert result.success, result.error
         # the adapter also refuses to touch what it does not own
         assert not (await adapter.delete_api(foreign["id"])).success
@@ -242,7 +242,7 @@ async def test_cors_preflight_round_trip_survives_api_changes(moto: str) -> None
         by_name = {p["name"]: p for p in await adapter.fetch_policies()}
         assert by_name["pets-cors"]["spec"] == cors()["spec"]
         (live,) = [p for p in await adapter.fetch_policies() if p["name"] == "pets-cors"]
-        assert (await adapter.remove(live)).success
+        assert (await adapter.remove(delete_change(live))).success
         assert [p["name"] for p in await adapter.fetch_policies()] == ["pets-rate"]
     (rest,) = boto(moto).get_rest_apis()["items"]
     assert all("OPTIONS" not in (r.get("resourceMethods") or {})

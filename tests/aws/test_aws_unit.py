@@ -12,9 +12,9 @@ import respx
 from reconciler.adapters.aws import mappers as m
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
-from reconciler.adapters.errors import GatewayError
 from reconciler.adapters.http import RetryPolicy
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.errors import GatewayError
+from reconciler.model.records import make_record, secret_fingerprint
 
 BASE = "https://apigateway.eu-west-1.amazonaws.com"
 SECRET = "very-secret-access-key"
@@ -323,7 +323,7 @@ async def test_cors_policy_puts_preflight_methods_and_deploys_once() -> None:
 
 @respx.mock
 async def test_api_change_with_pending_cors_change_defers_its_deployment() -> None:
-    from reconciler.engine.model import Change, Op
+    from reconciler.model.changes import Change, Op
     a = adapter()
     cors = make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": CORS})
     assert await a.apply_batch([Change("aws", Op.UPDATE, "API", "pets", desired=api_record()),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.base import GatewayAdapter
+from reconciler.model.results import AdapterResult
 
 
 class MemoryAdapter(GatewayAdapter):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.engine.apply import apply_gateway
-from reconciler.engine.model import Status
 from reconciler.engine.plan import PlanOptions, plan_gateway
-from reconciler.engine.resources import make_record
+from reconciler.executor.apply import apply_gateway
+from reconciler.model.changes import Status
+from reconciler.model.records import make_record
 from tests.core.memory_adapter import MemoryAdapter
 
 

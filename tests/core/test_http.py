@@ -6,8 +6,8 @@ import httpx
 import pytest
 import respx
 
-from reconciler.adapters.errors import ConflictError, PermanentError, TemporaryError, sanitize
 from reconciler.adapters.http import GatewayHttp, RetryPolicy, parse_retry_after
+from reconciler.model.errors import ConflictError, PermanentError, TemporaryError, sanitize
 
 
 def client(**kw: object) -> GatewayHttp:

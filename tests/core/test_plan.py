@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from reconciler.engine.diff import diff_spec
-from reconciler.engine.kinds import creation_order, deletion_order
-from reconciler.engine.model import Op
 from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
-from reconciler.engine.resources import make_record
 from reconciler.manifests.models import IgnoreRule
+from reconciler.model.changes import Op
+from reconciler.model.kinds import creation_order, deletion_order
+from reconciler.model.records import make_record
 
 OPTS = PlanOptions(owner="platform")
 

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.engine.apply import apply_gateway
 from reconciler.engine.plan import PlanOptions, plan_gateway
-from reconciler.engine.resources import make_record
+from reconciler.executor.apply import apply_gateway
+from reconciler.model.records import make_record
 from tests.core.memory_adapter import MemoryAdapter
 
 OWNER = "platform"

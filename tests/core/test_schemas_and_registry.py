@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters import registry
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.template.adapter import TemplateAdapter
 from reconciler.manifests.schema import all_schemas, render
+from reconciler.model import gateways
+from reconciler.model.results import AdapterResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ["health_check", "connect", "disconnect", "sync_api", "delete_api", "list_apis", "upsert_policy",
@@ -43,13 +46,16 @@ def test_schemas_reject_literal_secrets_like_the_models() -> None:
 
 
 def test_registry_is_strict() -> None:
-    with pytest.raises(ValueError):
-        registry.register("kong", "x:Y")
+    kong = gateways.gateway_type("kong")
+    with pytest.raises(ValueError, match="declared twice"):
+        gateways.build_table([kong, kong])
+    with pytest.raises(ValueError, match="module:Class"):
+        gateways.build_table([dataclasses.replace(kong, name="tyk", adapter="no-colon")])
     with pytest.raises(LookupError, match="unknown gateway type"):
         registry.adapter_class("tyk")
 
 
-@pytest.mark.parametrize("gateway_type", registry.gateway_types())
+@pytest.mark.parametrize("gateway_type", list(gateways.gateway_types()))
 async def test_every_adapter_implements_the_whole_contract(gateway_type: str) -> None:
     cls = registry.adapter_class(gateway_type)
     assert issubclass(cls, GatewayAdapter) and not inspect.isabstract(cls)

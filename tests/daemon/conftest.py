@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.emulators.stoa import StoaEmulator
+from reconciler.adapters.stoa.emulator import StoaEmulator
 from tests.conftest import free_port, git
 
 ADMIN_TOKEN = "daemon-test-admin-token"

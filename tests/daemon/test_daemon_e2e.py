@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.adapters.stoa.emulator import StoaEmulator
 from reconciler.daemon.webhooks import github_signature
-from reconciler.emulators.stoa import StoaEmulator
 from reconciler.runner import RunOptions, plan_repo
 from tests.conftest import free_port
 from tests.daemon.conftest import (

@@ -16,7 +16,7 @@ from reconciler.daemon.settings import load_settings
 from reconciler.daemon.source import SourceError
 from reconciler.daemon.state import Revision
 from reconciler.daemon.webhooks import github_signature
-from reconciler.engine.model import Change, GatewayReport, ItemResult, Op, Status
+from reconciler.model.changes import Change, GatewayReport, ItemResult, Op, Status
 from reconciler.runner import ApplyOutcome, GatewayPlan, RepoPlan, RunOptions
 from tests.daemon.conftest import manifests
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from reconciler.adapters.stoa.emulator import StoaEmulator
 from reconciler.cli import main
-from reconciler.emulators.stoa import StoaEmulator
 from reconciler.output.render import MARKDOWN_LIMIT
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from reconciler.emulators.gravitee import GraviteeEmulator
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 from tests.conftest import specs_path
 
 V2_PREFIX = re.compile(r"^/management/v2(?:/organizations/[^/]+)?(?=/environments/)")

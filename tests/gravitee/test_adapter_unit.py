@@ -10,11 +10,12 @@ import httpx
 import pytest
 import respx
 
-from reconciler.adapters.errors import GatewayError
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
-from reconciler.engine.model import Change, Op, Status
-from reconciler.engine.resources import secret_fingerprint
+from reconciler.model.changes import Change, Op, Status
+from reconciler.model.errors import GatewayError
+from reconciler.model.records import secret_fingerprint
+from tests.changes import upsert_change
 from tests.gravitee.conftest import api_record, consumer_record, cors_record, rate_record
 
 BASE = "http://gravitee.test"
@@ -556,5 +557,5 @@ async def test_an_error_echoing_the_api_key_never_shows_it(adapter: GraviteeAdap
     result = await adapter.provision_application(record)
     assert not result.success and "already exists" in (result.error or "")
     assert "mobile-key-0123456789" not in (result.error or "")
-    [item] = await adapter.apply_batch([Change("gv", Op.CREATE, "Consumer", "mobile", desired=record)]) or []
+    [item] = await adapter.apply_batch([upsert_change(record, gateway="gv")]) or []
     assert item.status is Status.FAILED and "mobile-key-0123456789" not in (item.error or "")

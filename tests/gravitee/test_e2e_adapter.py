@@ -7,8 +7,8 @@ import httpx
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
 from reconciler.engine.diff import diff_spec
-from reconciler.engine.model import Op
 from reconciler.engine.plan import PlanOptions, plan_gateway
+from reconciler.model.changes import Op
 from tests.gravitee.conftest import adapter_config, api_record, consumer_record, cors_record, rate_record
 
 

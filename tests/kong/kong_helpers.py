@@ -11,10 +11,10 @@ from typing import Any
 import yaml
 
 from reconciler.adapters.kong.adapter import KongAdapter
-from reconciler.engine.apply import apply_gateway
-from reconciler.engine.model import GatewayReport, Op
 from reconciler.engine.plan import PlanOptions, plan_gateway
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.executor.apply import apply_gateway
+from reconciler.model.changes import GatewayReport, Op
+from reconciler.model.records import make_record, secret_fingerprint
 
 OWNER = "platform"
 KEY = "mobile-secret-key-42"

@@ -11,12 +11,13 @@ import pytest
 import respx
 import yaml
 
-from reconciler.adapters.errors import GatewayError
 from reconciler.adapters.http import RetryPolicy
 from reconciler.adapters.kong import mappers as m
 from reconciler.adapters.kong.adapter import KongAdapter
-from reconciler.engine.model import Change, Op, Status
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.changes import Change, Op, Status
+from reconciler.model.errors import GatewayError
+from reconciler.model.records import make_record, secret_fingerprint
+from tests.changes import upsert_change
 
 BASE = "http://kong.test:8001"
 OWNER = "platform"
@@ -482,7 +483,7 @@ async def test_dbless_error_never_echoes_the_api_key(kong: respx.MockRouter, ada
         {"entity_type": "keyauth_credential", "entity_tags": tags("Consumer", "mobile"), "entity": {},
          "errors": [{"type": "entity", "message": "uniqueness violation: 'keyauth_credentials' entity with key "
                                                   "set to 'super-secret-key-9' already declared"}]}]})
-    results = await adapter.apply_batch([Change("kong", Op.CREATE, "Consumer", "mobile", desired=record)])
+    results = await adapter.apply_batch([upsert_change(record, gateway="kong")])
     assert results is not None and results[0].status is Status.FAILED
     assert "super-secret-key-9" not in (results[0].error or "") and "uniqueness" in (results[0].error or "")
 

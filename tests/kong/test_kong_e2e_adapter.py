@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.adapters.kong.adapter import KongAdapter
 from reconciler.emulators.kong import KongEmulator
-from reconciler.engine.model import Op, Status
+from reconciler.model.changes import Op, Status
 from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reconcile
 
 TOKEN = "kong-e2e-admin-token"

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
-from reconciler.engine.model import Change, Op
-from reconciler.engine.resources import make_record
+from reconciler.model.changes import Change, Op
+from reconciler.model.records import make_record
 
 OWNER = "platform"
 API: dict[str, Any] = {"tenant": "acme", "version": "1.0.0", "basePath": "/pets", "backend": "https://pets.example.com/v1",
@@ -115,15 +115,16 @@ def test_merge_preserves_everything_not_owned() -> None:
 def test_merge_consumer_replaces_only_owned_acls_and_keys() -> None:
     cfg = dbless.Config.from_export(_export())
     consumer = make_record("Consumer", "ops", {"subscriptions": ["pets"], "credential": {"type": "apiKey"}})
-    change = Change("g", Op.CREATE, "Consumer", "ops", desired={**consumer, "secret": {"apiKey": "k-123456"}})
+    change = Change("g", Op.CREATE, "Consumer", "ops", desired=consumer, secrets={"apiKey": "k-123456"})
     with pytest.raises(dbless.MergeError):  # 'ops' exists and is not ours
         dbless.apply_change(cfg, change, OWNER)
     mobile = make_record("Consumer", "mobile", {"subscriptions": ["pets", "orders"], "credential": {"type": "apiKey"}})
-    change = Change("g", Op.CREATE, "Consumer", "mobile", desired={**mobile, "secret": {"apiKey": "k-123456"}})
+    change = Change("g", Op.CREATE, "Consumer", "mobile", desired=mobile, secrets={"apiKey": "k-123456"})
     cid = dbless.apply_change(cfg, change, OWNER)
     assert sorted(a["group"] for a in cfg.find_all("acls", consumer=cid)) == ["orders", "pets"]
-    fewer = {**mobile, "spec": {**mobile["spec"], "subscriptions": ["pets"]}, "secret": {"apiKey": "k-999999"}}
-    dbless.apply_change(cfg, Change("g", Op.UPDATE, "Consumer", "mobile", desired=fewer), OWNER)
+    fewer = {**mobile, "spec": {**mobile["spec"], "subscriptions": ["pets"]}}
+    dbless.apply_change(cfg, Change("g", Op.UPDATE, "Consumer", "mobile", desired=fewer, secrets={"apiKey": "k-999999"}),
+                        OWNER)
     assert [a["group"] for a in cfg.find_all("acls", consumer=cid)] == ["pets"]
     assert [k["key"] for k in cfg.find_all("keyauth_credentials", consumer=cid)] == ["k-999999"]
 

@@ -14,7 +14,7 @@ import respx
 from reconciler.adapters.http import RetryPolicy
 from reconciler.adapters.registry import adapter_class
 from reconciler.adapters.stoa.adapter import StoaAdapter
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 
 BASE = "http://stoa.test"
 TOKEN = "tok-very-secret-123"
@@ -133,7 +133,7 @@ async def test_connection_refused_never_raises() -> None:
 
 
 async def test_fetch_raises_where_list_returns_empty() -> None:
-    from reconciler.adapters.errors import GatewayError
+    from reconciler.model.errors import GatewayError
     with respx.mock(base_url=BASE) as mock:
         mock.get("/admin/policies").respond(500, json={"status": "error", "message": "boom"})
         a = StoaAdapter(config())
@@ -147,7 +147,7 @@ async def test_fetch_raises_where_list_returns_empty() -> None:
 
 @respx.mock(base_url=BASE)
 async def test_fetch_rejects_a_non_list_body(respx_mock: respx.MockRouter, adapter: StoaAdapter) -> None:
-    from reconciler.adapters.errors import GatewayError
+    from reconciler.model.errors import GatewayError
     respx_mock.get("/admin/apis").respond(200, json={"routes": []})
     with pytest.raises(GatewayError, match="expected a JSON array"):
         await adapter.fetch_apis()

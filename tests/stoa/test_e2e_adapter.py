@@ -10,8 +10,8 @@ import pytest
 
 from reconciler.adapters.http import RetryPolicy
 from reconciler.adapters.stoa.adapter import StoaAdapter
-from reconciler.emulators.stoa import StoaEmulator
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.adapters.stoa.emulator import StoaEmulator
+from reconciler.model.records import make_record, secret_fingerprint
 
 TOKEN = "e2e-admin-token"
 KEY = "mobile-secret-key-42"

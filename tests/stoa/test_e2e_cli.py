@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.emulators.stoa import StoaEmulator
+from reconciler.adapters.stoa.emulator import StoaEmulator
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.adapters.stoa.emulator import StoaEmulator, ssrf_reason
 from reconciler.emulators import emulator_class
-from reconciler.emulators.stoa import StoaEmulator, ssrf_reason
 
 TOKEN = "emu-token-1234"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

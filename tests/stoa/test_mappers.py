@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.adapters.stoa import mappers
 from reconciler.adapters.stoa.adapter import StoaAdapter
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 
 API_SPEC: dict[str, Any] = {
     "tenant": "acme", "version": "1.0.0", "basePath": "/pets", "backend": "https://pets.example.com/v1",

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.adapters.webmethods.adapter import WebMethodsAdapter
-from reconciler.engine.kinds import KINDS, creation_order, deletion_order
-from reconciler.engine.resources import content_hash, make_record, secret_fingerprint
-from reconciler.manifests import extended  # noqa: F401  (registers the extended kinds)
+from reconciler.model.kinds import KINDS, creation_order, deletion_order
+from reconciler.model.records import content_hash, make_record, secret_fingerprint
+from tests.changes import delete_change, upsert_change
 
 OWNER = "platform"
 API_KEY = "mobile-key-0001"
@@ -117,11 +117,11 @@ async def apply(adapter: WebMethodsAdapter, desired: list[dict[str, Any]], *, pr
     for level in creation_order(kinds):
         for op, record in changes:
             if op in ("create", "update") and record["kind"] in level:
-                res = await adapter.upsert(record)
+                res = await adapter.upsert(upsert_change(record))
                 results.append((op, record["kind"], record["name"], res.success, res.error))
     for level in deletion_order(kinds):
         for op, record in changes:
             if op == "delete" and record["kind"] in level:
-                res = await adapter.remove(record)
+                res = await adapter.remove(delete_change(record))
                 results.append((op, record["kind"], record["name"], res.success, res.error))
     return results

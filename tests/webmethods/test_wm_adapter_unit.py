@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from reconciler.adapters.webmethods.adapter import WebMethodsAdapter
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 from tests.webmethods.helpers import OPENAPI_31, api, full_set
 
 BASE = "http://wm.test/rest/apigateway"

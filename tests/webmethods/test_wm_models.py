@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reconciler.engine.kinds import KINDS, creation_order
+from reconciler.adapters.base import HANDLERS
+from reconciler.manifests.documents import DOCUMENT_MODELS
 from reconciler.manifests.extended import Alias, AuthServer, GatewayConfig, Scope, Strategy, config_name
-from reconciler.manifests.models import DOCUMENT_MODELS
+from reconciler.model.kinds import KINDS, creation_order
 
 
 def doc(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def test_kinds_are_registered_with_levels() -> None:
     assert {k: KINDS[k].level for k in ("AuthServer", "Alias", "GatewayConfig", "Strategy", "Scope")} == {
         "AuthServer": 0, "Alias": 0, "GatewayConfig": 0, "Strategy": 2, "Scope": 2}
     assert creation_order(["Scope", "API", "AuthServer"]) == [["AuthServer"], ["API"], ["Scope"]]
-    assert KINDS["GatewayConfig"].delete == "release_config"
+    assert HANDLERS["GatewayConfig"].delete is not None
 
 
 def test_valid_documents() -> None:

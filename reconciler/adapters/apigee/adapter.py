@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 
 from reconciler.adapters.apigee import mappers as m
 from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, read_bundle
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
-from reconciler.engine.resources import secret_fingerprint
+from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.records import secret_fingerprint
+from reconciler.model.results import AdapterResult
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 
 MANAGED_BY = "managed-by"
 MANAGED_VALUE = "stoa-reconciler"

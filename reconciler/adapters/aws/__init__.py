@@ -1,1 +1,16 @@
 """AWS API Gateway (REST v1) adapter: SigV4 over the shared httpx layer, tags for ownership."""
+
+from reconciler.model.gateways import GatewayTypeInfo
+
+GATEWAYS = (GatewayTypeInfo(
+    name="aws_apigateway",
+    adapter="reconciler.adapters.aws.adapter:AwsApiGatewayAdapter",
+    emulator="reconciler.emulators.moto:MotoServer",
+    credentials={"accessKeyId": "access_key_id", "secretAccessKey": "secret_access_key"},
+    options={"region": "AWS region", "profile": "named AWS profile", "stage": "stage the APIs are deployed to",
+             "deploymentIntervalSeconds": "spacing of CreateDeployment calls (default 5)",
+             "apiKeyRequired": "require an API key on managed methods", "requestsPerSecond": "client pacing",
+             "operationName": "operation name of managed methods"},
+    rank=14,
+    description="AWS API Gateway",
+),)

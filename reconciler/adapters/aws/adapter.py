@@ -21,11 +21,12 @@ import httpx
 
 from reconciler.adapters.aws import mappers as m
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
-from reconciler.engine.model import Change, ItemResult, Op
-from reconciler.engine.resources import secret_fingerprint
+from reconciler.model.changes import Change, ItemResult, Op
+from reconciler.model.errors import ConflictError, GatewayError, PermanentError
+from reconciler.model.records import secret_fingerprint
+from reconciler.model.results import AdapterResult
 
 #: (endpoint, rest api id) -> monotonic time of the last CreateDeployment sent by this process.
 _LAST_DEPLOY: dict[tuple[str, str], float] = {}

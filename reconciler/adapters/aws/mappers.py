@@ -33,7 +33,7 @@ import math
 import re
 from typing import Any
 
-from reconciler.engine.resources import make_record
+from reconciler.model.records import make_record
 
 MANAGED_BY = "managed-by"
 MANAGED_VALUE = "stoa-reconciler"

@@ -28,12 +28,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
-from reconciler.engine.model import Change, ItemResult, Op, Status
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.changes import Change, ItemResult, Op, Status
+from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.records import make_record, secret_fingerprint
+from reconciler.model.results import AdapterResult
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -507,7 +508,7 @@ class GraviteeAdapter(GatewayAdapter):
             if change.op is Op.DELETE:
                 result = await self.deprovision_application(str((change.actual or {}).get("id")))
             else:
-                desired = dict(change.desired or {})
+                desired = change.request()
                 result = await self.guard(f"provision_application {change.name}",
                                           lambda: self._consumer_result(desired, change.adopt))
             results[id(change)] = _item(change, result)
@@ -555,7 +556,7 @@ class GraviteeAdapter(GatewayAdapter):
                 if change.actual and change.actual.get("id") and change.actual["spec"].get("api") == name:
                     live_id = m.split_policy_id(str(change.actual["id"]))[0]
                     break
-        record = dict(api_change.desired or {}) if api_change else None
+        record = api_change.request() if api_change else None
         if record is not None and live_id:
             record["id"] = live_id
         adopt = bool(api_change and api_change.adopt)
@@ -590,7 +591,7 @@ def _item(change: Change, result: AdapterResult) -> ItemResult:
         return ItemResult(change.gateway, change.kind, change.name, change.op, Status.APPLIED,
                           resource_id=result.resource_id)
     # Batch results skip the executor's scrubbing: remove the consumer's own key here.
-    secrets = tuple(str(v) for v in ((change.desired or {}).get("secret") or {}).values())
+    secrets = tuple(str(v) for v in change.secrets.values())
     error = sanitize(result.error or "failed", secrets=secrets)
     return ItemResult(change.gateway, change.kind, change.name, change.op, Status.FAILED, error=error,
                       category=result.category)

@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from reconciler.engine.resources import make_record
+from reconciler.model.records import make_record
 
 MANAGED_LABEL = "managed-by:stoa-reconciler"
 OWNER_PREFIX = "stoa-owner:"

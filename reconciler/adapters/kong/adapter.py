@@ -14,13 +14,14 @@ from typing import Any, ClassVar
 
 import yaml
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
-from reconciler.engine.model import Change, ItemResult, Op, Status
-from reconciler.engine.resources import secret_fingerprint
+from reconciler.model.changes import Change, ItemResult, Op, Status
+from reconciler.model.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.records import secret_fingerprint
+from reconciler.model.results import AdapterResult
 
 PAGE_SIZE = 1000
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
@@ -131,8 +132,7 @@ class KongAdapter(GatewayAdapter):
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
         if await self.mode() != "dbless":
             return None
-        self._batch_secrets = tuple(str(v) for c in changes for v in ((c.desired or {}).get("secret") or {}).values()
-                                    if v)
+        self._batch_secrets = tuple(str(v) for c in changes for v in c.secrets.values() if v)
         body = await self.client.get_json("/config")
         current = yaml.load((body or {}).get("config") or "", Loader=_LOADER) or {}
         cfg = dbless.Config.from_export(current)

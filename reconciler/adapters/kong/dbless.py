@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.adapters.kong import mappers as m
-from reconciler.engine.model import Change, Op
+from reconciler.model.changes import Change, Op
 
 CREDENTIALS = ("keyauth_credentials", "acls", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
                "oauth2_credentials", "mtls_auth_credentials")
@@ -147,7 +147,7 @@ def apply_change(cfg: Config, change: Change, owner: str, *, protect_apis: bool 
     if change.op is Op.DELETE:
         actual = change.actual or {}
         return _delete(cfg, change.kind, str(actual.get("id")), owner, key)
-    desired = change.desired or {}
+    desired = change.request()
     adopt = change.adopt
     if change.kind == "API":
         return _upsert_api(cfg, desired, owner, key, adopt, protect_apis)

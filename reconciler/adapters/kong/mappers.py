@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 
 MANAGED_TAG = "managed-by:stoa-reconciler"
 OWNER = "stoa-owner:"

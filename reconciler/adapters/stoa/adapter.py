@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import PermanentError, sanitize
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.stoa import mappers
+from reconciler.model.errors import PermanentError, sanitize
+from reconciler.model.results import AdapterResult
 
 log = logging.getLogger("reconciler.adapters.stoa")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from reconciler.engine.resources import content_hash, make_record, secret_fingerprint
+from reconciler.model.records import content_hash, make_record, secret_fingerprint
 
 PERIOD_SECONDS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SECONDS_PERIOD: dict[int, str] = {v: k for k, v in PERIOD_SECONDS.items()}

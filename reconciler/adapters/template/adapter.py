@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
+from reconciler.adapters.base import GatewayAdapter
+from reconciler.model.results import AdapterResult
 
 
 class TemplateAdapter(GatewayAdapter):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.resources import make_record
+from reconciler.model.records import make_record
 
 
 def api_to_gateway(record: dict[str, Any], owner: str) -> dict[str, Any]:

@@ -1,0 +1,16 @@
+"""webMethods API Gateway adapter: all 16 methods, the extended kinds and archive export."""
+
+from reconciler.model.gateways import CORE, GatewayTypeInfo
+
+EXTENDED_KINDS = frozenset({"AuthServer", "Strategy", "Scope", "Alias", "GatewayConfig"})
+
+GATEWAYS = (GatewayTypeInfo(
+    name="webmethods",
+    adapter="reconciler.adapters.webmethods.adapter:WebMethodsAdapter",
+    emulator="reconciler.emulators.webmethods:WebMethodsEmulator",
+    kinds=CORE | EXTENDED_KINDS,
+    credentials={"username": "username", "password": "password"},
+    can_export=True,
+    rank=12,
+    description="Software AG webMethods API Gateway",
+),)

@@ -21,13 +21,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import ConflictError, GatewayError, PermanentError
+from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.webmethods import mappers
 from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
-from reconciler.engine.resources import make_record
 from reconciler.manifests.extended import config_name
+from reconciler.model.errors import ConflictError, GatewayError, PermanentError
+from reconciler.model.records import make_record
+from reconciler.model.results import AdapterResult
 
 API_BASE = "/rest/apigateway"
 EXTENDED_KINDS = ("AuthServer", "Strategy", "Scope", "Alias", "GatewayConfig")

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from reconciler.adapters.webmethods.openapi31 import convert
-from reconciler.engine.resources import make_record, secret_fingerprint
+from reconciler.model.records import make_record, secret_fingerprint
 
 TAG = "stoa:"
 _MARK = re.compile(r"\s*\[stoa:owner=([A-Za-z0-9-]+)(?:;api=([A-Za-z0-9-]+))?\]\s*$")

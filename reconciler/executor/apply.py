@@ -10,37 +10,32 @@ not_attempted, and everything else goes on. Conflicts are reported as failures a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.adapters.base import AdapterResult, GatewayAdapter
-from reconciler.adapters.errors import CONFLICT, sanitize
-from reconciler.engine.kinds import KINDS
-from reconciler.engine.model import Change, GatewayReport, ItemResult, Op, Status
+from reconciler.adapters.base import GatewayAdapter
+from reconciler.model.changes import Change, GatewayReport, ItemResult, Op, Status
+from reconciler.model.errors import CONFLICT, sanitize
+from reconciler.model.kinds import level_of, references
+from reconciler.model.results import AdapterResult
 
 WRITES = (Op.CREATE, Op.UPDATE, Op.DELETE)
 
 
 def with_secrets(change: Change, secrets: Mapping[tuple[str, str], dict[str, str]]) -> Change:
-    """A copy of the change whose desired record carries the resolved secret values (apply time only)."""
+    """A copy of the change carrying the resolved secret values of its object (apply time only)."""
     values = secrets.get((change.kind, change.name))
     if change.desired is None or not values:
         return change
-    desired = {**change.desired, "secret": dict(values)}
-    return Change(change.gateway, change.op, change.kind, change.name, desired=desired, actual=change.actual,
-                  diffs=change.diffs, adopt=change.adopt, notes=change.notes)
+    return dataclasses.replace(change, secrets=dict(values))
 
 
-def _dependencies(change: Change) -> set[str]:
-    """Names of APIs this change needs to exist on the gateway."""
+def _dependencies(change: Change) -> frozenset[tuple[str, str]]:
+    """The objects this change needs on the gateway (from the kind table's `refs`)."""
     if change.desired is None or change.op is Op.DELETE:
-        return set()
-    spec = change.desired.get("spec") or {}
-    if change.kind == "Policy":
-        return {str(spec.get("api"))}
-    if change.kind == "Consumer":
-        return {str(s) for s in spec.get("subscriptions") or []}
-    return set()
+        return frozenset()
+    return references(change.kind, change.desired.get("spec") or {})
 
 
 def _result(change: Change, result: AdapterResult, secrets: tuple[str, ...]) -> ItemResult:
@@ -55,11 +50,9 @@ def _result(change: Change, result: AdapterResult, secrets: tuple[str, ...]) -> 
 async def _run_one(adapter: GatewayAdapter, change: Change, secrets: tuple[str, ...]) -> ItemResult:
     try:
         if change.op is Op.DELETE:
-            assert change.actual is not None
-            result = await adapter.remove(change.actual)
+            result = await adapter.remove(change)
         else:
-            assert change.desired is not None
-            result = await adapter.upsert(change.desired)
+            result = await adapter.upsert(change)
     except Exception as exc:  # noqa: BLE001 - an adapter that breaks the never-raise rule still gets a result
         result = adapter.failure(exc, what=f"{change.op.value} {change.kind} {change.name}")
     return _result(change, result, secrets)
@@ -95,29 +88,37 @@ async def apply_gateway(
         return report
 
     semaphore = asyncio.Semaphore(max(1, concurrency))
-    failed_apis: set[str] = set()
+    failed: set[tuple[str, str]] = set()
 
     async def guarded(change: Change) -> ItemResult:
-        missing = _dependencies(change) & failed_apis
+        missing = _dependencies(change) & failed
         if missing:
             return ItemResult(change.gateway, change.kind, change.name, change.op, Status.NOT_ATTEMPTED,
-                              error=f"depends on API(s) that failed: {', '.join(sorted(missing))}")
+                              error=_depends_message(missing))
         async with semaphore:
             return await _run_one(adapter, change, secret_values)
 
     upserts = [c for c in pending if c.op is not Op.DELETE]
     deletes = [c for c in pending if c.op is Op.DELETE]
     for group, reverse in ((upserts, False), (deletes, True)):
-        levels = sorted({KINDS[c.kind].level if c.kind in KINDS else 99 for c in group}, reverse=reverse)
+        levels = sorted({level_of(c.kind) for c in group}, reverse=reverse)
         for level in levels:
-            batch_changes = [c for c in group if (KINDS[c.kind].level if c.kind in KINDS else 99) == level]
+            batch_changes = [c for c in group if level_of(c.kind) == level]
             results = await asyncio.gather(*(guarded(c) for c in batch_changes))
             for change, item in zip(batch_changes, results, strict=True):
-                if change.kind == "API" and item.status is not Status.APPLIED and change.op is not Op.DELETE:
-                    failed_apis.add(change.name)
+                if item.status is not Status.APPLIED and change.op is not Op.DELETE:
+                    failed.add((change.kind, change.name))
             report.results.extend(results)
     report.writes = adapter.write_count - before
     return report
+
+
+def _depends_message(missing: frozenset[tuple[str, str]] | set[tuple[str, str]]) -> str:
+    """Kept in the words users know: "depends on API(s) that failed: a, b" (other kinds named with theirs)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, name in sorted(missing):
+        by_kind.setdefault(kind, []).append(name)
+    return "; ".join(f"depends on {kind}(s) that failed: {', '.join(names)}" for kind, names in sorted(by_kind.items()))
 
 
 def summarize(reports: Mapping[str, GatewayReport]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -44,8 +45,11 @@ class Change:
     """Live canonical record (None for a create)."""
     diffs: tuple[FieldDiff, ...] = ()
     adopt: bool = False
-    """True when an unowned live object is taken over (`--adopt`)."""
+    """True when an unowned live object is taken over (`--adopt`): the one way adoption is signalled."""
     notes: tuple[str, ...] = ()
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Secret values resolved for this change (field -> value), set by the executor at apply time
+    only: never in a plan, a saved plan, a log or an error message."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -54,6 +58,19 @@ class Change:
     @property
     def live_id(self) -> str | None:
         return None if self.actual is None else self.actual.get("id")
+
+    def request(self) -> dict[str, Any]:
+        """The record a contract method (`sync_api`, `upsert_policy`, ...) receives for this change.
+
+        Every key is always present, so no adapter infers anything from a record's shape:
+        `id` is the live object's id (None for a create), `adopt` says whether an unowned object is
+        being taken over, `secret` holds the resolved values (empty outside an apply).
+        """
+        base = dict(self.desired) if self.desired is not None else dict(self.actual or {})
+        base["id"] = self.live_id
+        base["adopt"] = self.adopt
+        base["secret"] = dict(self.secrets)
+        return base
 
 
 @dataclass(frozen=True)
@@ -84,3 +101,11 @@ class GatewayReport:
     @property
     def failed(self) -> bool:
         return self.error is not None or any(r.status is Status.FAILED for r in self.results)
+
+
+def count_ops(changes: Iterable[Change]) -> dict[str, int]:
+    """How many changes of each op (every op present, zeros included)."""
+    counts = {op.value: 0 for op in Op}
+    for change in changes:
+        counts[change.op.value] += 1
+    return counts

@@ -1,0 +1,59 @@
+"""A plan as data: per gateway, the ordered changes and what went wrong reading it (no I/O).
+
+The runner fills these in, the renderers print them, saved plans round-trip through them; none of
+them needs to know how a plan was computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.model.changes import Change, GatewayReport, Op, count_ops
+
+
+@dataclass
+class GatewayPlan:
+    name: str
+    gateway_type: str
+    changes: list[Change] = field(default_factory=list)
+    error: str | None = None
+    fingerprint: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    """The gateway's connection settings with secret *references* only (for saved plans)."""
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.op is not Op.NOOP]
+
+
+@dataclass
+class RepoPlan:
+    gateways: dict[str, GatewayPlan] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    owner: str = ""
+    secret_refs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """"Kind/name" -> field -> reference ("env:NAME" / "file:/abs/path"), for saved plans."""
+
+    @property
+    def has_changes(self) -> bool:
+        return any(g.pending for g in self.gateways.values())
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(g.error for g in self.gateways.values())
+
+    def counts(self) -> dict[str, int]:
+        return count_ops(c for g in self.gateways.values() for c in g.changes)
+
+
+@dataclass
+class ApplyOutcome:
+    plan: RepoPlan
+    reports: dict[str, GatewayReport] = field(default_factory=dict)
+    declined: bool = False
+    """The approval callback refused the plan: nothing was applied."""
+
+    @property
+    def failed(self) -> bool:
+        return self.plan.failed or any(r.failed for r in self.reports.values())
