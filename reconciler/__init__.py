@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from reconciler.model.version import VERSION as __version__
 
 __all__ = ["ApplyOutcome", "RepoPlan", "RunOptions", "ValidationFailed", "__version__", "apply_repo", "plan_repo"]
 

@@ -14,43 +14,21 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from reconciler.emulators import emulator_class
 from reconciler.emulators.server import Emulator
 from reconciler.engine.canonical import secret_refs
 from reconciler.manifests.loader import ValidationFailed, load
 from reconciler.manifests.models import GatewayInstance, SecretRef
+from reconciler.model.gateways import gateway_type
 from reconciler.output import render
 from reconciler.runner import RunOptions, apply_repo, plan_repo
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "repo"
-STOA_TYPES = {"stoa", "stoa_edge_mcp", "stoa_sidecar", "stoa_proxy", "stoa_shadow"}
 
 
 def _say(title: str) -> None:
     print(f"\n=== {title} " + "=" * max(0, 70 - len(title)), flush=True)
-
-
-class _Moto:
-    """moto's API Gateway emulator in server mode on a free loopback port (AWS gateways)."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
-        self.writes: list[Any] = []
-        # moto keeps its backends in module-level state shared by every server in this process:
-        # start from an empty AWS account, whatever ran before in the same process.
-        import httpx
-
-        httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 def _generated(ref: SecretRef, env: dict[str, str], length: int = 24) -> str:
@@ -59,28 +37,20 @@ def _generated(ref: SecretRef, env: dict[str, str], length: int = 24) -> str:
     return env[ref.env]
 
 
-def start_gateways(root: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[str, Any], Callable[[], None]]:
+def start_gateways(root: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[str, Emulator], Callable[[], None]]:
     """Start an emulator per gateway; returns endpoints, the emulators, and a stop function."""
     state = load(root)
     endpoints: dict[str, str] = {}
-    running: dict[str, Any] = {}
+    running: dict[str, Emulator] = {}
     for name, gw in sorted(state.gateways.items()):
         creds = {}
         for field_name, ref in gw.spec.credentials:
             if isinstance(ref, SecretRef) and ref.env is not None:
                 creds[field_name] = _generated(ref, env)
-        gateway_type = gw.spec.gatewayType.value
-        if gateway_type == "aws_apigateway":
-            for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-                os.environ.setdefault(var, "testing")
-                env.setdefault(var, os.environ[var])
-            os.environ.setdefault("AWS_DEFAULT_REGION", str(gw.spec.options.get("region", "us-east-1")))
-            moto = _Moto()
-            running[name] = moto
-            endpoints[name] = moto.url
-            continue
-        emulator_type = "stoa" if gateway_type in STOA_TYPES else gateway_type
-        emulator = emulator_class(emulator_type).from_credentials(creds, dict(gw.spec.options)).start()
+        emulator = emulator_class(gw.spec.gatewayType.value).from_credentials(creds, dict(gw.spec.options)).start()
+        for var, value in emulator.environment().items():
+            os.environ.setdefault(var, value)
+            env.setdefault(var, os.environ[var])
         running[name] = emulator
         endpoints[name] = emulator.url
     for refs in secret_refs(state).values():
@@ -95,8 +65,8 @@ def start_gateways(root: Path, env: dict[str, str]) -> tuple[dict[str, str], dic
     return endpoints, running, stop
 
 
-def _writes(running: dict[str, Any]) -> int:
-    return sum(len(e.writes) for e in running.values() if isinstance(e, Emulator))
+def _writes(running: dict[str, Emulator]) -> int:
+    return sum(len(e.writes) for e in running.values())
 
 
 async def _out_of_band_change(gateways: dict[str, GatewayInstance], endpoints: dict[str, str],
@@ -105,7 +75,7 @@ async def _out_of_band_change(gateways: dict[str, GatewayInstance], endpoints: d
     import httpx
 
     for name, gw in sorted(gateways.items()):
-        if gw.spec.gatewayType.value not in STOA_TYPES or gw.spec.credentials.token is None:
+        if gateway_type(gw.spec.gatewayType.value).emulator_name != "stoa" or gw.spec.credentials.token is None:
             continue
         token = env[str(gw.spec.credentials.token.env)]
         async with httpx.AsyncClient(base_url=endpoints[name], headers={"Authorization": f"Bearer {token}"}) as client:

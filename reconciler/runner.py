@@ -28,6 +28,7 @@ from reconciler.manifests.loader import DesiredState, LoadError, ValidationFaile
 from reconciler.manifests.models import GatewayInstance, SecretRef
 from reconciler.model.changes import Change, GatewayReport, Op
 from reconciler.model.errors import GatewayError, sanitize
+from reconciler.model.gateways import gateway_type
 from reconciler.model.kinds import KINDS
 from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
 from reconciler.model.records import secret_fingerprint
@@ -36,12 +37,6 @@ __all__ = [
     "ApplyOutcome", "GatewayPlan", "LoadError", "RepoPlan", "RunOptions", "ValidationFailed",
     "apply_repo", "build_adapters", "plan_repo",
 ]
-
-AUTH_FIELDS = {
-    "token": "token", "username": "username", "password": "password",
-    "accessKeyId": "access_key_id", "secretAccessKey": "secret_access_key",
-}
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -126,10 +121,11 @@ def gateway_settings(name: str, gw: GatewayInstance, state: DesiredState, option
 def adapter_from_settings(settings: Mapping[str, Any], root: Path, env: Mapping[str, str]) -> GatewayAdapter:
     """Build an adapter, resolving its credential references; raises LookupError on a missing secret."""
     auth: dict[str, str] = {}
+    fields = gateway_type(str(settings["gateway_type"])).credentials
     for key, described in (settings.get("credentials") or {}).items():
         kind, _, value = str(described).partition(":")
         ref = SecretRef(env=value) if kind == "env" else SecretRef(file=value)
-        auth[AUTH_FIELDS.get(key, key)] = resolve_ref(ref, root, env)
+        auth[fields.get(key, key)] = resolve_ref(ref, root, env)
     config = {k: v for k, v in settings.items() if k != "credentials"}
     config["auth"] = auth
     return registry.create(str(settings["gateway_type"]), config)

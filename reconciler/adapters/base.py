@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult
 from reconciler.model.errors import UNSUPPORTED, GatewayError, UnsupportedError, sanitize
+from reconciler.model.gateways import CORE, GatewayTypeInfo, gateway_types
 from reconciler.model.results import AdapterResult
 
 log = logging.getLogger("reconciler.adapters")
@@ -45,10 +46,6 @@ class GatewayAdapter(ABC):
     """Base class of every adapter. Subclasses set `gateway_type` and implement the contract."""
 
     gateway_type: ClassVar[str] = "template"
-    #: Kinds this adapter can reconcile; binding another kind to this gateway is a validation error.
-    supported_kinds: ClassVar[frozenset[str]] = frozenset({"API", "Policy", "Consumer"})
-    #: True when the adapter can export an archive (`reconciler export`).
-    can_export: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self._config: dict[str, Any] = dict(config or {})
@@ -56,6 +53,23 @@ class GatewayAdapter(ABC):
         self.owner: str = str(self._config.get("owner", "stoa-reconciler"))
         self.options: dict[str, Any] = dict(self._config.get("options") or {})
         self.http: GatewayHttp | None = None
+
+    # ------------------------------------------------------------------ capabilities (data, from the table)
+    @property
+    def type_info(self) -> GatewayTypeInfo | None:
+        """This gateway type's row of `reconciler.model.gateways` (None for an unregistered adapter)."""
+        return gateway_types().get(str(self._config.get("gateway_type", self.gateway_type)))
+
+    @property
+    def supported_kinds(self) -> frozenset[str]:
+        """Kinds this adapter reconciles: the table's, so the loader and the adapter cannot disagree."""
+        info = self.type_info
+        return info.kinds if info is not None else CORE
+
+    @property
+    def can_export(self) -> bool:
+        info = self.type_info
+        return info is not None and info.can_export
 
     # ------------------------------------------------------------------ helpers for subclasses
     @property

@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.model.gateways import gateway_type, gateway_types
-from reconciler.plugins import load_class
+from reconciler.model.plugins import load_class
 
 
 def adapter_class(name: str) -> type[GatewayAdapter]:

@@ -15,18 +15,31 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler.daemon.metrics import CONTENT_TYPE
+from reconciler.daemon.metrics import CONTENT_TYPE, Metrics
+from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.webhooks import MAX_BODY, verify, wants_fetch
 
-if TYPE_CHECKING:
-    from reconciler.daemon.runner import Daemon
+
+class DaemonControl(Protocol):
+    """What the HTTP endpoints need from the daemon: a narrow view, so this module does not import it."""
+
+    settings: DaemonSettings
+    metrics: Metrics
+
+    def health(self) -> tuple[int, dict[str, Any]]: ...
+
+    def status_json(self) -> dict[str, Any]: ...
+
+    def trigger_fetch(self, reason: str) -> Any: ...
+
+    async def sync(self, *, wait: bool, timeout: float = 120.0) -> dict[str, Any]: ...
 
 log = logging.getLogger("reconciler.daemon.http")
 
@@ -37,7 +50,7 @@ def _bearer_ok(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
-def build_app(daemon: Daemon) -> Starlette:
+def build_app(daemon: DaemonControl) -> Starlette:
     async def health(request: Request) -> Response:
         code, body = daemon.health()
         return JSONResponse(body, status_code=code)

@@ -109,6 +109,10 @@ class Emulator:
         """
         return cls()
 
+    def environment(self) -> dict[str, str]:
+        """Environment variables a client of this emulator needs (none by default; moto names AWS's)."""
+        return {}
+
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError
 

@@ -12,7 +12,6 @@ secrets) are `SecretRef`s: the canonical spec keeps the reference, the runner re
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -25,6 +24,7 @@ from reconciler.manifests.models import (
     Strict,
     unique,
 )
+from reconciler.model.records import config_name
 
 _URL = r"^https?://[^\s]+$"
 
@@ -167,12 +167,6 @@ ConfigKey = Literal[
     "customContentTypes", "accountLockSettings", "passwordRestrictions", "passwordExpiry",
     "denyByIPForFailedAuthConfig",
 ]
-
-
-def config_name(key: str) -> str:
-    """The manifest name of a configuration key: kebab case (`errorProcessing` -> `error-processing`)."""
-    key = key.replace("IPs", "Ips")  # a plural acronym stays one word: whiteListingIPs -> white-listing-ips
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", key).lower()
 
 
 class GatewayConfigSpec(Bound):

@@ -34,6 +34,7 @@ from reconciler.manifests.models import (
     ReconcilerSettings,
     SettingsSpec,
 )
+from reconciler.model.gateways import gateway_type
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -363,8 +364,6 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
                       invalid: Mapping[str, set[str]]) -> list[LoadError]:
     """Cross-document checks. Names of documents that failed validation count as known, so one bad
     document yields its own errors, not a cascade of "unknown" ones."""
-    from reconciler.adapters.registry import adapter_class  # a pure lookup of adapter capabilities
-
     errors: list[LoadError] = []
     gateways = state.gateways
     apis = set(state.of_kind("API")) | invalid.get("API", set())
@@ -373,7 +372,7 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
     supported: dict[str, frozenset[str] | str] = {}
     for name, gw in gateways.items():
         try:
-            supported[name] = adapter_class(gw.spec.gatewayType.value).supported_kinds
+            supported[name] = gateway_type(gw.spec.gatewayType.value).kinds
         except LookupError as exc:
             supported[name] = str(exc)
             errors.append(_err(state, state.of_kind("GatewayInstance")[name], "spec.gatewayType", str(exc), shown))

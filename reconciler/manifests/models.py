@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AnyHttpUrl,
@@ -20,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from reconciler.model.gateways import gateway_types
 
 API_VERSION = "gostoa.dev/v1alpha1"
 
@@ -53,19 +55,20 @@ class Metadata(Strict):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class GatewayType(StrEnum):
-    """Every gateway type of STOA's Control Plane."""
+def _gateway_type_enum() -> type[StrEnum]:
+    """`spec.gatewayType`'s values come from the gateway-type table (entry points), in listing order."""
+    names = list(gateway_types())
+    enum = StrEnum("GatewayType", {name.upper(): name for name in names})  # type: ignore[misc]
+    enum.__doc__ = "Every gateway type of STOA's Control Plane."
+    enum.__module__ = __name__
+    return enum
 
-    STOA = "stoa"
-    STOA_EDGE_MCP = "stoa_edge_mcp"
-    STOA_SIDECAR = "stoa_sidecar"
-    STOA_PROXY = "stoa_proxy"
-    STOA_SHADOW = "stoa_shadow"
-    KONG = "kong"
-    GRAVITEE = "gravitee"
-    WEBMETHODS = "webmethods"
-    APIGEE = "apigee"
-    AWS_APIGATEWAY = "aws_apigateway"
+
+if TYPE_CHECKING:
+    class GatewayType(StrEnum):
+        """Every gateway type of STOA's Control Plane (built at import time from the table)."""
+else:
+    GatewayType = _gateway_type_enum()
 
 
 class SecretRef(Strict):

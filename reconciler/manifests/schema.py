@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.manifests.documents import DOCUMENT_MODELS
-from reconciler.output.plan_schema import PLAN_SCHEMA
+from reconciler.model.plan_schema import PLAN_SCHEMA
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, TypedDict
 
 
@@ -70,3 +71,9 @@ def secret_fingerprint(value: str) -> str:
     """
     digest = hashlib.sha256(b"stoa-reconciler/credential\x00" + value.encode()).hexdigest()
     return "sha256:" + digest[:16]
+
+
+def config_name(key: str) -> str:
+    """The manifest name of a configuration key: kebab case (`errorProcessing` -> `error-processing`)."""
+    key = key.replace("IPs", "Ips")  # a plural acronym stays one word: whiteListingIPs -> white-listing-ips
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", key).lower()

@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler import __version__
 from reconciler.model.changes import Change, FieldDiff, GatewayReport, Op, Status
 from reconciler.model.plans import GatewayPlan, RepoPlan
+from reconciler.model.version import VERSION as __version__
 
 PLAN_FORMAT_VERSION = "1"
 MARKDOWN_LIMIT = 65_536

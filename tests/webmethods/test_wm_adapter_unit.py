@@ -435,9 +435,10 @@ def test_desired_view_of_an_auth_server_drops_the_secret_reference() -> None:
 
 
 def test_adapter_supports_every_kind_and_export() -> None:
-    assert WebMethodsAdapter.supported_kinds == {"API", "Policy", "Consumer", "AuthServer", "Strategy", "Scope",
-                                                 "Alias", "GatewayConfig"}
-    assert WebMethodsAdapter.can_export
+    adapter = WebMethodsAdapter({"gateway_type": "webmethods"})
+    assert adapter.supported_kinds == {"API", "Policy", "Consumer", "AuthServer", "Strategy", "Scope",
+                                       "Alias", "GatewayConfig"}
+    assert adapter.can_export
 
 
 async def test_echoed_api_key_is_scrubbed_from_errors_and_logs(mock: respx.MockRouter, wm: WebMethodsAdapter,

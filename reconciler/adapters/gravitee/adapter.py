@@ -45,7 +45,6 @@ DEPLOYMENT_LABEL = "stoa-reconciler"
 
 class GraviteeAdapter(GatewayAdapter):
     gateway_type: ClassVar[str] = "gravitee"
-    supported_kinds: ClassVar[frozenset[str]] = frozenset({"API", "Policy", "Consumer"})
     plan_names: ClassVar[tuple[str, ...]] = (m.API_KEY_PLAN, m.KEYLESS_PLAN)
     concurrency: ClassVar[int] = 8
 

@@ -15,7 +15,6 @@ from reconciler.model.results import AdapterResult
 
 class TemplateAdapter(GatewayAdapter):
     gateway_type: ClassVar[str] = "template"
-    supported_kinds: ClassVar[frozenset[str]] = frozenset()
 
     async def health_check(self) -> AdapterResult:
         return self.not_supported()

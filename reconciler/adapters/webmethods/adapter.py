@@ -25,13 +25,11 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.webmethods import mappers
 from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
-from reconciler.manifests.extended import config_name
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
-from reconciler.model.records import make_record
+from reconciler.model.records import config_name, make_record
 from reconciler.model.results import AdapterResult
 
 API_BASE = "/rest/apigateway"
-EXTENDED_KINDS = ("AuthServer", "Strategy", "Scope", "Alias", "GatewayConfig")
 PAGE_SIZE = 100
 DETAIL_CONCURRENCY = 8
 ARCHIVE_SELECTION = ("apis", "aliases", "applications", "policies", "policyActions", "gatewayScopes")
@@ -58,8 +56,6 @@ def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
 
 class WebMethodsAdapter(GatewayAdapter):
     gateway_type: ClassVar[str] = "webmethods"
-    supported_kinds: ClassVar[frozenset[str]] = frozenset({"API", "Policy", "Consumer", *EXTENDED_KINDS})
-    can_export: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
