@@ -31,7 +31,7 @@ from reconciler.model.errors import GatewayError, sanitize
 from reconciler.model.gateways import gateway_type
 from reconciler.model.kinds import KINDS
 from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
-from reconciler.model.records import secret_fingerprint
+from reconciler.model.records import API_KEY, secret_fingerprint
 
 __all__ = [
     "ApplyOutcome", "GatewayPlan", "LoadError", "RepoPlan", "RunOptions", "ValidationFailed",
@@ -323,7 +323,7 @@ def _restore_fingerprints(saved: RepoPlan, secrets: Mapping[tuple[str, str], dic
     for gplan in saved.gateways.values():
         for change in gplan.changes:
             credential = ((change.desired or {}).get("spec") or {}).get("credential")
-            value = secrets.get((change.kind, change.name), {}).get("apiKey")
+            value = secrets.get((change.kind, change.name), {}).get(API_KEY)
             if isinstance(credential, dict) and value is not None:
                 credential["fingerprint"] = secret_fingerprint(value)
 

@@ -31,15 +31,17 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult
-from reconciler.model.errors import UNSUPPORTED, GatewayError, UnsupportedError, sanitize
+from reconciler.model.errors import UNSUPPORTED, ConflictError, GatewayError, UnsupportedError, sanitize
 from reconciler.model.gateways import CORE, GatewayTypeInfo, gateway_types
 from reconciler.model.results import AdapterResult
 
 log = logging.getLogger("reconciler.adapters")
+
+T = TypeVar("T")
 
 
 class GatewayAdapter(ABC):
@@ -107,6 +109,23 @@ class GatewayAdapter(ABC):
         except Exception as exc:  # noqa: BLE001 - the contract forbids raising
             log.warning("%s %s failed: %s", self.name, what, sanitize(str(exc), secrets=self.secrets))
             return self.failure(exc, what=what)
+
+    async def delete_owned(self, what: str, resource_id: str, *, read: Callable[[], Awaitable[T | None]],
+                           owner: Callable[[T], str | None], delete: Callable[[T], Awaitable[None]]) -> AdapterResult:
+        """The one delete protocol: read the object; gone is success; not ours is a conflict; else delete.
+
+        `what` names the object in messages (`REST API abc`). Never raises (runs under `guard`).
+        """
+        async def run() -> AdapterResult:
+            live = await read()
+            if live is None:
+                return AdapterResult(True, resource_id=resource_id, data={"deleted": False})
+            if owner(live) != self.owner:
+                raise ConflictError(f"{what} is not owned by {self.owner!r}; not deleted")
+            await delete(live)
+            return AdapterResult(True, resource_id=resource_id, data={"deleted": True})
+
+        return await self.guard(f"delete {what}", run)
 
     async def _safe_list(self, fetch: Callable[[], Awaitable[list[dict[str, Any]]]], what: str) -> list[dict[str, Any]]:
         try:

@@ -188,6 +188,14 @@ class GatewayHttp:
         response = await self.request("GET", path, params=params)
         return response.json() if response.content else None
 
+    async def get_or_none(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """GET one JSON object; None when the gateway answers 404 (it is gone) or sends no object."""
+        response = await self.request("GET", path, params=params, ok=(404,))
+        if response.status_code == 404 or not response.content:
+            return None
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
 
 def _summarize(body: Any) -> str:
     if isinstance(body, dict):

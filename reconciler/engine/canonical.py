@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.manifests.loader import DesiredState, Document, bound_gateways
 from reconciler.manifests.models import API, Consumer, Policy, SecretRef
-from reconciler.model.records import content_hash, make_record, secret_fingerprint
+from reconciler.model.records import API_KEY, api_key_credential, content_hash, make_record, secret_fingerprint
 
 CORE_KINDS = ("GatewayInstance", "API", "Policy", "Consumer")
 
@@ -27,7 +27,7 @@ def secret_refs(state: DesiredState) -> dict[tuple[str, str], dict[str, SecretRe
         for name, doc in docs.items():
             found = _find_refs(getattr(doc.model, "spec", None))
             if isinstance(doc.model, Consumer):
-                found = {"apiKey": doc.model.spec.credential.secretRef}
+                found = {API_KEY: doc.model.spec.credential.secretRef}
             if found:
                 refs[(kind, name)] = found
     return refs
@@ -84,7 +84,7 @@ def policy_spec(policy: Policy) -> dict[str, Any]:
 def consumer_spec(consumer: Consumer, subscriptions: list[str], fingerprint: str | None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "subscriptions": sorted(subscriptions),
-        "credential": {"type": "apiKey", "fingerprint": fingerprint},
+        "credential": api_key_credential(fingerprint),
     }
     if consumer.spec.displayName is not None:
         spec["displayName"] = consumer.spec.displayName

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 
@@ -77,3 +78,19 @@ def config_name(key: str) -> str:
     """The manifest name of a configuration key: kebab case (`errorProcessing` -> `error-processing`)."""
     key = key.replace("IPs", "Ips")  # a plural acronym stays one word: whiteListingIPs -> white-listing-ips
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", key).lower()
+
+
+API_KEY = "apiKey"
+"""The one consumer credential type, and the field of `secret` that carries its resolved value."""
+
+
+def api_key_of(record: Mapping[str, Any]) -> str | None:
+    """The consumer's resolved API key (present at apply time only), or None."""
+    value = (record.get("secret") or {}).get(API_KEY)
+    return None if value is None else str(value)
+
+
+def api_key_credential(fingerprint: str | None) -> dict[str, Any]:
+    """The canonical `credential` of a consumer: its type and the fingerprint of its key, never the key."""
+    return {"type": API_KEY, "fingerprint": fingerprint}
+

@@ -18,7 +18,7 @@ from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, read_bu
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
-from reconciler.model.records import secret_fingerprint
+from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -55,10 +55,6 @@ class ApigeeAdapter(GatewayAdapter):
         if not self.auth.get("token"):
             raise PermanentError("apigee: an OAuth2 access token (credentials.token) is required")
         return f"/v1/organizations/{self.org}"
-
-    async def _get_or_none(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        response = await self.client.request("GET", path, params=params, ok=(404,))
-        return None if response.status_code == 404 else response.json()
 
     # ------------------------------------------------------------------ lifecycle
     async def health_check(self) -> AdapterResult:
@@ -118,7 +114,7 @@ class ApigeeAdapter(GatewayAdapter):
         return await self.guard(f"sync_api {api_spec.get('name')}", run)
 
     async def _proxy(self, name: str, *, adopt: bool) -> dict[str, Any] | None:
-        proxy: dict[str, Any] | None = await self._get_or_none(f"{self._o}/apis/{name}")
+        proxy: dict[str, Any] | None = await self.client.get_or_none(f"{self._o}/apis/{name}")
         if proxy is not None and m.owner_of(proxy.get("labels")) != self.owner and not adopt:
             raise ConflictError(f"API proxy {name!r} exists and is not owned by {self.owner!r}")
         return proxy
@@ -179,7 +175,7 @@ class ApigeeAdapter(GatewayAdapter):
                 await self.client.request("DELETE", f"{path}/revisions/{old}/deployments")
 
     async def _ensure_product(self, api: str) -> None:
-        live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+        live = await self.client.get_or_none(f"{self._o}/apiproducts/{api}")
         if live is None:
             await self.client.request("POST", f"{self._o}/apiproducts", json=m.product_body(api, self.env, self.owner))
             return
@@ -190,22 +186,19 @@ class ApigeeAdapter(GatewayAdapter):
                                       json=m.product_body(api, self.env, self.owner, live))
 
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
-        async def run() -> AdapterResult:
-            proxy = await self._get_or_none(f"{self._o}/apis/{api_id}")
-            if proxy is None:
-                return AdapterResult(True, resource_id=api_id, data={"deleted": False})
-            if m.owner_of(proxy.get("labels")) != self.owner:
-                raise ConflictError(f"API proxy {api_id!r} is not owned by {self.owner!r}; not deleting it")
+        async def delete(proxy: dict[str, Any]) -> None:
             path = f"{self._o}/environments/{self.env}/apis/{api_id}"
             body = await self.client.get_json(f"{path}/deployments") or {}
             for dep in body.get("deployments") or []:
                 await self.client.request("DELETE", f"{path}/revisions/{dep['revision']}/deployments")
-            product = await self._get_or_none(f"{self._o}/apiproducts/{api_id}")
+            product = await self.client.get_or_none(f"{self._o}/apiproducts/{api_id}")
             if product is not None and m.owner_of(m.attrs_dict(product.get("attributes"))) == self.owner:
                 await self.client.request("DELETE", f"{self._o}/apiproducts/{api_id}", ok=(404,))
             await self.client.request("DELETE", f"{self._o}/apis/{api_id}", ok=(404,))
-            return AdapterResult(True, resource_id=api_id, data={"deleted": True})
-        return await self.guard(f"delete_api {api_id}", run)
+
+        return await self.delete_owned(f"API proxy {api_id!r}", api_id,
+                                       read=lambda: self.client.get_or_none(f"{self._o}/apis/{api_id}"),
+                                       owner=lambda proxy: m.owner_of(proxy.get("labels")), delete=delete)
 
     # ------------------------------------------------------------------ policies (API products)
     async def _products(self) -> list[dict[str, Any]]:
@@ -242,7 +235,7 @@ class ApigeeAdapter(GatewayAdapter):
 
         async def run() -> AdapterResult:
             api = str(spec["api"])
-            live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+            live = await self.client.get_or_none(f"{self._o}/apiproducts/{api}")
             if live is None or m.owner_of(m.attrs_dict(live.get("attributes"))) != self.owner:
                 raise PermanentError(f"API {api!r} has no API product of ours on this gateway (apply the API first)")
             body = m.product_body(api, self.env, self.owner, live, policy=(str(policy_spec["name"]), dict(spec["config"])))
@@ -258,7 +251,7 @@ class ApigeeAdapter(GatewayAdapter):
 
     async def _set_cors_locked(self, api: str, policy: str, config: dict[str, Any] | None) -> AdapterResult:
         rid = m.cors_id(api, policy)
-        proxy = await self._get_or_none(f"{self._o}/apis/{api}")
+        proxy = await self.client.get_or_none(f"{self._o}/apis/{api}")
         if proxy is None or m.owner_of(proxy.get("labels")) != self.owner:
             if config is None:
                 return AdapterResult(True, resource_id=rid, data={"deleted": False})
@@ -282,7 +275,7 @@ class ApigeeAdapter(GatewayAdapter):
 
         async def run() -> AdapterResult:
             api, _, name = policy_id.partition(":")
-            live = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+            live = await self.client.get_or_none(f"{self._o}/apiproducts/{api}")
             attrs = m.attrs_dict((live or {}).get("attributes"))
             if live is None or attrs.get(m.POLICY) != name:
                 return AdapterResult(True, resource_id=policy_id, data={"deleted": False})
@@ -296,7 +289,7 @@ class ApigeeAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ consumers (developer apps)
     async def fetch_applications(self) -> list[dict[str, Any]]:
         developer = f"{self._o}/developers/{self.developer}"
-        body = await self._get_or_none(f"{developer}/apps", {"expand": "true"})
+        body = await self.client.get_or_none(f"{developer}/apps", params={"expand": "true"})
         if body is None:
             return []
         product_api = {}
@@ -307,7 +300,7 @@ class ApigeeAdapter(GatewayAdapter):
         return [m.consumer_from_app(app, product_api) for app in body.get("app") or []]
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
-        key = str((app_spec.get("secret") or {}).get("apiKey") or "")
+        key = str(api_key_of(app_spec) or "")
 
         async def run() -> AdapterResult:
             try:
@@ -320,10 +313,10 @@ class ApigeeAdapter(GatewayAdapter):
         name, spec = str(record["name"]), dict(record["spec"])
         developer = f"{self._o}/developers/{self.developer}"
         async with self._developer_lock:
-            if await self._get_or_none(developer) is None:
+            if await self.client.get_or_none(developer) is None:
                 await self.client.request("POST", f"{self._o}/developers", ok=(409,),
                                           json=m.developer_body(self.developer, self.owner))
-        app = await self._get_or_none(f"{developer}/apps/{name}")
+        app = await self.client.get_or_none(f"{developer}/apps/{name}")
         want_attrs = m.app_attributes(spec, self.owner)
         if app is None:
             app = (await self.client.request("POST", f"{developer}/apps", json={
@@ -355,7 +348,7 @@ class ApigeeAdapter(GatewayAdapter):
         consumer_key = str(mine["consumerKey"])
         wanted = {str(api) for api in spec.get("subscriptions") or []}
         for api in sorted(wanted):
-            product = await self._get_or_none(f"{self._o}/apiproducts/{api}")
+            product = await self.client.get_or_none(f"{self._o}/apiproducts/{api}")
             if product is None or m.owner_of(m.attrs_dict(product.get("attributes"))) != self.owner:
                 raise PermanentError(f"consumer {name!r}: API {api!r} has no API product of ours on this gateway")
         have = {str(p.get("apiproduct")): str(p.get("status", "approved")) for p in mine.get("apiProducts") or []}
@@ -372,16 +365,14 @@ class ApigeeAdapter(GatewayAdapter):
         return AdapterResult(True, resource_id=name, data={"id": name})
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
-        async def run() -> AdapterResult:
-            path = f"{self._o}/developers/{self.developer}/apps/{app_id}"
-            app = await self._get_or_none(path)
-            if app is None:
-                return AdapterResult(True, resource_id=app_id, data={"deleted": False})
-            if m.owner_of(m.attrs_dict(app.get("attributes"))) != self.owner:
-                raise ConflictError(f"developer app {app_id!r} is not owned by {self.owner!r}; not deleting it")
+        path = f"{self._o}/developers/{self.developer}/apps/{app_id}"
+
+        async def delete(app: dict[str, Any]) -> None:
             await self.client.request("DELETE", path, ok=(404,))
-            return AdapterResult(True, resource_id=app_id, data={"deleted": True})
-        return await self.guard(f"deprovision_application {app_id}", run)
+
+        return await self.delete_owned(f"developer app {app_id!r}", app_id, read=lambda: self.client.get_or_none(path),
+                                       owner=lambda app: m.owner_of(m.attrs_dict(app.get("attributes"))),
+                                       delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
     @staticmethod

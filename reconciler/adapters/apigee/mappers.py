@@ -25,15 +25,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reconciler.model.records import make_record, secret_fingerprint
+from reconciler.adapters import ownership as own
+from reconciler.adapters.ownership import MANAGED_BY as MANAGED_BY
+from reconciler.adapters.ownership import MANAGED_VALUE as MANAGED_VALUE
+from reconciler.model.records import api_key_credential, make_record, secret_fingerprint
 
-MANAGED_BY = "managed-by"
-MANAGED_VALUE = "stoa-reconciler"
-OWNER = "stoa-owner"
-HASH = "stoa-hash"
-REV = "stoa-rev"
-API = "stoa-api"
-POLICY = "stoa-policy"
+OWNER = own.OWNER
+HASH = own.key("hash")
+REV = own.key("rev")
+API = own.key("api")
+POLICY = own.key("policy")
 RATE = "stoa-rate"
 EMAIL = "stoa-email"
 DISPLAY = "DisplayName"  # Apigee's own attribute for an app's UI name
@@ -164,7 +165,7 @@ def consumer_from_app(app: dict[str, Any], product_api: dict[str, str]) -> dict[
     spec: dict[str, Any] = {"subscriptions": subs}
     if owner is not None:
         spec.update({"displayName": attrs.get(DISPLAY) or None, "email": attrs.get(EMAIL) or None,
-                     "credential": {"type": "apiKey", "fingerprint": fingerprint}})
+                     "credential": api_key_credential(fingerprint)})
     return make_record("Consumer", str(app.get("name", "")), spec, id=str(app.get("name", "")), owner=owner)
 
 

@@ -25,7 +25,7 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
-from reconciler.model.records import secret_fingerprint
+from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 #: (endpoint, rest api id) -> monotonic time of the last CreateDeployment sent by this process.
@@ -95,13 +95,6 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             seen.add(position)
             query["position"] = position
 
-    async def _get_or_none(self, path: str) -> dict[str, Any] | None:
-        response = await self.client.request("GET", path, ok=(404,))
-        if response.status_code == 404:
-            return None
-        body: dict[str, Any] = response.json()
-        return body
-
     def _arn(self, api_id: str) -> str:
         return f"arn:aws:apigateway:{self.region}::/restapis/{api_id}"
 
@@ -152,7 +145,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         name, spec = str(record["name"]), dict(record["spec"])
         live: dict[str, Any] | None = None
         if record.get("id"):
-            live = await self._get_or_none(f"/restapis/{record['id']}")
+            live = await self.client.get_or_none(f"/restapis/{record['id']}")
         if live is None:
             for item in await self._items("/restapis"):
                 if item.get("name") == name:
@@ -171,7 +164,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             self._dirty.add(api_id)  # a half-written layout must still reach the stage
             await self._deploy_owed(name, api_id, count=False)
             raise
-        stage = await self._get_or_none(f"/restapis/{api_id}/stages/{self.stage}")
+        stage = await self.client.get_or_none(f"/restapis/{api_id}/stages/{self.stage}")
         if changed or stage is None:
             self._dirty.add(api_id)
             # deploys now, unless a cors change of this API follows in this apply (it deploys once, last)
@@ -265,18 +258,14 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         return changed
 
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
-        async def run() -> AdapterResult:
-            live = await self._get_or_none(f"/restapis/{api_id}")
-            if live is None:
-                return AdapterResult(True, resource_id=api_id, data={"deleted": False})
-            if m.owner_of(live.get("tags")) != self.owner:
-                raise ConflictError(f"REST API {api_id} is not owned by {self.owner!r}; not deleting it")
+        async def delete(live: dict[str, Any]) -> None:
             plan = await self._api_plan(str(live.get("name")))
             if plan is not None:
                 await self._delete_plan(plan)
             await self.client.request("DELETE", f"/restapis/{api_id}", ok=(404,))
-            return AdapterResult(True, resource_id=api_id, data={"deleted": True})
-        return await self.guard(f"delete_api {api_id}", run)
+
+        return await self.delete_owned(f"REST API {api_id}", api_id, read=lambda: self.client.get_or_none(f"/restapis/{api_id}"),
+                                       owner=lambda live: m.owner_of(live.get("tags")), delete=delete)
 
     async def _delete_plan(self, plan: dict[str, Any]) -> None:
         """AWS refuses to delete a plan still bound to stages: unbind first, then delete."""
@@ -329,7 +318,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
 
         async def run() -> AdapterResult:
             plan_id, _, name = policy_id.partition(":")
-            plan = await self._get_or_none(f"/usageplans/{plan_id}")
+            plan = await self.client.get_or_none(f"/usageplans/{plan_id}")
             marker = m.parse_marker((plan or {}).get("description"))
             if plan is None or marker is None or (name and marker["name"] != name):
                 return AdapterResult(True, resource_id=policy_id, data={"deleted": False})
@@ -346,7 +335,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         """Put (config) or remove (None) the cors preflight of an API; deploys once the API owes nothing."""
         rest_api: dict[str, Any] | None = None
         if api_id:
-            rest_api = await self._get_or_none(f"/restapis/{api_id}")
+            rest_api = await self.client.get_or_none(f"/restapis/{api_id}")
         else:
             rest_api = next((a for a in await self._items("/restapis")
                              if a.get("name") == api and m.owner_of(a.get("tags")) == self.owner), None)
@@ -435,11 +424,11 @@ class AwsApiGatewayAdapter(GatewayAdapter):
 
     async def _provision(self, record: dict[str, Any]) -> AdapterResult:
         name, spec = str(record["name"]), dict(record["spec"])
-        secret = (record.get("secret") or {}).get("apiKey")
+        secret = api_key_of(record)
         fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
         live = None
         if record.get("id"):
-            live = await self._get_or_none(f"/apikeys/{record['id']}")
+            live = await self.client.get_or_none(f"/apikeys/{record['id']}")
         if live is None:
             live = next((k for k in await self._items("/apikeys", {"name": name}) if k.get("name") == name), None)
         if live is not None and m.owner_of(live.get("tags")) != self.owner and not record.get("id"):
@@ -482,15 +471,11 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         await self.client.request("DELETE", f"/apikeys/{key_id}", ok=(404,))
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
-        async def run() -> AdapterResult:
-            live = await self._get_or_none(f"/apikeys/{app_id}")
-            if live is None:
-                return AdapterResult(True, resource_id=app_id, data={"deleted": False})
-            if m.owner_of(live.get("tags")) != self.owner:
-                raise ConflictError(f"API key {app_id} is not owned by {self.owner!r}; not deleting it")
+        async def delete(live: dict[str, Any]) -> None:
             await self._delete_key(app_id, await self._plans())
-            return AdapterResult(True, resource_id=app_id, data={"deleted": True})
-        return await self.guard(f"deprovision_application {app_id}", run)
+
+        return await self.delete_owned(f"API key {app_id}", app_id, read=lambda: self.client.get_or_none(f"/apikeys/{app_id}"),
+                                       owner=lambda live: m.owner_of(live.get("tags")), delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
     @staticmethod

@@ -33,18 +33,19 @@ import math
 import re
 from typing import Any
 
-from reconciler.model.records import make_record
+from reconciler.adapters import ownership as own
+from reconciler.adapters.ownership import MANAGED_BY as MANAGED_BY
+from reconciler.adapters.ownership import MANAGED_VALUE as MANAGED_VALUE
+from reconciler.model.records import api_key_credential, make_record
 
-MANAGED_BY = "managed-by"
-MANAGED_VALUE = "stoa-reconciler"
-TAG_OWNER = "stoa-owner"
-TAG_TENANT = "stoa-tenant"
-TAG_VERSION = "stoa-version"
-TAG_DISPLAY = "stoa-display-name"
-TAG_OPENAPI = "stoa-openapi-hash"
-TAG_API = "stoa-api"
-TAG_FINGERPRINT = "stoa-fingerprint"
-TAG_EMAIL = "stoa-email"
+TAG_OWNER = own.OWNER
+TAG_TENANT = own.key("tenant")
+TAG_VERSION = own.key("version")
+TAG_DISPLAY = own.key("display-name")
+TAG_OPENAPI = own.key("openapi-hash")
+TAG_API = own.key("api")
+TAG_FINGERPRINT = own.key("fingerprint")
+TAG_EMAIL = own.key("email")
 
 PROXY_PART = "{proxy+}"
 PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -367,7 +368,7 @@ def consumer_from_key(key: dict[str, Any], subscriptions: list[str]) -> dict[str
     spec: dict[str, Any] = {"subscriptions": sorted(subscriptions)}
     if owner is not None:
         spec.update({"displayName": key.get("description") or None, "email": tags.get(TAG_EMAIL) or None,
-                     "credential": {"type": "apiKey", "fingerprint": tags.get(TAG_FINGERPRINT)}})
+                     "credential": api_key_credential(tags.get(TAG_FINGERPRINT))})
     return make_record("Consumer", str(key.get("name", "")), spec, id=key.get("id"), owner=owner)
 
 

@@ -33,7 +33,7 @@ from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
-from reconciler.model.records import make_record, secret_fingerprint
+from reconciler.model.records import api_key_of, make_record, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 T = TypeVar("T")
@@ -111,13 +111,6 @@ class GraviteeAdapter(GatewayAdapter):
             if page >= total or not data:
                 return out
             page += 1
-
-    async def _get_or_none(self, path: str) -> dict[str, Any] | None:
-        response = await self.client.request("GET", path, ok=(404,))
-        if response.status_code == 404:
-            return None
-        body = response.json()
-        return body if isinstance(body, dict) else None
 
     # ------------------------------------------------------------------ reads
     async def _list_apis(self) -> list[dict[str, Any]]:
@@ -200,7 +193,7 @@ class GraviteeAdapter(GatewayAdapter):
         """Bring one API, its plans and policy flows to the desired state; deploy at most once."""
         wrote = created_now = False
         if live is None and record is not None and record.get("id"):
-            live = await self._get_or_none(f"{self.v2}/apis/{record['id']}")
+            live = await self.client.get_or_none(f"{self.v2}/apis/{record['id']}")
         if live is None:
             live = await self._owned_api(name)
         if live is not None and m.api_owner(live) != self.owner and not adopt:
@@ -272,21 +265,17 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
         self._fresh()
-        async def run() -> AdapterResult:
-            live = await self._get_or_none(f"{self.v2}/apis/{api_id}")
-            if live is None:
-                return AdapterResult(success=True, resource_id=api_id, data={"already_absent": True})
-            if m.api_owner(live) != self.owner:
-                raise ConflictError(f"API {api_id} is not owned by {self.owner!r}; not deleted")
+
+        async def delete(live: dict[str, Any]) -> None:
             if live.get("state") == "STARTED":
                 await self.client.request("POST", f"{self.v2}/apis/{api_id}/_stop")
             await self.client.request("DELETE", f"{self.v2}/apis/{api_id}", params={"closePlans": "true"}, ok=(404,))
             if self._apis is not None:
                 self._apis = [a for a in self._apis if a.get("id") != api_id]
             self._plans.pop(api_id, None)
-            return AdapterResult(success=True, resource_id=api_id)
 
-        return await self.guard(f"delete_api {api_id}", run)
+        return await self.delete_owned(f"API {api_id}", api_id, read=lambda: self.client.get_or_none(f"{self.v2}/apis/{api_id}"),
+                                       owner=m.api_owner, delete=delete)
 
     # ------------------------------------------------------------------ policies
     async def fetch_policies(self) -> list[dict[str, Any]]:
@@ -323,7 +312,7 @@ class GraviteeAdapter(GatewayAdapter):
         self._fresh()
         async def run() -> AdapterResult:
             api_id, name = m.split_policy_id(policy_id)
-            live = await self._get_or_none(f"{self.v2}/apis/{api_id}")
+            live = await self.client.get_or_none(f"{self.v2}/apis/{api_id}")
             if live is None:
                 return AdapterResult(success=True, resource_id=policy_id, data={"already_absent": True})
             await self._converge(m.api_name(live), None, {name: None}, live=live)
@@ -373,7 +362,7 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def _find_app(self, record: dict[str, Any]) -> dict[str, Any] | None:
         if record.get("id"):
-            found = await self._get_or_none(f"{self.v1}/applications/{record['id']}")
+            found = await self.client.get_or_none(f"{self.v1}/applications/{record['id']}")
             if found is not None:
                 return found
         for app in await self._list_apps():
@@ -383,7 +372,7 @@ class GraviteeAdapter(GatewayAdapter):
         return None
 
     async def _converge_consumer(self, record: dict[str, Any], *, adopt: bool = False) -> str:
-        secret = (record.get("secret") or {}).get("apiKey")
+        secret = api_key_of(record)
         spec = record["spec"]
         fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
         app = await self._find_app(record)
@@ -441,18 +430,14 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         self._fresh()
-        async def run() -> AdapterResult:
-            app = await self._get_or_none(f"{self.v1}/applications/{app_id}")
-            if app is None:
-                return AdapterResult(success=True, resource_id=app_id, data={"already_absent": True})
-            marker = m.app_marker(str(app.get("description") or ""))
-            if (marker or {}).get("owner") != self.owner:
-                raise ConflictError(f"application {app_id} is not owned by {self.owner!r}; not deleted")
+
+        async def delete(app: dict[str, Any]) -> None:
             # Deleting (archiving) an application closes its subscriptions and revokes its keys.
             await self.client.request("DELETE", f"{self.v1}/applications/{app_id}", ok=(404,))
-            return AdapterResult(success=True, resource_id=app_id)
 
-        return await self.guard(f"deprovision_application {app_id}", run)
+        return await self.delete_owned(
+            f"application {app_id}", app_id, read=lambda: self.client.get_or_none(f"{self.v1}/applications/{app_id}"),
+            owner=lambda app: (m.app_marker(str(app.get("description") or "")) or {}).get("owner"), delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
     @staticmethod
@@ -561,7 +546,7 @@ class GraviteeAdapter(GatewayAdapter):
         adopt = bool(api_change and api_change.adopt)
 
         async def run() -> AdapterResult:
-            live = await self._get_or_none(f"{self.v2}/apis/{live_id}") if live_id else None
+            live = await self.client.get_or_none(f"{self.v2}/apis/{live_id}") if live_id else None
             api_id = await self._converge(name, record, edits, adopt=adopt, live=live)
             return AdapterResult(success=True, resource_id=api_id)
 

@@ -19,13 +19,14 @@ import json
 import re
 from typing import Any
 
-from reconciler.model.records import make_record
+from reconciler.adapters import ownership as own
+from reconciler.model.records import api_key_credential, make_record
 
-MANAGED_LABEL = "managed-by:stoa-reconciler"
-OWNER_PREFIX = "stoa-owner:"
-NAME_PREFIX = "stoa-name:"
-TENANT_PREFIX = "stoa-tenant:"
-OPENAPI_PREFIX = "stoa-openapi:"
+MANAGED_LABEL = own.MANAGED_TAG
+OWNER_PREFIX = own.OWNER_TAG_PREFIX
+NAME_PREFIX = own.string_tag(own.key("name"))
+TENANT_PREFIX = own.string_tag(own.key("tenant"))
+OPENAPI_PREFIX = own.string_tag(own.key("openapi"))
 OUR_LABEL_PREFIXES = (OWNER_PREFIX, NAME_PREFIX, TENANT_PREFIX, OPENAPI_PREFIX)
 
 METHOD_FILTER_FLOW = "stoa-method-filter"
@@ -324,11 +325,11 @@ def app_from_gateway(app: dict[str, Any], subscriptions: list[str]) -> dict[str,
     marker = app_marker(str(app.get("description") or ""))
     spec: dict[str, Any] = {"displayName": str(app.get("name", "")), "subscriptions": sorted(set(subscriptions))}
     if marker is None:
-        spec["credential"] = {"type": "apiKey", "fingerprint": None}
+        spec["credential"] = api_key_credential(None)
         return make_record("Consumer", str(app.get("name", "")), spec, id=str(app.get("id")), owner=None)
     if "email" in marker:
         spec["email"] = marker["email"]
-    spec["credential"] = {"type": "apiKey", "fingerprint": marker.get("fingerprint")}
+    spec["credential"] = api_key_credential(marker.get("fingerprint"))
     return make_record("Consumer", str(marker.get("name") or app.get("name", "")), spec, id=str(app.get("id")),
                        owner=marker.get("owner"))
 

@@ -20,7 +20,7 @@ from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
-from reconciler.model.records import secret_fingerprint
+from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 PAGE_SIZE = 1000
@@ -66,13 +66,6 @@ class KongAdapter(GatewayAdapter):
             if not page.get("next") or not offset:
                 return out
             params = {**params, "offset": offset}
-
-    async def _get(self, path: str) -> dict[str, Any] | None:
-        response = await self.client.request("GET", path, ok=(404,))
-        if response.status_code == 404:
-            return None
-        body: dict[str, Any] = response.json()
-        return body
 
     # ------------------------------------------------------------------ lifecycle
     async def health_check(self) -> AdapterResult:
@@ -225,7 +218,7 @@ class KongAdapter(GatewayAdapter):
             if await self.mode() == "dbless":
                 return await self._dbless_single(_change("API", api_spec))
             name = str(api_spec["name"])
-            service = await self._get(f"/services/{name}")
+            service = await self.client.get_or_none(f"/services/{name}")
             self._check_owner(service, f"service '{name}'", api_spec.get("id"))
             ours = m.api_to_service(api_spec, self.owner)
             ours["tags"] = m.merge_tags((service or {}).get("tags"), ours["tags"])
@@ -234,7 +227,7 @@ class KongAdapter(GatewayAdapter):
             else:
                 saved = (await self.client.request("PATCH", f"/services/{service['id']}", json=ours)).json()
             sid = str(saved["id"])
-            route = await self._get(f"/routes/{name}")
+            route = await self.client.get_or_none(f"/routes/{name}")
             adopting = service is not None and m.owner_of(service) != self.owner  # allowed by _check_owner above
             if not adopting:
                 self._check_owner(route, f"route '{name}'")
@@ -255,7 +248,7 @@ class KongAdapter(GatewayAdapter):
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_delete_change("API", api_id))
-            service = await self._get(f"/services/{api_id}")
+            service = await self.client.get_or_none(f"/services/{api_id}")
             if service is None:
                 return AdapterResult(success=True, resource_id=api_id)
             if m.owner_of(service) != self.owner:
@@ -278,11 +271,11 @@ class KongAdapter(GatewayAdapter):
             if await self.mode() == "dbless":
                 return await self._dbless_single(_change("Policy", policy_spec))
             api = str(policy_spec["spec"]["api"])
-            service = await self._get(f"/services/{api}")
+            service = await self.client.get_or_none(f"/services/{api}")
             if service is None or m.owner_of(service) != self.owner:
                 raise PermanentError(f"API '{api}' of policy '{policy_spec['name']}' is not on this gateway")
             pid = policy_spec.get("id") or m.entity_id(self.owner, "Policy", str(policy_spec["name"]))
-            existing = await self._get(f"/plugins/{pid}")
+            existing = await self.client.get_or_none(f"/plugins/{pid}")
             self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", policy_spec.get("id"))
             body = m.policy_to_plugin(policy_spec, self.owner)
             body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
@@ -291,16 +284,15 @@ class KongAdapter(GatewayAdapter):
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
 
     async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def delete(plugin: dict[str, Any]) -> None:
+            await self.client.request("DELETE", f"/plugins/{policy_id}")
+
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_delete_change("Policy", policy_id))
-            plugin = await self._get(f"/plugins/{policy_id}")
-            if plugin is None:
-                return AdapterResult(success=True, resource_id=policy_id)
-            if m.owner_of(plugin) != self.owner:
-                raise ConflictError(f"plugin {policy_id} is not owned by '{self.owner}'; not deleted")
-            await self.client.request("DELETE", f"/plugins/{policy_id}")
-            return AdapterResult(success=True, resource_id=policy_id)
+            return await self.delete_owned(f"plugin {policy_id}", policy_id,
+                                           read=lambda: self.client.get_or_none(f"/plugins/{policy_id}"),
+                                           owner=m.owner_of, delete=delete)
         return await self.guard(f"delete_policy {policy_id}", run)
 
     # ------------------------------------------------------------------ consumers
@@ -309,7 +301,7 @@ class KongAdapter(GatewayAdapter):
             if await self.mode() == "dbless":
                 return await self._dbless_single(_change("Consumer", app_spec))
             name = str(app_spec["name"])
-            consumer = await self._get(f"/consumers/{name}")
+            consumer = await self.client.get_or_none(f"/consumers/{name}")
             self._check_owner(consumer, f"consumer '{name}'", app_spec.get("id"))
             body = m.consumer_to_kong(app_spec, self.owner)
             body["tags"] = m.merge_tags((consumer or {}).get("tags"), body["tags"])
@@ -318,7 +310,7 @@ class KongAdapter(GatewayAdapter):
             elif body["tags"] != consumer.get("tags"):
                 consumer = (await self.client.request("PATCH", f"/consumers/{consumer['id']}", json=body)).json()
             cid = str(consumer["id"])
-            secret = (app_spec.get("secret") or {}).get("apiKey")
+            secret = api_key_of(app_spec)
             keys = await self._list(f"/consumers/{cid}/key-auth", tags=None)
             mine = [k for k in keys if m.owner_of(k) == self.owner]
             if secret:
@@ -343,17 +335,15 @@ class KongAdapter(GatewayAdapter):
         return await self.guard(f"provision_application {app_spec.get('name')}", run)
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
+        async def delete(consumer: dict[str, Any]) -> None:
+            await self.client.request("DELETE", f"/consumers/{consumer['id']}")
+
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_delete_change("Consumer", app_id))
-            consumer = await self._get(f"/consumers/{app_id}")
-            if consumer is None:
-                return AdapterResult(success=True, resource_id=app_id)
-            if m.owner_of(consumer) != self.owner:
-                raise ConflictError(f"consumer '{consumer.get('username')}' is not owned by '{self.owner}'; "
-                                    "not deleted")
-            await self.client.request("DELETE", f"/consumers/{consumer['id']}")
-            return AdapterResult(success=True, resource_id=app_id)
+            return await self.delete_owned(f"consumer {app_id}", app_id,
+                                           read=lambda: self.client.get_or_none(f"/consumers/{app_id}"),
+                                           owner=m.owner_of, delete=delete)
         return await self.guard(f"deprovision_application {app_id}", run)
 
 

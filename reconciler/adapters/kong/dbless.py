@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, Op
+from reconciler.model.records import api_key_of
 
 CREDENTIALS = ("keyauth_credentials", "acls", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
                "oauth2_credentials", "mtls_auth_credentials")
@@ -211,7 +212,7 @@ def _upsert_consumer(cfg: Config, record: dict[str, Any], owner: str, key: tuple
     new = _merge(consumer, m.consumer_to_kong(record, owner), m.entity_id(owner, "Consumer", name))
     cfg.put("consumers", new, key)
     cid = str(new["id"])
-    secret = (record.get("secret") or {}).get("apiKey")
+    secret = api_key_of(record)
     mine = [c for c in cfg.find_all("keyauth_credentials", consumer=cid) if m.owner_of(c) == owner]
     if secret:
         keep = mine[0] if mine else None

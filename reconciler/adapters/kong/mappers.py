@@ -24,13 +24,14 @@ import uuid
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from reconciler.model.records import make_record, secret_fingerprint
+from reconciler.adapters import ownership as own
+from reconciler.adapters.ownership import MANAGED_TAG as MANAGED_TAG
+from reconciler.model.records import api_key_credential, make_record, secret_fingerprint
 
-MANAGED_TAG = "managed-by:stoa-reconciler"
-OWNER = "stoa-owner:"
-KIND = "stoa-kind:"
-NAME = "stoa-name:"
-PART = "stoa-part:"
+OWNER = own.OWNER_TAG_PREFIX
+KIND = own.string_tag(own.key("kind"))
+NAME = own.string_tag(own.key("name"))
+PART = own.string_tag(own.key("part"))
 NAMESPACE = uuid.UUID("5b8e2f0c-3a4d-5c6e-8f90-a1b2c3d4e5f6")
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "ws": 80, "wss": 443}
 PERIODS = ("second", "minute", "hour", "day", "month", "year")
@@ -236,8 +237,7 @@ def consumer_from_kong(consumer: dict[str, Any], keyauths: list[dict[str, Any]],
     mine_keys = [k for k in keyauths if owner_of(k) == owner]
     spec: dict[str, Any] = {
         "subscriptions": sorted({str(a.get("group")) for a in acls if owner_of(a) == owner}),
-        "credential": {"type": "apiKey",
-                       "fingerprint": credential_fingerprint(mine_keys[0]) if mine_keys else None},
+        "credential": api_key_credential(credential_fingerprint(mine_keys[0]) if mine_keys else None),
     }
     display = tag_value(tags, "stoa-display:")
     if display is not None:

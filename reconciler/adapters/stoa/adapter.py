@@ -31,6 +31,7 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.stoa import mappers
 from reconciler.model.errors import PermanentError, sanitize
+from reconciler.model.records import api_key_of
 from reconciler.model.results import AdapterResult
 
 log = logging.getLogger("reconciler.adapters.stoa")
@@ -189,7 +190,7 @@ class StoaAdapter(GatewayAdapter):
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         """Upsert one credential per subscribed route; drop this consumer's credentials elsewhere."""
-        secret = (app_spec.get("secret") or {}).get("apiKey")
+        secret = api_key_of(app_spec)
 
         async def run() -> AdapterResult:
             if not secret:

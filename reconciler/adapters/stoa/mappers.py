@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from reconciler.model.records import content_hash, make_record, secret_fingerprint
+from reconciler.model.records import API_KEY, content_hash, make_record, secret_fingerprint
 
 PERIOD_SECONDS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SECONDS_PERIOD: dict[int, str] = {v: k for k, v in PERIOD_SECONDS.items()}
@@ -172,7 +172,7 @@ def credentials_to_gateway(record: dict[str, Any], owner: str, api_key: str) -> 
 def _credential_type(credential: dict[str, Any]) -> str:
     """"apiKey" for what we write (api_key in X-API-Key); anything else reads as itself, i.e. drift."""
     auth_type, header = credential.get("auth_type"), credential.get("header_name")
-    return "apiKey" if (auth_type, header) == ("api_key", CREDENTIAL_HEADER) else f"{auth_type}:{header}"
+    return API_KEY if (auth_type, header) == ("api_key", CREDENTIAL_HEADER) else f"{auth_type}:{header}"
 
 
 def consumers_from_gateway(credentials: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.webmethods import mappers
 from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
-from reconciler.model.records import config_name, make_record
+from reconciler.model.records import api_key_of, config_name, make_record
 from reconciler.model.results import AdapterResult
 
 API_BASE = "/rest/apigateway"
@@ -112,12 +112,6 @@ class WebMethodsAdapter(GatewayAdapter):
             return None
         return response.json() if response.content else None
 
-    async def _get_or_none(self, path: str) -> Any:
-        response = await self.client.request("GET", API_BASE + path, ok=(404,))
-        if response.status_code == 404:
-            return None
-        return response.json() if response.content else None
-
     def _check_owned(self, owner: str | None, what: str) -> None:
         if owner != self.owner:
             shown = owner or "nobody"
@@ -128,7 +122,7 @@ class WebMethodsAdapter(GatewayAdapter):
         async def call() -> AdapterResult:
             body = await self._get("/health/all")
             status = str((body or {}).get("status", "unknown"))
-            info = await self._get_or_none("/is/serverinfo")
+            info = await self.client.get_or_none(API_BASE + "/is/serverinfo")
             data = {"status": status, "health": body, "serverInfo": info}
             if status not in ("green", "yellow"):
                 return AdapterResult(success=False, data=data, error=f"gateway health is {status}",
@@ -159,7 +153,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
         async def detail(api_id: str) -> Any:
             async with limit:
-                return await self._get_or_none(f"/apis/{api_id}")
+                return await self.client.get_or_none(API_BASE + f"/apis/{api_id}")
 
         details = await asyncio.gather(*(detail(i) for i in ids))
         records: list[dict[str, Any]] = []
@@ -212,7 +206,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
-            detail = await self._get_or_none(f"/apis/{api_id}")
+            detail = await self.client.get_or_none(API_BASE + f"/apis/{api_id}")
             if detail is None:
                 return AdapterResult(success=True, resource_id=api_id)
             api = _unwrap(_unwrap(detail, "apiResponse"), "api")
@@ -238,7 +232,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def _attach(self, api_id: str, action_id: str, template: str, *, attach: bool) -> None:
         """Add (or remove) a policy action in the enforcements of the API's policy."""
-        detail = await self._get_or_none(f"/apis/{api_id}")
+        detail = await self.client.get_or_none(API_BASE + f"/apis/{api_id}")
         if detail is None:
             if attach:
                 raise PermanentError(f"API {api_id} is not on the gateway")
@@ -284,7 +278,7 @@ class WebMethodsAdapter(GatewayAdapter):
             template = body["policyAction"]["templateKey"]
             action_id = record.get("id")
             if action_id:
-                old = await self._get_or_none(f"/policyActions/{action_id}")
+                old = await self.client.get_or_none(API_BASE + f"/policyActions/{action_id}")
                 previous = mappers.policy_from_gateway(_unwrap(old, "policyAction")) if old else None
                 if previous is not None and previous["spec"]["api"] not in (None, api_name):
                     old_id = self._api_ids.get(str(previous["spec"]["api"]))
@@ -303,7 +297,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
-            found = await self._get_or_none(f"/policyActions/{policy_id}")
+            found = await self.client.get_or_none(API_BASE + f"/policyActions/{policy_id}")
             if found is None:
                 return AdapterResult(success=True, resource_id=policy_id)
             action = _unwrap(found, "policyAction")
@@ -334,7 +328,7 @@ class WebMethodsAdapter(GatewayAdapter):
             _, owner, _ = mappers.unmark(app.get("description"))
             names: list[str] = []
             if owner is not None:
-                linked = await self._get_or_none(f"/applications/{app.get('id')}/apis")
+                linked = await self.client.get_or_none(API_BASE + f"/applications/{app.get('id')}/apis")
                 ids = (linked or {}).get("apiIDs") or [] if isinstance(linked, dict) else []
                 names = [self._api_names.get(str(i), str(i)) for i in ids]
             records.append(mappers.application_from_gateway(app, names))
@@ -344,7 +338,7 @@ class WebMethodsAdapter(GatewayAdapter):
         async def call() -> AdapterResult:
             record = app_spec
             name = str(record["name"])
-            api_key = (record.get("secret") or {}).get("apiKey")
+            api_key = api_key_of(record)
             app_id = record.get("id")
             if app_id is None:  # idempotent by owner marker + name
                 for app in await self._applications():
@@ -371,7 +365,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
-            found = await self._get_or_none(f"/applications/{app_id}")
+            found = await self.client.get_or_none(API_BASE + f"/applications/{app_id}")
             if found is None:
                 return AdapterResult(success=True, resource_id=app_id)
             app = _unwrap(found, "application")
@@ -425,7 +419,7 @@ class WebMethodsAdapter(GatewayAdapter):
         return await self.guard(f"upsert_alias {alias_spec.get('name')}", call)
 
     async def _delete_alias(self, alias_id: str) -> AdapterResult:
-        found = await self._get_or_none(f"/alias/{alias_id}")
+        found = await self.client.get_or_none(API_BASE + f"/alias/{alias_id}")
         if found is None:
             return AdapterResult(success=True, resource_id=alias_id)
         alias = _unwrap(found, "alias")
@@ -467,7 +461,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def delete_strategy(self, strategy_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
-            found = await self._get_or_none(f"/strategies/{strategy_id}")
+            found = await self.client.get_or_none(API_BASE + f"/strategies/{strategy_id}")
             if found is None:
                 return AdapterResult(success=True, resource_id=strategy_id)
             record = mappers.strategy_from_gateway(_unwrap(found, "strategy"))
@@ -508,7 +502,7 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def delete_scope(self, scope_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
-            found = await self._get_or_none(f"/scopes/{scope_id}")
+            found = await self.client.get_or_none(API_BASE + f"/scopes/{scope_id}")
             if found is None:
                 return AdapterResult(success=True, resource_id=scope_id)
             scope = _unwrap(found, "scope")
@@ -541,7 +535,7 @@ class WebMethodsAdapter(GatewayAdapter):
         owners, _ = await self._config_owners()
         records = []
         for key, owner in sorted(owners.items()):
-            value = await self._get_or_none(f"/configurations/{key}")
+            value = await self.client.get_or_none(API_BASE + f"/configurations/{key}")
             if value is None:
                 continue
             records.append(make_record("GatewayConfig", config_name(key), {"key": key, "value": value},

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from reconciler.adapters.webmethods.openapi31 import convert
-from reconciler.model.records import make_record, secret_fingerprint
+from reconciler.model.records import api_key_credential, make_record, secret_fingerprint
 
 TAG = "stoa:"
 _MARK = re.compile(r"\s*\[stoa:owner=([A-Za-z0-9-]+)(?:;api=([A-Za-z0-9-]+))?\]\s*$")
@@ -236,7 +236,7 @@ def application_from_gateway(app: dict[str, Any], api_names: list[str]) -> dict[
             key = str(ident["value"][0])
     spec: dict[str, Any] = {
         "subscriptions": sorted(api_names),
-        "credential": {"type": "apiKey", "fingerprint": secret_fingerprint(key) if key else None},
+        "credential": api_key_credential(secret_fingerprint(key) if key else None),
     }
     if display:
         spec["displayName"] = display
