@@ -168,7 +168,7 @@ async def test_adoption_rekeys_an_unowned_route(adapter: StoaAdapter, emulator: 
                                     "backend_url": "https://pets.example.com/v1"})
     [live] = await adapter.fetch_apis()
     assert live["owner"] is None
-    result = await adapter.sync_api(make_record("API", "pets", API, id=live["id"]), "acme")
+    result = await adapter.sync_api({**make_record("API", "pets", API, id=live["id"]), "adopt": True}, "acme")
     assert result.success
     [adopted] = await adapter.fetch_apis()
     assert (adopted["id"], adopted["owner"]) == ("platform.pets", "platform")

@@ -132,7 +132,7 @@ class ApigeeAdapter(GatewayAdapter):
 
     async def _sync_api(self, record: dict[str, Any]) -> AdapterResult:
         name, spec = str(record["name"]), dict(record["spec"])
-        proxy = await self._proxy(name, adopt=bool(record.get("id")))
+        proxy = await self._proxy(name, adopt=bool(record.get("adopt")))
         cors: dict[str, dict[str, Any]] = {}
         if proxy is not None and m.owner_of(proxy.get("labels")) == self.owner:
             _, cors = await self._live_cors(name, proxy)  # cors policies live in the bundle: keep them

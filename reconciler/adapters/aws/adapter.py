@@ -146,6 +146,8 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         live: dict[str, Any] | None = None
         if record.get("id"):
             live = await self.client.get_or_none(f"/restapis/{record['id']}")
+            if live is not None and m.owner_of(live.get("tags")) != self.owner and not record.get("adopt"):
+                raise ConflictError(f"REST API {name!r} exists and is not owned by {self.owner!r}")
         if live is None:
             for item in await self._items("/restapis"):
                 if item.get("name") == name:
@@ -431,7 +433,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             live = await self.client.get_or_none(f"/apikeys/{record['id']}")
         if live is None:
             live = next((k for k in await self._items("/apikeys", {"name": name}) if k.get("name") == name), None)
-        if live is not None and m.owner_of(live.get("tags")) != self.owner and not record.get("id"):
+        if live is not None and m.owner_of(live.get("tags")) != self.owner and not record.get("adopt"):
             raise ConflictError(f"API key {name!r} exists and is not owned by {self.owner!r}")
         plans = await self._plans()
         if live is not None:

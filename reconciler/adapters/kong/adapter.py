@@ -208,8 +208,9 @@ class KongAdapter(GatewayAdapter):
             return AdapterResult(success=True, resource_id=item.resource_id)
         return AdapterResult(success=False, error=item.error, category=item.category)
 
-    def _check_owner(self, entity: dict[str, Any] | None, what: str, record_id: str | None = None) -> None:
-        if entity is not None and m.owner_of(entity) != self.owner and entity.get("id") != record_id:
+    def _check_owner(self, entity: dict[str, Any] | None, what: str, *, adopt: bool = False) -> None:
+        """An unowned entity is a conflict, unless the change adopts it (`--adopt`, said by the Change)."""
+        if entity is not None and m.owner_of(entity) != self.owner and not adopt:
             raise ConflictError(f"{what} exists and is not owned by '{self.owner}'")
 
     # ------------------------------------------------------------------ APIs
@@ -219,7 +220,7 @@ class KongAdapter(GatewayAdapter):
                 return await self._dbless_single(_change("API", api_spec))
             name = str(api_spec["name"])
             service = await self.client.get_or_none(f"/services/{name}")
-            self._check_owner(service, f"service '{name}'", api_spec.get("id"))
+            self._check_owner(service, f"service '{name}'", adopt=bool(api_spec.get("adopt")))
             ours = m.api_to_service(api_spec, self.owner)
             ours["tags"] = m.merge_tags((service or {}).get("tags"), ours["tags"])
             if service is None:
@@ -228,9 +229,7 @@ class KongAdapter(GatewayAdapter):
                 saved = (await self.client.request("PATCH", f"/services/{service['id']}", json=ours)).json()
             sid = str(saved["id"])
             route = await self.client.get_or_none(f"/routes/{name}")
-            adopting = service is not None and m.owner_of(service) != self.owner  # allowed by _check_owner above
-            if not adopting:
-                self._check_owner(route, f"route '{name}'")
+            self._check_owner(route, f"route '{name}'", adopt=bool(api_spec.get("adopt")))
             route_body = {**m.api_to_route(api_spec, self.owner), "service": {"id": sid}}
             route_body["tags"] = m.merge_tags((route or {}).get("tags"), route_body["tags"])
             if route is None:
@@ -276,7 +275,7 @@ class KongAdapter(GatewayAdapter):
                 raise PermanentError(f"API '{api}' of policy '{policy_spec['name']}' is not on this gateway")
             pid = policy_spec.get("id") or m.entity_id(self.owner, "Policy", str(policy_spec["name"]))
             existing = await self.client.get_or_none(f"/plugins/{pid}")
-            self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", policy_spec.get("id"))
+            self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", adopt=bool(policy_spec.get("adopt")))
             body = m.policy_to_plugin(policy_spec, self.owner)
             body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
             saved = (await self.client.request("PUT", f"/services/{service['id']}/plugins/{pid}", json=body)).json()
@@ -302,7 +301,7 @@ class KongAdapter(GatewayAdapter):
                 return await self._dbless_single(_change("Consumer", app_spec))
             name = str(app_spec["name"])
             consumer = await self.client.get_or_none(f"/consumers/{name}")
-            self._check_owner(consumer, f"consumer '{name}'", app_spec.get("id"))
+            self._check_owner(consumer, f"consumer '{name}'", adopt=bool(app_spec.get("adopt")))
             body = m.consumer_to_kong(app_spec, self.owner)
             body["tags"] = m.merge_tags((consumer or {}).get("tags"), body["tags"])
             if consumer is None:

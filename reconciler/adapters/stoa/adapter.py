@@ -123,7 +123,8 @@ class StoaAdapter(GatewayAdapter):
             payload = mappers.api_to_gateway(record, self.owner)
             response = await self._send("POST", "/admin/apis", json=payload)
             body = response.json()
-            await self._drop_adopted("/admin/apis", record.get("id"), payload["id"])
+            if record.get("adopt"):
+                await self._drop_adopted("/admin/apis", record.get("id"), payload["id"])
             return AdapterResult(success=True, resource_id=str(body.get("id", payload["id"])), data={
                 "spec_hash": payload["spec_hash"], "deployment_id": body.get("deployment_id"),
                 "created": response.status_code == 201})
@@ -146,7 +147,8 @@ class StoaAdapter(GatewayAdapter):
         async def run() -> AdapterResult:
             payload = mappers.policy_to_gateway(policy_spec, self.owner)
             response = await self._send("POST", "/admin/policies", json=payload)
-            await self._drop_adopted("/admin/policies", policy_spec.get("id"), payload["id"])
+            if policy_spec.get("adopt"):
+                await self._drop_adopted("/admin/policies", policy_spec.get("id"), payload["id"])
             return AdapterResult(success=True, resource_id=payload["id"],
                                  data={"created": response.status_code == 201, "api_id": payload["api_id"]})
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
@@ -210,7 +212,8 @@ class StoaAdapter(GatewayAdapter):
                 await self._delete_credential(route_id, cid)
                 deleted += 1
             previous = app_spec.get("id")
-            if isinstance(previous, str) and previous and previous != cid:  # adoption: retire the original
+            if app_spec.get("adopt") and isinstance(previous, str) and previous and previous != cid:
+                # adoption: retire the original
                 for credential in await self._credentials_of(previous):
                     await self._delete_credential(str(credential.get("route_id")), previous)
             return AdapterResult(success=True, resource_id=cid, data={
