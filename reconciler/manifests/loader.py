@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,88 +257,109 @@ def _message(error: Mapping[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+@dataclass
+class _Collected:
+    """What the per-file pass gathers before the cross-document checks."""
+
+    shown: Callable[[str], str]
+    errors: list[LoadError] = field(default_factory=list)
+    documents: dict[str, dict[str, Document]] = field(default_factory=dict)
+    settings: list[Document] = field(default_factory=list)
+    invalid: dict[str, set[str]] = field(default_factory=dict)
+    """kind -> names of documents that failed validation."""
+
+
 def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredState:
     """Parse and validate every manifest; raises ValidationFailed listing every error."""
-    errors: list[LoadError] = []
-    documents: dict[str, dict[str, Document]] = {}
-    settings: list[Document] = []
-    invalid: dict[str, set[str]] = {}  # kind -> names of documents that failed validation
 
     def shown(rel: str) -> str:
         return posixpath.join(display_root, rel) if display_root not in ("", ".") else rel
 
+    acc = _Collected(shown)
     for rel, text in sorted(files.items()):
-        try:
-            if rel.endswith(".json"):
-                raw_docs: list[Any] = [json.loads(text)]
-                starts = [1]
-            else:
-                raw_docs = _documents(text)
-                starts = _document_starts(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else None
-            errors.append(LoadError(shown(rel), line, "", f"invalid YAML: {exc.problem or exc}"))
+        parsed = _parse_file(rel, text, acc)
+        if parsed is None:
             continue
-        except (ValueError, Exception) as exc:  # noqa: BLE001 - any parser failure is a located error
-            errors.append(LoadError(shown(rel), None, "", f"cannot parse: {exc}"))
-            continue
+        raw_docs, starts = parsed
         for index, data in enumerate(raw_docs):
             if data is None:
                 continue
             start = starts[index] if index < len(starts) else 1
             node = _LazyNode(text, index, rel.endswith(".json"))
-            if not isinstance(data, dict):
-                if _looks_like_manifest_file(raw_docs):
-                    errors.append(LoadError(shown(rel), start, "", "document is not a mapping"))
-                continue
-            api_version = data.get("apiVersion")
-            if not isinstance(api_version, str) or not api_version.startswith("gostoa.dev/"):
-                continue  # not a manifest (an OpenAPI document, for example)
-            kind = data.get("kind")
-            if api_version != models.API_VERSION:
-                errors.append(LoadError(shown(rel), _line_of(node, ("apiVersion",), start), "apiVersion",
-                                        f"unsupported apiVersion {api_version!r} (use {models.API_VERSION})"))
-                continue
-            model_cls = DOCUMENT_MODELS.get(str(kind))
-            if model_cls is None:
-                errors.append(LoadError(shown(rel), _line_of(node, ("kind",), start), "kind",
-                                        f"unknown kind {kind!r} (known: {', '.join(sorted(DOCUMENT_MODELS))})"))
-                continue
-            try:
-                model = model_cls.model_validate(data)
-            except ValidationError as exc:
-                meta = data.get("metadata")
-                if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-                    invalid.setdefault(str(kind), set()).add(str(meta["name"]))
-                for err in exc.errors():
-                    loc = tuple(err["loc"])
-                    errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), _message(err)))
-                continue
-            metadata = getattr(model, "metadata", None)
-            name = metadata.name if metadata is not None else SETTINGS_FILE
-            doc = Document(str(kind), name, model, rel, start)
-            if isinstance(model, ReconcilerSettings):
-                settings.append(doc)
-                continue
-            bucket = documents.setdefault(str(kind), {})
-            if name in bucket:
-                first = bucket[name]
-                errors.append(LoadError(shown(rel), _line_of(node, ("metadata", "name"), start), "metadata.name",
-                                        f"duplicate {kind} {name!r} (first defined at {shown(first.file)}:{first.line})"))
-                continue
-            bucket[name] = doc
+            _take_document(acc, rel, data, raw_docs, start, node)
 
+    settings = acc.settings
+    errors = acc.errors
     if len(settings) > 1:
         for extra in settings[1:]:
             errors.append(LoadError(shown(extra.file), extra.line, "kind",
                                     f"more than one ReconcilerSettings (first at {shown(settings[0].file)})"))
     spec = settings[0].model.spec if settings else SettingsSpec(owner="stoa-reconciler")  # type: ignore[attr-defined]
-    state = DesiredState(settings=spec, documents=documents, display_root=display_root)
-    errors.extend(_check_references(state, files, shown, invalid))
+    state = DesiredState(settings=spec, documents=acc.documents, display_root=display_root)
+    errors.extend(_check_references(state, files, shown, acc.invalid))
     if errors:
         raise ValidationFailed(errors)
     return state
+
+
+def _parse_file(rel: str, text: str, acc: _Collected) -> tuple[list[Any], list[int]] | None:
+    """The documents of one file and their first lines; None (error recorded) when it does not parse."""
+    try:
+        if rel.endswith(".json"):
+            return [json.loads(text)], [1]
+        return _documents(text), _document_starts(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        acc.errors.append(LoadError(acc.shown(rel), line, "", f"invalid YAML: {exc.problem or exc}"))
+    except (ValueError, Exception) as exc:  # noqa: BLE001 - any parser failure is a located error
+        acc.errors.append(LoadError(acc.shown(rel), None, "", f"cannot parse: {exc}"))
+    return None
+
+
+def _take_document(acc: _Collected, rel: str, data: Any, raw_docs: list[Any], start: int, node: _LazyNode) -> None:
+    """Validate one document and file it by kind and name; anything wrong becomes a located error."""
+    shown = acc.shown
+    if not isinstance(data, dict):
+        if _looks_like_manifest_file(raw_docs):
+            acc.errors.append(LoadError(shown(rel), start, "", "document is not a mapping"))
+        return
+    api_version = data.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version.startswith("gostoa.dev/"):
+        return  # not a manifest (an OpenAPI document, for example)
+    kind = data.get("kind")
+    if api_version != models.API_VERSION:
+        acc.errors.append(LoadError(shown(rel), _line_of(node, ("apiVersion",), start), "apiVersion",
+                                    f"unsupported apiVersion {api_version!r} (use {models.API_VERSION})"))
+        return
+    model_cls = DOCUMENT_MODELS.get(str(kind))
+    if model_cls is None:
+        acc.errors.append(LoadError(shown(rel), _line_of(node, ("kind",), start), "kind",
+                                    f"unknown kind {kind!r} (known: {', '.join(sorted(DOCUMENT_MODELS))})"))
+        return
+    try:
+        model = model_cls.model_validate(data)
+    except ValidationError as exc:
+        meta = data.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            acc.invalid.setdefault(str(kind), set()).add(str(meta["name"]))
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            acc.errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), _message(err)))
+        return
+    metadata = getattr(model, "metadata", None)
+    name = metadata.name if metadata is not None else SETTINGS_FILE
+    doc = Document(str(kind), name, model, rel, start)
+    if isinstance(model, ReconcilerSettings):
+        acc.settings.append(doc)
+        return
+    bucket = acc.documents.setdefault(str(kind), {})
+    if name in bucket:
+        first = bucket[name]
+        acc.errors.append(LoadError(shown(rel), _line_of(node, ("metadata", "name"), start), "metadata.name",
+                                    f"duplicate {kind} {name!r} (first defined at {shown(first.file)}:{first.line})"))
+        return
+    bucket[name] = doc
 
 
 def _looks_like_manifest_file(docs: list[Any]) -> bool:

@@ -1,8 +1,9 @@
 """Copy this folder to start a new gateway: every method answers "Not supported by <gateway>".
 
 Then: set `gateway_type`, implement the methods your gateway supports with `self.client`
-(`GatewayHttp`: retries, pacing, sanitized errors) and the pure functions of `mappers.py`, register
-the type in `reconciler/adapters/registry.py`, and write an emulator in `reconciler/emulators/`.
+(`GatewayHttp`: retries, pacing, sanitized errors) and the pure functions of `mappers.py`, declare
+`GATEWAYS` in the folder's `__init__.py` with its entry-point line in `pyproject.toml`, and write an
+emulator from the vendor's contract. The whole recipe: `README.md` beside this file.
 """
 
 from __future__ import annotations

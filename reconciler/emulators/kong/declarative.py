@@ -136,7 +136,25 @@ def _collect(doc: dict[str, Any], top_errors: dict[str, Any]) -> list[Item]:
 
 
 def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
-    """Validate a declarative document and build the new state; raises DeclarativeError."""
+    """Validate a declarative document and build the new state; raises DeclarativeError.
+
+    The whole file is checked before anything is built, as Kong does: one step per kind of check.
+    """
+    top = _header_errors(doc)
+    transform = doc.get("_transform", True)
+    items = _collect(doc, top)
+    _validate_schemas(items)
+    _assign_ids(items)
+    _check_unique(items)
+    _resolve_references(items)
+    _check_composite_unique(items)
+    _raise_if_invalid(top, items)
+    db = _build_state(items, previous, transform)
+    return db, {t: v for t, v in db.items() if v}
+
+
+def _header_errors(doc: Any) -> dict[str, Any]:
+    """Top-level errors of the file itself (not a mapping: raised at once; `_format_version`)."""
     top: dict[str, Any] = {}
     if not isinstance(doc, dict):
         raise DeclarativeError({"@entity": ["expected a declarative configuration"]}, [])
@@ -145,10 +163,11 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
         top["_format_version"] = "required field missing"
     elif version not in FORMAT_VERSIONS:
         top["_format_version"] = "expected one of: " + ", ".join(FORMAT_VERSIONS)
-    transform = doc.get("_transform", True)
-    items = _collect(doc, top)
+    return top
 
-    # 1. schema of each entity (foreign references kept aside for step 3)
+
+def _validate_schemas(items: list[Item]) -> None:
+    """Step 1: the schema of each entity; foreign references are kept aside for `_resolve_references`."""
     for item in items:
         schema = SCHEMAS[item.table]
         data = dict(item.raw)
@@ -168,7 +187,9 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
                                                       and _is_uuid(item.entity["id"])):
             item.errors["id"] = "expected a valid UUID"
 
-    # 2. ids (deterministic when absent), then uniqueness
+
+def _assign_ids(items: list[Item]) -> None:
+    """Step 2a: ids for entities without one, deterministic so a reload keeps them."""
     for item in items:
         schema = SCHEMAS[item.table]
         if not item.entity.get("id"):
@@ -179,6 +200,10 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
             seed = f"{parent_id}:{seed_value}" if seed_value else json.dumps(
                 [parent_id, item.raw], sort_keys=True, default=str)
             item.entity["id"] = _gen(item.table, seed)
+
+
+def _check_unique(items: list[Item]) -> None:
+    """Step 2b: primary keys and unique fields declared twice."""
     seen: dict[tuple[str, str, str], Item] = {}
     for item in items:
         schema = SCHEMAS[item.table]
@@ -194,7 +219,9 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
             else:
                 seen[marker] = item
 
-    # 3. references
+
+def _resolve_references(items: list[Item]) -> None:
+    """Step 3a: foreign keys (by id or endpoint key) become `{"id": ...}`, or an error when dangling."""
     index: dict[str, dict[str, Item]] = {}
     for item in items:
         schema = SCHEMAS[item.table]
@@ -217,6 +244,10 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
                 item.errors[fk] = f"invalid reference '{fk}: {key}' (no such entry in '{table}')"
             else:
                 item.entity[fk] = {"id": target.entity["id"]}
+
+
+def _check_composite_unique(items: list[Item]) -> None:
+    """Step 3b: composite keys (checked once references are resolved, on entities still valid)."""
     composite_seen: dict[tuple[Any, ...], Item] = {}
     for item in items:
         schema = SCHEMAS[item.table]
@@ -229,6 +260,9 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
             else:
                 composite_seen[marker2] = item
 
+
+def _raise_if_invalid(top: dict[str, Any], items: list[Item]) -> None:
+    """Any error anywhere: raise the whole `fields` tree and its flattened form, nothing is replaced."""
     bad = [i for i in items if i.errors]
     if top or bad:
         fields_tree: dict[str, Any] = dict(top)
@@ -246,7 +280,9 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
             })
         raise DeclarativeError(fields_tree, flattened)
 
-    # 4. build the new state: auto fields, credentials transform, timestamps kept when unchanged
+
+def _build_state(items: list[Item], previous: Db, transform: Any) -> Db:
+    """Step 4: the new state: auto fields, credentials transform, timestamps kept when unchanged."""
     db: Db = {t: {} for t in SCHEMAS}
     for table in LOAD_ORDER:
         for item in (i for i in items if i.table == table):
@@ -262,7 +298,7 @@ def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
                 if same:
                     entity["updated_at"] = old["updated_at"]
             db[table][entity["id"]] = entity
-    return db, {t: v for t, v in db.items() if v}
+    return db
 
 
 def _gen(table: str, seed: str) -> str:
