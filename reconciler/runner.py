@@ -32,6 +32,7 @@ from reconciler.model.gateways import gateway_type
 from reconciler.model.kinds import KINDS
 from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
 from reconciler.model.records import API_KEY, secret_fingerprint
+from reconciler.model.scrub import Scrubber
 
 __all__ = [
     "ApplyOutcome", "GatewayPlan", "LoadError", "RepoPlan", "RunOptions", "ValidationFailed",
@@ -118,8 +119,12 @@ def gateway_settings(name: str, gw: GatewayInstance, state: DesiredState, option
     }
 
 
-def adapter_from_settings(settings: Mapping[str, Any], root: Path, env: Mapping[str, str]) -> GatewayAdapter:
-    """Build an adapter, resolving its credential references; raises LookupError on a missing secret."""
+def adapter_from_settings(settings: Mapping[str, Any], root: Path, env: Mapping[str, str],
+                          scrubber: Scrubber | None = None) -> GatewayAdapter:
+    """Build an adapter, resolving its credential references; raises LookupError on a missing secret.
+
+    `scrubber` is the run's: every adapter of one run shares it, so no gateway's messages can carry
+    another gateway's credentials or any consumer key."""
     auth: dict[str, str] = {}
     fields = gateway_type(str(settings["gateway_type"])).credentials
     for key, described in (settings.get("credentials") or {}).items():
@@ -128,6 +133,7 @@ def adapter_from_settings(settings: Mapping[str, Any], root: Path, env: Mapping[
         auth[fields.get(key, key)] = resolve_ref(ref, root, env)
     config = {k: v for k, v in settings.items() if k != "credentials"}
     config["auth"] = auth
+    config["scrubber"] = scrubber if scrubber is not None else Scrubber()
     return registry.create(str(settings["gateway_type"]), config)
 
 
@@ -199,6 +205,7 @@ def _prepare_state(path: Path, options: RunOptions) -> _Prepared:
         raise ValidationFailed(errors)
 
     plan = RepoPlan(owner=state.settings.owner, secret_refs=refs_out)
+    scrubber = Scrubber(values.values())
     adapters: dict[str, GatewayAdapter] = {}
     for name in sorted(selected):
         gw = state.gateways[name]
@@ -206,7 +213,7 @@ def _prepare_state(path: Path, options: RunOptions) -> _Prepared:
         gplan = GatewayPlan(name, gw.spec.gatewayType.value, config=settings)
         plan.gateways[name] = gplan
         try:
-            adapters[name] = adapter_from_settings(settings, path, env)
+            adapters[name] = adapter_from_settings(settings, path, env, scrubber)
         except (LookupError, TypeError, ValueError) as exc:
             gplan.error = f"cannot configure gateway: {exc}"
     return _Prepared(state, plan, adapters, secrets, desired)
@@ -349,6 +356,7 @@ async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOpti
     if saved.errors:
         return outcome
     _restore_fingerprints(saved, secrets)
+    scrubber = Scrubber(v for fields in secrets.values() for v in fields.values())
     adapters: dict[str, GatewayAdapter] = {}
     try:
         for name, gplan in saved.gateways.items():
@@ -358,7 +366,7 @@ async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOpti
             if name in options.endpoints:
                 settings["base_url"] = options.endpoints[name]
             try:
-                adapter = adapter_from_settings(settings, root, env)
+                adapter = adapter_from_settings(settings, root, env, scrubber)
                 await adapter.connect()
                 live = await read_live(adapter)
             except (GatewayError, LookupError) as exc:

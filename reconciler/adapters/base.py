@@ -38,6 +38,7 @@ from reconciler.model.changes import Change, ItemResult
 from reconciler.model.errors import UNSUPPORTED, ConflictError, GatewayError, UnsupportedError, sanitize
 from reconciler.model.gateways import CORE, GatewayTypeInfo, gateway_types
 from reconciler.model.results import AdapterResult
+from reconciler.model.scrub import Scrubber
 
 log = logging.getLogger("reconciler.adapters")
 
@@ -55,6 +56,10 @@ class GatewayAdapter(ABC):
         self.owner: str = str(self._config.get("owner", "stoa-reconciler"))
         self.options: dict[str, Any] = dict(self._config.get("options") or {})
         self.http: GatewayHttp | None = None
+        given = self._config.get("scrubber")
+        self.scrubber: Scrubber = given if isinstance(given, Scrubber) else Scrubber()
+        """The run's scrubber (shared with the executor and the other gateways); our credentials join it."""
+        self.scrubber.add(*self.auth.values())
 
     # ------------------------------------------------------------------ capabilities (data, from the table)
     @property
@@ -80,14 +85,14 @@ class GatewayAdapter(ABC):
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values to scrub from every message this adapter produces."""
-        return tuple(v for v in self.auth.values() if v)
+        """Values to scrub from every message this adapter produces: every secret of the run it knows."""
+        return self.scrubber.values
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         """Build the shared HTTP client from the config (base_url, timeout, test transport)."""
         kwargs.setdefault("timeout", float(self._config.get("timeout", 30.0)))
         kwargs.setdefault("transport", self._config.get("transport"))
-        kwargs.setdefault("secrets", self.secrets)
+        kwargs.setdefault("secrets", self.scrubber)
         return GatewayHttp(str(self._config.get("base_url", "")), **kwargs)
 
     def not_supported(self) -> AdapterResult:

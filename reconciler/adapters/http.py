@@ -14,12 +14,13 @@ import email.utils
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
-from reconciler.model.errors import TemporaryError, error_for_status, sanitize
+from reconciler.model.errors import TemporaryError, error_for_status
+from reconciler.model.scrub import Scrubber
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -94,14 +95,14 @@ class GatewayHttp:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         pace_per_second: float | None = None,
-        secrets: tuple[str, ...] = (),
+        secrets: Iterable[str] | Scrubber = (),
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 20,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.pacer = Pacer(pace_per_second)
-        self.secrets = secrets
+        self.scrubber = secrets if isinstance(secrets, Scrubber) else Scrubber(secrets)
         self.counts: Counter[str] = Counter()
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -111,6 +112,11 @@ class GatewayHttp:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of the run this client scrubs from its messages (credentials and consumer keys)."""
+        return self.scrubber.values
 
     @property
     def writes(self) -> int:
@@ -170,7 +176,7 @@ class GatewayHttp:
             if not retryable or attempt >= self.retry.attempts or elapsed + wait > self.retry.deadline:
                 if isinstance(error, TemporaryError):
                     raise error
-                detail = sanitize(f"{type(error).__name__}: {error}", secrets=self.secrets)
+                detail = self.scrubber(f"{type(error).__name__}: {error}")
                 raise TemporaryError(f"{method} {path}: {detail} (after {attempt} attempt(s))") from None
             await asyncio.sleep(wait)
 
@@ -179,9 +185,7 @@ class GatewayHttp:
             body: Any = response.json()
         except ValueError:
             body = response.text[:500]
-        message = sanitize(
-            f"{method} {path} -> HTTP {response.status_code}: {_summarize(body)}", secrets=self.secrets
-        )
+        message = self.scrubber(f"{method} {path} -> HTTP {response.status_code}: {_summarize(body)}")
         return error_for_status(response.status_code, message, body)
 
     async def get_json(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:

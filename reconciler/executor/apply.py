@@ -67,7 +67,10 @@ async def apply_gateway(
 ) -> GatewayReport:
     """Apply a gateway's planned changes; returns one ItemResult per non-no-op change."""
     report = GatewayReport(adapter.name)
-    secret_values = tuple(v for values in (secrets or {}).values() for v in values.values()) + adapter.secrets
+    # The run's scrubber learns this gateway's consumer keys before any request: from here on the HTTP
+    # layer, the adapter's logs and every result message remove them.
+    adapter.scrubber.add(*(v for values in (secrets or {}).values() for v in values.values()))
+    secret_values = adapter.secrets
     before = adapter.write_count
     pending = [with_secrets(c, secrets or {}) for c in changes if c.op in WRITES]
     for change in changes:
@@ -83,7 +86,8 @@ async def apply_gateway(
         failure = adapter.failure(exc, what="apply")
         batch = [_result(c, failure, secret_values) for c in pending]
     if batch is not None:
-        report.results.extend(batch)
+        report.results.extend(dataclasses.replace(item, error=adapter.scrubber(item.error)) if item.error else item
+                              for item in batch)
         report.writes = adapter.write_count - before
         return report
 

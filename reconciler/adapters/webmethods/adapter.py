@@ -68,25 +68,12 @@ class WebMethodsAdapter(GatewayAdapter):
         self._api_names: dict[str, str] = {}
         """id -> name of every API seen."""
         self._apis_loaded = False
-        self._record_secrets: tuple[str, ...] = ()
-        """Resolved secrets of the record being applied: scrubbed from every message too."""
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return super().secrets + self._record_secrets
 
     async def _guard_record(self, what: str, record: dict[str, Any],
                             call: Callable[[], Awaitable[AdapterResult]]) -> AdapterResult:
         """`guard` that also scrubs the record's resolved secrets (a gateway may echo a payload in errors)."""
-        extra = tuple(v for v in (record.get("secret") or {}).values() if isinstance(v, str) and v)
-        saved = self.client.secrets
-        self._record_secrets = extra
-        self.client.secrets = saved + extra
-        try:
-            return await self.guard(what, call)
-        finally:
-            self.client.secrets = saved
-            self._record_secrets = ()
+        self.scrubber.add(*(v for v in (record.get("secret") or {}).values() if isinstance(v, str)))
+        return await self.guard(what, call)
 
     async def connect(self) -> None:
         # A new run must not trust ids cached by an earlier one.
