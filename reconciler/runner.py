@@ -35,8 +35,8 @@ from reconciler.model.records import API_KEY, secret_fingerprint
 from reconciler.model.scrub import Scrubber
 
 __all__ = [
-    "ApplyOutcome", "GatewayPlan", "LoadError", "RepoPlan", "RunOptions", "ValidationFailed",
-    "apply_repo", "build_adapters", "plan_repo",
+    "ApplyOutcome", "GatewayPlan", "LoadError", "LoadedRepo", "RepoPlan", "RunOptions", "ValidationFailed",
+    "apply_repo", "apply_state", "build_adapters", "loaded", "plan_repo", "plan_state", "state_adapters",
 ]
 
 @dataclass(frozen=True)
@@ -104,6 +104,29 @@ def _ref_key(ref: SecretRef, root: Path) -> str:
     return ref.describe()
 
 
+# ------------------------------------------------------------------------------------- loaded repo
+@dataclass(frozen=True)
+class LoadedRepo:
+    """A validated repo and what follows from its text alone: built once, planned and applied many times.
+
+    The daemon keeps one per commit for every gateway worker and heartbeat (the CLI builds one per
+    run). Nothing here depends on secret values: those are resolved again by each plan or apply,
+    because environment variables and secret files change without a commit.
+    """
+
+    state: DesiredState
+    root: Path
+    """Where relative secret files are found (the repo directory, or a file's parent)."""
+    refs: Mapping[tuple[str, str], Mapping[str, SecretRef]]
+    """`secret_refs(state)`: (kind, name) -> field -> reference."""
+
+
+def loaded(state: DesiredState, root: Path) -> LoadedRepo:
+    """Wrap an already loaded desired state, deriving its per-commit data."""
+    with paused_gc():
+        return LoadedRepo(state, root, secret_refs(state))
+
+
 # ------------------------------------------------------------------------------------- adapters
 def gateway_settings(name: str, gw: GatewayInstance, state: DesiredState, options: RunOptions) -> dict[str, Any]:
     """Connection settings of a gateway, secrets as references only (safe to print or save)."""
@@ -138,13 +161,18 @@ def adapter_from_settings(settings: Mapping[str, Any], root: Path, env: Mapping[
 
 
 def build_adapters(path: Path, options: RunOptions = RunOptions()) -> dict[str, GatewayAdapter]:
-    """Adapters of the selected gateways of a repo (for heartbeats and exports)."""
-    state = load(path)
+    """Adapters of the selected gateways of a repo (for exports)."""
+    return state_adapters(loaded(load(path), path), options)
+
+
+def state_adapters(repo: LoadedRepo, options: RunOptions = RunOptions()) -> dict[str, GatewayAdapter]:
+    """Adapters of the selected gateways of a loaded repo (heartbeats); credentials are resolved now."""
+    state = repo.state
     env = os.environ if options.env is None else options.env
     out = {}
     for name, gw in sorted(state.gateways.items()):
         if options.gateways is None or name in options.gateways:
-            out[name] = adapter_from_settings(gateway_settings(name, gw, state, options), path, env)
+            out[name] = adapter_from_settings(gateway_settings(name, gw, state, options), repo.root, env)
     return out
 
 
@@ -166,13 +194,18 @@ class _Prepared:
     desired: dict[str, list[dict[str, Any]]]
 
 
-def _prepare(path: Path, options: RunOptions) -> _Prepared:
+def _load(path: Path) -> LoadedRepo:
     with paused_gc():
-        return _prepare_state(path, options)
+        return loaded(load(path), path)
 
 
-def _prepare_state(path: Path, options: RunOptions) -> _Prepared:
-    state = load(path)
+def _prepare(repo: LoadedRepo, options: RunOptions) -> _Prepared:
+    with paused_gc():
+        return _prepare_state(repo, options)
+
+
+def _prepare_state(repo: LoadedRepo, options: RunOptions) -> _Prepared:
+    state, path = repo.state, repo.root
     env = os.environ if options.env is None else options.env
     if options.gateways is not None:
         unknown = sorted(options.gateways - set(state.gateways))
@@ -184,7 +217,7 @@ def _prepare_state(path: Path, options: RunOptions) -> _Prepared:
     secrets: dict[tuple[str, str], dict[str, str]] = {}
     refs_out: dict[str, dict[str, str]] = {}
     missing: dict[tuple[str, str], LoadError] = {}
-    for (kind, name), refs in secret_refs(state).items():
+    for (kind, name), refs in repo.refs.items():
         for field_name, ref in refs.items():
             refs_out.setdefault(f"{kind}/{name}", {})[field_name] = _ref_key(ref, path)
             try:
@@ -269,7 +302,12 @@ async def _close(adapters: Mapping[str, GatewayAdapter]) -> None:
 
 async def plan_repo(path: Path, options: RunOptions = RunOptions()) -> RepoPlan:
     """Validate the repo and plan every selected gateway; raises ValidationFailed on invalid input."""
-    prep = _prepare(path, options)
+    return await plan_state(_load(path), options)
+
+
+async def plan_state(repo: LoadedRepo, options: RunOptions = RunOptions()) -> RepoPlan:
+    """`plan_repo` of an already loaded repo; raises ValidationFailed (unknown gateway, missing secret)."""
+    prep = _prepare(repo, options)
     try:
         await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
     finally:
@@ -287,7 +325,14 @@ async def apply_repo(
     `approve` sees the plan before anything is written (the CLI's "yes" prompt): exactly the plan it
     approved is applied; when it returns False nothing is.
     """
-    prep = _prepare(path, options)
+    return await apply_state(_load(path), options, approve=approve)
+
+
+async def apply_state(
+    repo: LoadedRepo, options: RunOptions = RunOptions(), *, approve: Callable[[RepoPlan], bool] | None = None
+) -> ApplyOutcome:
+    """`apply_repo` of an already loaded repo."""
+    prep = _prepare(repo, options)
     outcome = ApplyOutcome(prep.plan)
     try:
         await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.daemon.metrics import CONTENT_TYPE, Metrics
+from reconciler.daemon.modes import Trigger
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.webhooks import MAX_BODY, verify, wants_fetch
 
@@ -37,7 +38,7 @@ class DaemonControl(Protocol):
 
     def status_json(self) -> dict[str, Any]: ...
 
-    def trigger_fetch(self, reason: str) -> Any: ...
+    def trigger_fetch(self, reason: Trigger) -> Any: ...
 
     async def sync(self, *, wait: bool, timeout: float = 120.0) -> dict[str, Any]: ...
 
@@ -85,7 +86,7 @@ def build_app(daemon: DaemonControl) -> Starlette:
             daemon.metrics.webhooks.labels(verdict.provider, "ignored").inc()
             return JSONResponse({"status": "ignored", "event": verdict.event})
         daemon.metrics.webhooks.labels(verdict.provider, "accepted").inc()
-        daemon.trigger_fetch("webhook")
+        daemon.trigger_fetch(Trigger.WEBHOOK)
         return JSONResponse({"status": "fetch queued"}, status_code=202)
 
     def guarded(request: Request) -> Response | None:

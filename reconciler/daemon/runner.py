@@ -1,11 +1,16 @@
 """The daemon: a supervisor of named asyncio tasks around the same plan/apply the CLI uses.
 
-    triggers                       workers (one at a time each)            runner
+    triggers                       workers (one at a time each)                  runner
     poll / rescan timer ─┐
-    watchfiles events ───┼──▶ source worker: fetch → validate ──fan out──▶ gateway worker "a" ─▶ apply_repo / plan_repo
-    POST /webhook, /sync ┘                                      └────────▶ gateway worker "b" ─▶ …
-    drift timer ──────────────────────────────────────────────────────────▶ every gateway worker ("drift")
+    watchfiles events ───┼──▶ source worker: fetch → load + validate ──fan out──▶ gateway worker "a" ─▶ apply_state / plan_state
+    POST /webhook, /sync ┘                                            └────────▶ gateway worker "b" ─▶ …
+    drift timer ────────────────────────────────────────────────────────────────▶ every gateway worker ("drift")
     heartbeat timer ─▶ health_check of every gateway (a gateway back from down → "drift" check)
+
+A commit is read and validated once, by the source worker (in a thread): the resulting
+`PreparedRevision` is what every gateway worker and heartbeat of that commit uses, so N gateways
+cost one load per commit, not N + 1 plus one per heartbeat and drift check. Secrets are not in
+it: each plan/apply resolves them again (environment and secret files change without a commit).
 
 Shape borrowed from kopf's reactor: `run()` builds the shared state once and starts named tasks; a
 task that dies unexpectedly is recorded and makes `/health` fail. From flux: every reconcile ends
@@ -20,28 +25,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import uvicorn
 
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.modes import Failure, Mode, Trigger
 from reconciler.daemon.scheduler import CoalescingWorker, Schedules
 from reconciler.daemon.settings import DaemonSettings, SettingsError, load_settings
 from reconciler.daemon.source import Source, SourceError, make_source
-from reconciler.daemon.state import DaemonState, InvalidCommit, Revision, SourceStatus, ValidationIssue
+from reconciler.daemon.state import DaemonState, InvalidCommit, PreparedRevision, Revision, SourceStatus, ValidationIssue
 from reconciler.manifests.loader import ValidationFailed, load
 from reconciler.model.changes import Op
 from reconciler.model.errors import sanitize
-from reconciler.runner import ApplyOutcome, GatewayPlan, RepoPlan, RunOptions, apply_repo, build_adapters, plan_repo
+from reconciler.runner import (
+    ApplyOutcome,
+    GatewayPlan,
+    LoadedRepo,
+    RepoPlan,
+    RunOptions,
+    apply_state,
+    loaded,
+    plan_state,
+    state_adapters,
+)
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -52,10 +70,10 @@ try:
 except Exception:  # noqa: BLE001 - running from a source tree without metadata
     VERSION = "0.0.0"
 
-PlanFn = Callable[[Path, RunOptions], Awaitable[RepoPlan]]
-ApplyFn = Callable[[Path, RunOptions], Awaitable[ApplyOutcome]]
+PlanFn = Callable[[LoadedRepo, RunOptions], Awaitable[RepoPlan]]
+ApplyFn = Callable[[LoadedRepo, RunOptions], Awaitable[ApplyOutcome]]
 
-APPLY_REASONS = frozenset({"commit", "sync"})
+APPLY_REASONS = frozenset({Trigger.COMMIT, Trigger.SYNC})
 """Triggers that apply the desired state whatever the drift mode."""
 
 
@@ -64,7 +82,7 @@ class GatewayRun:
     """The result of one gateway reconcile (returned to `/sync?wait=true`)."""
 
     gateway: str
-    mode: str
+    mode: Mode
     commit: str | None
     ok: bool
     counts: dict[str, int] = field(default_factory=dict)
@@ -89,7 +107,7 @@ def looks_reset(plan: GatewayPlan) -> bool:
     return bool(plan.changes) and plan.error is None and all(c.op is Op.CREATE for c in plan.changes)
 
 
-def plan_summary(plan: GatewayPlan, commit: str, mode: str) -> dict[str, Any]:
+def plan_summary(plan: GatewayPlan, commit: str, mode: Mode) -> dict[str, Any]:
     """The JSON of `/status` for one gateway: op counts and the pending changes (names only, no values)."""
     counts: dict[str, int] = {}
     for change in plan.changes:
@@ -111,7 +129,7 @@ class Daemon:
     """One daemon instance: state, metrics, source, workers, timers and the HTTP server."""
 
     def __init__(self, settings: DaemonSettings, *, config_file: Path | None = None,
-                 source: Source | None = None, plan: PlanFn = plan_repo, apply: ApplyFn = apply_repo) -> None:
+                 source: Source | None = None, plan: PlanFn = plan_state, apply: ApplyFn = apply_state) -> None:
         self.settings = settings
         self.config_file = config_file
         self.source: Source = source if source is not None else make_source(settings)
@@ -142,16 +160,16 @@ class Daemon:
                      if x is not None and x.get_secret_value())
 
     # ------------------------------------------------------------------ triggers
-    def trigger_fetch(self, reason: str) -> asyncio.Future[list[asyncio.Future[GatewayRun]]]:
+    def trigger_fetch(self, reason: Trigger) -> asyncio.Future[list[asyncio.Future[GatewayRun]]]:
         return self.source_worker.trigger(reason)
 
     def trigger_drift(self) -> None:
         for worker in list(self.gateway_workers.values()):
-            worker.trigger("drift")
+            worker.trigger(Trigger.DRIFT)
 
     async def sync(self, *, wait: bool, timeout: float = 120.0) -> dict[str, Any]:
         """Force a fetch and a reconcile of every gateway (even if the commit did not change)."""
-        fut = self.trigger_fetch("sync")
+        fut = self.trigger_fetch(Trigger.SYNC)
         if not wait:
             return {"accepted": True}
         async with asyncio.timeout(timeout):
@@ -163,23 +181,27 @@ class Daemon:
                 "invalid": src.invalid is not None, "fetch_error": src.last_fetch_error, "gateways": out}
 
     # ------------------------------------------------------------------ source: fetch → validate → fan out
-    def _validate(self, rev: Revision) -> tuple[list[ValidationIssue], dict[str, str]]:
+    def _validate(self, rev: Revision) -> tuple[list[ValidationIssue], PreparedRevision | None]:
+        """Load and validate a revision: the only load of this commit (its runs and heartbeats reuse it)."""
         try:
             desired = load(rev.path, display_root=self.settings.subpath or ".")
         except ValidationFailed as exc:
-            return [ValidationIssue(e.file, e.line, e.field, _strip(e.message, rev.path)) for e in exc.errors], {}
+            return [ValidationIssue(e.file, e.line, e.field, _strip(e.message, rev.path)) for e in exc.errors], None
         gateways = {name: gw.spec.gatewayType.value for name, gw in desired.gateways.items()}
         if self.settings.gateways:
             unknown = sorted(set(self.settings.gateways) - set(gateways))
             if unknown:
                 return [ValidationIssue(self.settings.subpath or ".", None, "RECONCILER_GATEWAYS",
-                                        f"unknown gateway {n!r}") for n in unknown], {}
+                                        f"unknown gateway {n!r}") for n in unknown], None
             gateways = {n: t for n, t in gateways.items() if n in self.settings.gateways}
-        return [], gateways
+        # the runner's own messages (a missing secret) name files under the snapshot directory, as when it
+        # loaded the path itself; `_strip` shortens them. The validation issues above keep the sub-path.
+        state = dataclasses.replace(desired, display_root=str(rev.path))
+        return [], PreparedRevision(rev, loaded(state, rev.path), MappingProxyType(gateways))
 
-    async def _source_run(self, reasons: frozenset[str]) -> list[asyncio.Future[GatewayRun]]:
+    async def _source_run(self, reasons: frozenset[Trigger]) -> list[asyncio.Future[GatewayRun]]:
         src = self.state.source
-        forced = "sync" in reasons
+        forced = Trigger.SYNC in reasons
         src.fetches += 1
         try:
             rev = await self.source.fetch()
@@ -187,7 +209,7 @@ class Daemon:
             src.last_fetch_error = sanitize(str(exc), secrets=self.secrets)
             self.metrics.source_fetches.labels("error").inc()
             log.error("fetch failed: %s", src.last_fetch_error, extra={"trigger": ",".join(sorted(reasons))})
-            return self._fan_out("sync") if forced and src.good is not None else []
+            return self._fan_out(Trigger.SYNC) if forced and src.good is not None else []
         src.last_fetch, src.last_fetch_error = time.time(), None
         self.metrics.source_fetches.labels("ok").inc()
         changed = rev.commit != src.head
@@ -199,8 +221,8 @@ class Daemon:
             return []
         if changed:
             log.info("new revision %s", rev.commit, extra={"commit": rev.commit, "trigger": ",".join(sorted(reasons))})
-        issues, gateways = await asyncio.to_thread(self._validate, rev)
-        if issues:
+        issues, prepared = await asyncio.to_thread(self._validate, rev)
+        if prepared is None:
             if src.invalid is None or src.invalid.commit != rev.commit:
                 self.metrics.invalid_commits.inc()
                 for issue in issues:
@@ -208,14 +230,14 @@ class Daemon:
                               issue.line or "", issue.field, issue.message,
                               extra={"commit": rev.commit, "file": issue.file, "line": issue.line})
             src.invalid = InvalidCommit(rev.commit, issues)
-            return self._fan_out("sync") if forced and src.good is not None else []
+            return self._fan_out(Trigger.SYNC) if forced and src.good is not None else []
         src.invalid = None
-        src.good = rev
+        src.good = prepared
         self.source.pinned = {rev.path}
-        self._ensure_gateways(gateways)
-        return self._fan_out("sync" if forced else "commit")
+        self._ensure_gateways(prepared.gateways)
+        return self._fan_out(Trigger.SYNC if forced else Trigger.COMMIT)
 
-    def _fan_out(self, reason: str) -> list[asyncio.Future[GatewayRun]]:
+    def _fan_out(self, reason: Trigger) -> list[asyncio.Future[GatewayRun]]:
         out = []
         for worker in list(self.gateway_workers.values()):
             fut = worker.trigger(reason)
@@ -223,7 +245,7 @@ class Daemon:
             out.append(fut)
         return out
 
-    def _ensure_gateways(self, gateways: dict[str, str]) -> None:
+    def _ensure_gateways(self, gateways: Mapping[str, str]) -> None:
         for name, gateway_type in gateways.items():
             self.state.gateway(name).type = gateway_type
             if name not in self.gateway_workers:
@@ -238,26 +260,26 @@ class Daemon:
                 self.state.gateways.pop(name, None)
 
     # ------------------------------------------------------------------ one gateway
-    async def _gateway_run(self, name: str, reasons: frozenset[str]) -> GatewayRun:
+    async def _gateway_run(self, name: str, reasons: frozenset[Trigger]) -> GatewayRun:
         rev = self.state.source.good
         if rev is None:
-            return GatewayRun(name, "skip", None, False, error="no valid revision yet")
+            return GatewayRun(name, Mode.SKIP, None, False, error="no valid revision yet")
         status = self.state.gateway(name)
         heal = self.settings.drift_mode == "heal"
         if reasons & APPLY_REASONS:
-            mode = "apply"
+            mode = Mode.APPLY
         elif status.last_commit != rev.commit:
-            mode = "retry"  # the current commit was never applied here (gateway down, failed item): not drift
+            mode = Mode.RETRY  # the current commit was never applied here (gateway down, failed item): not drift
         else:
-            mode = "heal" if heal else "detect"
+            mode = Mode.HEAL if heal else Mode.DETECT
         run = await self._reconcile(name, rev, mode)
-        if mode == "detect" and run.ok and run.reset:
+        if mode is Mode.DETECT and run.ok and run.reset:
             log.warning("gateway %s holds none of its %d desired objects (restarted empty?); re-syncing", name, run.drift,
                         extra={"gateway": name, "commit": rev.commit})
-            run = await self._reconcile(name, rev, "resync")
+            run = await self._reconcile(name, rev, Mode.RESYNC)
         return run
 
-    async def _reconcile(self, name: str, rev: Revision, mode: str) -> GatewayRun:
+    async def _reconcile(self, name: str, rev: PreparedRevision, mode: Mode) -> GatewayRun:
         status = self.state.gateway(name)
         options = self.run_options(name)
         started = time.monotonic()
@@ -265,13 +287,13 @@ class Daemon:
         status.last_attempted_commit = rev.commit
         self.metrics.reconciles.labels(name, mode).inc()
         run = GatewayRun(name, mode, rev.commit, False)
-        reason = ""
+        reason: Failure | None = None
         try:
-            if mode == "detect":
-                plan = await self._plan(rev.path, options)
+            if mode is Mode.DETECT:
+                plan = await self._plan(rev.repo, options)
                 report = None
             else:
-                outcome = await self._apply(rev.path, options)
+                outcome = await self._apply(rev.repo, options)
                 plan, report = outcome.plan, outcome.reports.get(name)
             gplan = plan.gateways.get(name)
             if gplan is None:
@@ -282,39 +304,39 @@ class Daemon:
             pending = len(gplan.pending)
             errors = [_strip(e, rev.path) for e in plan.errors]
             if gplan.error is not None:
-                reason, run.error = "read", gplan.error
+                reason, run.error = Failure.READ, gplan.error
             elif errors:
-                reason, run.error = "plan", "; ".join(errors)
+                reason, run.error = Failure.PLAN, "; ".join(errors)
             elif report is not None and report.failed:
                 failed = [r for r in report.results if not r.ok]
-                reason = "apply"
+                reason = Failure.APPLY
                 run.error = report.error or "; ".join(f"{r.op} {r.kind}/{r.name}: {r.error}" for r in failed[:5])
-            if mode in ("detect", "heal"):
+            if mode in (Mode.DETECT, Mode.HEAL):
                 status.drift = run.drift = pending
                 self.metrics.drift_objects.labels(name).set(pending)
                 if pending:
                     log.warning("drift on %s: %d object(s) differ from %s", name, pending, rev.commit[:12],
                                 extra={"gateway": name, "commit": rev.commit, "drift": pending, "mode": mode})
-                run.reset = mode == "detect" and looks_reset(gplan)
-            elif not reason:
+                run.reset = mode is Mode.DETECT and looks_reset(gplan)
+            elif reason is None:
                 status.drift = 0
                 self.metrics.drift_objects.labels(name).set(0)
             self.metrics.record_report(name, report)
-            run.ok = not reason
+            run.ok = reason is None
         except ValidationFailed as exc:
-            reason, run.error = "validation", _strip(str(exc), rev.path)
+            reason, run.error = Failure.VALIDATION, _strip(str(exc), rev.path)
         except Exception as exc:  # noqa: BLE001 - a reconcile failure is reported, never fatal
             log.exception("reconcile of %s failed", name, extra={"gateway": name})
-            reason, run.error = "error", sanitize(f"{type(exc).__name__}: {exc}", secrets=self.secrets)
+            reason, run.error = Failure.ERROR, sanitize(f"{type(exc).__name__}: {exc}", secrets=self.secrets)
         finally:
             elapsed = time.monotonic() - started
             self.metrics.reconcile_duration.labels(name, mode).observe(elapsed)
-        if run.ok:
+        if reason is None:
             status.last_error = None
-            if mode != "detect" or (run.drift == 0 and status.last_commit == rev.commit):
+            if mode is not Mode.DETECT or (run.drift == 0 and status.last_commit == rev.commit):
                 status.last_sync = time.time()
                 self.metrics.last_success.labels(name).set(status.last_sync)
-            if mode != "detect":
+            if mode is not Mode.DETECT:
                 status.last_commit = rev.commit
             log.info("reconciled %s (%s) in %.3fs", name, mode, elapsed,
                      extra={"gateway": name, "commit": rev.commit, "mode": mode, "duration": round(elapsed, 4),
@@ -333,9 +355,8 @@ class Daemon:
         if rev is None or not self.gateway_workers:
             return
         try:
-            adapters = await asyncio.to_thread(
-                build_adapters, rev.path, RunOptions(gateways=frozenset(self.gateway_workers),
-                                                     endpoints=dict(self.settings.endpoints)))
+            adapters = state_adapters(rev.repo, RunOptions(gateways=frozenset(self.gateway_workers),
+                                                           endpoints=dict(self.settings.endpoints)))
         except Exception as exc:  # noqa: BLE001 - e.g. a missing credential: reported per gateway
             message = sanitize(f"cannot build adapters: {exc}", secrets=self.secrets)
             for name in self.gateway_workers:
@@ -360,7 +381,7 @@ class Daemon:
             self._set_health(name, ok, error)
             if ok and was is False and name in self.gateway_workers:
                 log.info("gateway %s is back; checking it for drift", name, extra={"gateway": name})
-                self.gateway_workers[name].trigger("drift")
+                self.gateway_workers[name].trigger(Trigger.DRIFT)
 
         await asyncio.gather(*(one(n) for n in adapters))
 
@@ -441,7 +462,7 @@ class Daemon:
         self.schedules.set("heartbeat", s.heartbeat_interval, self.heartbeat, start_now=True)
 
     async def _poll_job(self) -> None:
-        self.trigger_fetch("poll" if self.source.kind == "git" else "rescan")
+        self.trigger_fetch(Trigger.POLL if self.source.kind == "git" else Trigger.RESCAN)
 
     async def _drift_job(self) -> None:
         self.trigger_drift()
@@ -475,7 +496,7 @@ class Daemon:
             self._start_watch()
         self._configure_schedules()
         log.info("settings reloaded")
-        self.trigger_fetch("reload")
+        self.trigger_fetch(Trigger.RELOAD)
 
     def _signals(self) -> Generator[tuple[signal.Signals, Callable[[], object]], None, None]:
         yield signal.SIGTERM, self.request_stop
@@ -501,7 +522,7 @@ class Daemon:
             self._spawn("http server", self._serve_http(self.server))
         self.schedules.start()
         self._configure_schedules()
-        self.trigger_fetch("start")
+        self.trigger_fetch(Trigger.START)
         await self._stop.wait()
         return await self._shutdown(loop if install_signals else None)
 

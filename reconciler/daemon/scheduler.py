@@ -21,6 +21,8 @@ from typing import Any, Generic, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from reconciler.daemon.modes import Trigger
+
 log = logging.getLogger("reconciler.daemon.scheduler")
 
 T = TypeVar("T")
@@ -33,17 +35,17 @@ class WorkerClosed(Exception):
 class CoalescingWorker(Generic[T]):
     """Runs `work(reasons)` one at a time; triggers during a run coalesce into one follow-up run."""
 
-    def __init__(self, name: str, work: Callable[[frozenset[str]], Awaitable[T]]) -> None:
+    def __init__(self, name: str, work: Callable[[frozenset[Trigger]], Awaitable[T]]) -> None:
         self.name = name
         self._work = work
-        self._reasons: set[str] = set()
+        self._reasons: set[Trigger] = set()
         self._waiters: list[asyncio.Future[T]] = []
         self._wake = asyncio.Event()
         self._closed = False
         self.running = False
         self.runs = 0
 
-    def trigger(self, reason: str) -> asyncio.Future[T]:
+    def trigger(self, reason: Trigger) -> asyncio.Future[T]:
         """Ask for a run; returns a future with the result of the run that includes this reason."""
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         if self._closed:
@@ -56,7 +58,7 @@ class CoalescingWorker(Generic[T]):
         return fut
 
     @property
-    def pending(self) -> frozenset[str]:
+    def pending(self) -> frozenset[Trigger]:
         return frozenset(self._reasons)
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import pygit2
 
+from reconciler.daemon.modes import Trigger
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.state import Revision
 from reconciler.model.errors import sanitize
@@ -47,7 +48,7 @@ class Source(Protocol):
 
     async def fetch(self) -> Revision: ...
 
-    async def watch(self, trigger: Callable[[str], object], stop: asyncio.Event) -> None: ...
+    async def watch(self, trigger: Callable[[Trigger], object], stop: asyncio.Event) -> None: ...
 
 
 def _prune_snapshots(root: Path, keep: set[Path]) -> None:
@@ -163,7 +164,7 @@ class GitSource:
     async def fetch(self) -> Revision:
         return await asyncio.to_thread(self._fetch_sync)
 
-    async def watch(self, trigger: Callable[[str], object], stop: asyncio.Event) -> None:
+    async def watch(self, trigger: Callable[[Trigger], object], stop: asyncio.Event) -> None:
         """A remote is polled and pushed to (webhook): nothing to watch."""
         await stop.wait()
 
@@ -232,13 +233,13 @@ class LocalSource:
     async def fetch(self) -> Revision:
         return await asyncio.to_thread(self._fetch_sync)
 
-    async def watch(self, trigger: Callable[[str], object], stop: asyncio.Event) -> None:
+    async def watch(self, trigger: Callable[[Trigger], object], stop: asyncio.Event) -> None:
         """Trigger a fetch on every batch of file events (the periodic rescan covers missed ones)."""
         from watchfiles import awatch
 
         async for _changes in awatch(self.dir, stop_event=stop, debounce=200, step=50,
                                      force_polling=self.force_polling, recursive=True):
-            trigger("watch")
+            trigger(Trigger.WATCH)
 
 
 def make_source(settings: DaemonSettings) -> GitSource | LocalSource:

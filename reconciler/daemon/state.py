@@ -8,9 +8,12 @@ LastAttemptedRevision / LastAppliedRevision): the second moves only when an appl
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reconciler.runner import LoadedRepo
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,27 @@ class Revision:
     path: Path
     """Directory the runner reads (the snapshot plus the configured sub-path)."""
     fetched_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class PreparedRevision:
+    """A revision that passed validation, loaded once: shared by every gateway worker and heartbeat.
+
+    Holds no secret values (they are resolved by each plan/apply); a new commit gets a new one.
+    """
+
+    revision: Revision
+    repo: LoadedRepo
+    gateways: Mapping[str, str]
+    """Gateways the daemon reconciles (RECONCILER_GATEWAYS applied): name -> gateway type."""
+
+    @property
+    def commit(self) -> str:
+        return self.revision.commit
+
+    @property
+    def path(self) -> Path:
+        return self.revision.path
 
 
 @dataclass(frozen=True)
@@ -47,7 +71,7 @@ class SourceStatus:
     branch: str | None = None
     head: str | None = None
     """Last commit fetched (valid or not)."""
-    good: Revision | None = None
+    good: PreparedRevision | None = None
     """Last commit that passed validation: what the gateways are reconciled to."""
     invalid: InvalidCommit | None = None
     """Set while the head commit fails validation."""

@@ -10,14 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
+import reconciler.manifests.loader as loader
+from reconciler.adapters.stoa.emulator import StoaEmulator
 from reconciler.daemon.http import build_app
+from reconciler.daemon.modes import Trigger
 from reconciler.daemon.runner import Daemon, looks_reset
 from reconciler.daemon.settings import load_settings
 from reconciler.daemon.source import SourceError
-from reconciler.daemon.state import Revision
+from reconciler.daemon.state import PreparedRevision, Revision
 from reconciler.daemon.webhooks import github_signature
 from reconciler.model.changes import Change, GatewayReport, ItemResult, Op, Status
-from reconciler.runner import ApplyOutcome, GatewayPlan, RepoPlan, RunOptions
+from reconciler.runner import ApplyOutcome, GatewayPlan, LoadedRepo, RepoPlan, RunOptions
 from tests.daemon.conftest import manifests
 
 
@@ -64,11 +67,11 @@ class FakeRunner:
     def _plan(self) -> RepoPlan:
         return RepoPlan({"stoa-dev": GatewayPlan("stoa-dev", "stoa", list(self.changes))})
 
-    async def plan(self, path: Path, options: RunOptions) -> RepoPlan:
+    async def plan(self, repo: LoadedRepo, options: RunOptions) -> RepoPlan:
         self.plans.append(options)
         return self._plan()
 
-    async def apply(self, path: Path, options: RunOptions) -> ApplyOutcome:
+    async def apply(self, repo: LoadedRepo, options: RunOptions) -> ApplyOutcome:
         self.applies.append(options)
         if self.block is not None:
             await self.block.wait()
@@ -90,7 +93,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[Daemon, FakeSource, FakeRun
     await daemon._shutdown(None)
 
 
-async def fetch_and_wait(daemon: Daemon, reason: str = "poll") -> list[Any]:
+async def fetch_and_wait(daemon: Daemon, reason: Trigger = Trigger.POLL) -> list[Any]:
     futures = await daemon._source_run(frozenset({reason}))
     return list(await asyncio.gather(*futures))
 
@@ -136,17 +139,17 @@ async def test_detect_mode_reports_drift_and_resyncs_a_gateway_that_restarted_em
     assert len(runner.applies) == 1
 
     runner.changes = [change(Op.NOOP, "pets"), change(Op.CREATE, "orders")]  # one object deleted out of band
-    run = await worker.trigger("drift")
+    run = await worker.trigger(Trigger.DRIFT)
     assert run.mode == "detect" and run.drift == 1 and not run.reset and len(runner.applies) == 1
     assert daemon.state.gateways["stoa-dev"].drift == 1
 
     runner.changes = [change(Op.CREATE, "pets"), change(Op.CREATE, "orders")]  # everything gone: restarted empty
-    run = await worker.trigger("drift")
+    run = await worker.trigger(Trigger.DRIFT)
     assert run.mode == "resync" and run.ok and len(runner.applies) == 2
 
     daemon.settings = daemon.settings.model_copy(update={"drift_mode": "heal"})
     runner.changes = [change(Op.NOOP, "pets"), change(Op.UPDATE, "orders")]
-    run = await worker.trigger("drift")
+    run = await worker.trigger(Trigger.DRIFT)
     assert run.mode == "heal" and run.drift == 1 and len(runner.applies) == 3
 
 
@@ -155,11 +158,11 @@ async def test_triggers_for_one_gateway_run_one_at_a_time(rig: Any) -> None:
     source.revisions = [Revision("a" * 40, write(tmp / "good", manifests(["pets"])))]
     runner.changes = [change(Op.CREATE)]
     runner.block = asyncio.Event()
-    first = await daemon._source_run(frozenset({"poll"}))
+    first = await daemon._source_run(frozenset({Trigger.POLL}))
     await asyncio.sleep(0.05)
     worker = daemon.gateway_workers["stoa-dev"]
     assert worker.running
-    later = [worker.trigger("drift") for _ in range(4)] + [worker.trigger("sync")]
+    later = [worker.trigger(Trigger.DRIFT) for _ in range(4)] + [worker.trigger(Trigger.SYNC)]
     runner.block.set()
     await asyncio.gather(*first, *later)
     assert len(runner.applies) == 2  # the first apply, then one coalesced follow-up (sync wins over drift)
@@ -219,7 +222,7 @@ async def test_a_failed_apply_is_retried_by_the_next_check_not_reported_as_drift
     runner.changes = [change(Op.CREATE)]
     real_apply = runner.apply
 
-    async def failing(path: Path, options: RunOptions) -> ApplyOutcome:
+    async def failing(repo: LoadedRepo, options: RunOptions) -> ApplyOutcome:
         runner.applies.append(options)
         plan = runner._plan()
         return ApplyOutcome(plan, {"stoa-dev": GatewayReport("stoa-dev", error="connection refused")})
@@ -231,7 +234,7 @@ async def test_a_failed_apply_is_retried_by_the_next_check_not_reported_as_drift
     assert status.last_commit is None and status.last_attempted_commit == "a" * 40
     assert daemon.metrics.failures.labels("stoa-dev", "apply")._value.get() == 1
     daemon._apply = real_apply
-    run = await daemon.gateway_workers["stoa-dev"].trigger("drift")
+    run = await daemon.gateway_workers["stoa-dev"].trigger(Trigger.DRIFT)
     assert run.mode == "retry" and run.ok and status.last_commit == "a" * 40 and status.drift == 0
 
 
@@ -244,7 +247,7 @@ async def test_shutdown_waits_for_the_running_apply_then_gives_up_after_the_time
     runner.block = asyncio.Event()
     daemon = Daemon(settings, source=source, plan=runner.plan, apply=runner.apply)
     daemon._spawn("source worker", daemon.source_worker.run())
-    await daemon.trigger_fetch("start")
+    await daemon.trigger_fetch(Trigger.START)
     await asyncio.sleep(0.05)
     assert daemon.gateway_workers["stoa-dev"].running
     asyncio.get_running_loop().call_later(0.1, runner.block.set)  # the apply finishes within the timeout
@@ -255,8 +258,78 @@ async def test_shutdown_waits_for_the_running_apply_then_gives_up_after_the_time
     runner.block = asyncio.Event()  # never released
     source.fetches = 0
     stuck._spawn("source worker", stuck.source_worker.run())
-    await stuck.trigger_fetch("start")
+    await stuck.trigger_fetch(Trigger.START)
     await asyncio.sleep(0.05)
     started = asyncio.get_running_loop().time()
     assert await stuck._shutdown(None) == 1
     assert asyncio.get_running_loop().time() - started < 2
+
+
+def two_gateways(a_url: str, b_url: str, apis: list[str]) -> dict[str, str]:
+    """A repo with gateways `gw-a` and `gw-b` (tokens from GW_A_TOKEN / GW_B_TOKEN), every API on both."""
+    files = {"reconciler.yaml": "apiVersion: gostoa.dev/v1alpha1\nkind: ReconcilerSettings\nspec: {owner: platform}\n"}
+    for gw, url in (("a", a_url), ("b", b_url)):
+        files[f"gateways/{gw}.yaml"] = (
+            f"apiVersion: gostoa.dev/v1alpha1\nkind: GatewayInstance\nmetadata: {{name: gw-{gw}}}\n"
+            f"spec: {{displayName: {gw}, gatewayType: stoa, environment: dev, baseUrl: '{url}',"
+            f" credentials: {{token: {{env: GW_{gw.upper()}_TOKEN}}}}}}\n")
+    for name in apis:
+        files[f"apis/{name}.yaml"] = (
+            f"apiVersion: gostoa.dev/v1alpha1\nkind: API\nmetadata: {{name: {name}}}\n"
+            f"spec: {{tenant: acme, version: '1', basePath: /{name}, backend: 'https://{name}.example.com',"
+            f" methods: [GET], gateways: [gw-a, gw-b]}}\n")
+    return files
+
+
+async def test_a_commit_is_loaded_once_for_every_gateway_run_and_heartbeat(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[str] = []
+    real_parse = loader.parse_tree
+
+    def counting_parse(*args: Any, **kwargs: Any) -> Any:  # every `load`, whatever name it was imported under
+        loads.append("load")
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "parse_tree", counting_parse)
+    monkeypatch.setenv("GW_A_TOKEN", "token-a")
+    monkeypatch.setenv("GW_B_TOKEN", "token-b")
+    settings = load_settings(None, {"RECONCILER_GIT_URL": "https://git.example.com/gitops.git",
+                                    "RECONCILER_CACHE_DIR": str(tmp_path / "cache")})
+    with StoaEmulator(admin_token="token-a") as a, StoaEmulator(admin_token="token-b") as b:
+        source = FakeSource()
+        one = write(tmp_path / "one", two_gateways(a.url, b.url, ["pets"]))
+        two = write(tmp_path / "two", two_gateways(a.url, b.url, ["pets", "orders"]))
+        source.revisions = [Revision("a" * 40, one), Revision("b" * 40, two)]
+        daemon = Daemon(settings, source=source)  # the real runner
+        try:
+            runs = await fetch_and_wait(daemon)
+            assert [(r.gateway, r.mode, r.ok) for r in runs] == [("gw-a", "apply", True), ("gw-b", "apply", True)]
+            assert set(a.apis) == set(b.apis) == {"platform.pets"}
+            assert len(loads) == 1  # validated once; both gateway applies used that load
+            good = daemon.state.source.good
+            assert isinstance(good, PreparedRevision) and dict(good.gateways) == {"gw-a": "stoa", "gw-b": "stoa"}
+
+            await daemon.heartbeat()
+            assert [daemon.state.gateways[n].healthy for n in ("gw-a", "gw-b")] == [True, True]
+            drift = await asyncio.gather(*(w.trigger(Trigger.DRIFT) for w in daemon.gateway_workers.values()))
+            assert [(r.mode, r.ok, r.drift) for r in drift] == [("detect", True, 0)] * 2
+            assert len(loads) == 1  # heartbeats and drift checks reuse the prepared revision
+
+            # secrets are not part of it: a token removed from the environment fails the next run at once
+            monkeypatch.delenv("GW_B_TOKEN")
+            failed = await daemon.gateway_workers["gw-b"].trigger(Trigger.DRIFT)
+            assert not failed.ok and "GW_B_TOKEN is not set" in (failed.error or "")
+            await daemon.heartbeat()
+            gw_b = daemon.state.gateways["gw-b"]
+            assert gw_b.healthy is False and "GW_B_TOKEN is not set" in (gw_b.health_error or "")
+            assert len(loads) == 1
+
+            monkeypatch.setenv("GW_B_TOKEN", "token-b")
+            runs = await fetch_and_wait(daemon)  # a new commit is loaded again, once
+            assert [(r.mode, r.ok) for r in runs] == [("apply", True)] * 2
+            assert set(a.apis) == set(b.apis) == {"platform.pets", "platform.orders"}
+            assert len(loads) == 2
+            assert daemon.state.source.good is not None and daemon.state.source.good.commit == "b" * 40
+        finally:
+            daemon.request_stop()
+            await daemon._shutdown(None)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from reconciler.daemon.modes import Trigger
 from reconciler.daemon.scheduler import CoalescingWorker, Schedules, WorkerClosed, interval_trigger
 
 
@@ -14,11 +15,11 @@ class Gate:
     """A `work` function that blocks until released, recording the reasons of every run."""
 
     def __init__(self) -> None:
-        self.runs: list[frozenset[str]] = []
+        self.runs: list[frozenset[Trigger]] = []
         self.started = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def __call__(self, reasons: frozenset[str]) -> int:
+    async def __call__(self, reasons: frozenset[Trigger]) -> int:
         self.runs.append(reasons)
         self.started.set()
         await self.release.wait()
@@ -30,11 +31,11 @@ async def test_triggers_during_a_run_coalesce_into_one_follow_up() -> None:
     gate = Gate()
     worker: CoalescingWorker[int] = CoalescingWorker("t", gate)
     task = asyncio.create_task(worker.run())
-    first = worker.trigger("commit")
+    first = worker.trigger(Trigger.COMMIT)
     await gate.started.wait()
     gate.started.clear()
-    during = [worker.trigger(r) for r in ("drift", "drift", "webhook", "sync", "drift")]
-    assert worker.running and worker.pending == {"drift", "webhook", "sync"}
+    during = [worker.trigger(r) for r in (Trigger.DRIFT, Trigger.DRIFT, Trigger.WEBHOOK, Trigger.SYNC, Trigger.DRIFT)]
+    assert worker.running and worker.pending == {"drift", "webhook", "sync"}  # members are their strings
     gate.release.set()
     assert await first == 1
     await gate.started.wait()
@@ -50,7 +51,7 @@ async def test_triggers_during_a_run_coalesce_into_one_follow_up() -> None:
 async def test_a_failing_run_reaches_its_waiters_and_the_worker_goes_on() -> None:
     calls = 0
 
-    async def work(reasons: frozenset[str]) -> str:
+    async def work(reasons: frozenset[Trigger]) -> str:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -60,8 +61,8 @@ async def test_a_failing_run_reaches_its_waiters_and_the_worker_goes_on() -> Non
     worker: CoalescingWorker[str] = CoalescingWorker("t", work)
     task = asyncio.create_task(worker.run())
     with pytest.raises(RuntimeError, match="boom"):
-        await worker.trigger("a")
-    assert await worker.trigger("b") == "ok"
+        await worker.trigger(Trigger.POLL)
+    assert await worker.trigger(Trigger.POLL) == "ok"
     worker.close()
     await task
 
@@ -70,12 +71,12 @@ async def test_close_lets_the_running_job_finish_and_refuses_new_triggers() -> N
     gate = Gate()
     worker: CoalescingWorker[int] = CoalescingWorker("t", gate)
     task = asyncio.create_task(worker.run())
-    running = worker.trigger("commit")
+    running = worker.trigger(Trigger.COMMIT)
     await gate.started.wait()
-    dropped = worker.trigger("drift")
+    dropped = worker.trigger(Trigger.DRIFT)
     worker.close()
     with pytest.raises(WorkerClosed):
-        await worker.trigger("late")
+        await worker.trigger(Trigger.WEBHOOK)
     gate.release.set()
     assert await running == 1  # the run in progress completed
     await task
