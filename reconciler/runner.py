@@ -32,7 +32,7 @@ from reconciler.model.gateways import gateway_type
 from reconciler.model.kinds import KINDS
 from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
 from reconciler.model.records import API_KEY, secret_fingerprint
-from reconciler.model.scrub import Scrubber
+from reconciler.model.scrub import Scrubber, install, uninstall
 
 __all__ = [
     "ApplyOutcome", "GatewayPlan", "LoadError", "LoadedRepo", "RepoPlan", "RunOptions", "ValidationFailed",
@@ -192,6 +192,8 @@ class _Prepared:
     adapters: dict[str, GatewayAdapter]
     secrets: dict[tuple[str, str], dict[str, str]]
     desired: dict[str, list[dict[str, Any]]]
+    scrubber: Scrubber
+    """Every secret of this run; scrubs the adapters' messages and, during the run, every log record."""
 
 
 def _load(path: Path) -> LoadedRepo:
@@ -249,7 +251,7 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions) -> _Prepared:
             adapters[name] = adapter_from_settings(settings, path, env, scrubber)
         except (LookupError, TypeError, ValueError) as exc:
             gplan.error = f"cannot configure gateway: {exc}"
-    return _Prepared(state, plan, adapters, secrets, desired)
+    return _Prepared(state, plan, adapters, secrets, desired, scrubber)
 
 
 async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None:
@@ -308,10 +310,12 @@ async def plan_repo(path: Path, options: RunOptions = RunOptions()) -> RepoPlan:
 async def plan_state(repo: LoadedRepo, options: RunOptions = RunOptions()) -> RepoPlan:
     """`plan_repo` of an already loaded repo; raises ValidationFailed (unknown gateway, missing secret)."""
     prep = _prepare(repo, options)
+    scrubbing = install(prep.scrubber)
     try:
         await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
     finally:
         await _close(prep.adapters)
+        uninstall(scrubbing)
     limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
     _check_deletes(prep.plan, limit)
     return prep.plan
@@ -334,6 +338,7 @@ async def apply_state(
     """`apply_repo` of an already loaded repo."""
     prep = _prepare(repo, options)
     outcome = ApplyOutcome(prep.plan)
+    scrubbing = install(prep.scrubber)
     try:
         await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
         limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
@@ -346,6 +351,7 @@ async def apply_state(
         await _apply_all(prep.plan, prep.adapters, prep.secrets, options, outcome)
     finally:
         await _close(prep.adapters)
+        uninstall(scrubbing)
     return outcome
 
 
