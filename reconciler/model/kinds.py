@@ -12,7 +12,8 @@ depends on.
 
 A consumer comes after policies so that a key never works on an API before the API's rate limit
 is in place. The adapter side of a kind (which contract methods serve it) is the typed handler
-table in `reconciler.adapters.handlers`, checked against this one by the tests.
+table `HANDLERS` in `reconciler.adapters.base`, checked against this one by the tests. Kong's DB-less
+merge, the planner and the executor all order by `level_of`.
 """
 
 from __future__ import annotations

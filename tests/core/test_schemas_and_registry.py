@@ -78,3 +78,11 @@ async def test_template_adapter_answers_not_supported() -> None:
     adapter = TemplateAdapter({"name": "t"})
     assert (await adapter.sync_api({}, "t")).error == "Not supported by template"
     assert await adapter.list_apis() == []
+
+
+def test_every_kind_has_its_adapter_handlers() -> None:
+    from reconciler.adapters.base import HANDLERS
+    from reconciler.model.kinds import KINDS
+
+    assert set(HANDLERS) == set(KINDS)
+    assert all(KINDS[k].deletable == (HANDLERS[k].delete is not None) for k in KINDS)

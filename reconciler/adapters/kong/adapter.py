@@ -20,6 +20,7 @@ from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.kinds import level_of
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
@@ -348,7 +349,7 @@ class KongAdapter(GatewayAdapter):
 
 def _merge_order(change: Change) -> tuple[int, int]:
     """Upserts by dependency level (APIs first), then deletes in reverse (consumers first)."""
-    level = {"API": 1, "Policy": 2, "Consumer": 3}.get(change.kind, 9)
+    level = level_of(change.kind)
     return (1, -level) if change.op is Op.DELETE else (0, level)
 
 
