@@ -57,6 +57,7 @@ def _colour(args: argparse.Namespace) -> bool:
 def cmd_validate(args: argparse.Namespace) -> int:
     from reconciler.engine.canonical import desired_records
     from reconciler.manifests.loader import ValidationFailed, load
+    from reconciler.runner import capability_errors
 
     try:
         state = load(Path(args.path))
@@ -65,6 +66,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    refused = capability_errors(state)
+    if refused:
+        return _print_validation(ValidationFailed(refused))
     records = desired_records(state, {})
     counts = {kind: len(docs) for kind, docs in sorted(state.documents.items())}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no documents"

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import gc
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from reconciler.adapters import registry
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.engine.canonical import desired_records, secret_refs
+from reconciler.engine.conflicts import gateway_conflicts
 from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
 from reconciler.executor.apply import apply_gateway
 from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
@@ -184,6 +185,42 @@ async def read_live(adapter: GatewayAdapter) -> list[dict[str, Any]]:
     return records
 
 
+# ------------------------------------------------------------------------------------- capability checks
+def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None) -> list[LoadError]:
+    """What the target gateways would refuse or could not store exactly, as validation errors (no I/O).
+
+    Two kinds of rules: conflicts no gateway can hold (`engine.conflicts`: two APIs on one base path)
+    and each gateway type's own (`GatewayAdapter.check`: Kong's one plugin of a name per service, the
+    parts of a URL a Kong service cannot keep). Each names the manifest's file, line and field, and the
+    other document of a conflict.
+    """
+    desired = desired_records(state, {})
+    wanted = set(state.gateways) if gateways is None else set(gateways)
+    root = state.display_root.rstrip("/")
+    errors: list[LoadError] = []
+    for name in sorted(wanted & set(state.gateways)):
+        gw = state.gateways[name]
+        try:
+            cls = registry.adapter_class(gw.spec.gatewayType.value)
+        except LookupError:
+            continue  # the loader reported the unknown type
+        problems = gateway_conflicts(desired[name]) + cls.check(desired[name], dict(gw.spec.options))
+        for problem in problems:
+            doc = state.of_kind(problem.kind).get(problem.name)
+            if doc is None:
+                continue
+            message = f"gateway {name} ({gw.spec.gatewayType.value}): {problem.message}"
+            if problem.other is not None:
+                other = state.of_kind(problem.other[0]).get(problem.other[1])
+                if other is not None:
+                    message += f" (see {root}/{other.file}:{other.line})"
+            errors.append(LoadError(f"{root}/{doc.file}", doc.line, problem.field, message))
+    unique: dict[tuple[str, int | None, str, str], LoadError] = {}
+    for err in errors:  # one error per cause: an API on two Kong gateways is one finding per gateway
+        unique.setdefault((err.file, err.line, err.field, err.message), err)
+    return sorted(unique.values(), key=lambda e: (e.file, e.line or 0, e.field))
+
+
 # ------------------------------------------------------------------------------------- pipeline
 @dataclass
 class _Prepared:
@@ -234,6 +271,9 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions) -> _Prepared:
             secrets.setdefault((kind, name), {})[field_name] = value
 
     desired = desired_records(state, values)
+    refused = capability_errors(state, selected)
+    if refused:
+        raise ValidationFailed(refused)
     errors = [err for (kind, name), err in sorted(missing.items())
               if any(r["kind"] == kind and r["name"] == name for gw in selected for r in desired[gw])]
     if errors:
@@ -278,6 +318,7 @@ async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None
             PlanOptions(owner=prep.state.settings.owner, prune=prune, adopt=options.adopt,
                         ignore=tuple(prep.state.settings.ignore)),
             view=adapter.desired_view,
+            folds=adapter.folded_fields,
         )
         gplan.changes = [_with_adapter_notes(adapter, c) for c in changes]
 

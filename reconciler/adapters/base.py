@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult
+from reconciler.model.checks import Problem
 from reconciler.model.errors import UNSUPPORTED, ConflictError, GatewayError, UnsupportedError, sanitize
 from reconciler.model.gateways import CORE, GatewayTypeInfo, gateway_types
 from reconciler.model.results import AdapterResult
@@ -280,8 +281,20 @@ class GatewayAdapter(ABC):
         return spec
 
     @staticmethod
-    def plan_notes(kind: str, spec: dict[str, Any]) -> list[str]:
-        """Notes shown in the plan for a create/update of this spec (pure), e.g. a lossy conversion."""
+    def folded_fields(kind: str) -> Mapping[str, str]:
+        """Desired fields this gateway keeps only inside another (a hash): field -> path in the view.
+        Ignore rules on the field then hold for that path too. Default: none."""
+        return {}
+
+    def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
+        """Notes shown in the plan for a create/update of this spec (pure): a lossy conversion, or a
+        side effect the adapter adds (plugins, plans) that the manifest does not say."""
+        return []
+
+    @classmethod
+    def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
+        """What this gateway would refuse, or could not store exactly, among one gateway's desired
+        records (pure, before any request). Default: nothing. Each rule cites its source."""
         return []
 
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:

@@ -38,13 +38,27 @@ class PlanOptions:
     ignore: tuple[IgnoreRule, ...] = ()
 
 
-def ignore_paths(rules: Iterable[IgnoreRule], *, gateway: str, kind: str, name: str) -> tuple[str, ...]:
-    """Dotted spec paths to skip for one object, from the repo's ignore rules."""
+Folds = Callable[[str], Mapping[str, str]]
+"""kind -> {desired field: view path it is folded into}: a gateway that stores only a hash of a field
+(STOA keeps `version` as `specHash.version`) says so, and ignore rules follow the field there."""
+
+
+def no_folds(kind: str) -> Mapping[str, str]:
+    return {}
+
+
+def ignore_paths(rules: Iterable[IgnoreRule], *, gateway: str, kind: str, name: str,
+                 folds: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Dotted spec paths to skip for one object, from the repo's ignore rules (and where folded)."""
     paths: list[str] = []
     for rule in rules:
         if (fnmatch.fnmatchcase(kind, rule.kind) and fnmatch.fnmatchcase(name, rule.name)
                 and fnmatch.fnmatchcase(gateway, rule.gateway)):
-            paths.extend(f.removeprefix("spec.") for f in rule.fields)
+            for field_path in rule.fields:
+                path = field_path.removeprefix("spec.")
+                paths.append(path)
+                paths.extend(folded for source, folded in (folds or {}).items()
+                             if source == path or fnmatch.fnmatchcase(source, path))
     return tuple(paths)
 
 
@@ -64,8 +78,10 @@ def plan_gateway(
     options: PlanOptions,
     *,
     view: View = identity_view,
+    folds: Folds = no_folds,
 ) -> list[Change]:
-    """Pair, diff and order one gateway's records. `view` is the adapter's `desired_view`."""
+    """Pair, diff and order one gateway's records. `view` is the adapter's `desired_view`, `folds`
+    its `folded_fields` (where a field the gateway keeps only as a hash lives in the view)."""
     live: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in actual:
         live.setdefault((record["kind"], record["name"]), []).append(record)
@@ -81,7 +97,7 @@ def plan_gateway(
         key = (record["kind"], record["name"])
         seen.add(key)
         wanted = view(record["kind"], record["spec"])
-        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1])
+        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1], folds=folds(key[0]))
         target = {**record, "spec": record["spec"]}
         mine = owned(key)
         if mine is not None:

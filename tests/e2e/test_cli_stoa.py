@@ -174,3 +174,20 @@ def test_apply_without_a_terminal_needs_auto_approve(stoa: StoaEmulator, repo: P
     assert run("apply", str(repo), *endpoint(stoa)) == 1  # pytest's stdin is not a tty
     assert "pass --auto-approve" in capsys.readouterr().err
     assert stoa.writes == []
+
+
+def test_an_ignore_rule_holds_for_a_field_the_gateway_keeps_only_as_a_hash(
+        stoa: StoaEmulator, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """STOA keeps version/displayName/description only as hashes in `spec_hash`: an ignore rule on
+    `spec.description` must hide a description change, and nothing else."""
+    assert run("apply", str(repo), *endpoint(stoa), "--auto-approve") == 0
+    assert "fields: [spec.description]" in (repo / "reconciler.yaml").read_text()  # the example's ignore rule
+    pets = repo / "apis" / "pets.yaml"
+    pets.write_text(pets.read_text().replace("  displayName: Pet store\n",
+                                             "  displayName: Pet store\n  description: changed out of band\n"))
+    capsys.readouterr()
+    assert run("plan", str(repo), *endpoint(stoa), "--detailed-exitcode") == 0
+    pets.write_text(pets.read_text().replace('version: "1.0.0"', 'version: "1.0.1"'))
+    assert run("plan", str(repo), *endpoint(stoa), "--detailed-exitcode", "--no-color") == 2
+    out = capsys.readouterr().out
+    assert "specHash.version" in out and "specHash.description" not in out

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
+from reconciler.adapters.kong.adapter import KongAdapter
 from reconciler.model.changes import Change, Op
 from reconciler.model.records import make_record
 
@@ -137,3 +138,52 @@ def test_policy_refuses_a_foreign_plugin_in_the_same_slot() -> None:
     policy = make_record("Policy", "pets-cors", {"api": "pets", "type": "cors", "config": {"origins": ["*"]}})
     with pytest.raises(dbless.MergeError):
         dbless.apply_change(cfg, Change("g", Op.CREATE, "Policy", "pets-cors", desired=policy), OWNER)
+
+
+_hosts = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,8}){1,2}", fullmatch=True)
+_segments = st.lists(st.from_regex(r"[A-Za-z0-9._~-]{1,8}", fullmatch=True), max_size=3)
+_words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+
+
+@st.composite
+def _api_specs(draw: st.DrawFn) -> tuple[dict[str, object], str, bool]:
+    scheme = draw(st.sampled_from(["http", "https"]))
+    port = draw(st.one_of(st.none(), st.integers(1, 65535)))
+    path = "/" + "/".join(draw(_segments)) + draw(st.sampled_from(["", "/"]))
+    userinfo = draw(st.sampled_from(["", "user:pw@", "user@"]))
+    query = draw(st.sampled_from(["", "?region=eu", "?a=1&b=2"]))
+    fragment = draw(st.sampled_from(["", "#frag"]))
+    netloc = draw(_hosts) + (f":{port}" if port is not None else "")
+    url = f"{scheme}://{userinfo}{netloc}{path if path != '/' else ''}{query}{fragment}"
+    default = {"http": 80, "https": 443}[scheme]
+    # What a service holds, written independently of the mappers: default port dropped, nothing else.
+    stored = f"{scheme}://{netloc if port not in (None, default) else netloc.split(':')[0]}{path if path != '/' else ''}"
+    lossy = bool(userinfo or query or fragment)
+    spec: dict[str, object] = {
+        "tenant": draw(_words), "version": draw(_words), "basePath": "/" + "/".join(draw(_segments)),
+        "backend": url, "methods": sorted(set(draw(st.lists(st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+                                                             min_size=1)))),
+        "openapiHash": draw(st.one_of(st.none(), st.just("sha256:" + "a" * 64))),
+    }
+    for key in ("displayName", "description"):
+        if draw(st.booleans()):
+            spec[key] = draw(_words)
+    return spec, stored, lossy
+
+
+@settings(max_examples=300, deadline=None)
+@given(_api_specs())
+def test_api_round_trip_is_exact_or_refused_by_check(case: tuple[dict[str, object], str, bool]) -> None:
+    """Random desired API -> Kong service and route -> read back: equals the desired view, unless
+    `check` refuses the spec (a URL part a service cannot hold). No third outcome: no silent loss."""
+    spec, stored, lossy = case
+    record = make_record("API", "pets", dict(spec))
+    service = {"id": "s1", **m.api_to_service(record, OWNER)}
+    route = {"id": "r1", **m.api_to_route(record, OWNER)}
+    back = m.api_from_kong(service, route)["spec"]
+    view = {k: v for k, v in m.desired_view("API", dict(spec)).items() if v is not None}
+    back = {k: v for k, v in back.items() if v is not None}
+    refused = KongAdapter.check([record], {})
+    assert bool(refused) == lossy, (spec["backend"], refused)
+    if not refused:
+        assert back == view and back["backend"] == stored

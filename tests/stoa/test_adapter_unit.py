@@ -160,7 +160,7 @@ async def test_sync_api_payload(respx_mock: respx.MockRouter, adapter: StoaAdapt
     sent = json.loads(route.calls.last.request.content)
     assert sent["id"] == "platform.pets" and sent["name"] == "pets" and sent["tenant_id"] == "acme"
     assert sent["path_prefix"] == "/pets" and sent["backend_url"] == "https://pets.example.com/v1"
-    assert sent["methods"] == ["GET", "POST"] and sent["activated"] is True and sent["spec_hash"].startswith("sha256:")
+    assert sent["methods"] == ["GET", "POST"] and sent["activated"] is True and sent["spec_hash"].startswith("description=")
     assert result.success and result.data and result.data["created"] is False
 
 

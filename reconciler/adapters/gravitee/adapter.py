@@ -440,6 +440,13 @@ class GraviteeAdapter(GatewayAdapter):
             owner=lambda app: (m.app_marker(str(app.get("description") or "")) or {}).get("owner"), delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
+    def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
+        """The plans Gravitee needs that the manifest does not spell, and what the keyless one means."""
+        if kind != "API":
+            return []
+        return ["Gravitee: the API gets two published plans, stoa-keyless (KEY_LESS: callers without a key are "
+                "let in, under the API's policies) and stoa-api-key (API_KEY: what consumers subscribe to)"]
+
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         if kind == "API":

@@ -10,6 +10,7 @@ rejected. In database mode `apply_batch` returns None and the engine calls the p
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import yaml
@@ -19,6 +20,7 @@ from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
+from reconciler.model.checks import Problem
 from reconciler.model.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
 from reconciler.model.kinds import level_of
 from reconciler.model.records import api_key_of, secret_fingerprint
@@ -121,6 +123,45 @@ class KongAdapter(GatewayAdapter):
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         return m.desired_view(kind, spec)
+
+    def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
+        """Side effects the manifest does not spell: the auth plugins every protected service gets."""
+        if kind == "API" and self.protect_apis:
+            return ["Kong: the service also gets a key-auth and an acl plugin (group = API name): only "
+                    "subscribed consumers' keys reach it (option protectApis: false to opt out)"]
+        return []
+
+    @classmethod
+    def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
+        """Kong refuses or loses, before any request:
+        - a backend URL with user info, a query or a fragment (a service keeps protocol, host, port,
+          path only: kong/db/schema/entities/services.lua);
+        - two policies of one type on one API: one plugin of a name per service (the plugins entity's
+          `cache_key = {name, route, service, consumer}`, kong/db/schema/entities/plugins.lua),
+          answered `409 UNIQUE violation` in DB mode and rejected whole in DB-less mode."""
+        problems: list[Problem] = []
+        seen: dict[tuple[str, str], str] = {}
+        for record in sorted(records, key=lambda r: (str(r["kind"]), str(r["name"]))):
+            spec = record.get("spec") or {}
+            if record["kind"] == "API":
+                lost = m.backend_losses(str(spec.get("backend") or ""))
+                if lost:
+                    problems.append(Problem("API", str(record["name"]), "spec.backend",
+                                            "kong cannot store " + ", ".join(lost) + " of a backend URL (a service "
+                                            "keeps protocol, host, port and path): remove it"))
+            elif record["kind"] == "Policy":
+                plugin = m.PLUGIN_OF_TYPE.get(str(spec.get("type")))
+                slot = (str(spec.get("api")), str(plugin))
+                if plugin is None:
+                    continue
+                if slot in seen:
+                    problems.append(Problem("Policy", str(record["name"]), "spec.type",
+                                            f"kong allows one {plugin} plugin per service: API {slot[0]!r} already "
+                                            f"has policy {seen[slot]!r} of type {spec.get('type')}",
+                                            other=("Policy", seen[slot])))
+                else:
+                    seen[slot] = str(record["name"])
+        return problems
 
     # ------------------------------------------------------------------ DB-less batch
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:

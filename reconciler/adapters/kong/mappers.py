@@ -86,6 +86,20 @@ def split_backend(url: str) -> dict[str, Any]:
     return {"protocol": protocol, "host": parts.hostname or "", "port": port, "path": parts.path or None}
 
 
+def backend_losses(url: str) -> list[str]:
+    """Parts of a backend URL a Kong service cannot hold: it stores protocol, host, port and path only
+    (`url` is a shorthand for those four; kong/db/schema/entities/services.lua, Kong 3.9.x)."""
+    parts = urlsplit(url)
+    lost = []
+    if parts.username is not None or parts.password is not None:
+        lost.append("user info (credentials in the URL)")
+    if parts.query:
+        lost.append(f"query string '?{parts.query}'")
+    if parts.fragment:
+        lost.append(f"fragment '#{parts.fragment}'")
+    return lost
+
+
 def join_backend(service: dict[str, Any]) -> str:
     protocol = str(service.get("protocol") or "http")
     port = service.get("port")

@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -235,6 +235,11 @@ class StoaAdapter(GatewayAdapter):
         return mappers.consumers_from_gateway(credentials)
 
     # ------------------------------------------------------------------ reconciler hooks
+    @staticmethod
+    def folded_fields(kind: str) -> Mapping[str, str]:
+        """A route keeps version, displayName, description and openapiHash only as hashes."""
+        return {key: f"specHash.{key}" for key in mappers.HASHED_API_FIELDS} if kind == "API" else {}
+
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         if kind == "API":

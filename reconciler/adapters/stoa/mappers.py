@@ -48,9 +48,31 @@ def parse_id(gateway_id: str, fallback_name: str | None = None) -> tuple[str | N
 
 
 # ---------------------------------------------------------------------------------------- APIs
+def field_hash(value: Any) -> str:
+    """A short, stable hash of one field's value (what a route can keep of it)."""
+    return content_hash(value).removeprefix("sha256:")[:16]
+
+
 def api_spec_hash(spec: dict[str, Any]) -> str:
-    """Hash of the desired API fields a route cannot store (same function on write and in the view)."""
-    return content_hash({key: spec.get(key) for key in HASHED_API_FIELDS})
+    """The route's `spec_hash`: one hash per field a route cannot store, `field=hash;...`.
+
+    Per field, not one hash of all: an ignore rule on `spec.description` must not turn every other
+    field's change invisible, nor a description change into drift (`folded_fields`)."""
+    return ";".join(f"{key}={field_hash(spec.get(key))}" for key in sorted(HASHED_API_FIELDS))
+
+
+def parse_spec_hash(value: Any) -> Any:
+    """The per-field hashes of a route's `spec_hash`; anything else (older or foreign) as it is: drift."""
+    if not isinstance(value, str):
+        return value
+    pairs = [part.partition("=") for part in value.split(";")]
+    if all(sep and key in HASHED_API_FIELDS for key, sep, _ in pairs):
+        return {key: hashed for key, _, hashed in pairs}
+    return value
+
+
+def spec_hash_view(spec: dict[str, Any]) -> dict[str, str]:
+    return {key: field_hash(spec.get(key)) for key in sorted(HASHED_API_FIELDS)}
 
 
 def api_view(spec: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +82,7 @@ def api_view(spec: dict[str, Any]) -> dict[str, Any]:
         "basePath": spec.get("basePath"),
         "backend": spec.get("backend"),
         "methods": sorted(spec.get("methods") or []),
-        "specHash": api_spec_hash(spec),
+        "specHash": spec_hash_view(spec),
     }
 
 
@@ -85,7 +107,7 @@ def api_from_gateway(route: dict[str, Any]) -> dict[str, Any]:
         "basePath": route.get("path_prefix"),
         "backend": route.get("backend_url"),
         "methods": sorted(route.get("methods") or []),
-        "specHash": route.get("spec_hash"),
+        "specHash": parse_spec_hash(route.get("spec_hash")),
     }
     return make_record("API", name, spec, id=route.get("id"), owner=owner)
 
