@@ -138,6 +138,7 @@ async def test_fetch_apis_follows_every_page(kong: respx.MockRouter, adapter: Ko
     services.side_effect = [httpx.Response(200, json=page([service()], "/services?offset=T1&size=1000", "T1")),
                             httpx.Response(200, json=page([other]))]
     kong.get("/routes").respond(200, json=page([route()]))
+    kong.get("/plugins").respond(200, json=page([]))
     records = await adapter.fetch_apis()
     assert sorted(r["name"] for r in records) == ["orders", "pets"]
     assert services.calls[1].request.url.params["offset"] == "T1"
@@ -146,6 +147,7 @@ async def test_fetch_apis_follows_every_page(kong: respx.MockRouter, adapter: Ko
 async def test_fetch_filters_by_managed_tag_server_side(kong: respx.MockRouter, adapter: KongAdapter) -> None:
     services = kong.get("/services").respond(200, json=page([]))
     kong.get("/routes").respond(200, json=page([]))
+    kong.get("/plugins").respond(200, json=page([]))
     await adapter.fetch_apis()
     params = services.calls.last.request.url.params
     assert params["tags"] == m.MANAGED_TAG and params["size"] == "1000"
@@ -157,9 +159,18 @@ async def test_fetch_apis_reads_back_desired_view(kong: respx.MockRouter, adapte
     svc["tags"] = m.api_tags(make_record("API", "pets", spec), OWNER) + ["team-tag"]
     kong.get("/services").respond(200, json=page([svc]))
     kong.get("/routes").respond(200, json=page([route()]))
+    auth = [{**p, "service": {"id": SID}} for p in m.api_auth_plugins("pets", OWNER)]
+    plugins = kong.get("/plugins").respond(200, json=page(auth))
     [record] = await adapter.fetch_apis()
     assert record["spec"] == adapter.desired_view("API", spec)
     assert record["owner"] == OWNER and record["id"] == SID
+    # An interrupted apply (plugins never written) or a plugin disabled by hand is drift, not "in sync".
+    plugins.respond(200, json=page([auth[0], {**auth[1], "enabled": False}]))
+    [record] = await adapter.fetch_apis()
+    assert record["spec"]["protection"] == "key-auth" != adapter.desired_view("API", spec)["protection"]
+    plugins.respond(200, json=page([]))
+    [record] = await adapter.fetch_apis()
+    assert record["spec"]["protection"] == "none"
 
 
 async def test_fetch_apis_reports_other_owner(kong: respx.MockRouter, adapter: KongAdapter) -> None:
@@ -167,6 +178,7 @@ async def test_fetch_apis_reports_other_owner(kong: respx.MockRouter, adapter: K
     svc["tags"] = m.api_tags(make_record("API", "pets", API_SPEC), "team-b")
     kong.get("/services").respond(200, json=page([svc]))
     kong.get("/routes").respond(200, json=page([]))
+    kong.get("/plugins").respond(200, json=page([]))
     [record] = await adapter.fetch_apis()
     assert record["owner"] == "team-b"
     assert record["spec"]["basePath"] is None  # route missing: drift the engine will see

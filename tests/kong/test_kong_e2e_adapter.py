@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from reconciler.adapters.kong.adapter import KongAdapter
 from reconciler.emulators.kong import KongEmulator
@@ -199,3 +200,33 @@ async def test_key_rotation_changes_fingerprint_only(adapter: KongAdapter, emula
         keys = [k["key"] for k in c.get("/consumers/mobile/key-auth").json()["data"]]
     assert keys == ["new-key-5678"]
     assert KEY not in keys
+
+
+async def test_missing_or_disabled_auth_plugins_are_drift_and_healed(adapter: KongAdapter,
+                                                                    emulator: KongEmulator) -> None:
+    """An apply cut between the service and its key-auth/acl plugins, or a plugin removed by hand,
+    leaves an open API: the next plan must see it and the next apply close it (crash consistency)."""
+    _, report = await reconcile(adapter, desired())
+    assert not report.failed, report.results
+    if emulator.mode == "postgres":
+        with admin(emulator) as c:
+            plugins = c.get("/services/pets/plugins").json()["data"]
+            key_auth = next(p for p in plugins if p["name"] == "key-auth")
+            assert c.delete(f"/plugins/{key_auth['id']}").status_code == 204
+            acl = next(p for p in plugins if p["name"] == "acl")
+            assert c.patch(f"/plugins/{acl['id']}", json={"enabled": False}).status_code == 200
+    else:
+        with admin(emulator) as c:
+            current = c.get("/config").json()["config"]
+
+        config = yaml.safe_load(current)
+        pets_id = next(s["id"] for s in config["services"] if s["name"] == "pets")
+        config["plugins"] = [p for p in config["plugins"] if not (p["name"] == "key-auth" and p["service"] == pets_id)]
+        with admin(emulator) as c:
+            assert c.post("/config", json=config).status_code == 201
+    changes, report = await reconcile(adapter, desired())
+    pets = next(c for c in changes if c.kind == "API" and c.name == "pets")
+    assert pets.op is Op.UPDATE and [d.path for d in pets.diffs] == ["protection"]
+    assert not report.failed, report.results
+    changes, _ = await reconcile(adapter, desired())
+    assert all(c.op is Op.NOOP for c in changes)

@@ -93,7 +93,12 @@ class KongAdapter(GatewayAdapter):
                 sid = (route.get("service") or {}).get("id")
                 if sid and (sid not in by_service or route.get("name") == m.tag_value(route.get("tags"), m.NAME)):
                     by_service[str(sid)] = route
-        return [m.api_from_kong(s, by_service.get(str(s["id"])))
+        plugins: dict[str, list[dict[str, Any]]] = {}
+        for plugin in await self._list("/plugins"):
+            sid = (plugin.get("service") or {}).get("id")
+            if sid and m.tag_value(plugin.get("tags"), m.KIND) == "API":
+                plugins.setdefault(str(sid), []).append(plugin)
+        return [m.api_from_kong(s, by_service.get(str(s["id"])), plugins.get(str(s["id"]), []))
                 for s in services if m.tag_value(s.get("tags"), m.KIND) == "API"]
 
     async def fetch_policies(self) -> list[dict[str, Any]]:
@@ -120,9 +125,12 @@ class KongAdapter(GatewayAdapter):
         return [m.consumer_from_kong(c, by_consumer_keys.get(str(c["id"]), []), by_consumer_acls.get(str(c["id"]), []))
                 for c in consumers if m.tag_value(c.get("tags"), m.KIND) == "Consumer"]
 
-    @staticmethod
-    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return m.desired_view(kind, spec)
+    def desired_view(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        """The mappers' view, plus the auth plugins a protected service must have (read back as drift)."""
+        view = m.desired_view(kind, spec)
+        if kind == "API" and self.protect_apis:
+            view["protection"] = m.PROTECTED
+        return view
 
     def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
         """Side effects the manifest does not spell: the auth plugins every protected service gets."""

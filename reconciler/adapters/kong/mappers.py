@@ -150,7 +150,33 @@ def api_auth_plugins(name: str, owner: str) -> list[dict[str, Any]]:
     ]
 
 
-def api_from_kong(service: dict[str, Any], route: dict[str, Any] | None) -> dict[str, Any]:
+PROTECTED = "key-auth+acl"
+"""The canonical `protection` of a managed service with both auth plugins in place and enabled."""
+
+
+def protection_of(name: str, plugins: list[dict[str, Any]], owner: str | None) -> str:
+    """What guards a service, read from its plugins: `key-auth+acl` when both of ours are enabled as
+    `api_auth_plugins` writes them (acl allowing the API's group), else the parts found (`none`).
+
+    Part of the API's live spec so that an apply interrupted between the service and its plugins, or
+    a plugin deleted or disabled by hand, reads as drift and is healed, never as an open API in sync."""
+    wanted = {p["name"]: p for p in api_auth_plugins(name, owner or "")}
+    found = set()
+    for plugin in plugins:
+        kind = str(plugin.get("name"))
+        if kind not in wanted or plugin.get("enabled") is False or owner_of(plugin) != owner:
+            continue
+        config = plugin.get("config") or {}
+        if kind == "acl" and list(config.get("allow") or []) != [name]:
+            continue
+        if kind == "key-auth" and list(config.get("key_names") or []) != ["apikey"]:
+            continue
+        found.add(kind)
+    return "+".join(sorted(found, key=["key-auth", "acl"].index)) or "none"
+
+
+def api_from_kong(service: dict[str, Any], route: dict[str, Any] | None,
+                  plugins: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     tags = service.get("tags") or []
     name = tag_value(tags, NAME) or str(service.get("name"))
     spec: dict[str, Any] = {
@@ -167,6 +193,8 @@ def api_from_kong(service: dict[str, Any], route: dict[str, Any] | None) -> dict
     description = tag_value(tags, "stoa-description:")
     if description is not None:
         spec["description"] = description
+    if plugins is not None:
+        spec["protection"] = protection_of(name, plugins, owner_of(service))
     return make_record("API", name, spec, id=service.get("id"), owner=owner_of(service))
 
 
