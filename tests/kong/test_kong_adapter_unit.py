@@ -12,6 +12,7 @@ import respx
 import yaml
 
 from reconciler.adapters.http import RetryPolicy
+from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.adapters.kong.adapter import KongAdapter
 from reconciler.model.changes import Change, Op, Status
@@ -81,11 +82,37 @@ def db_mode(kong: respx.MockRouter) -> None:
     kong.get("/").respond(200, json=info("postgres"))
 
 
+def _flat(posted: dict[str, Any]) -> dict[str, Any]:
+    """A POSTed declarative document as `GET /config` exports it: credentials un-nested."""
+    doc = {k: (list(v) if isinstance(v, list) else v) for k, v in posted.items()}
+    for consumer in doc.get("consumers") or []:
+        for table in dbless.CREDENTIALS:
+            for cred in consumer.pop(table, None) or []:
+                doc.setdefault(table, []).append({**cred, "consumer": {"id": consumer["id"]}})
+    return doc
+
+
 def dbless_mode(kong: respx.MockRouter, config: dict[str, Any] | None = None) -> respx.Route:
+    """A DB-less Kong whose `GET /config` and `GET /status` follow the last accepted `POST /config`
+    (the returned route: tests set its answer with `.respond(...)`)."""
     kong.get("/").respond(200, json=info("off"))
-    doc = config or {"_format_version": "3.0", "_transform": False}
-    kong.get("/config").respond(200, json={"config": yaml.safe_dump(doc)})
-    return kong.post("/config")
+    initial = config or {"_format_version": "3.0", "_transform": False}
+    route = kong.post("/config")
+
+    def accepted() -> list[Any]:
+        return [c for c in route.calls if c.response is not None and c.response.status_code < 300]
+
+    def export(request: httpx.Request) -> httpx.Response:
+        done = accepted()
+        doc = _flat(json.loads(done[-1].request.content)) if done else initial
+        return httpx.Response(200, json={"config": yaml.safe_dump(doc)})
+
+    def status(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"configuration_hash": f"{len(accepted()):032x}", "server": {}})
+
+    kong.get("/config").mock(side_effect=export)
+    kong.get("/status").mock(side_effect=status)
+    return route
 
 
 # ---------------------------------------------------------------------------------------------- mode / health

@@ -21,11 +21,13 @@ from reconciler.adapters.kong import dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
-from reconciler.model.errors import CONFLICT, PERMANENT, ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.errors import CONFLICT, PERMANENT, TEMPORARY, ConflictError, GatewayError, PermanentError, sanitize
 from reconciler.model.kinds import level_of
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
+RACE_ATTEMPTS = 5
+"""Re-reads and re-merges allowed when another writer replaces the DB-less configuration meanwhile."""
 PAGE_SIZE = 1000
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
@@ -173,12 +175,45 @@ class KongAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ DB-less batch
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
+        """DB-less: merge every change into the live configuration and `POST /config` it at once.
+
+        `POST /config` replaces the whole configuration, so a second writer (another team's
+        reconciler, a CI job next to the daemon) can erase what the other just wrote. Optimistic
+        concurrency: the configuration hash (`GET /status`) must not move between the read and the
+        POST, and after the POST every entity we own must be in the running configuration; otherwise
+        re-read, re-merge and try again (bounded)."""
         if await self.mode() != "dbless":
             return None
         self._batch_secrets = tuple(str(v) for c in changes for v in c.secrets.values() if v)
+        for _ in range(RACE_ATTEMPTS):
+            before = await self._config_hash()
+            cfg, results, ids = await self._merge(changes)
+            if len(results) == len(changes):  # every change failed to merge: nothing to send
+                return [results[(c.kind, c.name)] for c in changes]
+            if await self._config_hash() != before:
+                continue  # another writer posted while we merged
+            response = await self.client.request("POST", "/config", params={"flatten_errors": "1"},
+                                                 json=dbless.to_document(cfg), ok=(400,))
+            if response.status_code == 400:
+                return self._rejected(changes, cfg, response.json(), results)
+            if await self._ours_survived(cfg):
+                return [results.get((c.kind, c.name)) or self._item(c, Status.APPLIED, resource_id=ids.get((c.kind, c.name)))
+                        for c in changes]
+        return [self._item(c, Status.FAILED, f"Kong DB-less: another writer replaced the configuration {RACE_ATTEMPTS} "
+                           "times during this apply; run apply again", TEMPORARY) for c in changes]
+
+    async def _config_hash(self) -> str | None:
+        body = await self.client.get_json("/status")
+        return None if body is None else body.get("configuration_hash")
+
+    async def _live_config(self) -> dbless.Config:
         body = await self.client.get_json("/config")
         current = yaml.load((body or {}).get("config") or "", Loader=_LOADER) or {}
-        cfg = dbless.Config.from_export(current)
+        return dbless.Config.from_export(current)
+
+    async def _merge(self, changes: list[Change]) -> tuple[dbless.Config, dict[tuple[str, str], ItemResult],
+                                                           dict[tuple[str, str], str | None]]:
+        cfg = await self._live_config()
         results: dict[tuple[str, str], ItemResult] = {}
         ids: dict[tuple[str, str], str | None] = {}
         for change in sorted(changes, key=_merge_order):
@@ -190,18 +225,15 @@ class KongAdapter(GatewayAdapter):
             except (KeyError, ValueError, TypeError) as exc:
                 results[(change.kind, change.name)] = self._item(change, Status.FAILED, f"invalid record: {exc}",
                                                                  PERMANENT)
-        if len(results) == len(changes):  # every change failed to merge: nothing to send
-            return [results[(c.kind, c.name)] for c in changes]
-        document = dbless.to_document(cfg)
-        response = await self.client.request("POST", "/config", params={"flatten_errors": "1"}, json=document,
-                                             ok=(400,))
-        if response.status_code == 400:
-            return self._rejected(changes, cfg, response.json(), results)
-        out = []
-        for change in changes:
-            key = (change.kind, change.name)
-            out.append(results.get(key) or self._item(change, Status.APPLIED, resource_id=ids.get(key)))
-        return out
+        return cfg, results, ids
+
+    def _owned_ids(self, cfg: dbless.Config) -> set[tuple[str, str]]:
+        return {(table, str(eid)) for table, rows in cfg.tables.items() for eid, entity in rows.items()
+                if isinstance(entity, dict) and m.owner_of(entity) == self.owner}
+
+    async def _ours_survived(self, posted: dbless.Config) -> bool:
+        """After the POST: is everything we own in what Kong now runs (no writer replaced it since)?"""
+        return self._owned_ids(posted) <= self._owned_ids(await self._live_config())
 
     def _item(self, change: Change, status: Status, error: str | None = None, category: str | None = None,
               resource_id: str | None = None) -> ItemResult:

@@ -1,0 +1,73 @@
+"""A fault-injecting reverse proxy for tests: a real HTTP hop between an adapter and a gateway emulator.
+
+Not a mock: requests are forwarded over loopback to the emulator and its answers returned, with
+faults chosen by a seeded random generator (503, 429 with Retry-After, a connection reset after the
+request was forwarded) and delays per method/path, so races and interruptions happen for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from dataclasses import dataclass, field
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from reconciler.emulators.server import Emulator
+
+HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+
+
+@dataclass
+class Faults:
+    seed: int = 0
+    error_rate: float = 0.0
+    """Share of requests answered 503 without forwarding."""
+    throttle_rate: float = 0.0
+    """Share answered 429 with Retry-After: 0 without forwarding."""
+    reset_rate: float = 0.0
+    """Share forwarded, then the connection dropped before the answer (the write happened)."""
+    delays: list[tuple[str, str, float]] = field(default_factory=list)
+    """(method, path regex, seconds) added before forwarding."""
+
+
+class FaultProxy(Emulator):
+    gateway_type = "fault-proxy"
+
+    def __init__(self, upstream: str, faults: Faults | None = None) -> None:
+        super().__init__()
+        self.upstream = upstream.rstrip("/")
+        self.faults = faults or Faults()
+        self.random = random.Random(self.faults.seed)
+        self.injected: list[tuple[str, str, str]] = []
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/{path:path}", self._forward, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+
+    async def _forward(self, request: Request) -> Response:
+        method, path = request.method, request.url.path
+        for m, pattern, seconds in self.faults.delays:
+            if m == method and re.fullmatch(pattern, path):
+                await asyncio.sleep(seconds)
+        roll = self.random.random()
+        f = self.faults
+        if roll < f.error_rate:
+            self.injected.append(("503", method, path))
+            return Response('{"message": "injected"}', status_code=503, media_type="application/json")
+        if roll < f.error_rate + f.throttle_rate:
+            self.injected.append(("429", method, path))
+            return Response('{"message": "API rate limit exceeded"}', status_code=429,
+                            headers={"Retry-After": "0"}, media_type="application/json")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.request(method, self.upstream + path, params=request.query_params,
+                                          headers=headers, content=await request.body())
+        if roll < f.error_rate + f.throttle_rate + f.reset_rate:
+            self.injected.append(("reset", method, path))
+            raise ConnectionResetError("injected reset after forwarding")
+        out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS | {"content-encoding"}}
+        return Response(answer.content, status_code=answer.status_code, headers=out)
