@@ -332,7 +332,11 @@ class GraviteeEmulator(Emulator):
 
     # ------------------------------------------------------------------ APIs
     def list_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        # `deploymentState` is computed only when asked: `?expands=deploymentState`
+        # (ApisResource.getApis, EXPAND_DEPLOYMENT_STATE; the single-API GET always has it).
         items = sorted(env.apis.values(), key=lambda a: (a["createdAt"], a["id"]))
+        if "deploymentState" not in request.query_params.getlist("expands"):
+            items = [{k: v for k, v in a.items() if k != "deploymentState"} for a in items]
         return 200, _paged(items, request)
 
     def search_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:

@@ -74,6 +74,15 @@ def test_api_is_created_stopped_and_ignores_labels_on_create(c: httpx.Client) ->
     assert api["labels"] == []
 
 
+def test_the_list_has_deployment_state_only_when_expanded(c: httpx.Client) -> None:
+    """ApisResource.getApis computes deploymentState only for `?expands=deploymentState` (4.12.x)."""
+    api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
+    [plain] = c.get(f"{V2}/apis").json()["data"]
+    [expanded] = c.get(f"{V2}/apis", params={"expands": "deploymentState"}).json()["data"]
+    assert "deploymentState" not in plain and expanded["deploymentState"] == "NEED_REDEPLOY"
+    assert c.get(f"{V2}/apis/{api_id}").json()["deploymentState"] == "NEED_REDEPLOY"
+
+
 def test_start_stop_answer_400_when_already_in_that_state(c: httpx.Client) -> None:
     api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
     assert error(c.post(f"{V2}/apis/{api_id}/_stop"), 400)["technicalCode"] == "api.alreadyStopped"

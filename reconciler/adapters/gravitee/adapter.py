@@ -115,7 +115,8 @@ class GraviteeAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ reads
     async def _list_apis(self) -> list[dict[str, Any]]:
         if self._apis is None:
-            apis = await self._pages(f"{self.v2}/apis")
+            # deploymentState only comes with ?expands=deploymentState (ApisResource.getApis).
+            apis = await self._pages(f"{self.v2}/apis", {"expands": "deploymentState"})
             self._apis = [a for a in apis if a.get("definitionVersion") == "V4"]
         return self._apis
 
