@@ -54,6 +54,9 @@ class RunOptions:
     """Where `{env: NAME}` references and `RECONCILER_SECRET_DIRS` are looked up (default: os.environ)."""
     concurrency: int = 8
     timeout: float = 30.0
+    require_secrets: bool = False
+    """Refuse a plan whose secrets are not all available, as an apply does (the daemon: its drift checks
+    run where the production keys must be, so a missing one is an error, not drift)."""
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -267,7 +270,7 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) ->
     desired = desired_records(state, values)
     wanted = {(r["kind"], r["name"]) for gw in selected for r in desired[gw]}
     missing = [(key, err) for key, err in sorted(resolved.missing.items()) if key[:2] in wanted]
-    if missing and for_apply:
+    if missing and (for_apply or options.require_secrets):
         raise ValidationFailed([err for _, err in missing])
 
     plan = RepoPlan(owner=state.settings.owner, secret_refs=refs_out,
