@@ -148,3 +148,17 @@ def test_a_missing_gateway_credential_is_that_gateways_error(stoa: StoaEmulator,
         in out
     assert "Gateway stoa-dev (stoa)\n  + API orders" in out  # the other gateway is planned
     assert "Missing secret" not in out
+
+
+def test_a_key_file_that_does_not_exist_yet_is_a_missing_secret_for_plan(
+        stoa: StoaEmulator, stoa_example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    consumers = stoa_example_repo / "consumers" / "mobile-app.yaml"
+    consumers.write_text(consumers.read_text().replace("{env: PARTNER_PORTAL_API_KEY}", "{file: keys/partner}"))
+    capsys.readouterr()
+    assert cli(stoa, "plan", stoa_example_repo) == 0
+    assert "Missing secret: Consumer partner-portal: secret file keys/partner cannot be read" in capsys.readouterr().out
+    (stoa_example_repo / "keys").mkdir()
+    (stoa_example_repo / "keys" / "partner").write_text("pk-from-a-file-0123456789\n")
+    assert cli(stoa, "apply", stoa_example_repo, "--auto-approve") == 0
+    assert "pk-from-a-file-0123456789" in str([r.body for r in stoa.writes])  # read, trimmed, sent at apply
+    assert "Missing secret" not in capsys.readouterr().out
