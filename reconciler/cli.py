@@ -132,7 +132,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if not args.auto_approve and not _confirm():
                 return EXIT_ERROR
             root = Path(args.repo) if args.repo else Path.cwd()
+            shown = len(saved.errors)
             outcome: ApplyOutcome = asyncio.run(apply_saved(saved, root, options))
+            for error in outcome.plan.errors[shown:]:  # found while applying: not in the plan printed above
+                print(f"error: {error}", file=sys.stderr)
         else:
             def approve(plan: RepoPlan) -> bool:
                 print(render.plan_text(plan, colour=_colour(args)))

@@ -27,6 +27,7 @@ from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
 from reconciler.executor.apply import apply_gateway
 from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
 from reconciler.manifests.models import GatewayInstance, SecretRef
+from reconciler.manifests.secret_files import SecretPathError, base_dir, confined
 from reconciler.model.changes import Change, GatewayReport, Op
 from reconciler.model.errors import GatewayError, sanitize
 from reconciler.model.gateways import gateway_type
@@ -51,9 +52,12 @@ class RunOptions:
     """Override the repo's maxDeletes; a negative value disables the guard."""
     prune: bool | None = None
     env: Mapping[str, str] | None = None
-    """Where `{env: NAME}` references are looked up (default: os.environ)."""
+    """Where `{env: NAME}` references and `RECONCILER_SECRET_DIRS` are looked up (default: os.environ)."""
     concurrency: int = 8
     timeout: float = 30.0
+    require_secrets: bool = False
+    """Refuse a plan whose secrets are not all available, as an apply does (the daemon: its drift checks
+    run where the production keys must be, so a missing one is an error, not drift)."""
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -82,16 +86,18 @@ def paused_gc() -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------- secrets
 def resolve_ref(ref: SecretRef, root: Path, env: Mapping[str, str]) -> str:
-    """The value of a secret reference; raises LookupError naming the reference (never the value)."""
+    """The value of a secret reference; raises LookupError naming the reference (never the value).
+
+    A file must lie inside the repository (`root`) or a `RECONCILER_SECRET_DIRS` directory, checked
+    again here after the loader's check because a symlink may have changed since: SecretPathError
+    (a LookupError) otherwise. `env` holds both the `{env: NAME}` variables and that setting."""
     if ref.env is not None:
         value = env.get(ref.env)
         if value is None or value == "":
             raise LookupError(f"environment variable {ref.env} is not set")
         return value
     assert ref.file is not None
-    path = Path(ref.file)
-    if not path.is_absolute():
-        path = (root if root.is_dir() else root.parent) / path
+    path = confined(ref.file, root, env)
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError:
@@ -100,8 +106,7 @@ def resolve_ref(ref: SecretRef, root: Path, env: Mapping[str, str]) -> str:
 
 def _ref_key(ref: SecretRef, root: Path) -> str:
     if ref.file is not None and not Path(ref.file).is_absolute():
-        base = root if root.is_dir() else root.parent
-        return f"file:{(base / ref.file).resolve()}"
+        return f"file:{(base_dir(root) / ref.file).resolve()}"
     return ref.describe()
 
 
@@ -186,7 +191,8 @@ async def read_live(adapter: GatewayAdapter) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------- capability checks
-def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None) -> list[LoadError]:
+def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None,
+                      desired: Mapping[str, list[dict[str, Any]]] | None = None) -> list[LoadError]:
     """What the target gateways would refuse or could not store exactly, as validation errors (no I/O).
 
     Two kinds of rules: conflicts no gateway can hold (`engine.conflicts`: two APIs on one base path)
@@ -194,7 +200,7 @@ def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None
     parts of a URL a Kong service cannot keep). Each names the manifest's file, line and field, and the
     other document of a conflict.
     """
-    desired = desired_records(state, {})
+    desired = desired_records(state, {}) if desired is None else desired
     wanted = set(state.gateways) if gateways is None else set(gateways)
     root = state.display_root.rstrip("/")
     errors: list[LoadError] = []
@@ -238,12 +244,57 @@ def _load(path: Path) -> LoadedRepo:
         return loaded(load(path), path)
 
 
-def _prepare(repo: LoadedRepo, options: RunOptions) -> _Prepared:
+def _prepare(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) -> _Prepared:
     with paused_gc():
-        return _prepare_state(repo, options)
+        return _prepare_state(repo, options, for_apply=for_apply)
 
 
-def _prepare_state(repo: LoadedRepo, options: RunOptions) -> _Prepared:
+@dataclass
+class _Resolved:
+    """The secrets of a run's objects: values by reference, by object, and the ones not available."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    by_object: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    refs: dict[str, dict[str, str]] = field(default_factory=dict)
+    missing: dict[tuple[str, str, str], LoadError] = field(default_factory=dict)
+    """(kind, name, field) -> the located error; a message names the reference, never a value."""
+
+
+def _resolve_secrets(repo: LoadedRepo, env: Mapping[str, str]) -> _Resolved:
+    """Resolve every object's secret reference; a file outside the allowed directories is a ValidationFailed
+    (it would be one at load time already; here a symlink may have changed since)."""
+    state, path = repo.state, repo.root
+    out = _Resolved()
+    escapes: list[LoadError] = []
+    for (kind, name), refs in repo.refs.items():
+        for field_name, ref in refs.items():
+            out.refs.setdefault(f"{kind}/{name}", {})[field_name] = _ref_key(ref, path)
+            doc = state.of_kind(kind)[name]
+            where = "spec.credential.secretRef" if kind == "Consumer" else f"spec.{field_name}"
+            try:
+                value = resolve_ref(ref, path, env)
+            except SecretPathError as exc:
+                escapes.append(LoadError(f"{state.display_root.rstrip('/')}/{doc.file}", doc.line, where, str(exc)))
+                continue
+            except LookupError as exc:
+                out.missing[(kind, name, field_name)] = LoadError(
+                    f"{state.display_root.rstrip('/')}/{doc.file}", doc.line, where, str(exc))
+                continue
+            out.values[ref.describe()] = value
+            out.by_object.setdefault((kind, name), {})[field_name] = value
+    if escapes:
+        raise ValidationFailed(escapes)
+    return out
+
+
+def _prepare_state(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) -> _Prepared:
+    """Resolve secrets, compute the desired records, build the adapters.
+
+    A consumer's (or any object's) secret that is not available refuses an apply (ValidationFailed,
+    before any gateway is contacted) but not a plan: a PR job has no production keys. The plan then
+    shows the credential as unknown (`UNKNOWN_SECRET`) and lists the secret in `missing_secrets`.
+    Gateway credentials are different: without them the gateway cannot be read, so its plan is an error.
+    """
     state, path = repo.state, repo.root
     env = os.environ if options.env is None else options.env
     if options.gateways is not None:
@@ -252,34 +303,19 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions) -> _Prepared:
             raise ValidationFailed([LoadError(str(path), None, "--gateway", f"unknown gateway {n!r}") for n in unknown])
     selected = {n for n in state.gateways if options.gateways is None or n in options.gateways}
 
-    values: dict[str, str] = {}
-    secrets: dict[tuple[str, str], dict[str, str]] = {}
-    refs_out: dict[str, dict[str, str]] = {}
-    missing: dict[tuple[str, str], LoadError] = {}
-    for (kind, name), refs in repo.refs.items():
-        for field_name, ref in refs.items():
-            refs_out.setdefault(f"{kind}/{name}", {})[field_name] = _ref_key(ref, path)
-            try:
-                value = resolve_ref(ref, path, env)
-            except LookupError as exc:
-                doc = state.of_kind(kind)[name]
-                missing[(kind, name)] = LoadError(
-                    f"{state.display_root.rstrip('/')}/{doc.file}", doc.line, "spec.credential.secretRef"
-                    if kind == "Consumer" else f"spec.{field_name}", str(exc))
-                continue
-            values[ref.describe()] = value
-            secrets.setdefault((kind, name), {})[field_name] = value
-
+    resolved = _resolve_secrets(repo, env)
+    values, secrets, refs_out = resolved.values, resolved.by_object, resolved.refs
     desired = desired_records(state, values)
-    refused = capability_errors(state, selected)
+    refused = capability_errors(state, selected, desired)
     if refused:
         raise ValidationFailed(refused)
-    errors = [err for (kind, name), err in sorted(missing.items())
-              if any(r["kind"] == kind and r["name"] == name for gw in selected for r in desired[gw])]
-    if errors:
-        raise ValidationFailed(errors)
+    wanted = {(r["kind"], r["name"]) for gw in selected for r in desired[gw]}
+    missing = [(key, err) for key, err in sorted(resolved.missing.items()) if key[:2] in wanted]
+    if missing and (for_apply or options.require_secrets):
+        raise ValidationFailed([err for _, err in missing])
 
-    plan = RepoPlan(owner=state.settings.owner, secret_refs=refs_out)
+    plan = RepoPlan(owner=state.settings.owner, secret_refs=refs_out,
+                    missing_secrets=[f"{kind} {name}: {err.message}" for (kind, name, _), err in missing])
     scrubber = Scrubber(values.values())
     adapters: dict[str, GatewayAdapter] = {}
     for name in sorted(selected):
@@ -350,7 +386,7 @@ async def plan_repo(path: Path, options: RunOptions = RunOptions()) -> RepoPlan:
 
 async def plan_state(repo: LoadedRepo, options: RunOptions = RunOptions()) -> RepoPlan:
     """`plan_repo` of an already loaded repo; raises ValidationFailed (unknown gateway, missing secret)."""
-    prep = _prepare(repo, options)
+    prep = _prepare(repo, options, for_apply=False)
     scrubbing = install(prep.scrubber)
     try:
         await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
@@ -377,7 +413,7 @@ async def apply_state(
     repo: LoadedRepo, options: RunOptions = RunOptions(), *, approve: Callable[[RepoPlan], bool] | None = None
 ) -> ApplyOutcome:
     """`apply_repo` of an already loaded repo."""
-    prep = _prepare(repo, options)
+    prep = _prepare(repo, options, for_apply=True)
     outcome = ApplyOutcome(prep.plan)
     scrubbing = install(prep.scrubber)
     try:
@@ -428,9 +464,16 @@ def _restore_fingerprints(saved: RepoPlan, secrets: Mapping[tuple[str, str], dic
 
 
 async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOptions()) -> ApplyOutcome:
-    """Apply a saved plan, refusing any gateway whose live state changed since it was planned."""
+    """Apply a saved plan, refusing any gateway whose live state changed since it was planned.
+
+    A plan made without some secrets is refused whole: its credentials were unknown, so what it would
+    write was never shown (plan again where the secrets are). File references are confined to `root`
+    and `RECONCILER_SECRET_DIRS` like a repo's: a saved plan is input too."""
     env = os.environ if options.env is None else options.env
     outcome = ApplyOutcome(saved)
+    if saved.missing_secrets:
+        saved.errors.append(f"the plan was made without {len(saved.missing_secrets)} secret(s), so it shows "
+                            "their credentials as unknown; run plan again with them available")
     if saved.errors:
         return outcome
     secrets: dict[tuple[str, str], dict[str, str]] = {}

@@ -151,7 +151,7 @@ class Daemon:
         s = self.settings
         names = frozenset({gateway}) if gateway is not None else (frozenset(s.gateways) if s.gateways else None)
         return RunOptions(gateways=names, endpoints=dict(s.endpoints), adopt=s.adopt, max_deletes=s.max_deletes,
-                          prune=s.prune)
+                          prune=s.prune, require_secrets=True)
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -3,7 +3,8 @@
 Bindings: an API (and any kind with `gateways`/`gatewaySelector`) goes to the gateways it names or
 selects; a Policy follows its API; a Consumer goes to every gateway where one of its subscribed APIs
 is, with only those APIs as its subscriptions there. Secrets are looked up in `secrets` (reference ->
-value, resolved by the caller at the edge) and only their fingerprint enters the record.
+value, resolved by the caller at the edge) and only their fingerprint enters the record; a secret the
+caller could not resolve enters it as `UNKNOWN_SECRET` (a plan without production keys).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Any
 
 from reconciler.manifests.loader import DesiredState, Document, bound_gateways
 from reconciler.manifests.models import API, Consumer, Policy, SecretRef
-from reconciler.model.records import API_KEY, api_key_credential, content_hash, make_record, secret_fingerprint
+from reconciler.model.records import (
+    API_KEY,
+    UNKNOWN_SECRET,
+    api_key_credential,
+    content_hash,
+    make_record,
+    secret_fingerprint,
+)
 
 CORE_KINDS = ("GatewayInstance", "API", "Policy", "Consumer")
 
@@ -125,7 +133,7 @@ def desired_records(state: DesiredState, secrets: Mapping[str, str]) -> dict[str
     for name, doc in sorted(state.of_kind("Consumer").items()):
         consumer: Consumer = doc.model  # type: ignore[assignment]
         value = secrets.get(consumer.spec.credential.secretRef.describe())
-        fingerprint = secret_fingerprint(value) if value is not None else None
+        fingerprint = secret_fingerprint(value) if value is not None else UNKNOWN_SECRET
         per_gateway: dict[str, list[str]] = {}
         for api_name in consumer.spec.subscriptions:
             for gw in api_gateways.get(api_name, set()):

@@ -8,6 +8,12 @@ Index first, then pair, then diff (go-database-reconciler's state → diff):
 - owned live, not desired -> delete when prune is on (else left alone, and listed as a note).
 Objects we do not own are never updated or deleted. Order: creates/updates by kind level upwards,
 then deletes by kind level downwards, names sorted within a kind.
+
+A secret the plan could not read (`UNKNOWN_SECRET`, a PR job without production keys) is what
+Terraform calls "known after apply": the value cannot be compared, so it is neither claimed equal
+(a silent no-op) nor given a made-up value. Like Terraform's `~ update in-place` with
+`(known after apply)`, the object is planned as an update (a create stays a create) whose credential
+FieldDiff has `after = UNKNOWN_SECRET`, with a note saying so; the runner refuses to apply such a plan.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from typing import Any
 
 from reconciler.engine.diff import creation_diff, diff_spec
 from reconciler.manifests.models import IgnoreRule
-from reconciler.model.changes import Change, Op
+from reconciler.model.changes import Change, FieldDiff, Op
 from reconciler.model.kinds import level_of
-from reconciler.model.records import content_hash
+from reconciler.model.records import UNKNOWN_SECRET, content_hash
 
 View = Callable[[str, dict[str, Any]], dict[str, Any]]
+UNKNOWN_NOTE = "known after apply: {paths} cannot be compared, a secret is not available to this plan"
 
 
 def identity_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +113,7 @@ def plan_gateway(
             diffs = diff_spec(wanted, mine.get("spec") or {}, ignore=ignore)
             op = Op.UPDATE if diffs else Op.NOOP
             changes.append(Change(gateway, op, key[0], key[1], desired={**target, "id": mine.get("id")},
-                                  actual=mine, diffs=diffs))
+                                  actual=mine, diffs=diffs, notes=unknown_notes(diffs)))
             continue
         others = live.get(key, [])
         if others:
@@ -115,14 +122,17 @@ def plan_gateway(
                 diffs = diff_spec(wanted, other.get("spec") or {}, ignore=ignore)
                 changes.append(Change(gateway, Op.UPDATE, key[0], key[1], desired={**target, "id": other.get("id")},
                                       actual=other, diffs=diffs, adopt=True,
-                                      notes=("adopting an object the reconciler did not create",)))
+                                      notes=("adopting an object the reconciler did not create",
+                                             *unknown_notes(diffs))))
             else:
                 holder = other.get("owner")
                 why = f"owned by {holder!r}" if holder else "not managed by the reconciler (use --adopt to take it over)"
                 changes.append(Change(gateway, Op.CONFLICT, key[0], key[1], desired=target, actual=other,
                                       notes=(f"a live {key[0]} named {key[1]!r} exists, {why}",)))
             continue
-        changes.append(Change(gateway, Op.CREATE, key[0], key[1], desired=target, diffs=creation_diff(wanted)))
+        created = creation_diff(wanted)
+        changes.append(Change(gateway, Op.CREATE, key[0], key[1], desired=target, diffs=created,
+                              notes=unknown_notes(created)))
 
     for key, records in sorted(live.items()):
         for record in records:
@@ -137,6 +147,12 @@ def plan_gateway(
                 changes.append(Change(gateway, Op.NOOP, key[0], key[1], actual=record,
                                       notes=("no longer declared; kept because prune is off",)))
     return order_changes(changes)
+
+
+def unknown_notes(diffs: Iterable[FieldDiff]) -> tuple[str, ...]:
+    """The "known after apply" note of a change whose diff holds a secret the plan could not read."""
+    paths = [d.path for d in diffs if d.after == UNKNOWN_SECRET]
+    return (UNKNOWN_NOTE.format(paths=", ".join(paths)),) if paths else ()
 
 
 def order_changes(changes: list[Change]) -> list[Change]:

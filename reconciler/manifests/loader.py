@@ -113,8 +113,16 @@ def read_tree(root: Path) -> dict[str, str]:
 
 
 def load(root: Path, *, display_root: str | None = None) -> DesiredState:
-    """Read and parse a repo; raises ValidationFailed with every error found."""
-    return parse_tree(read_tree(root), display_root=str(root) if display_root is None else display_root)
+    """Read and parse a repo; raises ValidationFailed with every error found (secret files outside the
+    allowed directories too: `secret_files`)."""
+    from reconciler.manifests import secret_files  # it builds on this module
+
+    files = read_tree(root)
+    state = parse_tree(files, display_root=str(root) if display_root is None else display_root)
+    errors = secret_files.check(state, files, root)
+    if errors:
+        raise ValidationFailed(errors)
+    return state
 
 
 # ---------------------------------------------------------------------------------------- pure core

@@ -34,6 +34,10 @@ PLAN_SCHEMA: dict[str, Any] = {
             "required": ["create", "update", "delete", "no-op", "conflict"],
         },
         "errors": {"type": "array", "items": {"type": "string"}},
+        "missing_secrets": {
+            "type": "array", "items": {"type": "string"},
+            "description": "secrets the plan could not read (their credentials show as unknown); apply needs them",
+        },
         "secret_refs": {
             "type": "object",
             "description": "kind/name -> field -> reference (env:NAME or file:PATH); never a value",

@@ -34,6 +34,9 @@ class RepoPlan:
     owner: str = ""
     secret_refs: dict[str, dict[str, str]] = field(default_factory=dict)
     """"Kind/name" -> field -> reference ("env:NAME" / "file:/abs/path"), for saved plans."""
+    missing_secrets: list[str] = field(default_factory=list)
+    """One line per secret the plan could not read ("Consumer mobile-app: environment variable K is
+    not set"): the plan shows those credentials as unknown; an apply refuses to run without them."""
 
     @property
     def has_changes(self) -> bool:

@@ -94,3 +94,8 @@ def api_key_credential(fingerprint: str | None) -> dict[str, Any]:
     """The canonical `credential` of a consumer: its type and the fingerprint of its key, never the key."""
     return {"type": API_KEY, "fingerprint": fingerprint}
 
+
+
+UNKNOWN_SECRET = "(unknown: secret not available)"
+"""The fingerprint of a secret the plan could not read (a PR job without production keys): the diff
+shows it as unknown, "known after apply" in Terraform's words, and an apply refuses to run without it."""

@@ -9,14 +9,24 @@ run, whichever component the secret belongs to.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 from reconciler.model.errors import sanitize
 
 MIN_LENGTH = 4
 """Shorter values are not scrubbed: replacing `abc` everywhere would garble messages, not protect."""
+
+
+def encodings(value: str) -> set[str]:
+    """A secret as it may appear in a message: raw, and escaped the ways a gateway's answer or our own
+    message may carry it (a JSON string, a Python repr of a parsed body, a URL path or query)."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
+             quote(value, safe=""), quote_plus(value, safe="")}
+    return {form for form in forms if len(form) >= MIN_LENGTH}
 
 
 class Scrubber:
@@ -33,8 +43,9 @@ class Scrubber:
             return
         with self._lock:
             self._values = self._values | new
+            forms = {form for value in self._values for form in encodings(value)}
             # Longest first, so a secret that contains another is removed whole.
-            self._ordered = tuple(sorted(self._values, key=lambda v: (-len(v), v)))
+            self._ordered = tuple(sorted(forms, key=lambda v: (-len(v), v)))
 
     @property
     def values(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.model.changes import Change, FieldDiff, GatewayReport, Op, Status
 from reconciler.model.plans import GatewayPlan, RepoPlan
+from reconciler.model.records import UNKNOWN_SECRET
 from reconciler.model.version import VERSION as __version__
 
 PLAN_FORMAT_VERSION = "1"
@@ -28,6 +29,8 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def _diff_value(diff: FieldDiff, which: str) -> str:
+    if which == "after" and diff.after == UNKNOWN_SECRET:
+        return UNKNOWN_SECRET
     if diff.sensitive:
         return SENSITIVE
     return _short(diff.before if which == "before" else diff.after)
@@ -39,7 +42,7 @@ def mask_record(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     out = copy.deepcopy({k: v for k, v in record.items() if k != "secret"})
     credential = (out.get("spec") or {}).get("credential")
-    if isinstance(credential, dict) and credential.get("fingerprint"):
+    if isinstance(credential, dict) and credential.get("fingerprint") not in (None, "", UNKNOWN_SECRET):
         credential["fingerprint"] = SENSITIVE
     return out
 
@@ -79,6 +82,7 @@ def plan_text(plan: RepoPlan, *, colour: bool = False, verbose: bool = False) ->
                     else:
                         lines.append(paint(Op.UPDATE, f"      ~ {diff.path}: {_diff_value(diff, 'before')}"
                                                       f" -> {_diff_value(diff, 'after')}"))
+    lines.extend(f"Missing secret: {line}" for line in plan.missing_secrets)
     for error in plan.errors:
         lines.append(f"Error: {error}")
     lines.append("")
@@ -115,7 +119,7 @@ def report_text(reports: Mapping[str, GatewayReport]) -> str:
 # ----------------------------------------------------------------------------------------- JSON
 def _diff_json(diff: FieldDiff) -> dict[str, Any]:
     if diff.sensitive:
-        return {"path": diff.path, "before": SENSITIVE, "after": SENSITIVE, "sensitive": True}
+        return {"path": diff.path, "before": SENSITIVE, "after": _diff_value(diff, "after"), "sensitive": True}
     return {"path": diff.path, "before": diff.before, "after": diff.after, "sensitive": False}
 
 
@@ -141,6 +145,7 @@ def plan_json(plan: RepoPlan) -> dict[str, Any]:
         "has_changes": plan.has_changes,
         "summary": plan.counts(),
         "errors": list(plan.errors),
+        "missing_secrets": list(plan.missing_secrets),
         "secret_refs": plan.secret_refs,
         "gateways": [
             {
@@ -161,7 +166,8 @@ def plan_from_json(data: Mapping[str, Any]) -> RepoPlan:
     if data.get("format_version") != PLAN_FORMAT_VERSION:
         raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
     plan = RepoPlan(owner=str(data.get("owner", "")), errors=list(data.get("errors") or []),
-                    secret_refs=dict(data.get("secret_refs") or {}))
+                    secret_refs=dict(data.get("secret_refs") or {}),
+                    missing_secrets=list(data.get("missing_secrets") or []))
     for g in data.get("gateways") or []:
         changes = []
         for c in g.get("changes") or []:
@@ -201,7 +207,8 @@ def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT) -> str:
     head.append("")
     for error in plan.errors:
         head.append(f"> :x: **Error:** {error}")
-    if plan.errors:
+    head.extend(f"> :warning: **Missing secret:** {line}" for line in plan.missing_secrets)
+    if plan.errors or plan.missing_secrets:
         head.append("")
     head.append("| gateway | type | create | update | delete | conflict | status |")
     head.append("|---|---|---:|---:|---:|---:|---|")

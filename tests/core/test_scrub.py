@@ -75,3 +75,18 @@ async def test_results_never_carry_a_key_or_another_gateways_credential() -> Non
     assert item.status is Status.FAILED
     assert KEY not in (item.error or "") and "other-gw-token-xyz" not in (item.error or "")
     assert "duplicate key ***" in (item.error or "")
+
+
+def test_escaped_forms_of_a_secret_are_scrubbed_too() -> None:
+    """A key with quotes or backslashes reaches messages escaped: inside a JSON body, a repr of a parsed
+    body (`{'key': '...'}`) or a URL; each form is removed, not only the raw one."""
+    import json
+    from urllib.parse import quote
+
+    key = 'k3y\\with"quote/slash+plus&amp é'
+    scrub = Scrubber([key])
+    for text in (json.dumps({"key": key}), repr({"key": key}), f"GET /key-auths/{quote(key, safe='')}",
+                 json.dumps({"key": key}, ensure_ascii=False)):
+        cleaned = scrub(text)
+        assert "***" in cleaned and "k3y" not in cleaned, (text, cleaned)
+    assert len(scrub) == 1 and key in scrub
