@@ -240,3 +240,34 @@ async def test_cors_policy_lives_in_the_bundle_and_survives_api_updates(emu: Api
     deployed = org(emu).deployments[("test", "pets")]["revision"]
     bundle = zipfile.ZipFile(io.BytesIO(org(emu).proxies["pets"]["revisions"][deployed]["bundle"]))
     assert not [n for n in bundle.namelist() if "cors-" in n]
+
+
+async def _reconcile(adapter: ApigeeAdapter, desired: list[dict[str, Any]]) -> list[Any]:
+    from reconciler.engine.plan import PlanOptions, plan_gateway
+    from reconciler.executor.apply import apply_gateway
+    from reconciler.runner import read_live
+
+    live = await read_live(adapter)
+    changes = plan_gateway("apigee-dev", desired, live, PlanOptions(owner="platform"), view=adapter.desired_view)
+    report = await apply_gateway(adapter, changes)
+    assert not report.failed, report.results
+    return [c for c in changes if c.op.value != "no-op"]
+
+
+@pytest.mark.parametrize("kind", ["rate_limit", "cors"])
+async def test_moving_a_policy_to_another_api_converges(emu: ApigeeEmulator, kind: str) -> None:
+    """The policy leaves its old API (product quota / bundle CORS) when its spec names another."""
+    cfg = {"requests": 100, "period": "minute"} if kind == "rate_limit" else {
+        "origins": ["https://a.example.com"], "methods": ["GET"], "headers": [], "exposeHeaders": [],
+        "credentials": False, "maxAge": 60}
+
+    def pol(target: str) -> dict[str, Any]:
+        return make_record("Policy", "moving", {"api": target, "type": kind, "config": cfg})
+
+    async with ApigeeAdapter(config(emu.url)) as adapter:
+        await _reconcile(adapter, [api("pets"), api("orders"), pol("pets")])
+        moved = await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")])
+        assert [(c.kind, c.name, c.op.value) for c in moved] == [("Policy", "moving", "update")]
+        policies = [p for p in await adapter.fetch("Policy") if p["name"] == "moving"]
+        assert [p["spec"]["api"] for p in policies] == ["orders"]
+        assert await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")]) == []
