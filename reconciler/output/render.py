@@ -354,30 +354,34 @@ class _Section:
         self.blocks = [_md_change(c) for c in g.pending if c.op is not Op.DELETE]
         self.label = "other change(s)" if self.deletes else "change(s)"
 
-    def deletes_text(self, mode: str, budget: list[int]) -> str:
-        """`full`: one line a delete; `compact`: names per kind on one line; `counted`: as many names
-        as `budget` (shared by every gateway, in order) leaves room for, and how many more."""
+    def deletes_text(self, mode: str, allowance: Mapping[str, int] | None = None) -> str:
+        """`full`: one line a delete; `compact`: the names of each kind on one line; `counted`: as many
+        names of each kind as its `allowance` (characters) has room for, and how many more."""
         if not self.deletes:
             return ""
         if mode == "full":
             lines = [f"- {c.kind} {c.name}" for c in self.deletes]
         else:
-            by_kind: dict[str, list[str]] = {}
-            for c in self.deletes:
-                by_kind.setdefault(c.kind, []).append(c.name)
-            lines = [self._kind_line(kind, names, mode, budget) for kind, names in by_kind.items()]
+            lines = [self._kind_line(kind, names, None if mode == "compact" else (allowance or {}).get(kind, 0))
+                     for kind, names in self.deleted_names().items()]
         return "```diff\n" + "\n".join(lines) + "\n```\n\n"
 
+    def deleted_names(self) -> dict[str, list[str]]:
+        by_kind: dict[str, list[str]] = {}
+        for c in self.deletes:
+            by_kind.setdefault(c.kind, []).append(c.name)
+        return by_kind
+
     @staticmethod
-    def _kind_line(kind: str, names: list[str], mode: str, budget: list[int]) -> str:
-        if mode == "compact":
+    def _kind_line(kind: str, names: list[str], allowance: int | None) -> str:
+        if allowance is None:
             return f"- {kind} ({len(names)}): {', '.join(names)}"
         shown: list[str] = []
         for name in names:  # each name costs at most len + 2 over the line without it
-            if len(name) + 2 > budget[0]:
+            if len(name) + 2 > allowance:
                 break
             shown.append(name)
-            budget[0] -= len(name) + 2
+            allowance -= len(name) + 2
         rest = len(names) - len(shown)
         more = (", " if shown else "") + f"… and {rest} more" if rest else ""
         return f"- {kind} ({len(names)}): {', '.join(shown)}{more}"
@@ -389,11 +393,11 @@ class _Section:
             return ""
         if not shown:
             return f"_{count} {self.label} not shown: {_NOT_SHOWN}._\n\n"
-        lines = [f"<details><summary>{count} {self.label}</summary>", "", "```diff",
-                 *(self.blocks[:shown] if blocks else ()), "```", ""]
-        if shown < count:
+        partial = f" ({shown} shown)" if shown < count else ""
+        lines = [f"<details><summary>{count} {self.label}{partial}</summary>", "", "```diff",
+                 *(self.blocks[:shown] if blocks else ()), "```", "", "</details>", ""]
+        if shown < count:  # outside the collapsed block: a reader sees it without opening it
             lines += [f"_{count - shown} more not shown: {_NOT_SHOWN}._", ""]
-        lines += ["</details>", ""]
         return "\n".join(lines) + "\n"
 
     def fit(self, budget: int) -> int:
@@ -407,6 +411,17 @@ class _Section:
         return shown
 
 
+def _share(needs: Mapping[tuple[int, str], int], pool: int) -> dict[tuple[int, str], int]:
+    """Split `pool` among `needs`: each gets what it needs up to one common level, the most that fits."""
+    out: dict[tuple[int, str], int] = {}
+    ordered = sorted(needs.items(), key=lambda item: item[1])
+    for index, (key, need) in enumerate(ordered):
+        level = pool // (len(ordered) - index)
+        out[key] = min(need, level)
+        pool -= out[key]
+    return out
+
+
 def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT, repo: str | None = None,
                   commit: str | None = None) -> str:
     """The plan as a PR comment of at most `limit` characters.
@@ -418,17 +433,24 @@ def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT, repo: str | No
     gateways = sorted(plan.gateways.values(), key=_md_order)
     head = _md_head(plan, gateways, repo, commit)
     sections = [_Section(g) for g in gateways if g.error or g.pending]
-    whole = head + "".join(s.heading + s.deletes_text("full", [0]) + s.details(len(s.blocks)) for s in sections)
+    whole = head + "".join(s.heading + s.deletes_text("full") + s.details(len(s.blocks)) for s in sections)
     if len(whole) <= limit:
         return whole.rstrip("\n") + "\n"
     fixed = 0
     for mode in ("full", "compact", "counted"):
         fixed = len(head) + len(MARKDOWN_CUT) + sum(
-            len(s.heading) + len(s.deletes_text(mode, [0])) + len(s.details(0)) for s in sections)
+            len(s.heading) + len(s.deletes_text(mode)) + len(s.details(0)) for s in sections)
         if fixed <= limit:
             break
     budget = [max(0, limit - fixed)]
-    deletes = [s.deletes_text(mode, budget) for s in sections]  # `counted` spends the budget on names
+    allowances: list[dict[str, int]] = [{} for _ in sections]
+    if mode == "counted":  # the names share what is left, short lists first (water-filling)
+        needs = {(i, kind): sum(len(n) + 2 for n in names)
+                 for i, s in enumerate(sections) for kind, names in s.deleted_names().items()}
+        for (i, kind), share in _share(needs, budget[0]).items():
+            allowances[i][kind] = share
+        budget[0] -= sum(allowance for a in allowances for allowance in a.values())
+    deletes = [s.deletes_text(mode, a) for s, a in zip(sections, allowances, strict=True)]
     rendered: list[str] = []
     cutting = False
     for section, deleted in zip(sections, deletes, strict=True):
@@ -437,5 +459,5 @@ def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT, repo: str | No
             budget[0] -= len(section.details(shown)) - len(section.details(0))
             cutting = shown < len(section.blocks)
         rendered.append(section.heading + deleted + section.details(shown))
-    out = head + "".join(rendered) + MARKDOWN_CUT
+    out = (head + "".join(rendered)).rstrip("\n") + "\n" + MARKDOWN_CUT
     return out if len(out) <= limit else out[: limit - len(MARKDOWN_CUT)] + MARKDOWN_CUT
