@@ -167,7 +167,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             print(render.plan_text(saved, colour=_colour(args)))
             if not saved.has_changes:
-                return EXIT_OK
+                return EXIT_ERROR if saved.failed else EXIT_OK  # an incomplete plan is no success
             if not args.auto_approve and not _confirm():
                 print("Apply cancelled; nothing was changed.", file=sys.stderr)
                 return EXIT_ERROR

@@ -135,7 +135,9 @@ def _scalar_list(value: Any) -> bool:
 
 
 def _list_path(path: str) -> str:
-    return path[: path.rindex("[")] if path.endswith("]") else path
+    """The list a (possibly indexed) element diff belongs to: `grants[2]` -> `grants`."""
+    indexed = re.fullmatch(r"(.+)\[\d+\]", path)
+    return indexed[1] if indexed else path
 
 
 def _split_lists(desired: Any, live: Any, prefix: str = "") -> tuple[list[FieldDiff], Any]:

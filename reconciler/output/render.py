@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -120,6 +121,8 @@ def plan_text(plan: RepoPlan, *, colour: bool = False, verbose: bool = False) ->
 
 
 _SIGN_OP = {"+": Op.CREATE, "-": Op.DELETE, "~": Op.UPDATE}
+_INDEXED = re.compile(r"(.+)\[(\d+)\]")
+"""An element diff of an ordered list: `path[index]`."""
 
 
 def _diff_rows(change: Change) -> list[tuple[str, int, str]]:
@@ -135,11 +138,11 @@ def _diff_rows(change: Change) -> list[tuple[str, int, str]]:
             else:
                 out.append(("~", 0, f"{diff.path}: {_diff_value(diff, 'before')} -> {_diff_value(diff, 'after')}"))
             continue
-        where = diff.path[: diff.path.rindex("[")] if diff.path.endswith("]") else diff.path
+        indexed = _INDEXED.fullmatch(diff.path)
+        where, index = (indexed[1], f"[{indexed[2]}]") if indexed else (diff.path, "")
         if where != current:
             out.append(("~", 0, f"{where}:"))
             current = where
-        index = diff.path[len(where):]
         added = diff.element == "added"
         value = _diff_value(diff, "after" if added else "before")
         out.append(("+" if added else "-", 1, f"{index} {value}" if index else value))
@@ -343,7 +346,6 @@ class _Section:
     other changes in a collapsed block, cut from the end when the comment would be too long."""
 
     def __init__(self, g: GatewayPlan) -> None:
-        self.total = len(g.pending)
         if g.error:
             message = g.error.replace("\n", " ")
             self.heading = (f"### `{g.name}` ({g.gateway_type}): not planned, {FAILURE_WORDS[g.failure or 'unreachable']}"
@@ -442,22 +444,21 @@ def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT, repo: str | No
             len(s.heading) + len(s.deletes_text(mode)) + len(s.details(0)) for s in sections)
         if fixed <= limit:
             break
-    budget = [max(0, limit - fixed)]
+    budget = max(0, limit - fixed)
     allowances: list[dict[str, int]] = [{} for _ in sections]
     if mode == "counted":  # the names share what is left, short lists first (water-filling)
         needs = {(i, kind): sum(len(n) + 2 for n in names)
                  for i, s in enumerate(sections) for kind, names in s.deleted_names().items()}
-        for (i, kind), share in _share(needs, budget[0]).items():
+        for (i, kind), share in _share(needs, budget).items():
             allowances[i][kind] = share
-        budget[0] -= sum(allowance for a in allowances for allowance in a.values())
-    deletes = [s.deletes_text(mode, a) for s, a in zip(sections, allowances, strict=True)]
+        budget -= sum(allowance for a in allowances for allowance in a.values())
     rendered: list[str] = []
     cutting = False
-    for section, deleted in zip(sections, deletes, strict=True):
-        shown = 0 if cutting else section.fit(budget[0])
+    for section, allowance in zip(sections, allowances, strict=True):
+        shown = 0 if cutting else section.fit(budget)
         if not cutting:
-            budget[0] -= len(section.details(shown)) - len(section.details(0))
+            budget -= len(section.details(shown)) - len(section.details(0))
             cutting = shown < len(section.blocks)
-        rendered.append(section.heading + deleted + section.details(shown))
+        rendered.append(section.heading + section.deletes_text(mode, allowance) + section.details(shown))
     out = (head + "".join(rendered)).rstrip("\n") + "\n" + MARKDOWN_CUT
     return out if len(out) <= limit else out[: limit - len(MARKDOWN_CUT)] + MARKDOWN_CUT

@@ -136,6 +136,13 @@ def test_a_saved_plan_with_an_unreachable_gateway_counts_it_as_such(stoa: StoaEm
     last = capsys.readouterr().out.rstrip().splitlines()[-1]
     assert last == f"Apply finished with errors: {EXAMPLE_OBJECTS} applied, 0 failed, 0 not attempted, " \
                    "1 gateway(s) unreachable."
+    # nothing left to do on stoa-dev, stoa-down still unknown: applying that saved plan is no success either
+    assert run("plan", str(repo), *endpoint(stoa), *down, "--out", str(saved)) == 1
+    stoa.clear_log()
+    capsys.readouterr()
+    assert run("apply", str(saved), "--auto-approve", "--repo", str(repo)) == 1
+    assert "Plan incomplete: 1 of 2 gateway(s) could not be planned" in capsys.readouterr().out
+    assert stoa.writes == []
 
 
 # ------------------------------------------------------------------------------- 3. list elements
