@@ -1,7 +1,9 @@
 """The `reconciler` command: validate, plan, apply, schema, emulate, export, demo (and the daemon).
 
 Exit codes follow Terraform: 0 success (no changes), 1 error, 2 changes present (only with
-`--detailed-exitcode`). `apply` exits non-zero when any resource or gateway failed.
+`--detailed-exitcode`). A plan with a gateway that could not be read is incomplete: it exits 1, never
+0 or 2, and so does a usage error (argparse's own 2 would read as "changes"). `apply` exits non-zero
+when any resource or gateway failed.
 """
 
 from __future__ import annotations
@@ -13,10 +15,31 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from reconciler import __version__
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+MAX_DELETES = 1_000_000
+"""The largest --max-deletes / maxDeletes accepted: anything above is a typo, not a policy."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exiting 1 on a usage error: 2 means "changes present" under --detailed-exitcode."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _max_deletes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer (-1: no limit), got {text!r}") from None
+    if value < -1 or value > MAX_DELETES:
+        raise argparse.ArgumentTypeError(f"expects -1 (no limit) or 0 to {MAX_DELETES}, got {value}")
+    return value
 
 
 def _endpoints(values: Sequence[str]) -> dict[str, str]:
@@ -93,23 +116,43 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(render.plan_json(plan), indent=2, sort_keys=True))
     elif args.format == "markdown":
-        print(render.plan_markdown(plan))
+        print(render.plan_markdown(plan, repo=args.path, commit=_head_commit(Path(args.path))))
     else:
         print(render.plan_text(plan, colour=_colour(args), verbose=args.verbose))
         if args.out:
             print(f"\nSaved the plan to {args.out}: apply it with `reconciler apply {args.out}`.")
-    if plan.failed:
+    if plan.failed:  # a refused plan, or an incomplete one: never "no changes" (0) nor "changes" (2)
         return EXIT_ERROR
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
+def _head_commit(path: Path) -> str | None:
+    """HEAD of the Git checkout holding `path`, for the PR comment's header (None: not a checkout)."""
+    import pygit2
+
+    try:
+        found = pygit2.discover_repository(str(path))
+        if found is None:
+            return None
+        repo = pygit2.Repository(found)
+        return None if repo.head_is_unborn else str(repo.head.target)
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
+
+
 def _confirm() -> bool:
-    if not sys.stdin.isatty():
-        print("error: apply needs confirmation; run it on a terminal or pass --auto-approve", file=sys.stderr)
+    """Terraform's prompt: only "yes" approves. It reads stdin whether or not it is a terminal, so
+    `echo yes | reconciler apply repo` works; no answer at all (end of input) declines."""
+    try:
+        answer: str | None = input("\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+    except (EOFError, OSError, ValueError):  # end of input, or no readable stdin (closed, a test runner's)
+        answer = None
+    if answer is None:
+        print("\nerror: apply needs confirmation: no answer on stdin; answer 'yes' or pass --auto-approve",
+              file=sys.stderr)
         return False
-    answer = input("\nDo you want to apply these changes? Only 'yes' will be accepted: ")
     return answer.strip() == "yes"
 
 
@@ -128,8 +171,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             print(render.plan_text(saved, colour=_colour(args)))
             if not saved.has_changes:
-                return EXIT_OK
+                return EXIT_ERROR if saved.failed else EXIT_OK  # an incomplete plan is no success
             if not args.auto_approve and not _confirm():
+                print("Apply cancelled; nothing was changed.", file=sys.stderr)
                 return EXIT_ERROR
             root = Path(args.repo) if args.repo else Path.cwd()
             shown = len(saved.errors)
@@ -139,9 +183,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             def approve(plan: RepoPlan) -> bool:
                 print(render.plan_text(plan, colour=_colour(args)))
-                if plan.failed or not plan.has_changes or args.auto_approve:
-                    return True
-                return _confirm()
+                if plan.errors or not plan.has_changes or args.auto_approve:
+                    return True  # nothing will be written: the runner refuses a plan with errors
+                return _confirm()  # an incomplete plan still writes to the other gateways: ask
 
             outcome = asyncio.run(apply_repo(target, options, approve=approve))
             if outcome.declined:
@@ -159,7 +203,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(render.report_json(outcome.reports), indent=2, sort_keys=True))
     else:
-        print(render.report_text(outcome.reports))
+        print(render.report_text(outcome.reports, outcome.plan))
     return EXIT_ERROR if outcome.failed else EXIT_OK
 
 
@@ -255,13 +299,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gateway", action="append", metavar="NAME", help="only this gateway (repeatable)")
     p.add_argument("--endpoint", action="append", metavar="NAME=URL", help="override a gateway's baseUrl (repeatable)")
     p.add_argument("--adopt", action="store_true", help="take over unowned objects that have a desired name")
-    p.add_argument("--max-deletes", type=int, metavar="N", help="abort when the plan deletes more (-1: no limit)")
+    p.add_argument("--max-deletes", type=_max_deletes, metavar="N",
+                   help=f"abort when the plan deletes more (-1: no limit; at most {MAX_DELETES})")
     p.add_argument("--no-prune", action="store_true", help="never delete, whatever the settings say")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reconciler", description="GitOps reconciler for API gateways")
+    parser = _Parser(prog="reconciler", description="GitOps reconciler for API gateways")
     parser.add_argument("--version", action="version", version=f"stoa-reconciler {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

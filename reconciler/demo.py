@@ -110,7 +110,7 @@ def run_demo(repo: Path | None = None) -> int:
 
         _say("2. apply")
         outcome = asyncio.run(apply_repo(root, options))
-        print(render.report_text(outcome.reports))
+        print(render.report_text(outcome.reports, outcome.plan))
         ok &= not outcome.failed
 
         _say("3. plan again: nothing left to do")
@@ -134,7 +134,7 @@ def run_demo(repo: Path | None = None) -> int:
 
             _say("5. heal")
             healed = asyncio.run(apply_repo(root, options))
-            print(render.report_text(healed.reports))
+            print(render.report_text(healed.reports, healed.plan))
             final = asyncio.run(plan_repo(root, options))
             print("\n" + render.plan_text(final))
             ok &= not healed.failed and not final.has_changes

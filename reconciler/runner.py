@@ -326,7 +326,7 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) ->
         try:
             adapters[name] = adapter_from_settings(settings, path, env, scrubber)
         except (LookupError, TypeError, ValueError) as exc:
-            gplan.error = f"cannot configure gateway: {exc}"
+            gplan.error, gplan.error_kind = f"cannot configure gateway: {exc}", "config"
     return _Prepared(state, plan, adapters, secrets, desired, scrubber)
 
 
@@ -506,10 +506,11 @@ async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOpti
                 live = await read_live(adapter)
             except (GatewayError, LookupError) as exc:
                 gplan.error = f"cannot read gateway: {getattr(exc, 'message', exc)}"
+                gplan.error_kind = "config" if isinstance(exc, LookupError) else "unreachable"
                 continue
             adapters[name] = adapter
             if fingerprint(live) != gplan.fingerprint:
-                gplan.error = "the live state changed since this plan was made; run plan again"
+                gplan.error, gplan.error_kind = "the live state changed since this plan was made; run plan again", "stale"
                 continue
         await _apply_all(saved, adapters, secrets, options, outcome)
     finally:

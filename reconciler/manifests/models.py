@@ -272,7 +272,8 @@ class IgnoreRule(Strict):
 class SettingsSpec(Strict):
     owner: Name = Field(description="Owner id written on every managed object (ownership marker).")
     prune: bool = Field(default=True, description="Delete owned objects that are no longer declared.")
-    maxDeletes: int = Field(default=10, ge=0, description="Abort a plan with more deletes than this.")
+    maxDeletes: int = Field(default=10, ge=-1, le=1_000_000, strict=True,
+                            description="Abort a plan with more deletes than this (-1: no limit).")
     ignore: list[IgnoreRule] = Field(default_factory=list)
 
 

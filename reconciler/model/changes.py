@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 
 class Op(StrEnum):
@@ -31,6 +31,9 @@ class FieldDiff:
     before: Any
     after: Any
     sensitive: bool = False
+    element: Literal["added", "removed"] | None = None
+    """Set for one element of a list of scalars: `after` was added to (or `before` removed from) the
+    list at `path`; an index in the path (`methods[2]`) says where, for lists whose order matters."""
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,13 @@ PLAN_SCHEMA: dict[str, Any] = {
         "format_version": {"const": "1"},
         "tool": {"type": "object", "required": ["name", "version"]},
         "owner": {"type": "string"},
-        "has_changes": {"type": "boolean"},
+        "has_changes": {"type": "boolean", "description": "some gateway that was read has changes to apply"},
+        "complete": {"type": "boolean",
+                     "description": "every gateway was read; false: some gateway's changes are unknown"},
         "summary": {
             "type": "object",
-            "properties": {k: {"type": "integer", "minimum": 0} for k in ("create", "update", "delete", "no-op", "conflict")},
+            "properties": {k: {"type": "integer", "minimum": 0}
+                           for k in ("create", "update", "delete", "no-op", "conflict", "failed_gateways")},
             "required": ["create", "update", "delete", "no-op", "conflict"],
         },
         "errors": {"type": "array", "items": {"type": "string"}},
@@ -52,6 +55,8 @@ PLAN_SCHEMA: dict[str, Any] = {
                     "name": {"type": "string"},
                     "type": {"type": "string"},
                     "error": {"type": ["string", "null"]},
+                    "error_kind": {"enum": ["unreachable", "stale", "config", None],
+                                   "description": "why error is set: unreadable, changed since a saved plan, not configured"},
                     "fingerprint": {"type": "string"},
                     "config": {"type": "object"},
                     "changes": {
@@ -71,7 +76,12 @@ PLAN_SCHEMA: dict[str, Any] = {
                                     "items": {
                                         "type": "object",
                                         "required": ["path", "before", "after", "sensitive"],
-                                        "properties": {"path": {"type": "string"}, "sensitive": {"type": "boolean"}},
+                                        "properties": {
+                                            "path": {"type": "string"},
+                                            "sensitive": {"type": "boolean"},
+                                            "element": {"enum": ["added", "removed"],
+                                                        "description": "one element of a list: after added, or before removed"},
+                                        },
                                     },
                                 },
                                 "desired": _RECORD,

@@ -7,9 +7,14 @@ them needs to know how a plan was computed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.model.changes import Change, GatewayReport, Op, count_ops
+
+ErrorKind = Literal["unreachable", "stale", "config"]
+"""Why a gateway has no plan: its admin API could not be read, its live state changed since a saved
+plan was made, or it could not even be configured (a missing credential, bad options)."""
+ERROR_KINDS: tuple[ErrorKind, ...] = ("unreachable", "stale", "config")
 
 
 @dataclass
@@ -21,10 +26,20 @@ class GatewayPlan:
     fingerprint: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     """The gateway's connection settings with secret *references* only (for saved plans)."""
+    error_kind: ErrorKind | None = None
+    """Why `error` is set; None reads as "unreachable" (what a failed read was before kinds existed)."""
 
     @property
     def pending(self) -> list[Change]:
         return [c for c in self.changes if c.op is not Op.NOOP]
+
+    @property
+    def failure(self) -> ErrorKind | None:
+        """The kind of this gateway's error, or None when it was planned: so no summary calls a
+        gateway whose live state is unknown "in sync"."""
+        if self.error is None:
+            return None
+        return self.error_kind or "unreachable"
 
 
 @dataclass
@@ -46,8 +61,22 @@ class RepoPlan:
     def failed(self) -> bool:
         return bool(self.errors) or any(g.error for g in self.gateways.values())
 
+    @property
+    def complete(self) -> bool:
+        """Every gateway was read: only then may "no changes" be said of the plan."""
+        return not any(g.error for g in self.gateways.values())
+
     def counts(self) -> dict[str, int]:
         return count_ops(c for g in self.gateways.values() for c in g.changes)
+
+    def failures(self) -> dict[ErrorKind, int]:
+        """How many gateways failed, per kind (every kind present, zeros included)."""
+        out: dict[ErrorKind, int] = {kind: 0 for kind in ERROR_KINDS}
+        for g in self.gateways.values():
+            kind = g.failure
+            if kind is not None:
+                out[kind] += 1
+        return out
 
 
 @dataclass

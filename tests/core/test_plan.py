@@ -114,3 +114,86 @@ def test_fingerprint_changes_with_live_state(mutate: Any) -> None:
     assert fingerprint(list(reversed(live))) == before
     mutate(live[0])
     assert fingerprint(live) != before
+
+
+# ------------------------------------------------------------------------------- lists of scalars
+def element_rows(diffs: Any) -> list[tuple[str, str | None, Any]]:
+    return [(d.path, d.element, d.after if d.element == "added" else d.before) for d in diffs]
+
+
+def test_a_set_like_list_diffs_by_added_and_removed_elements() -> None:
+    # before: methods[1]: "POST" -> "PATCH", methods[2]: null -> "POST" (an index diff that never happened)
+    diffs = diff_spec({"methods": ["GET", "PATCH", "POST"]}, {"methods": ["GET", "POST"]})
+    assert element_rows(diffs) == [("methods", "added", "PATCH")]
+    diffs = diff_spec({"methods": ["PATCH", "POST"]}, {"methods": ["DELETE", "GET", "POST"]})
+    assert element_rows(diffs) == [("methods", "removed", "DELETE"), ("methods", "removed", "GET"),
+                                   ("methods", "added", "PATCH")]
+
+
+def test_list_elements_sit_among_the_other_fields_in_path_order() -> None:
+    desired = {"config": {"methods": ["GET"], "origins": ["https://a", "https://c"], "maxAge": 60}, "api": "pets"}
+    live = {"config": {"methods": ["GET"], "origins": ["https://a", "https://b"], "maxAge": 600}, "api": "cats"}
+    assert [(d.path, d.element, d.before, d.after) for d in diff_spec(desired, live)] == [
+        ("api", None, "cats", "pets"),
+        ("config.maxAge", None, 600, 60),
+        ("config.origins", "removed", "https://b", None),
+        ("config.origins", "added", None, "https://c"),
+    ]
+
+
+def test_an_ordered_list_names_the_index_of_each_element() -> None:
+    # not sorted: its order may matter (extended kinds keep the user's order), so positions are kept
+    diffs = diff_spec({"grants": ["client_credentials", "authorization_code"]},
+                      {"grants": ["authorization_code", "client_credentials"]})
+    assert element_rows(diffs) == [("grants[0]", "added", "client_credentials"),
+                                   ("grants[1]", "removed", "client_credentials")]
+    diffs = diff_spec({"grants": ["z", "a", "m"]}, {"grants": ["z", "m"]})
+    assert element_rows(diffs) == [("grants[1]", "added", "a")]
+
+
+def test_a_reordered_set_is_not_hidden() -> None:
+    # same elements, other order: no element was added or removed, yet the lists differ
+    diffs = diff_spec({"methods": ["GET", "POST"]}, {"methods": ["POST", "GET"]})
+    assert diffs and all(d.element for d in diffs)
+    assert element_rows(diffs) == [("methods[0]", "added", "GET"), ("methods[1]", "removed", "GET")]
+
+
+def test_lists_that_are_not_lists_of_scalars_keep_their_field_diffs() -> None:
+    assert [(d.path, d.before, d.after, d.element) for d in diff_spec({"m": ["A"]}, {"m": None})] == [
+        ("m", None, ["A"], None)]
+    diffs = diff_spec({"scopes": [{"name": "a"}, {"name": "c"}]}, {"scopes": [{"name": "a"}, {"name": "b"}]})
+    assert [(d.path, d.before, d.after, d.element) for d in diffs] == [("scopes[1].name", "b", "c", None)]
+
+
+def test_list_element_diffs_honour_ignore_rules_and_sensitivity() -> None:
+    assert diff_spec({"methods": ["GET", "PATCH"], "x": 1}, {"methods": ["GET"], "x": 1}, ignore=("methods",)) == ()
+    (diff,) = diff_spec({"secret": {"keys": ["k2"]}}, {"secret": {"keys": []}})
+    assert diff.sensitive and diff.element == "added"
+
+
+def test_element_diffs_turn_the_live_list_into_the_desired_one() -> None:
+    import random
+
+    rng = random.Random(11)
+    for _ in range(300):
+        before = rng.sample("ABCDEFG", rng.randint(0, 6))
+        after = rng.sample("ABCDEFG", rng.randint(0, 6))
+        if rng.random() < 0.5:
+            after.sort()
+        diffs = diff_spec({"l": after}, {"l": before})
+        if before == after:
+            assert diffs == ()
+            continue
+        assert diffs and all(d.element in ("added", "removed") for d in diffs)
+        if all(d.path == "l" for d in diffs):  # a set: membership is enough
+            removed = {d.before for d in diffs if d.element == "removed"}
+            added = [d.after for d in diffs if d.element == "added"]
+            assert sorted([v for v in before if v not in removed] + added) == after
+        else:  # positions: removals at indices of `before`, additions at indices of `after`
+            gone = {int(d.path[2:-1]) for d in diffs if d.element == "removed"}
+            kept = [v for i, v in enumerate(before) if i not in gone]
+            new = {int(d.path[2:-1]): d.after for d in diffs if d.element == "added"}
+            rebuilt, it = [], iter(kept)
+            for j in range(len(after)):
+                rebuilt.append(new[j] if j in new else next(it))
+            assert rebuilt == after and next(it, None) is None
