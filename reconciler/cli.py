@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -156,12 +158,53 @@ def _confirm() -> bool:
     return answer.strip() == "yes"
 
 
+class _Interrupts:
+    """Signal-safe apply: SIGTERM or a first Ctrl-C stop new writes, let in-flight requests finish
+    (at most `GRACE` seconds), and the per-resource report of what was written is printed; a second
+    Ctrl-C aborts at once. Armed only once writes may start (after the confirmation prompt)."""
+
+    GRACE = 30.0
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.received: str | None = None
+        self.aborted = False
+        self._task: asyncio.Task[object] | None = None
+
+    def arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        if self.stop.is_set():
+            if sig == signal.SIGINT and self._task is not None:
+                self.aborted = True
+                self._task.cancel()
+            return
+        self.received = name
+        self.stop.set()
+        print(f"\n{name}: starting no new writes; finishing the requests in flight (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+        if self._task is not None:
+            asyncio.get_running_loop().call_later(self.GRACE, self._abort_late)
+
+    def _abort_late(self) -> None:
+        if self._task is not None and not self._task.done():
+            self.aborted = True
+            self._task.cancel()
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.output import render
     from reconciler.runner import ApplyOutcome, RepoPlan, RunOptions, ValidationFailed, apply_repo, apply_saved
 
     target = Path(args.path)
-    options: RunOptions = _options(args)  # type: ignore[assignment]
+    interrupts = _Interrupts()
+    base: RunOptions = _options(args)  # type: ignore[assignment]
+    options = dataclasses.replace(base, stop=interrupts.stop)
     try:
         if target.is_file() and target.suffix == ".json":
             try:
@@ -177,15 +220,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             root = Path(args.repo) if args.repo else Path.cwd()
             shown = len(saved.errors)
-            outcome: ApplyOutcome = asyncio.run(apply_saved(saved, root, options))
+            async def go() -> ApplyOutcome:
+                interrupts.arm()
+                return await apply_saved(saved, root, options)
+
+            outcome: ApplyOutcome = asyncio.run(go())
             for error in outcome.plan.errors[shown:]:  # found while applying: not in the plan printed above
                 print(f"error: {error}", file=sys.stderr)
         else:
             def approve(plan: RepoPlan) -> bool:
                 print(render.plan_text(plan, colour=_colour(args)))
-                if plan.errors or not plan.has_changes or args.auto_approve:
+                if plan.errors or not plan.has_changes:
                     return True  # nothing will be written: the runner refuses a plan with errors
-                return _confirm()  # an incomplete plan still writes to the other gateways: ask
+                if args.auto_approve or _confirm():  # an incomplete plan still writes to the other gateways: ask
+                    interrupts.arm()
+                    return True
+                return False
 
             outcome = asyncio.run(apply_repo(target, options, approve=approve))
             if outcome.declined:
@@ -196,6 +246,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except asyncio.CancelledError:
+        print("Aborted while requests were in flight: the report is lost; run `reconciler plan` to see where "
+              "the gateways stand (the next apply converges).", file=sys.stderr)
+        return EXIT_ERROR
     if outcome.plan.errors:
         print("\nNothing was applied.", file=sys.stderr)
         return EXIT_ERROR
@@ -204,6 +258,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(json.dumps(render.report_json(outcome.reports), indent=2, sort_keys=True))
     else:
         print(render.report_text(outcome.reports, outcome.plan))
+    if interrupts.received is not None:
+        print(f"Interrupted by {interrupts.received}: what is reported applied was written; the rest was not "
+              "started. Run apply again to finish.", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_ERROR if outcome.failed else EXIT_OK
 
 

@@ -24,7 +24,7 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.engine.canonical import desired_records, secret_refs
 from reconciler.engine.conflicts import gateway_conflicts
 from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
-from reconciler.executor.apply import apply_gateway
+from reconciler.executor.apply import StopSignal, apply_gateway
 from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
 from reconciler.manifests.models import GatewayInstance, SecretRef
 from reconciler.manifests.secret_files import SecretPathError, base_dir, confined
@@ -58,6 +58,8 @@ class RunOptions:
     require_secrets: bool = False
     """Refuse a plan whose secrets are not all available, as an apply does (the daemon: its drift checks
     run where the production keys must be, so a missing one is an error, not drift)."""
+    stop: StopSignal | None = field(default=None, compare=False)
+    """Set (by the CLI on SIGTERM/SIGINT) to start no new write; in-flight requests finish."""
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -447,7 +449,7 @@ async def _apply_all(
         if not gplan.pending:
             outcome.reports[name] = GatewayReport(name)
             return
-        outcome.reports[name] = await apply_gateway(adapters[name], gplan.changes, secrets=secrets,
+        outcome.reports[name] = await apply_gateway(adapters[name], gplan.changes, secrets=secrets, stop=options.stop,
                                                     concurrency=options.concurrency)
 
     await asyncio.gather(*(one(name) for name in plan.gateways if name in adapters or plan.gateways[name].error))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.model.changes import Change, GatewayReport, ItemResult, Op, Status
@@ -21,6 +21,13 @@ from reconciler.model.kinds import level_of, references
 from reconciler.model.results import AdapterResult
 
 WRITES = (Op.CREATE, Op.UPDATE, Op.DELETE)
+INTERRUPTED = "interrupted: not started (the run was asked to stop; in-flight requests were finished)"
+
+
+class StopSignal(Protocol):
+    """Anything with `is_set()` (an `asyncio.Event`): once set, no new write starts."""
+
+    def is_set(self) -> bool: ...
 
 
 def with_secrets(change: Change, secrets: Mapping[tuple[str, str], dict[str, str]]) -> Change:
@@ -64,8 +71,12 @@ async def apply_gateway(
     *,
     secrets: Mapping[tuple[str, str], dict[str, str]] | None = None,
     concurrency: int = 8,
+    stop: StopSignal | None = None,
 ) -> GatewayReport:
-    """Apply a gateway's planned changes; returns one ItemResult per non-no-op change."""
+    """Apply a gateway's planned changes; returns one ItemResult per non-no-op change.
+
+    When `stop` is set (SIGTERM, Ctrl-C), changes not yet started are reported `not_attempted`:
+    what was written is in the report, and the next apply converges from there."""
     report = GatewayReport(adapter.name)
     # The run's scrubber learns this gateway's consumer keys before any request: from here on the HTTP
     # layer, the adapter's logs and every result message remove them.
@@ -80,6 +91,9 @@ async def apply_gateway(
     if not pending:
         return report
 
+    if stop is not None and stop.is_set():
+        report.results.extend(_interrupted(c) for c in pending)
+        return report
     try:
         batch = await adapter.apply_batch(pending)
     except Exception as exc:  # noqa: BLE001
@@ -100,6 +114,8 @@ async def apply_gateway(
             return ItemResult(change.gateway, change.kind, change.name, change.op, Status.NOT_ATTEMPTED,
                               error=_depends_message(missing))
         async with semaphore:
+            if stop is not None and stop.is_set():
+                return _interrupted(change)
             return await _run_one(adapter, change, secret_values)
 
     upserts = [c for c in pending if c.op is not Op.DELETE]
@@ -115,6 +131,10 @@ async def apply_gateway(
             report.results.extend(results)
     report.writes = adapter.write_count - before
     return report
+
+
+def _interrupted(change: Change) -> ItemResult:
+    return ItemResult(change.gateway, change.kind, change.name, change.op, Status.NOT_ATTEMPTED, error=INTERRUPTED)
 
 
 def _depends_message(missing: frozenset[tuple[str, str]] | set[tuple[str, str]]) -> str:
