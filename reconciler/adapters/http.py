@@ -51,9 +51,13 @@ class RetryPolicy:
         base: float = 0.2,
         cap: float = 10.0,
         deadline: float = 60.0,
+        read_attempts: int | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.attempts = attempts
+        self.read_attempts = attempts if read_attempts is None else read_attempts
+        """Reads (GET/HEAD) may retry more: a plan reads hundreds of pages, and one page failing five
+        times must not make a whole gateway unreadable when the next attempt would succeed."""
         self.base = base
         self.cap = cap
         self.deadline = deadline
@@ -100,7 +104,7 @@ class GatewayHttp:
         max_connections: int = 20,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(read_attempts=8)
         self.pacer = Pacer(pace_per_second)
         self.scrubber = secrets if isinstance(secrets, Scrubber) else Scrubber(secrets)
         self.counts: Counter[str] = Counter()
@@ -173,7 +177,8 @@ class GatewayHttp:
             attempt += 1
             wait = self.retry.delay(attempt - 1, retry_after)
             elapsed = time.monotonic() - started
-            if not retryable or attempt >= self.retry.attempts or elapsed + wait > self.retry.deadline:
+            limit = self.retry.read_attempts if method in ("GET", "HEAD") else self.retry.attempts
+            if not retryable or attempt >= limit or elapsed + wait > self.retry.deadline:
                 if isinstance(error, TemporaryError):
                     raise error
                 detail = self.scrubber(f"{type(error).__name__}: {error}")

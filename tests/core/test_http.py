@@ -70,3 +70,17 @@ def test_retry_after_forms_and_sanitize() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None
     assert sanitize("https://u:p@h/x?token=abc&a=1") == "https://***@h/x?token=***&a=1"
+
+
+async def test_reads_retry_longer_than_writes_by_default() -> None:
+    """Under a flaky gateway a page answering 503 five times in a row still reads on the sixth try."""
+    http = GatewayHttp("http://gw.test", retry=None)
+    http.retry.base = http.retry.cap = 0.0
+    with respx.mock(base_url="http://gw.test") as mock:
+        route = mock.get("/page").mock(side_effect=[httpx.Response(503)] * 5 + [httpx.Response(200, json={"ok": 1})])
+        assert (await http.get_json("/page")) == {"ok": 1} and route.call_count == 6
+        post = mock.post("/write").mock(return_value=httpx.Response(503))
+        with pytest.raises(TemporaryError):
+            await http.request("POST", "/write")
+        assert post.call_count == 5
+    await http.aclose()
