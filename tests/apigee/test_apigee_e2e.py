@@ -247,9 +247,11 @@ async def _reconcile(adapter: ApigeeAdapter, desired: list[dict[str, Any]]) -> l
     from reconciler.executor.apply import apply_gateway
     from reconciler.runner import read_live
 
+    secrets = {(r["kind"], r["name"]): r["secret"] for r in desired if r.get("secret")}
+    desired = [{k: v for k, v in r.items() if k != "secret"} for r in desired]
     live = await read_live(adapter)
     changes = plan_gateway("apigee-dev", desired, live, PlanOptions(owner="platform"), view=adapter.desired_view)
-    report = await apply_gateway(adapter, changes)
+    report = await apply_gateway(adapter, changes, secrets=secrets)
     assert not report.failed, report.results
     return [c for c in changes if c.op.value != "no-op"]
 
@@ -271,3 +273,17 @@ async def test_moving_a_policy_to_another_api_converges(emu: ApigeeEmulator, kin
         policies = [p for p in await adapter.fetch("Policy") if p["name"] == "moving"]
         assert [p["spec"]["api"] for p in policies] == ["orders"]
         assert await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")]) == []
+
+
+async def test_an_api_without_its_product_is_drift_and_healed(emu: ApigeeEmulator) -> None:
+    """An apply cut between the deployment and the API product (or a product deleted by hand) leaves
+    an API whose policies and consumers cannot attach: the next plan sees it, the next apply heals."""
+    desired = [api("pets"), policy(), consumer(["pets"])]
+    async with ApigeeAdapter(config(emu.url)) as adapter:
+        await _reconcile(adapter, desired)
+        import httpx
+        async with httpx.AsyncClient(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            assert (await c.delete("/v1/organizations/acme-org/apiproducts/pets")).status_code == 200
+        healed = await _reconcile(adapter, desired)
+        assert ("API", "pets", "update") in [(c.kind, c.name, c.op.value) for c in healed]
+        assert await _reconcile(adapter, desired) == []

@@ -120,13 +120,21 @@ async def test_fetch_apis_reads_the_deployed_revision_bundle() -> None:
     respx.get(f"{ORG}/apis/legacy").mock(return_value=httpx.Response(200, json={"name": "legacy"}))
     bundle = respx.get(f"{ORG}/apis/pets/revisions/3", params={"format": "bundle"}).mock(
         return_value=httpx.Response(200, content=build_bundle("pets", SPEC)))
+    products = respx.get(f"{ORG}/apiproducts").mock(return_value=httpx.Response(200, json={"apiProduct": [
+        m.product_body("pets", "test", "platform")]}))
     records = {r["name"]: r for r in await adapter().fetch_apis()}
     assert bundle.called and records["pets"]["owner"] == "platform" and records["legacy"]["owner"] is None
-    assert records["pets"]["spec"]["backend"] == SPEC["backend"] and records["legacy"]["spec"] == {}
+    assert records["pets"]["spec"]["backend"] == SPEC["backend"] and records["legacy"]["spec"] == {"product": "missing"}
+    assert records["pets"]["spec"]["product"] == "present"
+    # An apply cut after the deployment and before the product (or a product deleted by hand): drift.
+    products.mock(return_value=httpx.Response(200, json={"apiProduct": []}))
+    records = {r["name"]: r for r in await adapter().fetch_apis()}
+    assert records["pets"]["spec"]["product"] == "missing" != adapter().desired_view("API", SPEC)["product"]
 
 
 @respx.mock
 async def test_fetch_apis_raises_when_the_gateway_fails() -> None:
+    respx.get(f"{ORG}/apiproducts").mock(return_value=httpx.Response(200, json={"apiProduct": []}))
     respx.get(f"{ORG}/apis").mock(return_value=httpx.Response(503, json={"error": {"code": 503, "message": "x"}}))
     a = adapter()
     with pytest.raises(GatewayError):

@@ -97,6 +97,11 @@ class ApigeeAdapter(GatewayAdapter):
         return out
 
     async def fetch_apis(self) -> list[dict[str, Any]]:
+        """Our proxies, each with what makes it whole: the deployed bundle, and its API product
+        (`spec.product`). An apply cut between the deployment and the product, or a product deleted by
+        hand, is drift the next apply heals, not an API in sync whose policies and consumers fail."""
+        products = {str(p.get("name")) for p in await self._products()
+                    if m.owner_of(m.attrs_dict(p.get("attributes"))) == self.owner}
         records = []
         for name, labels, bundle_spec, deployed in await self._owned_bundles():
             spec = None
@@ -104,7 +109,9 @@ class ApigeeAdapter(GatewayAdapter):
                 spec = {k: v for k, v in bundle_spec.items() if k != "cors"}
             elif deployed:
                 spec = {"basePath": None}  # the deployed revision is not one we generated: drift
-            records.append(m.api_record(name, labels, spec))
+            record = m.api_record(name, labels, spec)
+            record["spec"]["product"] = m.PRODUCT_PRESENT if name in products else "missing"
+            records.append(record)
         return records
 
     async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
@@ -391,5 +398,5 @@ class ApigeeAdapter(GatewayAdapter):
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         if kind == "API":
-            return m.desired_api_view(spec)
+            return {**m.desired_api_view(spec), "product": m.PRODUCT_PRESENT}
         return spec

@@ -70,6 +70,10 @@ def api_record(name: str, labels: dict[str, str] | None, bundle_spec: dict[str, 
     return make_record("API", name, spec, id=name, owner=owner)
 
 
+PRODUCT_PRESENT = "present"
+"""`spec.product` of an API whose API product (of ours) exists: policies and consumers hang on it."""
+
+
 def desired_api_view(spec: dict[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in spec.items() if k != "openapi"}
     if "methods" in view:
