@@ -287,3 +287,36 @@ async def test_an_api_without_its_product_is_drift_and_healed(emu: ApigeeEmulato
         healed = await _reconcile(adapter, desired)
         assert ("API", "pets", "update") in [(c.kind, c.name, c.op.value) for c in healed]
         assert await _reconcile(adapter, desired) == []
+
+
+async def test_a_proxy_left_unlabelled_by_an_interrupted_import_is_recovered(emu: ApigeeEmulator) -> None:
+    """The import that creates a proxy cannot carry labels; if the apply stops before the label PATCH,
+    the bundle's owner marker proves the proxy is ours: the next apply labels and finishes it, where a
+    foreign unlabelled proxy stays a conflict."""
+    import httpx
+
+    from reconciler.adapters.apigee.bundle import build_bundle
+
+    desired = [api("pets"), api("orders")]
+    mine = build_bundle("pets", desired[0]["spec"], owner="platform")
+    theirs = build_bundle("orders", desired[1]["spec"])  # an operator's copy: no owner marker
+    async with httpx.AsyncClient(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        for name, data in (("pets", mine), ("orders", theirs)):
+            r = await c.post("/v1/organizations/acme-org/apis", params={"name": name, "action": "import"},
+                             files={"file": (f"{name}.zip", data, "application/octet-stream")})
+            assert r.status_code == 200, r.text
+    async with ApigeeAdapter(config(emu.url)) as adapter:
+        from reconciler.engine.plan import PlanOptions, plan_gateway
+        from reconciler.executor.apply import apply_gateway
+        from reconciler.runner import read_live
+
+        live = await read_live(adapter)
+        changes = {(c.kind, c.name): c for c in plan_gateway("apigee-dev", desired, live, PlanOptions(owner="platform"),
+                                                             view=adapter.desired_view)}
+        assert changes[("API", "pets")].op.value == "update"
+        assert changes[("API", "orders")].op.value == "conflict"
+        report = await apply_gateway(adapter, list(changes.values()))
+        assert [r.status.value for r in report.results if r.name == "pets"] == ["applied"]
+        assert await _reconcile(adapter, [desired[0]]) == []
+        pets = next(r for r in await adapter.fetch("API") if r["name"] == "pets")
+        assert pets["owner"] == "platform"

@@ -38,7 +38,7 @@ def api_record(**over: Any) -> dict[str, Any]:
 
 
 def labels_for(spec: dict[str, Any], rev: str = "1") -> dict[str, str]:
-    return m.proxy_labels({}, "platform", bundle_hash(build_bundle("pets", spec)), rev)
+    return m.proxy_labels({}, "platform", bundle_hash(build_bundle("pets", spec, owner="platform")), rev)
 
 
 # ------------------------------------------------------------------ bundle and mappers (pure)
@@ -201,6 +201,9 @@ async def test_sync_api_changed_content_imports_and_overrides_deployment() -> No
 @respx.mock
 async def test_sync_api_refuses_unowned_proxy() -> None:
     respx.get(f"{ORG}/apis/pets").mock(return_value=httpx.Response(200, json={"name": "pets", "revision": ["1"]}))
+    # An operator's bundle (no owner marker of ours): not recognised as an interrupted import of ours.
+    respx.get(f"{ORG}/apis/pets/revisions/1", params={"format": "bundle"}).mock(
+        return_value=httpx.Response(200, content=build_bundle("pets", SPEC)))
     imp = respx.post(f"{ORG}/apis")
     result = await adapter().sync_api(api_record(), "acme")
     assert not result.success and result.category == "conflict" and not imp.called

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from reconciler.adapters.apigee import mappers as m
-from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, read_bundle
+from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, bundle_owner, read_bundle
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
@@ -84,11 +85,15 @@ class ApigeeAdapter(GatewayAdapter):
         """(proxy name, labels, deployed bundle spec or None, deployed?) for every proxy of the org."""
         listing = await self.client.get_json(f"{self._o}/apis") or {}
         deployed = await self._deployed()
-        out = []
+        out: list[tuple[str, dict[str, str], dict[str, Any] | None, bool]] = []
         for item in listing.get("proxies") or []:
             name = str(item.get("name"))
             proxy = await self.client.get_json(f"{self._o}/apis/{name}") or {}
             labels = dict(proxy.get("labels") or {})
+            if m.owner_of(labels) is None and await self._built_by_us(name, proxy):
+                # ours, unlabelled (an apply cut after the import): reads as drift and is healed
+                out.append((name, m.proxy_labels({}, self.owner, "", ""), None, True))
+                continue
             revs = deployed.get(name) or []
             bundle_spec = None
             if m.owner_of(labels) is not None and len(revs) == 1:
@@ -120,8 +125,20 @@ class ApigeeAdapter(GatewayAdapter):
                 return await self._sync_api(api_spec)
         return await self.guard(f"sync_api {api_spec.get('name')}", run)
 
+    async def _built_by_us(self, name: str, proxy: Mapping[str, Any]) -> bool:
+        """An unlabelled proxy whose newest revision is a bundle we generated for this owner."""
+        revisions = sorted((str(r) for r in proxy.get("revision") or []), key=lambda r: (len(r), r))
+        if not revisions:
+            return False
+        data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revisions[-1]}",
+                                          params={"format": "bundle"})).content
+        return bundle_owner(data) == self.owner
+
     async def _proxy(self, name: str, *, adopt: bool) -> dict[str, Any] | None:
         proxy: dict[str, Any] | None = await self.client.get_or_none(f"{self._o}/apis/{name}")
+        if proxy is not None and m.owner_of(proxy.get("labels")) is None and not adopt \
+                and await self._built_by_us(name, proxy):
+            adopt = True  # our own import, left unlabelled by an interrupted apply
         if proxy is not None and m.owner_of(proxy.get("labels")) != self.owner and not adopt:
             raise ConflictError(f"API proxy {name!r} exists and is not owned by {self.owner!r}")
         return proxy
@@ -150,7 +167,7 @@ class ApigeeAdapter(GatewayAdapter):
     async def _publish(self, name: str, spec: dict[str, Any], cors: dict[str, dict[str, Any]],
                        proxy: dict[str, Any] | None) -> str:
         """Import the bundle as a new revision unless its content is already a revision; deploy it."""
-        data = build_bundle(name, spec, verify_api_key=self.verify_api_key, cors=cors)
+        data = build_bundle(name, spec, verify_api_key=self.verify_api_key, cors=cors, owner=self.owner)
         digest = bundle_hash(data)
         labels: dict[str, str] = dict((proxy or {}).get("labels") or {})
         revisions = [str(r) for r in (proxy or {}).get("revision") or []]

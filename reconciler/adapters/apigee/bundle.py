@@ -72,7 +72,7 @@ def cors_from_xml(element: ElementTree.Element) -> dict[str, Any]:
 
 
 def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True,
-                 cors: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+                 cors: dict[str, dict[str, Any]] | None = None, owner: str | None = None) -> dict[str, str]:
     """The bundle's files (path -> text) for a canonical API spec and its cors policies."""
     methods = sorted({str(m).upper() for m in spec.get("methods") or []})
     condition = "NOT (" + " OR ".join(f'request.verb = "{m}"' for m in methods) + ")"
@@ -115,7 +115,8 @@ def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True
             "<ReasonPhrase>Method Not Allowed</ReasonPhrase></Set></FaultResponse>"
             "<IgnoreUnresolvedVariables>true</IgnoreUnresolvedVariables></RaiseFault>\n"),
         "apiproxy/resources/properties/stoa.properties": "".join(
-            f"{k}={_props_escape(str(spec.get(k) or ''))}\n" for k in ("tenant", "version", "openapiHash")),
+            f"{k}={_props_escape(str(spec.get(k) or ''))}\n" for k in ("tenant", "version", "openapiHash"))
+            + (f"owner={_props_escape(owner)}\n" if owner else ""),
     }
     for policy, config in cors.items():
         files[f"apiproxy/policies/cors-{policy}.xml"] = cors_xml(policy, config)
@@ -130,11 +131,12 @@ def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True
 
 
 def build_bundle(name: str, spec: dict[str, Any], *, verify_api_key: bool = True,
-                 cors: dict[str, dict[str, Any]] | None = None) -> bytes:
+                 cors: dict[str, dict[str, Any]] | None = None, owner: str | None = None) -> bytes:
     """A deterministic ZIP of `bundle_files`."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, text in sorted(bundle_files(name, spec, verify_api_key=verify_api_key, cors=cors).items()):
+        for path, text in sorted(bundle_files(name, spec, verify_api_key=verify_api_key, cors=cors,
+                                              owner=owner).items()):
             info = zipfile.ZipInfo(path, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -181,3 +183,19 @@ def read_bundle(data: bytes) -> dict[str, Any]:
         "methods": methods,
         "cors": cors,
     }
+
+
+def bundle_owner(data: bytes) -> str | None:
+    """The owner a reconciler-generated bundle was built for (its `stoa.properties`), else None.
+
+    The import that creates a proxy cannot carry labels; the bundle can. A proxy left unlabelled by an
+    interrupted apply (import done, label PATCH not) is still provably ours through it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            text = archive.read("apiproxy/resources/properties/stoa.properties").decode()
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError):
+        return None
+    props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    owner = props.get("owner")
+    return _props_unescape(owner) if owner else None
+
