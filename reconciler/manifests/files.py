@@ -65,6 +65,7 @@ def read_tree(root: Path) -> RepoFiles:
     real_root = Path(os.path.realpath(root))
     spec = _ignore_spec(root, out)
     _walk(root, real_root, spec, limit, out)
+    out.errors.sort(key=lambda e: e.file)
     return out
 
 

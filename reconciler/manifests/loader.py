@@ -190,6 +190,8 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".", read_errors
     `read_errors` (paths relative to the root) and `ignored` come from `read_tree`."""
 
     def shown(rel: str) -> str:
+        if rel == ".":
+            return display_root or "."
         return posixpath.join(display_root, rel) if display_root not in ("", ".") else rel
 
     acc = _Collected(shown, files)
@@ -253,6 +255,10 @@ def _take_document(acc: _Collected, rel: str, doc: ParsedDocument, node: _LazyNo
         message = ("document is a list: write each manifest as its own document, separated by '---'"
                    if isinstance(data, list) else f"document is not a mapping (found {_describe(data)})")
         acc.errors.append(LoadError(shown(rel), start, "", message))
+        return
+    if not _manifest_shaped(data):
+        acc.errors.append(LoadError(shown(rel), start, "", "document has no apiVersion or kind (a manifest file holds "
+                                                           "manifests only)"))
         return
     problem = _header_problem(data)
     if problem is not None:
