@@ -32,7 +32,7 @@ class RepoFiles:
     errors: list[LoadError] = field(default_factory=list)
     """Paths relative to the root, like `texts`' keys (the loader adds the display root)."""
     ignored: set[str] = field(default_factory=set)
-    """Manifest-like files excluded by `.reconcilerignore`."""
+    """Manifest-like files and folders (`dir/`) excluded by `.reconcilerignore`."""
 
 
 def max_file_bytes(env: dict[str, str] | None = None) -> int:
@@ -97,8 +97,8 @@ def _walk(root: Path, real_root: Path, spec: pathspec.GitIgnoreSpec | None, limi
             is_dir = _is_dir(entry)
             is_manifest = not is_dir and entry.name.lower().endswith(MANIFEST_SUFFIXES)
             if entry.name.startswith(".") or (spec is not None and spec.match_file(rel + "/" if is_dir else rel)):
-                if is_manifest and not entry.name.startswith("."):
-                    out.ignored.add(rel)
+                if (is_manifest or is_dir) and not entry.name.startswith("."):
+                    out.ignored.add(rel + "/" if is_dir else rel)
                 continue
             real = os.path.realpath(entry.path)
             if entry.is_symlink() and (is_dir or is_manifest or not os.path.exists(real)):

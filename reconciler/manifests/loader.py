@@ -216,7 +216,7 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".", read_errors
                                     f"more than one ReconcilerSettings (first at {shown(settings[0].file)})"))
     spec = settings[0].model.spec if settings else SettingsSpec(owner="stoa-reconciler")  # type: ignore[attr-defined]
     state = DesiredState(settings=spec, documents=acc.documents, display_root=display_root)
-    errors.extend(_check_references(state, shown, acc.invalid))
+    errors.extend(_check_references(state, shown, acc.invalid, complete=not acc.unparsed))
     errors.extend(_check_openapi(state, acc, set(ignored)))
     errors.extend(_check_strays(state, acc))
     if errors:
@@ -349,9 +349,11 @@ def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[st
     return names
 
 
-def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set[str]]) -> list[LoadError]:
+def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set[str]], *,
+                      complete: bool = True) -> list[LoadError]:
     """Cross-document checks. Names of documents that failed validation count as known, so one bad
-    document yields its own errors, not a cascade of "unknown" ones."""
+    document yields its own errors, not a cascade of "unknown" ones; when a file could not be read or
+    parsed at all (not `complete`), any name may live there, so no name is reported unknown."""
     errors: list[LoadError] = []
     gateways = state.gateways
     apis = set(state.of_kind("API")) | invalid.get("API", set())
@@ -373,11 +375,11 @@ def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set
             if spec is None or not hasattr(spec, "gateways"):
                 continue
             for gw_name in spec.gateways:
-                if gw_name not in gateway_names:
+                if complete and gw_name not in gateway_names:
                     errors.append(_err(state, doc, "spec.gateways", f"unknown gateway {gw_name!r}", shown))
             selector = getattr(spec, "gatewaySelector", None)
             bound = bound_gateways(spec, gateways)
-            if selector is not None and not (bound - set(spec.gateways)) and not spec.gateways:
+            if complete and selector is not None and not (bound - set(spec.gateways)) and not spec.gateways:
                 errors.append(_err(state, doc, "spec.gatewaySelector", "matches no GatewayInstance", shown))
             for gw_name in sorted(bound & set(gateways)):
                 kinds = supported.get(gw_name)
@@ -388,12 +390,12 @@ def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set
 
     for doc in state.of_kind("Policy").values():
         policy: Policy = doc.model  # type: ignore[assignment]
-        if policy.spec.api not in apis:
+        if complete and policy.spec.api not in apis:
             errors.append(_err(state, doc, "spec.api", f"unknown API {policy.spec.api!r}", shown))
     for doc in state.of_kind("Consumer").values():
         consumer: Consumer = doc.model  # type: ignore[assignment]
         for api_name in consumer.spec.subscriptions:
-            if api_name not in apis:
+            if complete and api_name not in apis:
                 errors.append(_err(state, doc, "spec.subscriptions", f"unknown API {api_name!r}", shown))
 
     return errors
@@ -417,7 +419,7 @@ def _check_openapi(state: DesiredState, acc: _Collected, ignored: set[str]) -> l
         target = _openapi_target(doc.file, api.spec.openapi)
         if target is None:
             errors.append(_err(state, doc, "spec.openapi", f"path {api.spec.openapi!r} escapes the repository", acc.shown))
-        elif target in ignored:
+        elif target in ignored or target.startswith(tuple(d for d in ignored if d.endswith("/"))):
             errors.append(_err(state, doc, "spec.openapi", f"file {target!r} is excluded by {IGNORE_FILE}", acc.shown))
         elif target in acc.unparsed:
             continue  # the file's own error says why

@@ -428,3 +428,12 @@ def test_documents_and_lines_match_between_paths_for_a_realistic_file() -> None:
         """)
     assert [(d.line, d.data) for d in yaml_documents(text)] == [(d.line, d.data) for d in reference_documents(text)]
     assert [d.line for d in yaml_documents(text)] == [3, 7, 9]
+
+
+def test_names_in_an_unreadable_file_do_not_cascade_into_unknown_reference_errors(tmp_path: Path) -> None:
+    policy = ("apiVersion: gostoa.dev/v1alpha1\nkind: Policy\nmetadata: {name: rl}\n"
+              "spec: {api: pets, type: rate_limit, rateLimit: {requests: 1}}\n")
+    write(tmp_path, {"gw.yaml": GATEWAY, "apis/pets.yaml": b"\xff" + API.encode(), "p.yaml": policy})
+    assert load_errors(tmp_path) == ["repo/apis/pets.yaml:1: not valid UTF-8: byte 0xFF at column 1; save the file as UTF-8"]
+    (tmp_path / "apis" / "pets.yaml").write_text(API.replace("name: pets", "name: cats"))
+    assert load_errors(tmp_path) == ["repo/p.yaml:1: spec.api: unknown API 'pets'"]  # once readable, it is checked
