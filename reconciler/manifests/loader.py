@@ -242,9 +242,9 @@ def _manifest_shaped(data: Any) -> bool:
         return any(_manifest_shaped(item) for item in data)
     if not isinstance(data, dict):
         return False
-    keys = {key for key in data if isinstance(key, str)}
-    if "apiVersion" in keys or "kind" in keys or {"metadata", "spec"} <= keys:
+    if "apiVersion" in data or "kind" in data or ("metadata" in data and "spec" in data):
         return True
+    keys = {key for key in data if isinstance(key, str)}
     return any(key.lower().replace("_", "").replace("-", "") in ("apiversion", "kind") for key in keys)
 
 

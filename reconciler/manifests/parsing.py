@@ -340,6 +340,10 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
 def _content_line(first: int, chunk: str) -> int:
     """Line of a document's first content: the `---` line when content follows it, else the first
     line that is neither blank nor a comment."""
+    if chunk[:1] not in ("", " ", "#", "\n", "-", "\r"):
+        return first  # the common cases first: content on the first line, or right after a bare `---`
+    if chunk.startswith("---\n") and chunk[4:5] not in ("", " ", "#", "\n", "-", "\r"):
+        return first + 1
     for offset, line in enumerate(chunk.split("\n")):
         stripped = line.strip()
         if offset == 0 and line.startswith("---") and _MARKER.match(line):
