@@ -1,22 +1,28 @@
 """Desired state from a tree of YAML manifests, with every error located (file, line, field).
 
 Two steps, so the core stays pure:
-- `read_tree(root)` (I/O): the text of every .yaml/.yml/.json file under `root`, by relative path;
-- `parse_tree(files, display_root)` (pure): parse, validate each document with its pydantic model,
-  then check cross-references (unknown API in a policy, unknown gateway in a binding, duplicate
-  names, an OpenAPI path that escapes the repo, a kind bound to a gateway that cannot take it).
+- `read_tree(root)` (I/O, `files.py`): the text of every .yaml/.yml/.json file under `root`, or an
+  error naming it (not UTF-8, over the size limit, a symlink leaving the repo); `.reconcilerignore`
+  excludes files explicitly;
+- `parse_tree(files, display_root)` (pure): parse (`parsing.py`: YAML 1.2 core, aliases and depth
+  bounded), validate each document with its pydantic model, then check cross-references (unknown
+  API in a policy, unknown gateway in a binding, duplicate names, an OpenAPI path that escapes the
+  repo, a kind bound to a gateway that cannot take it).
   All errors are collected, not just the first; any error means nothing is applied anywhere.
 
-Files whose documents have no `apiVersion: gostoa.dev/...` (OpenAPI documents, other YAML) are not
-manifests and are skipped, unless a manifest references them.
+Every file is a manifest file or an error, so no object disappears from a plan because its file
+was skipped. The only files that hold no manifest are OpenAPI: documents with an `openapi` or
+`swagger` key, the file an API references (`spec.openapi`), or any file in the folder of such a file
+(split specs), the repo root aside. A document with `apiVersion` or `kind` is always a manifest.
 """
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
+import difflib
 import json
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,9 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.manifests import models
 from reconciler.manifests.documents import DOCUMENT_MODELS
+from reconciler.manifests.errors import LoadError, ValidationFailed
+from reconciler.manifests.files import IGNORE_FILE, MANIFEST_SUFFIXES, MAX_FILE_BYTES, MAX_FILE_BYTES_ENV, RepoFiles
+from reconciler.manifests.files import read_tree as _read_files
 from reconciler.manifests.models import (
     API,
     Consumer,
@@ -34,31 +43,15 @@ from reconciler.manifests.models import (
     ReconcilerSettings,
     SettingsSpec,
 )
+from reconciler.manifests.parsing import ParsedDocument, YamlError, json_documents, node_tree, yaml_documents
 from reconciler.model.gateways import gateway_type
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-MAX_FILE_BYTES = 5 * 1024 * 1024
+__all__ = [
+    "IGNORE_FILE", "MANIFEST_SUFFIXES", "MAX_FILE_BYTES", "MAX_FILE_BYTES_ENV", "SETTINGS_FILE", "DesiredState",
+    "Document", "LoadError", "ValidationFailed", "bound_gateways", "load", "parse_tree", "read_tree",
+]
+
 SETTINGS_FILE = "reconciler.yaml"
-
-
-@dataclass(frozen=True)
-class LoadError:
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class ValidationFailed(Exception):
-    """The desired state is invalid; `errors` lists every problem found."""
-
-    def __init__(self, errors: list[LoadError]) -> None:
-        super().__init__("\n".join(str(e) for e in errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -93,23 +86,9 @@ class DesiredState:
 
 
 # ---------------------------------------------------------------------------------------- I/O edge
-def read_tree(root: Path) -> dict[str, str]:
-    """Text of every manifest-like file below `root` (relative posix path -> text), skipping dot-dirs."""
-    if root.is_file():
-        return {root.name: root.read_text(encoding="utf-8")}
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such directory")
-    files: dict[str, str] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file() or path.is_symlink():
-            continue
-        if path.suffix.lower() in MANIFEST_SUFFIXES and path.stat().st_size <= MAX_FILE_BYTES:
-            try:
-                files[rel.as_posix()] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                continue
-    return files
+def read_tree(root: Path) -> RepoFiles:
+    """Every manifest-like file below `root`: texts, and an error for each one that cannot be read."""
+    return _read_files(root)
 
 
 def load(root: Path, *, display_root: str | None = None) -> DesiredState:
@@ -117,100 +96,27 @@ def load(root: Path, *, display_root: str | None = None) -> DesiredState:
     allowed directories too: `secret_files`)."""
     from reconciler.manifests import secret_files  # it builds on this module
 
-    files = read_tree(root)
-    state = parse_tree(files, display_root=str(root) if display_root is None else display_root)
-    errors = secret_files.check(state, files, root)
+    tree = read_tree(root)
+    state = parse_tree(tree.texts, display_root=str(root) if display_root is None else display_root,
+                       read_errors=tree.errors, ignored=tree.ignored)
+    errors = secret_files.check(state, tree.texts, root)
     if errors:
         raise ValidationFailed(errors)
     return state
 
 
 # ---------------------------------------------------------------------------------------- pure core
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: several times faster
-
-
-class DuplicateKey(yaml.MarkedYAMLError):
-    pass
-
-
-class _Loader(_Base):  # type: ignore[misc,valid-type]
-    """Safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
-            if key in seen:
-                raise DuplicateKey(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
-            seen.add(key)
-        return dict(super().construct_mapping(node, deep=deep))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
-
-
-_fast: Any
-try:  # a Rust YAML parser, ~7x faster than libyaml+PyYAML on large repos; PyYAML remains the fallback
-    _fast = importlib.import_module("yaml_rs")
-except ImportError:  # pragma: no cover - depends on the platform's wheels
-    _fast = None
-
-
-def _documents(text: str) -> list[Any]:
-    """The data of every YAML document of a text (fast path: no node tree kept).
-
-    yaml-rs when installed (YAML 1.2, duplicate keys refused, dates kept as strings); on any error of
-    its, PyYAML parses again so the error carries a line number.
-    """
-    if _fast is not None:
-        try:
-            result = _fast.loads(text, parse_datetime=False)
-        except Exception:  # noqa: BLE001 - PyYAML below reports the same problem with its line
-            pass
-        else:
-            if result is None:
-                return []
-            if isinstance(result, list) and len(_document_starts(text)) > 1:
-                return result
-            return [result]
-    return list(yaml.load_all(text, Loader=_Loader))
-
-
-def _document_starts(text: str) -> list[int]:
-    """1-based first line of each document of a multi-document YAML text (a cheap scan)."""
-    starts: list[int] = []
-    pending = True
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if line.startswith("---"):
-            pending = True
-            rest = line[3:].strip()
-            if rest and not rest.startswith("#"):
-                starts.append(number)
-                pending = False
-            continue
-        if pending and stripped and not stripped.startswith(("#", "%")):
-            starts.append(number)
-            pending = False
-    return starts
-
-
-def _nodes(text: str, index: int) -> Any:
-    """The node tree of one document, composed only when an error needs its line numbers."""
-    try:
-        return list(yaml.compose_all(text, Loader=_Base))[index]
-    except (yaml.YAMLError, IndexError):
-        return None
-
-
 class _LazyNode:
     """A document's place in its file; its node tree is composed on first use (error reports only)."""
 
-    def __init__(self, text: str, index: int, is_json: bool) -> None:
-        self.text, self.index, self.is_json = text, index, is_json
+    def __init__(self, text: str, doc: ParsedDocument) -> None:
+        self.text, self.doc = text, doc
+        self._tree: Any = doc.node
 
     def tree(self) -> Any:
-        return None if self.is_json else _nodes(self.text, self.index)
+        if self._tree is None:
+            self._tree = node_tree(self.text, self.doc.line)
+        return self._tree
 
 
 def _line_of(node: Any, loc: tuple[int | str, ...], default: int) -> int:
@@ -270,31 +176,44 @@ class _Collected:
     """What the per-file pass gathers before the cross-document checks."""
 
     shown: Callable[[str], str]
+    files: Mapping[str, str]
     errors: list[LoadError] = field(default_factory=list)
     documents: dict[str, dict[str, Document]] = field(default_factory=dict)
     settings: list[Document] = field(default_factory=list)
     invalid: dict[str, set[str]] = field(default_factory=dict)
     """kind -> names of documents that failed validation."""
+    plain: dict[str, list[ParsedDocument]] = field(default_factory=dict)
+    """Files that parsed and hold no manifest (OpenAPI documents, or strays)."""
+    unparsed: set[str] = field(default_factory=set)
+    """Files with an error of their own already (unreadable, invalid YAML)."""
+    openapi_refs: list[tuple[str, str]] = field(default_factory=list)
+    """(file, spec.openapi) of the APIs that failed validation: their documents are still not strays."""
 
 
-def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredState:
-    """Parse and validate every manifest; raises ValidationFailed listing every error."""
+def parse_tree(files: Mapping[str, str], *, display_root: str = ".", read_errors: Iterable[LoadError] = (),
+               ignored: Iterable[str] = ()) -> DesiredState:
+    """Parse and validate every manifest; raises ValidationFailed listing every error.
+
+    `read_errors` (paths relative to the root) and `ignored` come from `read_tree`."""
 
     def shown(rel: str) -> str:
+        if rel == ".":
+            return display_root or "."
         return posixpath.join(display_root, rel) if display_root not in ("", ".") else rel
 
-    acc = _Collected(shown)
+    acc = _Collected(shown, files)
+    for error in read_errors:
+        acc.errors.append(dataclasses.replace(error, file=shown(error.file)))
+        acc.unparsed.add(error.file)
     for rel, text in sorted(files.items()):
-        parsed = _parse_file(rel, text, acc)
-        if parsed is None:
+        docs = _parse_file(rel, text, acc)
+        if docs is None:
             continue
-        raw_docs, starts = parsed
-        for index, data in enumerate(raw_docs):
-            if data is None:
-                continue
-            start = starts[index] if index < len(starts) else 1
-            node = _LazyNode(text, index, rel.endswith(".json"))
-            _take_document(acc, rel, data, raw_docs, start, node)
+        if docs and not any(_manifest_shaped(doc.data) for doc in docs):
+            acc.plain[rel] = docs
+            continue
+        for doc in docs:
+            _take_document(acc, rel, doc, _LazyNode(text, doc))
 
     settings = acc.settings
     errors = acc.errors
@@ -304,74 +223,122 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".") -> DesiredS
                                     f"more than one ReconcilerSettings (first at {shown(settings[0].file)})"))
     spec = settings[0].model.spec if settings else SettingsSpec(owner="stoa-reconciler")  # type: ignore[attr-defined]
     state = DesiredState(settings=spec, documents=acc.documents, display_root=display_root)
-    errors.extend(_check_references(state, files, shown, acc.invalid))
+    errors.extend(_check_references(state, shown, acc.invalid, complete=not acc.unparsed))
+    errors.extend(_check_openapi(state, acc, set(ignored)))
+    errors.extend(_check_strays(state, acc))
     if errors:
         raise ValidationFailed(errors)
     return state
 
 
-def _parse_file(rel: str, text: str, acc: _Collected) -> tuple[list[Any], list[int]] | None:
-    """The documents of one file and their first lines; None (error recorded) when it does not parse."""
+def _parse_file(rel: str, text: str, acc: _Collected) -> list[ParsedDocument] | None:
+    """The documents of one file; None (error recorded) when it does not parse."""
+    is_json = rel.lower().endswith(".json")
     try:
-        if rel.endswith(".json"):
-            return [json.loads(text)], [1]
-        return _documents(text), _document_starts(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        acc.errors.append(LoadError(acc.shown(rel), line, "", f"invalid YAML: {exc.problem or exc}"))
-    except (ValueError, Exception) as exc:  # noqa: BLE001 - any parser failure is a located error
-        acc.errors.append(LoadError(acc.shown(rel), None, "", f"cannot parse: {exc}"))
-    return None
+        return json_documents(text) if is_json else yaml_documents(text)
+    except YamlError as exc:
+        acc.errors.append(LoadError(acc.shown(rel), exc.line, "", f"invalid {'JSON' if is_json else 'YAML'}: {exc.message}"))
+        acc.unparsed.add(rel)
+        return None
 
 
-def _take_document(acc: _Collected, rel: str, data: Any, raw_docs: list[Any], start: int, node: _LazyNode) -> None:
-    """Validate one document and file it by kind and name; anything wrong becomes a located error."""
-    shown = acc.shown
+def _manifest_shaped(data: Any) -> bool:
+    """A document meant as a manifest: it has apiVersion or kind (or a near miss), or metadata and spec;
+    a list of such documents counts too (so that it is reported, not skipped)."""
+    if isinstance(data, list):
+        return any(_manifest_shaped(item) for item in data)
     if not isinstance(data, dict):
-        if _looks_like_manifest_file(raw_docs):
-            acc.errors.append(LoadError(shown(rel), start, "", "document is not a mapping"))
+        return False
+    if "apiVersion" in data or "kind" in data or ("metadata" in data and "spec" in data):
+        return True
+    keys = {key for key in data if isinstance(key, str)}
+    return any(key.lower().replace("_", "").replace("-", "") in ("apiversion", "kind") for key in keys)
+
+
+def _take_document(acc: _Collected, rel: str, doc: ParsedDocument, node: _LazyNode) -> None:
+    """Validate one document and file it by kind and name; anything wrong becomes a located error."""
+    shown, data, start = acc.shown, doc.data, doc.line
+    if not isinstance(data, dict):
+        message = ("document is a list: write each manifest as its own document, separated by '---'"
+                   if isinstance(data, list) else f"document is not a mapping (found {_describe(data)})")
+        acc.errors.append(LoadError(shown(rel), start, "", message))
         return
-    api_version = data.get("apiVersion")
-    if not isinstance(api_version, str) or not api_version.startswith("gostoa.dev/"):
-        return  # not a manifest (an OpenAPI document, for example)
-    kind = data.get("kind")
-    if api_version != models.API_VERSION:
-        acc.errors.append(LoadError(shown(rel), _line_of(node, ("apiVersion",), start), "apiVersion",
-                                    f"unsupported apiVersion {api_version!r} (use {models.API_VERSION})"))
+    if not _manifest_shaped(data):
+        acc.errors.append(LoadError(shown(rel), start, "", "document has no apiVersion or kind (a manifest file holds "
+                                                           "manifests only)"))
         return
-    model_cls = DOCUMENT_MODELS.get(str(kind))
-    if model_cls is None:
-        acc.errors.append(LoadError(shown(rel), _line_of(node, ("kind",), start), "kind",
-                                    f"unknown kind {kind!r} (known: {', '.join(sorted(DOCUMENT_MODELS))})"))
+    problem = _header_problem(data)
+    if problem is not None:
+        field_name, message, kinds = problem
+        acc.errors.append(LoadError(shown(rel), _line_of(node, (field_name,), start), field_name, message))
+        _note_invalid(acc, rel, data, kinds)
         return
+    kind = str(data["kind"])
+    model_cls = DOCUMENT_MODELS[kind]
     try:
         model = model_cls.model_validate(data)
     except ValidationError as exc:
-        meta = data.get("metadata")
-        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-            acc.invalid.setdefault(str(kind), set()).add(str(meta["name"]))
+        _note_invalid(acc, rel, data, (kind,))
         for err in exc.errors():
             loc = tuple(err["loc"])
             acc.errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), _message(err)))
         return
     metadata = getattr(model, "metadata", None)
     name = metadata.name if metadata is not None else SETTINGS_FILE
-    doc = Document(str(kind), name, model, rel, start)
+    entry = Document(kind, name, model, rel, start)
     if isinstance(model, ReconcilerSettings):
-        acc.settings.append(doc)
+        acc.settings.append(entry)
         return
-    bucket = acc.documents.setdefault(str(kind), {})
+    bucket = acc.documents.setdefault(kind, {})
     if name in bucket:
         first = bucket[name]
         acc.errors.append(LoadError(shown(rel), _line_of(node, ("metadata", "name"), start), "metadata.name",
                                     f"duplicate {kind} {name!r} (first defined at {shown(first.file)}:{first.line})"))
         return
-    bucket[name] = doc
+    bucket[name] = entry
 
 
-def _looks_like_manifest_file(docs: list[Any]) -> bool:
-    return any(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("gostoa.dev/") for d in docs)
+def _describe(data: Any) -> str:
+    return "nothing" if data is None else f"a {type(data).__name__}: {str(data)[:40]!r}"
+
+
+def _header_problem(data: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]] | None:
+    """(field, message, kinds it may have meant) when apiVersion or kind is missing or unknown."""
+    version, kind = data.get("apiVersion"), data.get("kind")
+    if version == models.API_VERSION and isinstance(kind, str) and kind in DOCUMENT_MODELS:
+        return None  # the common case, decided before any did-you-mean work
+    kinds = (kind,) if isinstance(kind, str) and kind in DOCUMENT_MODELS else (
+        tuple(_close(kind, DOCUMENT_MODELS)) if isinstance(kind, str) else ())
+    if "apiVersion" not in data:
+        near = [k for k in data if isinstance(k, str) and k.lower().replace("_", "").replace("-", "") == "apiversion"]
+        if near:
+            return near[0], "unknown field (did you mean 'apiVersion'?)", kinds
+        return "apiVersion", f"required field missing (use {models.API_VERSION})", kinds
+    if version != models.API_VERSION:
+        hint = (f"did you mean {models.API_VERSION!r}?" if isinstance(version, str) and _close(version, [models.API_VERSION])
+                else f"use {models.API_VERSION}; list files that are not manifests in {IGNORE_FILE}")
+        return "apiVersion", f"unsupported apiVersion {version!r} ({hint})", kinds
+    known = ", ".join(sorted(DOCUMENT_MODELS))
+    if "kind" not in data:
+        return "kind", f"required field missing (one of: {known})", ()
+    hint = f"did you mean {kinds[0]!r}? " if kinds else ""
+    return "kind", f"unknown kind {kind!r} ({hint}known: {known})", kinds
+
+
+def _close(word: str, choices: Iterable[str]) -> list[str]:
+    """Close matches of `word` among `choices`, ignoring case (difflib)."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    return [by_lower[m] for m in difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)]
+
+
+def _note_invalid(acc: _Collected, rel: str, data: Mapping[str, Any], kinds: Iterable[str]) -> None:
+    """Remember an invalid document's name (so references to it do not cascade) and its OpenAPI file."""
+    meta, spec = data.get("metadata"), data.get("spec")
+    for kind in kinds:
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            acc.invalid.setdefault(kind, set()).add(meta["name"])
+        if kind == "API" and isinstance(spec, dict) and isinstance(spec.get("openapi"), str):
+            acc.openapi_refs.append((rel, spec["openapi"]))
 
 
 def _err(state: DesiredState, doc: Document, field_name: str, message: str, shown: Any) -> LoadError:
@@ -389,10 +356,11 @@ def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[st
     return names
 
 
-def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
-                      invalid: Mapping[str, set[str]]) -> list[LoadError]:
+def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set[str]], *,
+                      complete: bool = True) -> list[LoadError]:
     """Cross-document checks. Names of documents that failed validation count as known, so one bad
-    document yields its own errors, not a cascade of "unknown" ones."""
+    document yields its own errors, not a cascade of "unknown" ones; when a file could not be read or
+    parsed at all (not `complete`), any name may live there, so no name is reported unknown."""
     errors: list[LoadError] = []
     gateways = state.gateways
     apis = set(state.of_kind("API")) | invalid.get("API", set())
@@ -414,11 +382,11 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
             if spec is None or not hasattr(spec, "gateways"):
                 continue
             for gw_name in spec.gateways:
-                if gw_name not in gateway_names:
+                if complete and gw_name not in gateway_names:
                     errors.append(_err(state, doc, "spec.gateways", f"unknown gateway {gw_name!r}", shown))
             selector = getattr(spec, "gatewaySelector", None)
             bound = bound_gateways(spec, gateways)
-            if selector is not None and not (bound - set(spec.gateways)) and not spec.gateways:
+            if complete and selector is not None and not (bound - set(spec.gateways)) and not spec.gateways:
                 errors.append(_err(state, doc, "spec.gatewaySelector", "matches no GatewayInstance", shown))
             for gw_name in sorted(bound & set(gateways)):
                 kinds = supported.get(gw_name)
@@ -429,32 +397,93 @@ def _check_references(state: DesiredState, files: Mapping[str, str], shown: Any,
 
     for doc in state.of_kind("Policy").values():
         policy: Policy = doc.model  # type: ignore[assignment]
-        if policy.spec.api not in apis:
+        if complete and policy.spec.api not in apis:
             errors.append(_err(state, doc, "spec.api", f"unknown API {policy.spec.api!r}", shown))
     for doc in state.of_kind("Consumer").values():
         consumer: Consumer = doc.model  # type: ignore[assignment]
         for api_name in consumer.spec.subscriptions:
-            if api_name not in apis:
+            if complete and api_name not in apis:
                 errors.append(_err(state, doc, "spec.subscriptions", f"unknown API {api_name!r}", shown))
 
+    return errors
+
+
+def _openapi_target(manifest: str, ref: str) -> str | None:
+    """The repo path of an API's OpenAPI file, or None when the reference escapes the repository."""
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(manifest), ref))
+    if ref.startswith("/") or target == ".." or target.startswith("../"):
+        return None
+    return target
+
+
+def _check_openapi(state: DesiredState, acc: _Collected, ignored: set[str]) -> list[LoadError]:
+    """Every API's OpenAPI file: inside the repo, present, one OpenAPI document (parsed once, bounded)."""
+    errors: list[LoadError] = []
     for name, doc in state.of_kind("API").items():
         api: API = doc.model  # type: ignore[assignment]
         if api.spec.openapi is None:
             continue
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(doc.file), api.spec.openapi))
-        if api.spec.openapi.startswith("/") or target == ".." or target.startswith("../"):
-            errors.append(_err(state, doc, "spec.openapi", f"path {api.spec.openapi!r} escapes the repository", shown))
+        target = _openapi_target(doc.file, api.spec.openapi)
+        if target is None:
+            errors.append(_err(state, doc, "spec.openapi", f"path {api.spec.openapi!r} escapes the repository", acc.shown))
+        elif target in ignored or target.startswith(tuple(d for d in ignored if d.endswith("/"))):
+            errors.append(_err(state, doc, "spec.openapi", f"file {target!r} is excluded by {IGNORE_FILE}", acc.shown))
+        elif target in acc.unparsed:
+            continue  # the file's own error says why
+        elif target not in acc.files:
+            errors.append(_err(state, doc, "spec.openapi", f"file {target!r} not found in the repository", acc.shown))
+        else:
+            docs = acc.plain.get(target, [])
+            data = docs[0].data if len(docs) == 1 else None
+            if not _is_openapi(data):
+                errors.append(_err(state, doc, "spec.openapi", f"{target}: not an OpenAPI document", acc.shown))
+                continue
+            try:
+                state.openapi[name] = _string_keys(data)
+            except ValueError as exc:
+                errors.append(LoadError(acc.shown(target), docs[0].line, "", str(exc)))
+    return errors
+
+
+def _string_keys(data: Any) -> Any:
+    """OpenAPI is JSON: mapping keys become JSON strings (`200:` -> "200"), as `json.dumps` writes them."""
+    if isinstance(data, list):
+        return [_string_keys(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        text = key if isinstance(key, str) else _json_key(key)
+        if text in out:
+            raise ValueError(f"key {text!r} appears twice in the OpenAPI document (once unquoted)")
+        out[text] = _string_keys(value)
+    return out
+
+
+def _json_key(key: Any) -> str:
+    """How `json.dumps` spells a non-string key (true, null, 1.5, Infinity)."""
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    return json.dumps(key) if isinstance(key, float) else str(key)
+
+
+def _is_openapi(data: Any) -> bool:
+    return isinstance(data, dict) and ("openapi" in data or "swagger" in data)
+
+
+def _check_strays(state: DesiredState, acc: _Collected) -> list[LoadError]:
+    """Files holding no manifest must be OpenAPI: documents with an `openapi`/`swagger` key, the file
+    an API refers to, or any file in the folder (or below) of one (split specs), the repo root aside.
+    Anything else is an error, never skipped."""
+    refs = [(doc.file, doc.model.spec.openapi) for doc in state.of_kind("API").values()  # type: ignore[attr-defined]
+            if doc.model.spec.openapi is not None]  # type: ignore[attr-defined]
+    targets = {t for t in (_openapi_target(f, r) for f, r in [*refs, *acc.openapi_refs]) if t is not None}
+    folders = tuple(posixpath.dirname(t) + "/" for t in targets if posixpath.dirname(t))
+    errors = []
+    for rel, docs in sorted(acc.plain.items()):
+        if rel in targets or rel.startswith(folders) or all(_is_openapi(doc.data) for doc in docs):
             continue
-        if target not in files:
-            errors.append(_err(state, doc, "spec.openapi", f"file {target!r} not found in the repository", shown))
-            continue
-        try:
-            parsed = json.loads(files[target]) if target.endswith(".json") else yaml.load(files[target], Loader=_Base)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(_err(state, doc, "spec.openapi", f"{target}: cannot parse OpenAPI document: {exc}", shown))
-            continue
-        if not isinstance(parsed, dict) or not ("openapi" in parsed or "swagger" in parsed):
-            errors.append(_err(state, doc, "spec.openapi", f"{target}: not an OpenAPI document", shown))
-            continue
-        state.openapi[name] = parsed
+        errors.append(LoadError(acc.shown(rel), docs[0].line, "", (
+            "not a manifest (no apiVersion or kind) and no API's spec.openapi refers to it or to its folder; "
+            f"list it in {IGNORE_FILE} if the reconciler should skip it")))
     return errors

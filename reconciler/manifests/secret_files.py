@@ -20,16 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reconciler.manifests.loader import (
-    DesiredState,
-    Document,
-    LoadError,
-    _document_starts,
-    _field_path,
-    _LazyNode,
-    _line_of,
-)
+from reconciler.manifests.loader import DesiredState, Document, LoadError, _field_path, _line_of
 from reconciler.manifests.models import SecretRef
+from reconciler.manifests.parsing import node_tree
 
 SECRET_DIRS_ENV = "RECONCILER_SECRET_DIRS"
 
@@ -84,9 +77,7 @@ def _line(doc: Document, files: Mapping[str, str], loc: tuple[int | str, ...]) -
     text = files.get(doc.file)
     if text is None or doc.file.endswith(".json"):
         return doc.line
-    starts = _document_starts(text)
-    index = starts.index(doc.line) if doc.line in starts else 0
-    return _line_of(_LazyNode(text, index, False), loc, doc.line)
+    return _line_of(node_tree(text, doc.line), loc, doc.line)
 
 
 def check(state: DesiredState, files: Mapping[str, str], root: Path,

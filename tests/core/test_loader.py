@@ -116,9 +116,15 @@ def test_unknown_kind_and_version() -> None:
     assert errs[1].startswith("repo/y.yaml:1: apiVersion: unsupported apiVersion 'gostoa.dev/v9'")
 
 
-def test_non_manifest_yaml_is_ignored() -> None:
-    state = parse_tree({"gw.yaml": GATEWAY, "docs/openapi.yaml": "openapi: 3.0.3\ninfo: {title: x}\n"})
-    assert list(state.gateways) == ["stoa-dev"]
+def test_non_manifest_yaml_is_an_error_unless_it_is_openapi() -> None:
+    assert list(parse_tree({"gw.yaml": GATEWAY, "docs/openapi.yaml": "openapi: 3.0.3\ninfo: {title: x}\n"}).gateways)
+    stray = {"gw.yaml": GATEWAY, "docs/openapi.yaml": "openapi: 3.0.3\ninfo: {title: x}\n", "docs/pet.yaml": "type: object\n"}
+    assert errors_of(stray) == [
+        "repo/docs/pet.yaml:1: not a manifest (no apiVersion or kind) and no API's spec.openapi refers to it "
+        "or to its folder; list it in .reconcilerignore if the reconciler should skip it"]
+    api = API + "  openapi: ../docs/openapi.yaml\n"
+    state = parse_tree({**stray, "apis/pets.yaml": api, "docs/schemas/tag.yaml": "type: string\n"})
+    assert state.openapi["pets"]["info"]["title"] == "x"  # and the split spec's fragment is no stray
 
 
 def test_selector_matching_nothing_is_an_error() -> None:
