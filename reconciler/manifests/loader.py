@@ -97,7 +97,9 @@ def load(root: Path, *, display_root: str | None = None) -> DesiredState:
     from reconciler.manifests import secret_files  # it builds on this module
 
     tree = read_tree(root)
-    state = parse_tree(tree.texts, display_root=str(root) if display_root is None else display_root,
+    if display_root is None:  # a single file is shown by its own path, not `<file>/<file>`
+        display_root = str(root.parent) if root.is_file() else str(root)
+    state = parse_tree(tree.texts, display_root=display_root,
                        read_errors=tree.errors, ignored=tree.ignored)
     errors = secret_files.check(state, tree.texts, root)
     if errors:
@@ -223,7 +225,7 @@ def parse_tree(files: Mapping[str, str], *, display_root: str = ".", read_errors
                                     f"more than one ReconcilerSettings (first at {shown(settings[0].file)})"))
     spec = settings[0].model.spec if settings else SettingsSpec(owner="stoa-reconciler")  # type: ignore[attr-defined]
     state = DesiredState(settings=spec, documents=acc.documents, display_root=display_root)
-    errors.extend(_check_references(state, shown, acc.invalid, complete=not acc.unparsed))
+    errors.extend(_check_references(state, shown, acc.invalid, complete=not acc.unparsed, files=acc.files))
     errors.extend(_check_openapi(state, acc, set(ignored)))
     errors.extend(_check_strays(state, acc))
     if errors:
@@ -281,7 +283,8 @@ def _take_document(acc: _Collected, rel: str, doc: ParsedDocument, node: _LazyNo
         _note_invalid(acc, rel, data, (kind,))
         for err in exc.errors():
             loc = tuple(err["loc"])
-            acc.errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), _message(err)))
+            message = _message(err) + _field_hint(model_cls, err)
+            acc.errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), message))
         return
     metadata = getattr(model, "metadata", None)
     name = metadata.name if metadata is not None else SETTINGS_FILE
@@ -325,6 +328,21 @@ def _header_problem(data: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]
     return "kind", f"unknown kind {kind!r} ({hint}known: {known})", kinds
 
 
+def _field_hint(model_cls: type[BaseModel], err: Mapping[str, Any]) -> str:
+    """`; did you mean 'displayName'?` for an unknown field close to a known one at the same place."""
+    if err.get("type") != "extra_forbidden" or not err.get("loc"):
+        return ""
+    *parents, field_name = [str(part) for part in err["loc"]]
+    cls: Any = model_cls
+    for part in parents:
+        info = getattr(cls, "model_fields", {}).get(part)
+        cls = getattr(info, "annotation", None)
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return ""
+    close = _close(field_name, getattr(cls, "model_fields", {}))
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _close(word: str, choices: Iterable[str]) -> list[str]:
     """Close matches of `word` among `choices`, ignoring case (difflib)."""
     by_lower = {choice.lower(): choice for choice in choices}
@@ -341,8 +359,19 @@ def _note_invalid(acc: _Collected, rel: str, data: Mapping[str, Any], kinds: Ite
             acc.openapi_refs.append((rel, spec["openapi"]))
 
 
-def _err(state: DesiredState, doc: Document, field_name: str, message: str, shown: Any) -> LoadError:
-    return LoadError(shown(doc.file), doc.line, field_name, message)
+def _err(state: DesiredState, doc: Document, field_name: str, message: str, shown: Any,
+         files: Mapping[str, str] | None = None, loc: tuple[int | str, ...] | None = None) -> LoadError:
+    """A located error; with the file's text and the field's `loc`, at the field's own line."""
+    line = doc.line
+    text = (files or {}).get(doc.file)
+    if text is not None and loc is not None and not doc.file.lower().endswith(".json"):
+        line = _line_of(node_tree(text, doc.line), loc, doc.line)
+    return LoadError(shown(doc.file), line, field_name, message)
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    close = _close(name, known)
+    return f"unknown {what} {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[str]:
@@ -357,7 +386,7 @@ def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[st
 
 
 def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set[str]], *,
-                      complete: bool = True) -> list[LoadError]:
+                      complete: bool = True, files: Mapping[str, str] | None = None) -> list[LoadError]:
     """Cross-document checks. Names of documents that failed validation count as known, so one bad
     document yields its own errors, not a cascade of "unknown" ones; when a file could not be read or
     parsed at all (not `complete`), any name may live there, so no name is reported unknown."""
@@ -372,7 +401,17 @@ def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set
             supported[name] = gateway_type(gw.spec.gatewayType.value).kinds
         except LookupError as exc:
             supported[name] = str(exc)
-            errors.append(_err(state, state.of_kind("GatewayInstance")[name], "spec.gatewayType", str(exc), shown))
+            errors.append(_err(state, state.of_kind("GatewayInstance")[name], "spec.gatewayType", str(exc), shown,
+                               files, ("spec", "gatewayType")))
+            continue
+        known_options = gateway_type(gw.spec.gatewayType.value).options
+        for option in sorted(set(gw.spec.options) - set(known_options)):
+            hint = _close(option, known_options)
+            listed = ", ".join(sorted(known_options)) or "none"
+            errors.append(_err(state, state.of_kind("GatewayInstance")[name], f"spec.options.{option}",
+                               f"unknown option for a {gw.spec.gatewayType.value} gateway"
+                               + (f"; did you mean {hint[0]!r}?" if hint else "") + f" (known: {listed})",
+                               shown, files, ("spec", "options", option)))
 
     for kind, docs in state.documents.items():
         if kind == "GatewayInstance":
@@ -381,29 +420,34 @@ def _check_references(state: DesiredState, shown: Any, invalid: Mapping[str, set
             spec = getattr(doc.model, "spec", None)
             if spec is None or not hasattr(spec, "gateways"):
                 continue
-            for gw_name in spec.gateways:
+            for index, gw_name in enumerate(spec.gateways):
                 if complete and gw_name not in gateway_names:
-                    errors.append(_err(state, doc, "spec.gateways", f"unknown gateway {gw_name!r}", shown))
+                    errors.append(_err(state, doc, "spec.gateways", _unknown("gateway", gw_name, gateway_names), shown,
+                                       files, ("spec", "gateways", index)))
             selector = getattr(spec, "gatewaySelector", None)
             bound = bound_gateways(spec, gateways)
             if complete and selector is not None and not (bound - set(spec.gateways)) and not spec.gateways:
-                errors.append(_err(state, doc, "spec.gatewaySelector", "matches no GatewayInstance", shown))
+                errors.append(_err(state, doc, "spec.gatewaySelector", "matches no GatewayInstance", shown,
+                                   files, ("spec", "gatewaySelector")))
             for gw_name in sorted(bound & set(gateways)):
                 kinds = supported.get(gw_name)
                 if isinstance(kinds, frozenset) and kind not in kinds:
                     gw_type = gateways[gw_name].spec.gatewayType.value
                     errors.append(_err(state, doc, "spec.gateways",
-                                       f"{kind} is not supported by gateway {gw_name!r} (type {gw_type})", shown))
+                                       f"{kind} is not supported by gateway {gw_name!r} (type {gw_type})", shown,
+                                       files, ("spec", "gateways")))
 
     for doc in state.of_kind("Policy").values():
         policy: Policy = doc.model  # type: ignore[assignment]
         if complete and policy.spec.api not in apis:
-            errors.append(_err(state, doc, "spec.api", f"unknown API {policy.spec.api!r}", shown))
+            errors.append(_err(state, doc, "spec.api", _unknown("API", policy.spec.api, apis), shown,
+                               files, ("spec", "api")))
     for doc in state.of_kind("Consumer").values():
         consumer: Consumer = doc.model  # type: ignore[assignment]
-        for api_name in consumer.spec.subscriptions:
+        for index, api_name in enumerate(consumer.spec.subscriptions):
             if complete and api_name not in apis:
-                errors.append(_err(state, doc, "spec.subscriptions", f"unknown API {api_name!r}", shown))
+                errors.append(_err(state, doc, "spec.subscriptions", _unknown("API", api_name, apis), shown,
+                                   files, ("spec", "subscriptions", index)))
 
     return errors
 

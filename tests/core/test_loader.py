@@ -54,7 +54,7 @@ def test_unknown_field_missing_field_and_bad_name_are_all_reported() -> None:
     errs = errors_of({"gw.yaml": GATEWAY, "a.yaml": bad})
     assert "repo/a.yaml:4: metadata.name: not a valid name" in errs[0]
     assert "repo/a.yaml:5: spec.tenant: required field missing" in errs
-    assert "repo/a.yaml:6: spec.tenannt: unknown field" in errs
+    assert "repo/a.yaml:6: spec.tenannt: unknown field; did you mean 'tenant'?" in errs
 
 
 def test_literal_credentials_are_rejected() -> None:
@@ -78,9 +78,9 @@ def test_cross_references() -> None:
         """)
     api = API.replace("gateways: [stoa-dev]", "gateways: [stoa-prod]")
     errs = errors_of({"gw.yaml": GATEWAY, "api.yaml": api, "more.yaml": policy})
-    assert "repo/api.yaml:1: spec.gateways: unknown gateway 'stoa-prod'" in errs
-    assert "repo/more.yaml:1: spec.api: unknown API 'nope'" in errs
-    assert "repo/more.yaml:6: spec.subscriptions: unknown API 'ghost'" in errs
+    assert "repo/api.yaml:10: spec.gateways: unknown gateway 'stoa-prod'; did you mean 'stoa-dev'?" in errs
+    assert "repo/more.yaml:4: spec.api: unknown API 'nope'" in errs
+    assert "repo/more.yaml:9: spec.subscriptions: unknown API 'ghost'" in errs
 
 
 def test_duplicate_names_point_at_both_places() -> None:
@@ -130,7 +130,7 @@ def test_non_manifest_yaml_is_an_error_unless_it_is_openapi() -> None:
 def test_selector_matching_nothing_is_an_error() -> None:
     api = API.replace("gateways: [stoa-dev]", "gatewaySelector: {matchLabels: {env: prod}}")
     assert errors_of({"gw.yaml": GATEWAY, "api.yaml": api}) == [
-        "repo/api.yaml:1: spec.gatewaySelector: matches no GatewayInstance"]
+        "repo/api.yaml:10: spec.gatewaySelector: matches no GatewayInstance"]
 
 
 def test_every_gateway_type_of_stoa_is_valid() -> None:
@@ -158,3 +158,14 @@ def test_yaml_12_scalars_and_dates_stay_strings() -> None:
     doc = API.replace('version: "1"', "version: 2024-01-01")
     state = parse_tree({"gw.yaml": GATEWAY, "a.yaml": doc})
     assert state.of_kind("API")["pets"].model.spec.version == "2024-01-01"  # type: ignore[attr-defined]
+
+
+def test_validate_of_a_single_file_names_that_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from reconciler.cli import main
+
+    bad = tmp_path / "api.yaml"
+    bad.write_text("apiVersion: gostoa.dev/v1alpha1\nkind: API\nmetadata:\n  name: pets\nspec:\n  tenannt: x\n")
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:6: spec.tenannt: unknown field; did you mean 'tenant'?" in err
+    assert f"{bad}/api.yaml" not in err

@@ -436,4 +436,4 @@ def test_names_in_an_unreadable_file_do_not_cascade_into_unknown_reference_error
     write(tmp_path, {"gw.yaml": GATEWAY, "apis/pets.yaml": b"\xff" + API.encode(), "p.yaml": policy})
     assert load_errors(tmp_path) == ["repo/apis/pets.yaml:1: not valid UTF-8: byte 0xFF at column 1; save the file as UTF-8"]
     (tmp_path / "apis" / "pets.yaml").write_text(API.replace("name: pets", "name: cats"))
-    assert load_errors(tmp_path) == ["repo/p.yaml:1: spec.api: unknown API 'pets'"]  # once readable, it is checked
+    assert load_errors(tmp_path) == ["repo/p.yaml:4: spec.api: unknown API 'pets'"]  # once readable, it is checked

@@ -240,16 +240,16 @@ CASES = [
     Case("two-reconciler-settings", {"more-settings.yaml": BASE[SETTINGS]},
          [f"{SETTINGS}:1: kind: more than one ReconcilerSettings"]),
     # -- broken references
-    Case("policy-naming-a-missing-api", sub(POLICY, "api: pets", "api: cats"), [f"{POLICY}:1: spec.api: unknown API 'cats'"]),
+    Case("policy-naming-a-missing-api", sub(POLICY, "api: pets", "api: cats"), [f"{POLICY}:6: spec.api: unknown API 'cats'"]),
     Case("consumer-subscribing-to-a-missing-api", sub(CONSUMER, "subscriptions: [pets]", "subscriptions: [pets, cats]"),
-         [f"{CONSUMER}:1: spec.subscriptions: unknown API 'cats'"]),
+         [f"{CONSUMER}:10: spec.subscriptions: unknown API 'cats'"]),
     Case("api-bound-to-an-unknown-gateway", sub(API, "gateways: [stoa-dev]", "gateways: [stoa-prod]"),
-         [f"{API}:1: spec.gateways: unknown gateway 'stoa-prod'"]),
+         [f"{API}:13: spec.gateways: unknown gateway 'stoa-prod'; did you mean 'stoa-dev'?"]),
     Case("selector-matching-no-gateway", sub(API, "gateways: [stoa-dev]", "gatewaySelector: {matchLabels: {env: prod}}"),
-         [f"{API}:1: spec.gatewaySelector: matches no GatewayInstance"]),
+         [f"{API}:13: spec.gatewaySelector: matches no GatewayInstance"]),
     Case("kind-the-gateway-cannot-take", {"aliases/backend.yaml": doc(
         "Alias", "backend", "  endpointUri: https://b.example.com\n  gateways: [stoa-dev]\n")},
-         ["aliases/backend.yaml:1: spec.gateways: Alias is not supported by gateway 'stoa-dev'"]),
+         ["aliases/backend.yaml:7: spec.gateways: Alias is not supported by gateway 'stoa-dev'"]),
     # -- file references
     Case("openapi-path-traversal", sub(API, "../openapi/pets.yaml", "../../../etc/passwd"),
          [f"{API}:1: spec.openapi: path '../../../etc/passwd' escapes the repository"]),
