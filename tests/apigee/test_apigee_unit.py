@@ -376,3 +376,11 @@ async def test_extended_methods_are_not_supported() -> None:
                  a.apply_config({}), a.export_archive()):
         result = await call
         assert not result.success and result.error == "Not supported by apigee"
+
+
+def test_a_per_second_limit_says_it_becomes_a_per_minute_quota() -> None:
+    notes = adapter().plan_notes("Policy", {"api": "pets", "type": "rate_limit",
+                                            "config": {"requests": 20, "period": "second"}})
+    assert notes == ["Apigee: 20 requests/second is enforced as an API product quota of 1200 per minute "
+                     "(a burst within a minute is not cut; no SpikeArrest policy)"]
+    assert adapter().plan_notes("Policy", {"type": "rate_limit", "config": {"requests": 5, "period": "minute"}}) == []

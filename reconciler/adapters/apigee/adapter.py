@@ -412,6 +412,15 @@ class ApigeeAdapter(GatewayAdapter):
                                        delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
+    def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
+        """What the Apigee mapping changes in meaning: a per-second limit becomes a per-minute quota."""
+        config = spec.get("config") or {}
+        if kind == "Policy" and spec.get("type") == "rate_limit" and config.get("period") == "second":
+            quota = m.quota_for(int(config.get("requests") or 0), "second")
+            return [f"Apigee: {config.get('requests')} requests/second is enforced as an API product quota of "
+                    f"{quota['quota']} per minute (a burst within a minute is not cut; no SpikeArrest policy)"]
+        return []
+
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         if kind == "API":
