@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from reconciler.manifests.models import GatewayInstance, SecretRef
 from reconciler.manifests.secret_files import SecretPathError, base_dir, confined
 from reconciler.model.changes import Change, GatewayReport, Op
 from reconciler.model.errors import GatewayError, sanitize
-from reconciler.model.gateways import gateway_type
+from reconciler.model.gateways import gateway_type, gateway_types
 from reconciler.model.kinds import KINDS
 from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
 from reconciler.model.records import API_KEY, secret_fingerprint
@@ -208,11 +209,14 @@ def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None
     errors: list[LoadError] = []
     for name in sorted(wanted & set(state.gateways)):
         gw = state.gateways[name]
-        try:
-            cls = registry.adapter_class(gw.spec.gatewayType.value)
-        except LookupError:
+        info = gateway_types().get(gw.spec.gatewayType.value)
+        if info is None:
             continue  # the loader reported the unknown type
-        problems = gateway_conflicts(desired[name]) + cls.check(desired[name], dict(gw.spec.options))
+        problems = gateway_conflicts(desired[name])
+        if info.checks is not None:
+            module, _, function = info.checks.partition(":")
+            check = getattr(importlib.import_module(module), function)
+            problems = problems + list(check(desired[name], dict(gw.spec.options)))
         for problem in problems:
             doc = state.of_kind(problem.kind).get(problem.name)
             if doc is None:

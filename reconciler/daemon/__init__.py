@@ -7,6 +7,15 @@ Layers (outer to inner): `commands` (CLI) → `runner` (supervisor, reconcile lo
 
 from __future__ import annotations
 
-from reconciler.daemon.settings import DaemonSettings, SettingsError, load_settings
+from typing import Any
 
 __all__ = ["DaemonSettings", "SettingsError", "load_settings"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the CLI registers the daemon's subcommands on every start; settings (pydantic) load on use.
+    if name in __all__:
+        from reconciler.daemon import settings
+
+        return getattr(settings, name)
+    raise AttributeError(name)

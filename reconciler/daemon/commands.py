@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
@@ -65,6 +63,8 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, params: dict[str, str] | None = None) -> tuple[int, Any]:
+    import httpx  # here, not at import: `reconciler --help` must not pay for the HTTP stack
+
     token = _token(args)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:

@@ -37,6 +37,9 @@ class GatewayTypeInfo:
     """Manifest credential field (`spec.credentials.<field>`) -> key of the adapter's `auth` config."""
     options: Mapping[str, str] = field(default_factory=dict)
     """Known `spec.options` keys -> one-line description."""
+    checks: str | None = None
+    """`module:function` of the type's pure capability checks (`(records, options) -> [Problem]`), run by
+    `validate` and `plan` before any request; a light module, so validating imports no HTTP stack."""
     can_export: bool = False
     """True when the adapter can export an archive (`reconciler export`)."""
     rank: int = 1000

@@ -7,6 +7,7 @@ GATEWAYS = (GatewayTypeInfo(
     adapter="reconciler.adapters.kong.adapter:KongAdapter",
     emulator="reconciler.emulators.kong:KongEmulator",
     credentials={"token": "token"},
+    checks="reconciler.adapters.kong.checks:check",
     options={"protectApis": "add key-auth and acl plugins to managed services (default true)",
              "mode": "dbless or postgres: the mode of the emulator `reconciler demo` starts"},
     rank=10,

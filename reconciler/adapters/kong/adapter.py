@@ -18,7 +18,7 @@ import yaml
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
-from reconciler.adapters.kong import dbless
+from reconciler.adapters.kong import checks, dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
@@ -161,35 +161,7 @@ class KongAdapter(GatewayAdapter):
 
     @classmethod
     def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
-        """Kong refuses or loses, before any request:
-        - a backend URL with user info, a query or a fragment (a service keeps protocol, host, port,
-          path only: kong/db/schema/entities/services.lua);
-        - two policies of one type on one API: one plugin of a name per service (the plugins entity's
-          `cache_key = {name, route, service, consumer}`, kong/db/schema/entities/plugins.lua),
-          answered `409 UNIQUE violation` in DB mode and rejected whole in DB-less mode."""
-        problems: list[Problem] = []
-        seen: dict[tuple[str, str], str] = {}
-        for record in sorted(records, key=lambda r: (str(r["kind"]), str(r["name"]))):
-            spec = record.get("spec") or {}
-            if record["kind"] == "API":
-                lost = m.backend_losses(str(spec.get("backend") or ""))
-                if lost:
-                    problems.append(Problem("API", str(record["name"]), "spec.backend",
-                                            "kong cannot store " + ", ".join(lost) + " of a backend URL (a service "
-                                            "keeps protocol, host, port and path): remove it"))
-            elif record["kind"] == "Policy":
-                plugin = m.PLUGIN_OF_TYPE.get(str(spec.get("type")))
-                slot = (str(spec.get("api")), str(plugin))
-                if plugin is None:
-                    continue
-                if slot in seen:
-                    problems.append(Problem("Policy", str(record["name"]), "spec.type",
-                                            f"kong allows one {plugin} plugin per service: API {slot[0]!r} already "
-                                            f"has policy {seen[slot]!r} of type {spec.get('type')}",
-                                            other=("Policy", seen[slot])))
-                else:
-                    seen[slot] = str(record["name"])
-        return problems
+        return checks.check(records, options)
 
     # ------------------------------------------------------------------ DB-less batch
     async def apply_batch(self, changes: list[Change]) -> list[ItemResult] | None:
