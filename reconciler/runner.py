@@ -395,7 +395,8 @@ async def plan_state(repo: LoadedRepo, options: RunOptions = RunOptions()) -> Re
     prep = _prepare(repo, options, for_apply=False)
     scrubbing = install(prep.scrubber)
     try:
-        await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
+        with paused_gc():  # reading back 90,000 objects builds acyclic records: the cyclic GC only rescans
+            await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
     finally:
         await _close(prep.adapters)
         uninstall(scrubbing)
@@ -423,7 +424,8 @@ async def apply_state(
     outcome = ApplyOutcome(prep.plan)
     scrubbing = install(prep.scrubber)
     try:
-        await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
+        with paused_gc():  # reading back 90,000 objects builds acyclic records: the cyclic GC only rescans
+            await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
         limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
         _check_deletes(prep.plan, limit)
         if approve is not None and not approve(prep.plan):
