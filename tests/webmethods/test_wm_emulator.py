@@ -112,14 +112,119 @@ def test_enforced_policy_action_cannot_be_deleted(http: httpx.Client) -> None:
     assert action.status_code == 201
     action_id = action.json()["policyAction"]["id"]
     policy = http.get(f"/policies/{api['policies'][0]}").json()["policy"]
-    policy["policyEnforcements"].append({"stageKey": "trafficOptimization",
-                                         "enforcements": [{"enforcementObjectId": action_id}]})
+    policy["policyEnforcements"].append({"stageKey": "LMT", "enforcements": [{"enforcementObjectId": action_id}]})
     assert http.put(f"/policies/{policy['id']}", json={"policy": policy}).status_code == 200
     assert http.delete(f"/policyActions/{action_id}").status_code == 400
     policy["policyEnforcements"].pop()
     http.put(f"/policies/{policy['id']}", json={"policy": policy})
     assert http.delete(f"/policyActions/{action_id}").status_code == 204
     assert http.post("/policyActions", json={"policyAction": {"names": []}}).status_code == 400
+
+
+def attach(http: httpx.Client, api: dict[str, Any], *pairs: tuple[str, str]) -> httpx.Response:
+    """PUT the API's policy with its default stages plus (stage, action id) pairs."""
+    policy = http.get(f"/policies/{api['policies'][0]}").json()["policy"]
+    for stage, action_id in pairs:
+        policy["policyEnforcements"].append({"stageKey": stage, "enforcements": [{"enforcementObjectId": action_id}]})
+    return http.put(f"/policies/{policy['id']}", json={"policy": policy})
+
+
+def action(http: httpx.Client, template: str, **params: list[str]) -> str:
+    body = {"templateKey": template, "parameters": [{"templateKey": k, "values": v} for k, v in params.items()]}
+    response = http.post("/policyActions", json={"policyAction": body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["policyAction"]["id"])
+
+
+def test_policy_stages_are_served_as_the_sample(http: httpx.Client) -> None:
+    stages = http.get("/policyStages").json()["stages"]
+    assert [s["stageKey"] for s in stages] == ["threatProtection", "transport", "IAM", "requestPayloadProcessing",
+                                               "routing", "LMT", "responseProcessing", "responseFaultProcessing"]
+    templates = {s["stageKey"]: s["policyActionTemplates"] for s in stages}
+    assert "throttle" in templates["LMT"] and "evaluatePolicy" in templates["IAM"]
+    assert "corsPolicy" in templates["responseProcessing"]
+    assert stages[2]["names"] == [{"value": "Identity and Access Management", "locale": "en"}]
+    assert stages[2]["sequence"] is None and stages[7]["sequence"] == "faultsequence"
+
+
+def test_a_stage_key_not_in_policy_stages_is_refused(http: httpx.Client) -> None:
+    api = create_api(http)
+    throttle = action(http, "throttle")
+    for stage in ("trafficOptimization", "processing", "lmt"):
+        refused = attach(http, api, (stage, throttle))
+        assert refused.status_code == 400 and stage in refused.json()["errorDetails"]
+    assert attach(http, api, ("LMT", throttle)).status_code == 200
+
+
+def test_an_action_sits_only_in_a_stage_that_takes_its_template(http: httpx.Client) -> None:
+    api = create_api(http)
+    throttle, cors = action(http, "throttle"), action(http, "corsPolicy")
+    assert attach(http, api, ("transport", throttle)).status_code == 400
+    assert attach(http, api, ("transport", cors)).status_code == 400
+    assert attach(http, api, ("LMT", throttle), ("responseProcessing", cors)).status_code == 200
+    stages = http.get(f"/policies/{api['policies'][0]}").json()["policy"]["policyEnforcements"]
+    assert {s["stageKey"] for s in stages} == {"transport", "routing", "LMT", "responseProcessing"}
+
+
+def test_an_api_takes_one_identify_and_authorize_action(http: httpx.Client) -> None:
+    api = create_api(http)
+    one, two = action(http, "evaluatePolicy"), action(http, "evaluatePolicy")
+    refused = attach(http, api, ("IAM", one), ("IAM", two))
+    assert refused.status_code == 500
+    assert "only one policy action with template id Identify & Authorize" in refused.json()["errorDetails"]
+    assert attach(http, api, ("IAM", one)).status_code == 200
+
+
+def test_traffic_optimization_of_an_active_api_needs_identify_and_authorize(http: httpx.Client) -> None:
+    api = create_api(http)
+    throttle = action(http, "throttle", consumerIds=["AnyConsumers"])
+    assert attach(http, api, ("LMT", throttle)).status_code == 200  # an inactive API may be built in steps
+    refused = http.put(f"/apis/{api['id']}/activate")
+    assert refused.status_code == 500 and "[Identify & Authorize Application]" in refused.json()["errorDetails"]
+    identify = action(http, "evaluatePolicy", allowAnonymous=["false"])
+    assert attach(http, api, ("IAM", identify)).status_code == 200
+    assert http.put(f"/apis/{api['id']}/activate").status_code == 200
+    policy = http.get(f"/policies/{api['policies'][0]}").json()["policy"]
+    without_iam = [s for s in policy["policyEnforcements"] if s["stageKey"] != "IAM"]
+    put = http.put(f"/policies/{policy['id']}", json={"policy": {**policy, "policyEnforcements": without_iam}})
+    assert put.status_code == 500  # the active API would lose the dependency
+
+
+def test_an_active_api_keeps_its_name_and_version(http: httpx.Client) -> None:
+    api_id = create_api(http)["id"]
+    assert http.put(f"/apis/{api_id}/activate").status_code == 200
+    for change in ({"apiVersion": "2"}, {"apiName": "cats"}):
+        refused = http.put(f"/apis/{api_id}", json={"type": "openapi", "apiDefinition": DOC_30, **change})
+        assert refused.status_code == 400
+        assert "cannot modify the name and version of an API" in refused.json()["errorDetails"]
+    same = http.put(f"/apis/{api_id}", json={"apiName": "pets", "apiVersion": "1", "apiDescription": "d"})
+    assert same.status_code == 200  # unchanged name and version: an ordinary update
+    assert http.put(f"/apis/{api_id}/deactivate").status_code == 200
+    moved = http.put(f"/apis/{api_id}", json={"apiName": "pets", "apiVersion": "2"})
+    assert moved.status_code == 200 and moved.json()["apiResponse"]["api"]["apiVersion"] == "2"
+
+
+def test_the_gateway_generates_api_keys_and_only_regenerates_them(http: httpx.Client) -> None:
+    created = http.post("/applications", json={"name": "a", "accessTokens": {
+        "apiAccessKey_credentials": {"apiAccessKey": "chosen-by-client"}}}).json()
+    key = created["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"]
+    assert key != "chosen-by-client" and len(key) == 64
+    updated = http.put(f"/applications/{created['id']}", json={"name": "a", "accessTokens": {
+        "apiAccessKey_credentials": {"apiAccessKey": "chosen-by-client"}}}).json()
+    assert updated["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"] == key
+    regenerated = http.post(f"/applications/{created['id']}/accessTokens", json={"type": "apiAccessKeyCredentials"})
+    assert regenerated.status_code == 201
+    new_key = http.get(f"/applications/{created['id']}").json()["accessTokens"]["apiAccessKey_credentials"]
+    assert new_key["apiAccessKey"] not in (key, "chosen-by-client")
+    assert http.post("/applications/nope/accessTokens", json={"type": "apiAccessKeyCredentials"}).status_code == 400
+
+
+def test_post_of_an_application_api_list_replaces_it_too(http: httpx.Client) -> None:
+    one, two = create_api(http, "one")["id"], create_api(http, "two")["id"]
+    app = http.post("/applications", json={"name": "a"}).json()
+    assert http.post(f"/applications/{app['id']}/apis", json={"apiIDs": [one, two]}).status_code == 200
+    assert http.post(f"/applications/{app['id']}/apis", json=[two]).status_code == 200
+    assert http.get(f"/applications/{app['id']}/apis").json() == {"apiIDs": [two]}
 
 
 def test_strategies_and_scopes_check_their_references(http: httpx.Client) -> None:
