@@ -219,10 +219,15 @@ class WebMethodsEmulator(Emulator):
     def _health(self, request: Request, body: Any) -> tuple[int, Any]:
         part = request.path_params["part"]
         green = {"status": "green", "response_time_ms": "1"}
+        admin = {"status": "green", "ui": green}
+        engine = {"status": "green", "elasticsearch": {"status": "green"}, "is": green, "terracotta": green}
         shapes = {
-            "all": {"status": "green", "elasticsearch": {"status": "green"}, "is": green, "terracotta": green},
-            "admin": {"status": "green", "ui": green},
-            "engine": {"status": "green", "is": green},
+            # `all` has no sample: its schema (HealthCheckAllResult) holds the parts; `status` as each part has
+            "all": {"status": "green", "admin": admin, "engine": engine,
+                    "external": {"name": "externalServices", "type": "all", "status": "green",
+                                 "response_time_ms": "1"}},
+            "admin": admin,
+            "engine": engine,
             "externalServices": {"status": "green", "destinations": [], "external_accounts": []},
         }
         if part not in shapes:
@@ -230,8 +235,8 @@ class WebMethodsEmulator(Emulator):
         return 200, shapes[part]
 
     def _serverinfo(self, request: Request, body: Any) -> tuple[int, Any]:
-        return 200, {"serverId": "emulator:5555", "version": "10.15.0.0", "product": "webMethods API Gateway",
-                     "host": "127.0.0.1"}
+        return 200, {"version": "10.15.0.0", "build": "emulator", "description": "webMethods API Gateway (emulator)",
+                     "publisher": "Software AG"}  # ServerInfo's field names (no sample)
 
     # ------------------------------------------------------------------ APIs
     def _get_api(self, api_id: str) -> dict[str, Any]:
@@ -302,7 +307,8 @@ class WebMethodsEmulator(Emulator):
         api = {"id": api_id, "apiName": body["apiName"], "apiVersion": version, "type": "REST",
                "apiDescription": body.get("apiDescription") or "", "isActive": False, "publishedPortals": [],
                "systemVersion": 1, "owner": self.username, "creationDate": _now(), "lastModified": _now(),
-               "policies": [policy_id], "apiDefinition": definition, "tracingEnabled": False,
+               "maturityState": body.get("maturityState") or "Beta", "scopes": [],
+               "policies": [policy_id], "apiDefinition": definition,
                "nativeEndpoint": self._endpoints(definition),
                "gatewayEndpoints": {}}
         self.apis[api_id] = api
@@ -395,8 +401,9 @@ class WebMethodsEmulator(Emulator):
         return 200, {"apiResponse": {"api": copy.deepcopy(api), "responseStatus": "SUCCESS"}}
 
     def _api_scopes(self, request: Request, body: Any) -> tuple[int, Any]:
-        api_id = self._get_api(request.path_params["api_id"])["id"]
-        return 200, {"scopes": [s for s in self.scopes.values() if api_id in (s.get("apiScopes") or [])]}
+        """The API's own scopes (groups of resources; none are made here), as `scopeReferences`."""
+        api = self._get_api(request.path_params["api_id"])
+        return 200, {"scopeReferences": copy.deepcopy(api.get("scopes") or [])}
 
     def _api_applications(self, request: Request, body: Any) -> tuple[int, Any]:
         api_id = self._get_api(request.path_params["api_id"])["id"]
@@ -562,8 +569,8 @@ class WebMethodsEmulator(Emulator):
     def _application(self, request: Request, body: Any) -> tuple[int, Any]:
         app_id = request.path_params["app_id"]
         app = self._get_app(app_id)
-        if request.method == "GET":
-            return 200, self._app_view(app)
+        if request.method == "GET":  # the sample lists the one application under `applications`
+            return 200, {"applications": [self._app_view(app)]}
         if request.method == "DELETE":
             del self.applications[app_id]
             self.app_apis.pop(app_id, None)
@@ -621,8 +628,8 @@ class WebMethodsEmulator(Emulator):
         alias = self.aliases.get(alias_id)
         if alias is None:
             raise _Error(404, f" Unable to process the request for alias. Alias with id: {alias_id} does not exist.")
-        if request.method == "GET":
-            return 200, {"alias": copy.deepcopy(alias)}
+        if request.method == "GET":  # bare, as the sample and the `Alias` schema
+            return 200, copy.deepcopy(alias)
         if request.method == "DELETE":
             if alias["type"] == "authServerAlias":
                 users = [s["name"] for s in self.strategies.values() if s.get("authServerAlias") == alias["name"]]

@@ -214,7 +214,8 @@ def test_the_gateway_generates_api_keys_and_only_regenerates_them(http: httpx.Cl
     assert updated["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"] == key
     regenerated = http.post(f"/applications/{created['id']}/accessTokens", json={"type": "apiAccessKeyCredentials"})
     assert regenerated.status_code == 201
-    new_key = http.get(f"/applications/{created['id']}").json()["accessTokens"]["apiAccessKey_credentials"]
+    (shown,) = http.get(f"/applications/{created['id']}").json()["applications"]  # the sample's envelope
+    new_key = shown["accessTokens"]["apiAccessKey_credentials"]
     assert new_key["apiAccessKey"] not in (key, "chosen-by-client")
     assert http.post("/applications/nope/accessTokens", json={"type": "apiAccessKeyCredentials"}).status_code == 400
 
