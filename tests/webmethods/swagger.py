@@ -16,9 +16,9 @@ Responses (`response_problems`): the status must be one the operation documents,
 compared with the operation's sample for that status, which wins over the schema (the samples carry
 the real envelopes): the same envelope key, the same JSON type wherever both have a value, and no
 field that neither the sample nor the schema knows (the schema describes what a sample's envelope
-holds; a polymorphic object of another subtype than the sample's is checked against its subtype). Some samples are not valid JSON (a missing comma,
-a doubled one); those are parsed after that one repair, and a sample still unreadable falls back to
-the schema's property names.
+holds; a polymorphic object of another subtype than the sample's is checked against its subtype).
+Some samples are not valid JSON (a missing comma, a doubled one); those are parsed after that one
+repair, and a sample still unreadable falls back to the schema's property names.
 """
 
 from __future__ import annotations

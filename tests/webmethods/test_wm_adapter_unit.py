@@ -439,6 +439,17 @@ async def test_fetch_applications_never_reads_the_generated_key(mock: respx.Mock
     assert records["TestApp"]["owner"] is None
 
 
+@pytest.mark.parametrize(("owner", "deleted"), [("platform", True), ("team-b", False)])
+async def test_deprovision_reads_the_owner_inside_the_samples_envelope(mock: respx.MockRouter, wm: WebMethodsAdapter,
+                                                                       owner: str, deleted: bool) -> None:
+    mock.get("/applications/app1").respond(200, json={"applications": [
+        {"id": "app1", "name": "mobile", "description": f"Mobile [stoa:owner={owner}]"}]})
+    mock.delete("/applications/app1").respond(204)
+    result = await wm.deprovision_application("app1")
+    assert result.success is deleted
+    assert writes(mock) == ([("DELETE", "/applications/app1")] if deleted else [])
+
+
 async def test_deprovision_missing_application_is_success(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
     mock.get("/applications/nope").respond(404, json={"errorDetails": "Unable to find the resource"})
     assert (await wm.deprovision_application("nope")).success and writes(mock) == []

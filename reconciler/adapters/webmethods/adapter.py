@@ -507,7 +507,9 @@ class WebMethodsAdapter(GatewayAdapter):
             found = await self.client.get_or_none(API_BASE + f"/applications/{app_id}")
             if found is None:
                 return AdapterResult(success=True, resource_id=app_id)
-            app = _unwrap(found, "application")
+            # The sample of GET /applications/{id} lists the application under `applications`.
+            listed = _items(found, "applications")
+            app = listed[0] if listed else _unwrap(found, "application")
             self._check_owned(mappers.unmark(app.get("description"))[1], f"application {app.get('name')}")
             await self._send("DELETE", f"/applications/{app_id}", ok=(404,))
             return AdapterResult(success=True, resource_id=app_id)
