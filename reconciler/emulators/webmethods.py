@@ -1,26 +1,34 @@
 """Emulator of the webMethods API Gateway 10.15 REST API (`/rest/apigateway`, HTTP Basic auth).
 
-Written from the vendor's Swagger 2.0 files (`../shared/specs/webmethods/`) and their response
-samples, never from the adapter. Where a sample's envelope differs from the declared schema, the
-sample wins (the gateway wraps: `{"apiResponse": ...}`, `{"policyAction": ...}`, `{"policy": ...}`,
-`{"strategy": ...}`, `{"scope": ...}`; lists use `apiResponse`, `policyAction`, `policy`,
-`applications`, `alias`, `strategies`, `scopes`; POST /applications and POST/PUT /alias echo bare).
+Written from the vendor's Swagger 2.0 files (`../shared/specs/webmethods/`), their response samples
+and the vendor's documentation, never from the adapter. Where a sample's envelope differs from the
+declared schema, the sample wins. Every rule below is listed, with its source (or `unconfirmed`)
+and its test, in `fidelity/webmethods.md`.
 
 Behaviour:
-- Basic auth on every route (`Administrator` / `manage` on a fresh gateway): 401 otherwise.
-- `POST /apis` imports JSON (`InputAPI`: `apiName`, `type`, `apiDefinition`). An OpenAPI 3.1 document
-  is rejected with 400, as the gateway only parses 3.0.x; a second API with the same name and
-  version is 409. Import by `url` and multipart uploads are answered 400/415 (no network here).
-  Each API gets its own policy (`policies[0]`) with the default "Require HTTP / HTTPS" and
-  "Straight Through Routing" actions, so `GET /policyActions` always holds objects nobody owns.
-- `PUT /apis/{id}` updates in place (same id, `isActive` kept); activate on an active API and
-  deactivate on an inactive one are 400; `DELETE /apis/{id}` is 400 while active, and 400 while
-  applications use it unless `forceDelete` is true (its documented default).
-- Errors carry `{"errorDetails": "..."}`. Deleting a policy action still enforced by a policy is
-  refused (400): the samples are silent, and a strict emulator catches a client that forgets to detach.
-- `PUT /applications/{id}/apis` replaces the API list (unknown API ids: 400).
-- Strategies must name an existing auth-server alias; scopes must name existing APIs and scopes
-  the referenced auth server declares.
+- Basic auth on every route (`Administrator` / `manage` on a fresh gateway): 401 otherwise. Errors
+  carry `{"errorDetails": "..."}`; a body that is not JSON is a 400.
+- `POST /apis` imports JSON (`InputAPI`: `apiName`, `type`, `apiDefinition`); `type` and `apiName`
+  are required. Only OpenAPI 3.0.x is parsed (3.1 is a 400); a second API with the same name and
+  version is 409; import by `url` (400) and multipart uploads (415) need what an emulator lacks.
+  A new API is inactive and has its own policy (`policies[0]`) holding "Require HTTP / HTTPS"
+  (transport) and "Straight Through Routing" (routing), actions nobody else owns.
+- `PUT /apis/{id}` updates in place (same id, `isActive` kept) but refuses a new name or version
+  while the API is active; activate on an active API and deactivate on an inactive one are 400;
+  `DELETE /apis/{id}` is 400 while active, and 400 while applications use it unless `forceDelete`
+  is true (its documented default); a deleted API leaves its applications and scope mappings.
+- Policies: `GET /policyStages` as its sample (plus `corsPolicy` in responseProcessing). `PUT
+  /policies/{id}` takes only those stage keys, each action in a stage that takes its template, at
+  most one Identify & Authorize (`evaluatePolicy`, 500), and on an active API no throttle without
+  one (500, also checked at activation). Deleting an action a policy enforces is a 400.
+- Applications: the gateway makes the API key (`accessTokens.apiAccessKey_credentials`); a client
+  cannot set it (`POST`/`PUT` ignore `accessTokens`); `POST /applications/{id}/accessTokens`
+  renews it. `PUT`/`POST /applications/{id}/apis` replace the API list (unknown ids: 400);
+  `GET /applications/{id}` lists the application under `applications`, as its sample.
+- Aliases: name and type (one of the 12) required, names unique, an endpoint alias needs
+  `endPointURI`, a type never changes, an auth-server alias a strategy uses cannot be deleted.
+  Strategies must name an existing auth-server alias; scopes must name existing APIs and scopes the
+  referenced auth server declares.
 - `PUT /configurations/{key}` stores the document GET returns; `GET /archive` returns a real ZIP
   with one JSON file per exported object and a `manifest.json` index.
 """
@@ -627,7 +635,7 @@ class WebMethodsEmulator(Emulator):
         alias_id = request.path_params["alias_id"]
         alias = self.aliases.get(alias_id)
         if alias is None:
-            raise _Error(404, f" Unable to process the request for alias. Alias with id: {alias_id} does not exist.")
+            raise _Error(404, f" Alias with id: {alias_id} does not exist.")  # the 404 sample
         if request.method == "GET":  # bare, as the sample and the `Alias` schema
             return 200, copy.deepcopy(alias)
         if request.method == "DELETE":

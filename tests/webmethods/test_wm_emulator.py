@@ -40,6 +40,7 @@ def test_basic_auth_is_required(emulator: WebMethodsEmulator) -> None:
     assert httpx.get(base).status_code == 401
     wrong = httpx.get(base, auth=("Administrator", "nope"))
     assert wrong.status_code == 401 and "errorDetails" in wrong.json()
+    assert httpx.get(base, auth=("Administrator", "manage")).status_code == 200  # a fresh gateway's user
 
 
 def test_from_credentials_sets_the_accepted_user() -> None:
@@ -296,3 +297,119 @@ def test_reconciler_emulate_serves_webmethods() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ one test per ledger rule still without one
+def test_a_body_that_is_not_json_is_a_400_and_imports_need_json(http: httpx.Client) -> None:
+    broken = http.post("/apis", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400 and "Malformed JSON" in broken.json()["errorDetails"]
+    multipart = http.post("/apis", files={"file": ("pets.json", b"{}")}, data={"apiName": "x", "type": "openapi"})
+    assert multipart.status_code == 415
+    by_url = http.post("/apis", json={"apiName": "x", "type": "openapi", "url": "https://petstore.example/openapi"})
+    assert by_url.status_code == 400
+
+
+def test_an_api_needs_name_type_and_a_definition(http: httpx.Client) -> None:
+    assert http.post("/apis", json={"apiName": "x", "apiDefinition": DOC_30}).status_code == 400  # no type
+    assert http.post("/apis", json={"type": "openapi", "apiDefinition": DOC_30}).status_code == 400  # no name
+    assert http.post("/apis", json={"apiName": "x", "type": "openapi"}).status_code == 400  # no definition
+    api_id = create_api(http)["id"]
+    assert http.put(f"/apis/{api_id}", json={"apiDefinition": DOC_30}).status_code == 400  # a definition needs type
+
+
+def test_the_api_list_filters_by_id_and_bulk_delete_answers_per_id(http: httpx.Client) -> None:
+    one, two = create_api(http, "one")["id"], create_api(http, "two")["id"]
+    listed = http.get("/apis", params={"apiIds": two}).json()["apiResponse"]
+    assert [a["api"]["id"] for a in listed] == [two]
+    assert http.put(f"/apis/{two}/activate").status_code == 200
+    answer = http.delete("/apis", params={"apiIds": f"{one},{two}"})
+    assert answer.status_code == 200
+    assert [(r["apiId"], r["responseStatus"]) for r in answer.json()["apiResponse"]] == [(one, "SUCCESS"),
+                                                                                        (two, "ERROR")]
+    assert [a["api"]["id"] for a in http.get("/apis").json()["apiResponse"]] == [two]  # active: kept
+
+
+def test_an_api_has_the_samples_fields_and_its_own_scopes(http: httpx.Client) -> None:
+    api = create_api(http)
+    assert api["maturityState"] == "Beta" and api["scopes"] == [] and api["type"] == "REST"
+    assert http.get(f"/apis/{api['id']}/scopes").json() == {"scopeReferences": []}
+    assert http.get("/apis/nope").status_code == 404
+    assert http.get("/apis/nope").json()["errorDetails"] == " Unable to find the resource: nope"
+
+
+def test_policies_and_actions_list_by_ids_and_unknown_ids_are_left_out(http: httpx.Client) -> None:
+    one, two = create_api(http, "one"), create_api(http, "two")
+    listed = http.get("/policies", params={"policyIds": one["policies"][0]}).json()["policy"]
+    assert [p["id"] for p in listed] == [one["policies"][0]]
+    assert len(http.get("/policies").json()["policy"]) == 2
+    throttle = action(http, "throttle")
+    picked = http.get("/policyActions", params={"policyActionIds": f"{throttle},nope"}).json()["policyAction"]
+    assert [a["id"] for a in picked] == [throttle]
+    assert http.get("/policyActions/nope").status_code == 404
+    assert http.get(f"/policies/{two['policies'][0]}x").status_code == 404
+
+
+def test_a_policy_action_update_is_wrapped(http: httpx.Client) -> None:
+    throttle = action(http, "throttle")
+    bare = http.put(f"/policyActions/{throttle}", json={"templateKey": "throttle"})
+    assert bare.status_code == 400
+    wrapped = http.put(f"/policyActions/{throttle}", json={"policyAction": {"templateKey": "throttle",
+                                                                             "parameters": [{"values": ["1"]}]}})
+    assert wrapped.status_code == 400  # a parameter without templateKey
+    ok = http.put(f"/policyActions/{throttle}", json={"policyAction": {"templateKey": "throttle"}})
+    assert ok.status_code == 200 and ok.json()["policyAction"]["id"] == throttle
+
+
+def test_applications_need_a_name_and_delete_in_bulk(http: httpx.Client) -> None:
+    assert http.post("/applications", json={"description": "x"}).status_code == 400
+    one, two = (http.post("/applications", json={"name": n}).json()["id"] for n in ("a", "b"))
+    assert http.put(f"/applications/{one}", json={"description": "no name"}).status_code == 400
+    assert http.delete("/applications", params={"ids": f"{one},{two}"}).status_code == 204
+    assert http.get("/applications").json() == {"applications": []}
+    assert http.get(f"/applications/{one}").status_code == 404
+
+
+def test_alias_rules(http: httpx.Client) -> None:
+    assert http.post("/alias", json={"name": "a"}).status_code == 400  # no type
+    assert http.post("/alias", json={"name": "a", "type": "tcp"}).status_code == 400  # not in the enum
+    assert http.post("/alias", json={"name": "a", "type": "endpoint"}).status_code == 400  # no endPointURI
+    created = http.post("/alias", json={"name": "a", "type": "simple", "value": "v"})
+    assert created.status_code == 201 and created.json()["value"] == "v"
+    alias_id = created.json()["id"]
+    assert http.post("/alias", json={"name": "a", "type": "simple", "value": "w"}).status_code == 400  # same name
+    assert http.get(f"/alias/{alias_id}").json()["name"] == "a"  # bare, as the sample
+    assert http.put(f"/alias/{alias_id}", json={"name": "a", "type": "endpoint",
+                                                "endPointURI": "https://x"}).status_code == 400  # type change
+    missing = http.get("/alias/nope")
+    assert missing.status_code == 404 and missing.json() == {"errorDetails": " Alias with id: nope does not exist."}
+    assert http.delete(f"/alias/{alias_id}").status_code == 204
+
+
+def test_strategies_need_a_known_type(http: httpx.Client) -> None:
+    http.post("/alias", json={"name": "kc", "type": "authServerAlias"})
+    assert http.post("/strategies", json={"name": "s", "type": "BASIC", "authServerAlias": "kc"}).status_code == 400
+    made = http.post("/strategies", json={"name": "s", "type": "JWT_RSA", "authServerAlias": "kc"}).json()
+    assert http.get(f"/strategies/{made['strategy']['id']}").json()["strategy"]["name"] == "s"
+    assert http.delete(f"/strategies/{made['strategy']['id']}").status_code == 204
+    assert http.get(f"/strategies/{made['strategy']['id']}").status_code == 404
+
+
+def test_scopes_need_existing_apis(http: httpx.Client) -> None:
+    assert http.post("/scopes", json={"scopeName": "s", "apiScopes": ["nope"]}).status_code == 400
+    assert http.post("/scopes", json={"apiScopes": []}).status_code == 400  # no scopeName
+    api_id = create_api(http)["id"]
+    made = http.post("/scopes", json={"scopeName": "s", "apiScopes": [api_id]}).json()["scope"]
+    assert http.delete(f"/apis/{api_id}").status_code == 204
+    assert http.get(f"/scopes/{made['id']}").json()["scope"]["apiScopes"] == []  # a deleted API leaves its scopes
+
+
+def test_configuration_keys_are_the_documented_ones(http: httpx.Client) -> None:
+    for key in ("errorProcessing", "loadBalancer", "keystore", "whiteListingIPs", "settings", "mobileApp"):
+        assert http.get(f"/configurations/{key}").status_code == 200
+    assert http.put("/configurations/errorProcessing", json=["not", "an", "object"]).status_code == 400
+
+
+def test_a_policy_enforces_only_existing_actions(http: httpx.Client) -> None:
+    api = create_api(http)
+    refused = attach(http, api, ("LMT", "no-such-action"))
+    assert refused.status_code == 400 and "no-such-action" in refused.json()["errorDetails"]
