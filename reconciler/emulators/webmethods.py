@@ -1,26 +1,34 @@
 """Emulator of the webMethods API Gateway 10.15 REST API (`/rest/apigateway`, HTTP Basic auth).
 
-Written from the vendor's Swagger 2.0 files (`../shared/specs/webmethods/`) and their response
-samples, never from the adapter. Where a sample's envelope differs from the declared schema, the
-sample wins (the gateway wraps: `{"apiResponse": ...}`, `{"policyAction": ...}`, `{"policy": ...}`,
-`{"strategy": ...}`, `{"scope": ...}`; lists use `apiResponse`, `policyAction`, `policy`,
-`applications`, `alias`, `strategies`, `scopes`; POST /applications and POST/PUT /alias echo bare).
+Written from the vendor's Swagger 2.0 files (`../shared/specs/webmethods/`), their response samples
+and the vendor's documentation, never from the adapter. Where a sample's envelope differs from the
+declared schema, the sample wins. Every rule below is listed, with its source (or `unconfirmed`)
+and its test, in `fidelity/webmethods.md`.
 
 Behaviour:
-- Basic auth on every route (`Administrator` / `manage` on a fresh gateway): 401 otherwise.
-- `POST /apis` imports JSON (`InputAPI`: `apiName`, `type`, `apiDefinition`). An OpenAPI 3.1 document
-  is rejected with 400, as the gateway only parses 3.0.x; a second API with the same name and
-  version is 409. Import by `url` and multipart uploads are answered 400/415 (no network here).
-  Each API gets its own policy (`policies[0]`) with the default "Require HTTP / HTTPS" and
-  "Straight Through Routing" actions, so `GET /policyActions` always holds objects nobody owns.
-- `PUT /apis/{id}` updates in place (same id, `isActive` kept); activate on an active API and
-  deactivate on an inactive one are 400; `DELETE /apis/{id}` is 400 while active, and 400 while
-  applications use it unless `forceDelete` is true (its documented default).
-- Errors carry `{"errorDetails": "..."}`. Deleting a policy action still enforced by a policy is
-  refused (400): the samples are silent, and a strict emulator catches a client that forgets to detach.
-- `PUT /applications/{id}/apis` replaces the API list (unknown API ids: 400).
-- Strategies must name an existing auth-server alias; scopes must name existing APIs and scopes
-  the referenced auth server declares.
+- Basic auth on every route (`Administrator` / `manage` on a fresh gateway): 401 otherwise. Errors
+  carry `{"errorDetails": "..."}`; a body that is not JSON is a 400.
+- `POST /apis` imports JSON (`InputAPI`: `apiName`, `type`, `apiDefinition`); `type` and `apiName`
+  are required. Only OpenAPI 3.0.x is parsed (3.1 is a 400); a second API with the same name and
+  version is 409; import by `url` (400) and multipart uploads (415) need what an emulator lacks.
+  A new API is inactive and has its own policy (`policies[0]`) holding "Require HTTP / HTTPS"
+  (transport) and "Straight Through Routing" (routing), actions nobody else owns.
+- `PUT /apis/{id}` updates in place (same id, `isActive` kept) but refuses a new name or version
+  while the API is active; activate on an active API and deactivate on an inactive one are 400;
+  `DELETE /apis/{id}` is 400 while active, and 400 while applications use it unless `forceDelete`
+  is true (its documented default); a deleted API leaves its applications and scope mappings.
+- Policies: `GET /policyStages` as its sample (plus `corsPolicy` in responseProcessing). `PUT
+  /policies/{id}` takes only those stage keys, each action in a stage that takes its template, at
+  most one Identify & Authorize (`evaluatePolicy`, 500), and on an active API no throttle without
+  one (500, also checked at activation). Deleting an action a policy enforces is a 400.
+- Applications: the gateway makes the API key (`accessTokens.apiAccessKey_credentials`); a client
+  cannot set it (`POST`/`PUT` ignore `accessTokens`); `POST /applications/{id}/accessTokens`
+  renews it. `PUT`/`POST /applications/{id}/apis` replace the API list (unknown ids: 400);
+  `GET /applications/{id}` lists the application under `applications`, as its sample.
+- Aliases: name and type (one of the 12) required, names unique, an endpoint alias needs
+  `endPointURI`, a type never changes, an auth-server alias a strategy uses cannot be deleted.
+  Strategies must name an existing auth-server alias; scopes must name existing APIs and scopes the
+  referenced auth server declares.
 - `PUT /configurations/{key}` stores the document GET returns; `GET /archive` returns a real ZIP
   with one JSON file per exported object and a `manifest.json` index.
 """
@@ -50,6 +58,36 @@ ALIAS_TYPES = ("simple", "endpoint", "httpTransportSecurityAlias", "soapMessageS
                "clientMetadataMapping", "awsConfigurationAlias", "isConfigurationAlias")
 STRATEGY_TYPES = ("JWT_RSA", "JWT_HSA", "OPENID_CONNECT_RSA", "OPENID_CONNECT_HSA", "OAUTH2", "OAUTH2_LOCAL_RSA",
                   "OAUTH2_LOCAL_HSA", "COMPOSITE")
+#: `GET /policyStages` as its sample serves it (APIGatewayPolicyManagement.json): stage key, name, the
+#: templates that stage takes, sequence. One addition: `corsPolicy` in responseProcessing, where the
+#: documentation files the CORS policy (10.15 "Policies | Response Processing | CORS").
+POLICY_STAGES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
+    ("threatProtection", "Threat Protection", ("globalipdos", "ipdos", "egviolationalert", "MsgSizeLimitFilter",
+                                               "OAuthFilter", "mobileAppProtectionFilter", "sqlInjectionFilter",
+                                               "antiVirusFilter", "jsonThreatProtectionFilter",
+                                               "xmlThreatProtectionFilter", "customFilter"), "insequence"),
+    ("transport", "Transport", ("entryProtocolPolicy", "setMediaType"), "insequence"),
+    ("IAM", "Identity and Access Management", ("inboundAuthTransport", "webServiceSecurityPolicy", "authorizeUser",
+                                               "evaluatePolicy"), None),
+    ("requestPayloadProcessing", "Request Payload Processing", ("invokeESB", "xsltTransformation",
+                                                                "validateSchema"), "insequence"),
+    ("routing", "Routing Policies", ("contentBasedRouting", "contextBasedRouting", "dynamicRouting",
+                                     "loadBalancerRouting", "straightThroughRouting", "customHttpHeaders",
+                                     "outboundTransportAuthentication", "outboundMessageAuthentication"),
+     "insequence"),
+    ("LMT", "Logging, Monitoring and Traffic Optimization", ("logInvocation", "monitorServicePerformance",
+                                                             "monitorSLA", "throttle", "serviceResultCache"),
+     "insequence"),
+    ("responseProcessing", "Response Processing", ("invokeESB", "xsltTransformation", "validateSchema",
+                                                   "corsPolicy"), "outsequence"),
+    ("responseFaultProcessing", "Error Handling", ("conditionalErrorProcessing",), "faultsequence"),
+)
+STAGE_TEMPLATES = {key: set(templates) for key, _, templates, _ in POLICY_STAGES}
+IAM_TEMPLATE = "evaluatePolicy"
+"""Identify & Authorize Application: at most one per API (the 500 sample of `PUT /policies/{policyId}`)."""
+THROTTLE_TEMPLATE = "throttle"
+"""Traffic Optimization: depends on an Identify & Authorize action (the 500 sample of
+`PUT /policies/{policyId}/deactivate`, `missingDependency: ["evaluatePolicy"]`)."""
 CONFIG_DEFAULTS: dict[str, Any] = {
     "errorProcessing": {"sendNativeProviderFault": "false",
                         "defaultErrorMessage": "API Gateway encountered an error. Error Message: $ERROR_MESSAGE.",
@@ -168,11 +206,13 @@ class WebMethodsEmulator(Emulator):
             Route(r + "/apis/{api_id}/applications", h(self._api_applications), methods=["GET"]),
             Route(r + "/policies", h(self._policies), methods=["GET"]),
             Route(r + "/policies/{policy_id}", h(self._policy), methods=["GET", "PUT"]),
+            Route(r + "/policyStages", h(self._policy_stages), methods=["GET"]),
             Route(r + "/policyActions", h(self._policy_actions), methods=["GET", "POST"]),
             Route(r + "/policyActions/{action_id}", h(self._policy_action), methods=["GET", "PUT", "DELETE"]),
             Route(r + "/applications", h(self._applications), methods=["GET", "POST", "DELETE"]),
             Route(r + "/applications/{app_id}", h(self._application), methods=["GET", "PUT", "DELETE"]),
             Route(r + "/applications/{app_id}/apis", h(self._application_apis), methods=["GET", "PUT", "POST"]),
+            Route(r + "/applications/{app_id}/accessTokens", h(self._access_tokens), methods=["POST"]),
             Route(r + "/alias", h(self._alias_list), methods=["GET", "POST"]),
             Route(r + "/alias/{alias_id}", h(self._alias), methods=["GET", "PUT", "DELETE"]),
             Route(r + "/strategies", h(self._strategies), methods=["GET", "POST"]),
@@ -187,10 +227,15 @@ class WebMethodsEmulator(Emulator):
     def _health(self, request: Request, body: Any) -> tuple[int, Any]:
         part = request.path_params["part"]
         green = {"status": "green", "response_time_ms": "1"}
+        admin = {"status": "green", "ui": green}
+        engine = {"status": "green", "elasticsearch": {"status": "green"}, "is": green, "terracotta": green}
         shapes = {
-            "all": {"status": "green", "elasticsearch": {"status": "green"}, "is": green, "terracotta": green},
-            "admin": {"status": "green", "ui": green},
-            "engine": {"status": "green", "is": green},
+            # `all` has no sample: its schema (HealthCheckAllResult) holds the parts; `status` as each part has
+            "all": {"status": "green", "admin": admin, "engine": engine,
+                    "external": {"name": "externalServices", "type": "all", "status": "green",
+                                 "response_time_ms": "1"}},
+            "admin": admin,
+            "engine": engine,
             "externalServices": {"status": "green", "destinations": [], "external_accounts": []},
         }
         if part not in shapes:
@@ -198,8 +243,8 @@ class WebMethodsEmulator(Emulator):
         return 200, shapes[part]
 
     def _serverinfo(self, request: Request, body: Any) -> tuple[int, Any]:
-        return 200, {"serverId": "emulator:5555", "version": "10.15.0.0", "product": "webMethods API Gateway",
-                     "host": "127.0.0.1"}
+        return 200, {"version": "10.15.0.0", "build": "emulator", "description": "webMethods API Gateway (emulator)",
+                     "publisher": "Software AG"}  # ServerInfo's field names (no sample)
 
     # ------------------------------------------------------------------ APIs
     def _get_api(self, api_id: str) -> dict[str, Any]:
@@ -270,7 +315,8 @@ class WebMethodsEmulator(Emulator):
         api = {"id": api_id, "apiName": body["apiName"], "apiVersion": version, "type": "REST",
                "apiDescription": body.get("apiDescription") or "", "isActive": False, "publishedPortals": [],
                "systemVersion": 1, "owner": self.username, "creationDate": _now(), "lastModified": _now(),
-               "policies": [policy_id], "apiDefinition": definition, "tracingEnabled": False,
+               "maturityState": body.get("maturityState") or "Beta", "scopes": [],
+               "policies": [policy_id], "apiDefinition": definition,
                "nativeEndpoint": self._endpoints(definition),
                "gatewayEndpoints": {}}
         self.apis[api_id] = api
@@ -315,6 +361,10 @@ class WebMethodsEmulator(Emulator):
             return 204, None
         if not isinstance(body, dict):
             raise _Error(400, " Unable to update the API. Payload is required.")
+        renamed = any(body.get(key) not in (None, api[key]) for key in ("apiName", "apiVersion"))
+        if api["isActive"] and renamed:
+            raise _Error(400, " You cannot modify the name and version of an API while updating an active API. "
+                              "Deactivate the API first.")
         if "apiDefinition" in body or "url" in body:
             if not body.get("type"):
                 raise _Error(400, " Unable to update the API. 'type' is required with a definition.")
@@ -346,6 +396,8 @@ class WebMethodsEmulator(Emulator):
         api = self._get_api(request.path_params["api_id"])
         if api["isActive"]:
             raise _Error(400, f" API {api['apiName']} is already active.")
+        for policy_id in api.get("policies") or []:
+            self._check_dependencies(api, self.policies.get(policy_id, {}).get("policyEnforcements") or [])
         api["isActive"] = True
         return 200, {"apiResponse": {"api": copy.deepcopy(api), "responseStatus": "SUCCESS"}}
 
@@ -357,8 +409,9 @@ class WebMethodsEmulator(Emulator):
         return 200, {"apiResponse": {"api": copy.deepcopy(api), "responseStatus": "SUCCESS"}}
 
     def _api_scopes(self, request: Request, body: Any) -> tuple[int, Any]:
-        api_id = self._get_api(request.path_params["api_id"])["id"]
-        return 200, {"scopes": [s for s in self.scopes.values() if api_id in (s.get("apiScopes") or [])]}
+        """The API's own scopes (groups of resources; none are made here), as `scopeReferences`."""
+        api = self._get_api(request.path_params["api_id"])
+        return 200, {"scopeReferences": copy.deepcopy(api.get("scopes") or [])}
 
     def _api_applications(self, request: Request, body: Any) -> tuple[int, Any]:
         api_id = self._get_api(request.path_params["api_id"])["id"]
@@ -380,15 +433,51 @@ class WebMethodsEmulator(Emulator):
         if not isinstance(incoming, dict):
             raise _Error(400, " Unable to update the policy. Error in processing the payload.")
         enforcements = incoming.get("policyEnforcements") or []
-        for stage in enforcements:
-            for item in stage.get("enforcements") or []:
-                if item.get("enforcementObjectId") not in self.policy_actions:
-                    raise _Error(400, f" Policy action {item.get('enforcementObjectId')} does not exist.")
+        self._check_enforcements(enforcements)
+        api = next((a for a in self.apis.values() if policy_id in (a.get("policies") or [])), None)
+        if api is not None and api["isActive"]:
+            self._check_dependencies(api, enforcements)
         policy["policyEnforcements"] = copy.deepcopy(enforcements)
         for key in ("names", "descriptions"):
             if key in incoming:
                 policy[key] = copy.deepcopy(incoming[key])
         return 200, {"policy": copy.deepcopy(policy)}
+
+    def _policy_stages(self, request: Request, body: Any) -> tuple[int, Any]:
+        return 200, {"stages": [{"stageKey": key, "names": [{"value": name, "locale": "en"}], "descriptions": [],
+                                 "policyActionTemplates": list(templates), "sequence": sequence}
+                                for key, name, templates, sequence in POLICY_STAGES]}
+
+    def _check_enforcements(self, stages: Any) -> None:
+        """Stage keys from `/policyStages`, each action in a stage that takes its template, and at most
+        one Identify & Authorize action."""
+        if not isinstance(stages, list):
+            raise _Error(400, " Unable to update the policy. Error in processing the payload.")
+        identify: list[str] = []
+        for stage in stages:
+            key = stage.get("stageKey") if isinstance(stage, dict) else None
+            if key not in STAGE_TEMPLATES:
+                raise _Error(400, f" Invalid stage key {key}. Valid stages: {', '.join(STAGE_TEMPLATES)}.")
+            for item in stage.get("enforcements") or []:
+                action = self.policy_actions.get(str(item.get("enforcementObjectId")))
+                if action is None:
+                    raise _Error(400, f" Policy action {item.get('enforcementObjectId')} does not exist.")
+                template = str(action.get("templateKey"))
+                if template not in STAGE_TEMPLATES[key]:
+                    raise _Error(400, f" Policy action template {template} cannot be added to the stage {key}.")
+                if template == IAM_TEMPLATE:
+                    identify.append(str(action["id"]))
+        if len(identify) > 1:
+            raise _Error(500, " An API can be associated with only one policy action with template id "
+                              "Identify & Authorize Application")
+
+    def _check_dependencies(self, api: dict[str, Any], stages: list[dict[str, Any]]) -> None:
+        """What an active API's policy must hold: Traffic Optimization needs Identify & Authorize."""
+        templates = {str(self.policy_actions.get(str(e.get("enforcementObjectId")), {}).get("templateKey"))
+                     for stage in stages for e in stage.get("enforcements") or []}
+        if THROTTLE_TEMPLATE in templates and IAM_TEMPLATE not in templates:
+            raise _Error(500, f" Conflict for API - {api['apiName']} -  Policy action Throttling Traffic "
+                              "Optimization is dependent to policy action(s) [Identify & Authorize Application]")
 
     @staticmethod
     def _check_action(action: Any) -> dict[str, Any]:
@@ -463,18 +552,33 @@ class WebMethodsEmulator(Emulator):
             ident.setdefault("id", _new_id())
         app.update({"id": app_id, "version": "1.0", "created": _now(), "lastupdated": None, "owner": self.username,
                     "isSuspended": False, "siteURLs": app.get("siteURLs", []), "jsOrigins": app.get("jsOrigins", []),
-                    "accessTokens": {"apiAccessKey_credentials": {"apiAccessKey": uuid.uuid4().hex * 2,
-                                                                  "expirationInterval": None,
-                                                                  "expirationDate": None, "expired": False}}})
+                    "accessTokens": {"apiAccessKey_credentials": self._new_api_key()}})
         self.applications[app_id] = app
         self.app_apis[app_id] = []
         return 200, self._app_view(app)
 
+    @staticmethod
+    def _new_api_key() -> dict[str, Any]:
+        """The gateway makes the key (64 hex characters, as in the `GET /applications` sample)."""
+        return {"apiAccessKey": uuid.uuid4().hex + uuid.uuid4().hex, "expirationInterval": None,
+                "expirationDate": None, "expired": False}
+
+    def _access_tokens(self, request: Request, body: Any) -> tuple[int, Any]:
+        """`POST /applications/{id}/accessTokens {"type": "apiAccessKeyCredentials"}`: a new key."""
+        app = self.applications.get(request.path_params["app_id"])
+        if app is None:  # the operation documents 400, not 404, for an unknown application
+            raise _Error(400, f" Unable to find the application: {request.path_params['app_id']}")
+        if not isinstance(body, dict) or body.get("type") != "apiAccessKeyCredentials":
+            raise _Error(400, " Unable to regenerate the access tokens. Supported type: apiAccessKeyCredentials.")
+        app["accessTokens"] = {**(app.get("accessTokens") or {}), "apiAccessKey_credentials": self._new_api_key()}
+        app["lastupdated"] = _now()
+        return 201, {"accessTokens": copy.deepcopy(app["accessTokens"])}
+
     def _application(self, request: Request, body: Any) -> tuple[int, Any]:
         app_id = request.path_params["app_id"]
         app = self._get_app(app_id)
-        if request.method == "GET":
-            return 200, self._app_view(app)
+        if request.method == "GET":  # the sample lists the one application under `applications`
+            return 200, {"applications": [self._app_view(app)]}
         if request.method == "DELETE":
             del self.applications[app_id]
             self.app_apis.pop(app_id, None)
@@ -493,14 +597,14 @@ class WebMethodsEmulator(Emulator):
         app_id = self._get_app(request.path_params["app_id"])["id"]
         if request.method == "GET":
             return 200, {"apiIDs": list(self.app_apis.get(app_id, []))}
-        ids = body if request.method == "POST" else (body or {}).get("apiIDs") if isinstance(body, dict) else None
+        # POST and PUT both take the complete list (`{"apiIDs": [...]}` in both samples; POST's schema
+        # says a bare array, accepted too) and replace the old one.
+        ids = body.get("apiIDs") if isinstance(body, dict) else body
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise _Error(400, " Unable to register APIs. Expected {\"apiIDs\": [...]}.")
         unknown = [i for i in ids if i not in self.apis]
         if unknown:
             raise _Error(400, f" Unable to register APIs: unknown API id(s) {', '.join(unknown)}.")
-        if request.method == "POST":
-            ids = list(dict.fromkeys(self.app_apis.get(app_id, []) + ids))
         self.app_apis[app_id] = list(dict.fromkeys(ids))
         return 200, {"apiIDs": list(self.app_apis[app_id])}
 
@@ -531,9 +635,9 @@ class WebMethodsEmulator(Emulator):
         alias_id = request.path_params["alias_id"]
         alias = self.aliases.get(alias_id)
         if alias is None:
-            raise _Error(404, f" Unable to process the request for alias. Alias with id: {alias_id} does not exist.")
-        if request.method == "GET":
-            return 200, {"alias": copy.deepcopy(alias)}
+            raise _Error(404, f" Alias with id: {alias_id} does not exist.")  # the 404 sample
+        if request.method == "GET":  # bare, as the sample and the `Alias` schema
+            return 200, copy.deepcopy(alias)
         if request.method == "DELETE":
             if alias["type"] == "authServerAlias":
                 users = [s["name"] for s in self.strategies.values() if s.get("authServerAlias") == alias["name"]]

@@ -130,7 +130,8 @@ def build_repo(tmp_path: Path, secrets: dict[str, str]) -> tuple[Path, Path]:
                                 f"    password: {{file: '{mounted['gravitee_password']}'}}\n",
                                 "  options: {organization: DEFAULT, environment: DEFAULT}\n"),
         "webmethods-dev": gateway("webmethods-dev", "webmethods", "    username: {file: secrets/wm-user}\n"
-                                  "    password: {env: SCAN_WM_PASSWORD}\n"),
+                                  "    password: {env: SCAN_WM_PASSWORD}\n",
+                                  "  options: {consumerKeys: gateway-generated}\n"),
     }
     for name, text in files.items():
         (repo / "gateways" / f"{name}.yaml").write_text(text)

@@ -13,7 +13,8 @@ import pytest
 import respx
 
 from reconciler.adapters.webmethods.adapter import WebMethodsAdapter
-from reconciler.model.records import make_record, secret_fingerprint
+from reconciler.adapters.webmethods.mappers import identify_payload
+from reconciler.model.records import make_record
 from tests.webmethods.helpers import OPENAPI_31, api, full_set
 
 BASE = "http://wm.test/rest/apigateway"
@@ -23,6 +24,10 @@ OWNER_DESC = "[stoa:owner=platform]"
 @pytest.fixture
 def mock() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        # An empty gateway's policy lists; a test that needs more re-mocks the same pattern (respx replaces it).
+        router.get("/policyActions").respond(200, json={"policyAction": []})
+        router.get("/policies").respond(200, json={"policy": []})
+        router.post("/policyActions").respond(201, json={"policyAction": {"id": "iam-new"}})
         yield router
 
 
@@ -60,6 +65,28 @@ def list_apis(mock: respx.MockRouter, *apis: dict[str, Any]) -> None:
                                                           "responseStatus": "SUCCESS"} for a in apis]})
     for a in apis:
         mock.get(f"/apis/{a['id']}").respond(200, json=wrap(a))
+
+
+def identify(action_id: str = "iam-1", api_name: str = "pets", owner: str = "platform",
+             anonymous: bool = False) -> dict[str, Any]:
+    return {**identify_payload(api_name, owner, anonymous=anonymous)["policyAction"], "id": action_id}
+
+
+def policy_of(mock: respx.MockRouter, api_id: str, stages: list[dict[str, Any]],
+              actions: list[dict[str, Any]] | None = None) -> respx.Route:
+    """The API's policy (by id and in the list) with these stages; returns the PUT route."""
+    policy = {"id": f"pol-{api_id}", "policyEnforcements": stages}
+    mock.get(f"/policies/pol-{api_id}").respond(200, json={"policy": policy})
+    mock.get("/policies").respond(200, json={"policy": [policy]})
+    if actions is not None:
+        mock.get("/policyActions").respond(200, json={"policyAction": actions})
+    return mock.put(f"/policies/pol-{api_id}").respond(200, json={"policy": policy})
+
+
+def iam_in_place(mock: respx.MockRouter, api_id: str = "a1") -> respx.Route:
+    """Our Identify & Authorize action already enforced: syncing the API writes nothing more."""
+    return policy_of(mock, api_id, [{"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "iam-1"}]}],
+                     [identify()])
 
 
 # ------------------------------------------------------------------ lifecycle
@@ -104,6 +131,25 @@ async def test_fetch_apis_reads_owner_from_tags(mock: respx.MockRouter, wm: WebM
     assert records["pets"]["spec"]["basePath"] == "/pets"
     assert records["pets"]["spec"]["methods"] == ["GET", "POST"]
     assert records["pets"]["spec"]["backend"] == "https://pets.example.com/v1"
+    assert records["pets"]["spec"]["protection"] == "none" and "protection" not in records["legacy"]["spec"]
+
+
+@pytest.mark.parametrize(("stages", "actions", "expected"), [
+    ([{"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "iam-1"}]}], [identify()], "apiKey"),
+    ([{"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "iam-1"}]}], [identify(anonymous=True)],
+     "anonymous"),
+    ([], [identify()], "none"),  # created, but no stage enforces it
+    ([{"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "iam-1"}]}], [identify(owner="team-b")], "none"),
+    ([{"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "iam-1"}]}],
+     [{**identify(), "parameters": identify()["parameters"][:2]}], "none"),  # no API key rule: changed by hand
+])
+async def test_fetch_apis_reads_what_guards_the_api(mock: respx.MockRouter, wm: WebMethodsAdapter,
+                                                    stages: list[dict[str, Any]], actions: list[dict[str, Any]],
+                                                    expected: str) -> None:
+    list_apis(mock, api_obj("a1"))
+    policy_of(mock, "a1", stages, actions)
+    (record,) = await wm.fetch_apis()
+    assert record["spec"]["protection"] == expected
 
 
 async def test_fetch_apis_raises_but_list_apis_returns_empty(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
@@ -113,27 +159,68 @@ async def test_fetch_apis_raises_but_list_apis_returns_empty(mock: respx.MockRou
     assert await wm.list_apis() == []
 
 
-async def test_sync_api_creates_then_activates(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+async def test_sync_api_creates_identifies_then_activates(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
     mock.get("/apis").respond(200, json={"apiResponse": []})
     post = mock.post("/apis").respond(200, json=wrap(api_obj("new", active=False)))
     activate = mock.put("/apis/new/activate").respond(200, json=wrap(api_obj("new")))
+    put_policy = policy_of(mock, "new", [{"stageKey": "routing", "enforcements": [{"enforcementObjectId": "r"}]}])
     result = await wm.sync_api(api(), "acme")
     assert result.success and result.resource_id == "new"
     sent = body(post.calls.last)
     assert sent["type"] == "openapi" and sent["apiName"] == "pets" and sent["apiVersion"] == "1.0.0"
     assert {"name": "stoa:owner=platform"} in sent["apiDefinition"]["tags"]
     assert sent["apiDefinition"]["servers"] == [{"url": "https://pets.example.com/v1"}]
+    # Identify & Authorize (API key) in the IAM stage before the API is activated
+    assert writes(mock) == [("POST", "/apis"), ("POST", "/policyActions"), ("PUT", "/policies/pol-new"),
+                            ("PUT", "/apis/new/activate")]
+    iam = next(c for c in mock.calls if c.request.method == "POST" and c.request.url.path.endswith("/policyActions"))
+    assert body(iam)["policyAction"]["templateKey"] == "evaluatePolicy"
+    assert {"templateKey": "allowAnonymous", "values": ["false"]} in body(iam)["policyAction"]["parameters"]
+    assert body(put_policy.calls.last)["policy"]["policyEnforcements"] == [
+        {"stageKey": "routing", "enforcements": [{"enforcementObjectId": "r"}]},
+        {"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "iam-new"}]}]
     assert activate.called
 
 
+async def test_sync_api_unprotected_identifies_anonymous_calls(mock: respx.MockRouter) -> None:
+    adapter = WebMethodsAdapter({"name": "wm", "base_url": "http://wm.test", "owner": "platform",
+                                 "options": {"protectApis": False}, "auth": {"username": "u", "password": "p"}})
+    async with adapter:
+        mock.put("/apis/a1").respond(200, json=wrap(api_obj("a1")))
+        mock.get("/apis/a1").respond(200, json=wrap(api_obj("a1")))
+        iam_in_place(mock)
+        put_action = mock.put("/policyActions/iam-1").respond(200, json={"policyAction": identify()})
+        assert (await adapter.sync_api({**api(), "id": "a1"}, "acme")).success
+        assert writes(mock) == [("PUT", "/apis/a1"), ("PUT", "/policyActions/iam-1")]
+        assert {"templateKey": "allowAnonymous", "values": ["true"]} in body(put_action.calls.last)["policyAction"][
+            "parameters"]
+        assert adapter.desired_view("API", api()["spec"])["protection"] == "anonymous"
+
+
 async def test_sync_api_updates_in_place_without_reimport(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    mock.get("/apis/a1").respond(200, json=wrap(api_obj("a1", active=True)))
+    iam_in_place(mock)
     put = mock.put("/apis/a1").respond(200, json=wrap(api_obj("a1", active=True)))
     result = await wm.sync_api({**api(), "id": "a1"}, "acme")
     assert result.success and result.resource_id == "a1"
     assert put.called and writes(mock) == [("PUT", "/apis/a1")]
 
 
+async def test_new_version_of_an_active_api_deactivates_updates_activates(mock: respx.MockRouter,
+                                                                         wm: WebMethodsAdapter) -> None:
+    mock.get("/apis/a1").respond(200, json=wrap(api_obj("a1", active=True)))  # version 1.0.0
+    iam_in_place(mock)
+    mock.put("/apis/a1/deactivate").respond(200, json=wrap(api_obj("a1", active=False)))
+    put = mock.put("/apis/a1").respond(200, json=wrap({**api_obj("a1", active=False), "apiVersion": "2.0.0"}))
+    mock.put("/apis/a1/activate").respond(200, json=wrap(api_obj("a1")))
+    assert (await wm.sync_api({**api(version="2.0.0"), "id": "a1"}, "acme")).success
+    assert writes(mock) == [("PUT", "/apis/a1/deactivate"), ("PUT", "/apis/a1"), ("PUT", "/apis/a1/activate")]
+    assert body(put.calls.last)["apiVersion"] == "2.0.0"
+
+
 async def test_sync_api_reactivates_an_inactive_api(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    mock.get("/apis/a1").respond(200, json=wrap(api_obj("a1", active=False)))
+    iam_in_place(mock)
     mock.put("/apis/a1").respond(200, json=wrap(api_obj("a1", active=False)))
     mock.put("/apis/a1/activate").respond(200, json=wrap(api_obj("a1")))
     assert (await wm.sync_api({**api(), "id": "a1"}, "acme")).success
@@ -142,6 +229,7 @@ async def test_sync_api_reactivates_an_inactive_api(mock: respx.MockRouter, wm: 
 
 async def test_sync_api_finds_existing_owned_api_by_name(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
     list_apis(mock, api_obj("a1"))
+    iam_in_place(mock)
     mock.put("/apis/a1").respond(200, json=wrap(api_obj("a1")))
     assert (await wm.sync_api(api(), "acme")).resource_id == "a1"
     assert writes(mock) == [("PUT", "/apis/a1")]
@@ -150,6 +238,7 @@ async def test_sync_api_finds_existing_owned_api_by_name(mock: respx.MockRouter,
 async def test_sync_api_converts_openapi_31(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
     mock.get("/apis").respond(200, json={"apiResponse": []})
     post = mock.post("/apis").respond(200, json=wrap(api_obj("o1")))
+    policy_of(mock, "o1", [])
     result = await wm.sync_api(api("orders", openapi=OPENAPI_31), "acme")
     assert body(post.calls.last)["apiDefinition"]["openapi"] == "3.0.3"
     assert result.data is not None and any("webhooks" in n for n in result.data["notes"])
@@ -175,8 +264,11 @@ async def test_delete_api_deactivates_first(mock: respx.MockRouter, wm: WebMetho
     mock.get("/apis/a1").respond(200, json=wrap(api_obj("a1", active=True)))
     mock.put("/apis/a1/deactivate").respond(200, json=wrap(api_obj("a1", active=False)))
     delete = mock.delete("/apis/a1").respond(204)
+    mock.get("/policyActions").respond(200, json={"policyAction": [identify(), identify("iam-2", "orders")]})
+    mock.delete("/policyActions/iam-1").respond(204)
     assert (await wm.delete_api("a1")).success
-    assert writes(mock) == [("PUT", "/apis/a1/deactivate"), ("DELETE", "/apis/a1")]
+    # the API's Identify & Authorize action goes with it (not the one of another API)
+    assert writes(mock) == [("PUT", "/apis/a1/deactivate"), ("DELETE", "/apis/a1"), ("DELETE", "/policyActions/iam-1")]
     assert delete.calls.last.request.url.params["forceDelete"] == "false"
 
 
@@ -209,17 +301,39 @@ def throttle(action_id: str, owner: str = "platform", api_name: str = "pets") ->
 
 async def test_fetch_policies_maps_throttle_and_ignores_foreign_templates(mock: respx.MockRouter,
                                                                           wm: WebMethodsAdapter) -> None:
-    mock.get("/policyActions").respond(200, json={"policyAction": [
-        throttle("p1"), {"id": "p2", "templateKey": "entryProtocolPolicy", "parameters": []}]})
+    list_apis(mock, api_obj("a1"))
+    policy_of(mock, "a1", [{"stageKey": "LMT", "enforcements": [{"enforcementObjectId": "p1"}]}], [
+        throttle("p1"), {"id": "p2", "templateKey": "entryProtocolPolicy", "parameters": []}, identify()])
     records = await wm.fetch_policies()
     assert [(r["name"], r["owner"]) for r in records] == [("pets-rate", "platform")]
-    assert records[0]["spec"] == {"api": "pets", "type": "rate_limit", "config": {"requests": 7, "period": "hour"}}
+    assert records[0]["spec"] == {"api": "pets", "type": "rate_limit", "config": {"requests": 7, "period": "hour"},
+                                  "attached": True}
+
+
+@pytest.mark.parametrize("stages", [
+    [],  # created, never attached
+    [{"stageKey": "IAM", "enforcements": [{"enforcementObjectId": "p1"}]}],  # not in its stage
+])
+async def test_an_action_no_stage_enforces_reads_as_not_attached(mock: respx.MockRouter, wm: WebMethodsAdapter,
+                                                                 stages: list[dict[str, Any]]) -> None:
+    list_apis(mock, api_obj("a1"))
+    policy_of(mock, "a1", stages, [throttle("p1")])
+    (record,) = await wm.fetch_policies()
+    assert record["spec"]["attached"] is False
+    assert wm.desired_view("Policy", full_set()[2]["spec"])["attached"] is True  # so it plans as an update
+
+
+async def test_an_action_of_an_api_deleted_by_hand_reads_as_not_attached(mock: respx.MockRouter,
+                                                                        wm: WebMethodsAdapter) -> None:
+    list_apis(mock)
+    mock.get("/policyActions").respond(200, json={"policyAction": [throttle("p1")]})
+    (record,) = await wm.fetch_policies()
+    assert record["spec"]["attached"] is False
 
 
 def attach_mocks(mock: respx.MockRouter, enforcements: list[dict[str, Any]]) -> respx.Route:
     list_apis(mock, api_obj("a1"))
-    mock.get("/policies/pol-a1").respond(200, json={"policy": {"id": "pol-a1", "policyEnforcements": enforcements}})
-    return mock.put("/policies/pol-a1").respond(200, json={"policy": {"id": "pol-a1"}})
+    return policy_of(mock, "a1", enforcements)
 
 
 async def test_upsert_policy_creates_and_enforces_on_the_api(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
@@ -228,13 +342,34 @@ async def test_upsert_policy_creates_and_enforces_on_the_api(mock: respx.MockRou
     result = await wm.upsert_policy(full_set()[2])
     assert result.success and result.resource_id == "p1"
     assert body(post.calls.last)["policyAction"]["templateKey"] == "throttle"
+    sent = body(post.calls.last)["policyAction"]["parameters"]
+    assert {"templateKey": "consumerIds", "values": ["AnyConsumers"]} in sent
     stages = body(put_policy.calls.last)["policy"]["policyEnforcements"]
-    assert {"stageKey": "trafficOptimization", "enforcements": [{"enforcementObjectId": "p1"}]} in stages
+    assert {"stageKey": "LMT", "enforcements": [{"enforcementObjectId": "p1"}]} in stages
     assert stages[0]["enforcements"] == [{"enforcementObjectId": "x"}]
 
 
+async def test_cors_is_enforced_in_response_processing(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    put_policy = attach_mocks(mock, [])
+    mock.post("/policyActions").respond(201, json={"policyAction": {"id": "c1"}})
+    assert (await wm.upsert_policy(full_set()[3])).success
+    assert body(put_policy.calls.last)["policy"]["policyEnforcements"] == [
+        {"stageKey": "responseProcessing", "enforcements": [{"enforcementObjectId": "c1"}]}]
+
+
+async def test_an_action_in_a_wrong_stage_moves_to_its_own(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+    put_policy = attach_mocks(mock, [{"stageKey": "transport", "enforcements": [{"enforcementObjectId": "t"},
+                                                                                {"enforcementObjectId": "p1"}]}])
+    mock.get("/policyActions/p1").respond(200, json={"policyAction": throttle("p1")})
+    mock.put("/policyActions/p1").respond(200, json={"policyAction": throttle("p1")})
+    assert (await wm.upsert_policy({**full_set()[2], "id": "p1"})).success
+    assert body(put_policy.calls.last)["policy"]["policyEnforcements"] == [
+        {"stageKey": "transport", "enforcements": [{"enforcementObjectId": "t"}]},
+        {"stageKey": "LMT", "enforcements": [{"enforcementObjectId": "p1"}]}]
+
+
 async def test_upsert_policy_already_enforced_skips_policy_put(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
-    attach_mocks(mock, [{"stageKey": "trafficOptimization", "enforcements": [{"enforcementObjectId": "p1"}]}])
+    attach_mocks(mock, [{"stageKey": "LMT", "enforcements": [{"enforcementObjectId": "p1"}]}])
     mock.get("/policyActions/p1").respond(200, json={"policyAction": throttle("p1")})
     mock.put("/policyActions/p1").respond(200, json={"policyAction": throttle("p1")})
     assert (await wm.upsert_policy({**full_set()[2], "id": "p1"})).success
@@ -248,7 +383,7 @@ async def test_upsert_policy_for_unknown_api_fails(mock: respx.MockRouter, wm: W
 
 
 async def test_delete_policy_detaches_then_deletes(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
-    put_policy = attach_mocks(mock, [{"stageKey": "trafficOptimization", "enforcements": [{"enforcementObjectId": "p1"}]}])
+    put_policy = attach_mocks(mock, [{"stageKey": "LMT", "enforcements": [{"enforcementObjectId": "p1"}]}])
     mock.get("/policyActions/p1").respond(200, json={"policyAction": throttle("p1")})
     mock.delete("/policyActions/p1").respond(204)
     assert (await wm.delete_policy("p1")).success
@@ -273,7 +408,8 @@ async def test_provision_application_creates_and_associates_full_list(mock: resp
     assert result.success and result.resource_id == "app1"
     sent = body(post.calls.last)
     assert sent["description"] == "Mobile app " + OWNER_DESC
-    assert sent["identifiers"] == [{"key": "token", "name": "stoa-apiKey", "value": ["mobile-key-0001"]}]
+    assert sent["identifiers"] == [] and "accessTokens" not in sent  # the gateway makes the key
+    assert "mobile-key-0001" not in json.dumps([body(c) for c in mock.calls if c.request.content])
     assert body(assoc.calls.last) == {"apiIDs": ["a1"]}
 
 
@@ -289,18 +425,29 @@ async def test_provision_application_is_idempotent_by_owner_and_name(mock: respx
     assert writes(mock) == [("PUT", "/applications/ours"), ("PUT", "/applications/ours/apis")]
 
 
-async def test_fetch_applications_fingerprints_the_key(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
+async def test_fetch_applications_never_reads_the_generated_key(mock: respx.MockRouter,
+                                                                wm: WebMethodsAdapter) -> None:
     list_apis(mock, api_obj("a1"))
     mock.get("/applications").respond(200, json={"applications": [
         {"id": "app1", "name": "mobile", "description": "Mobile " + OWNER_DESC, "contactEmails": ["m@x.io"],
-         "identifiers": [{"key": "token", "name": "stoa-apiKey", "value": ["k-1"]}]},
+         "identifiers": [], "accessTokens": {"apiAccessKey_credentials": {"apiAccessKey": "k-1"}}},
         {"id": "app2", "name": "TestApp", "description": None}]})
     mock.get("/applications/app1/apis").respond(200, json={"apiIDs": ["a1"]})
     records = {r["name"]: r for r in await wm.fetch_applications()}
-    assert records["mobile"]["spec"] == {"displayName": "Mobile", "email": "m@x.io", "subscriptions": ["pets"],
-                                         "credential": {"type": "apiKey", "fingerprint": secret_fingerprint("k-1")}}
+    assert records["mobile"]["spec"] == {"displayName": "Mobile", "email": "m@x.io", "subscriptions": ["pets"]}
     assert "k-1" not in json.dumps(records)
     assert records["TestApp"]["owner"] is None
+
+
+@pytest.mark.parametrize(("owner", "deleted"), [("platform", True), ("team-b", False)])
+async def test_deprovision_reads_the_owner_inside_the_samples_envelope(mock: respx.MockRouter, wm: WebMethodsAdapter,
+                                                                       owner: str, deleted: bool) -> None:
+    mock.get("/applications/app1").respond(200, json={"applications": [
+        {"id": "app1", "name": "mobile", "description": f"Mobile [stoa:owner={owner}]"}]})
+    mock.delete("/applications/app1").respond(204)
+    result = await wm.deprovision_application("app1")
+    assert result.success is deleted
+    assert writes(mock) == ([("DELETE", "/applications/app1")] if deleted else [])
 
 
 async def test_deprovision_missing_application_is_success(mock: respx.MockRouter, wm: WebMethodsAdapter) -> None:
@@ -422,15 +569,20 @@ async def test_retries_a_503_then_succeeds(mock: respx.MockRouter, wm: WebMethod
     assert await wm.fetch_apis() == []
 
 
-def test_desired_view_of_an_api_compares_the_hash_and_activation() -> None:
+def test_desired_view_of_an_api_compares_the_hash_activation_and_protection() -> None:
     spec = {**api()["spec"], "openapi": OPENAPI_31, "openapiHash": "sha256:x", "methods": ["POST", "GET"]}
-    view = WebMethodsAdapter.desired_view("API", spec)
+    view = WebMethodsAdapter({}).desired_view("API", spec)
     assert "openapi" not in view and view["openapiHash"] == "sha256:x"
-    assert view["methods"] == ["GET", "POST"] and view["active"] is True
+    assert view["methods"] == ["GET", "POST"] and view["active"] is True and view["protection"] == "apiKey"
+
+
+def test_desired_view_of_a_consumer_has_no_key_to_compare() -> None:
+    view = WebMethodsAdapter({}).desired_view("Consumer", full_set()[4]["spec"])
+    assert "credential" not in view and view["subscriptions"] == ["pets"]
 
 
 def test_desired_view_of_an_auth_server_drops_the_secret_reference() -> None:
-    view = WebMethodsAdapter.desired_view("AuthServer", full_set()[5]["spec"])
+    view = WebMethodsAdapter({}).desired_view("AuthServer", full_set()[5]["spec"])
     assert "clientSecret" not in view and view["clientId"] == "gw"
 
 
@@ -505,3 +657,26 @@ async def test_connect_forgets_ids_cached_by_an_earlier_run(mock: respx.MockRout
     await wm.connect()
     with pytest.raises(Exception, match="not on this gateway"):
         await wm._api_id("pets")
+
+
+# ------------------------------------------------------------------ plan-time checks and notes
+def test_a_consumer_with_a_declared_key_is_a_problem_unless_keys_are_gateway_generated() -> None:
+    records = full_set()
+    problems = WebMethodsAdapter.check(records, {})
+    assert [(p.kind, p.name, p.field) for p in problems] == [("Consumer", "mobile", "spec.credential")]
+    assert "generates each application's API key itself" in problems[0].message
+    assert "options.consumerKeys: gateway-generated" in problems[0].message
+    assert "mobile-key-0001" not in problems[0].message
+    assert WebMethodsAdapter.check(records, {"consumerKeys": "gateway-generated"}) == []
+    assert len(WebMethodsAdapter.check(records, {"consumerKeys": "declared"})) == 1
+    assert WebMethodsAdapter.check([r for r in records if r["kind"] != "Consumer"], {}) == []
+
+
+def test_plan_notes_say_the_gateway_makes_the_key_and_guards_the_api() -> None:
+    adapter = WebMethodsAdapter({"options": {"consumerKeys": "gateway-generated"}})
+    (note,) = adapter.plan_notes("Consumer", full_set()[4]["spec"])
+    assert "generates this application's API key" in note and "mobile-key" not in note
+    (guard,) = adapter.plan_notes("API", api()["spec"])
+    assert "Identify & Authorize" in guard and "protectApis: false" in guard
+    (open_note,) = WebMethodsAdapter({"options": {"protectApis": "false"}}).plan_notes("API", api()["spec"])
+    assert "allows anonymous calls" in open_note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -10,8 +11,10 @@ import httpx
 
 from reconciler.adapters.webmethods.adapter import WebMethodsAdapter
 from reconciler.emulators.webmethods import WebMethodsEmulator
+from tests.changes import delete_change, upsert_change
+from tests.faults import FaultProxy, Faults
 from tests.webmethods.conftest import make_adapter
-from tests.webmethods.helpers import OWNER, apply, full_set, plan
+from tests.webmethods.helpers import API_KEY, OWNER, apply, full_set, plan
 
 AUTH = ("Administrator", "manage")
 ALL_KINDS = {"API", "Policy", "Consumer", "AuthServer", "Strategy", "Scope", "Alias", "GatewayConfig"}
@@ -114,7 +117,9 @@ async def test_prune_deletes_owned_objects_only(adapter: WebMethodsAdapter, emul
     assert [a["apiName"] for a in emulator.apis.values()] == ["pets"]
     assert [a["name"] for a in emulator.aliases.values()] == ["legacy"]
     assert [a["name"] for a in emulator.applications.values()] == ["partner"]
-    assert {a["templateKey"] for a in emulator.policy_actions.values()} == {"entryProtocolPolicy", "straightThroughRouting"}
+    assert {a["templateKey"] for a in emulator.policy_actions.values()} == {
+        "entryProtocolPolicy", "straightThroughRouting", "evaluatePolicy"}  # pets keeps its Identify & Authorize
+    assert sum(1 for a in emulator.policy_actions.values() if a["templateKey"] == "evaluatePolicy") == 1
     assert emulator.strategies == {} and emulator.scopes == {}
 
 
@@ -177,3 +182,121 @@ async def test_health_check_reports_green(adapter: WebMethodsAdapter) -> None:
 
 def test_owner_constant() -> None:
     assert OWNER == "platform"
+
+
+# ------------------------------------------------------------------ what the policy enforces (issue 12)
+def enforced(emulator: WebMethodsEmulator, api_name: str) -> dict[str, set[str]]:
+    """stage key -> template keys the API's policy enforces there."""
+    api = next(a for a in emulator.apis.values() if a["apiName"] == api_name)
+    out: dict[str, set[str]] = {}
+    for stage in emulator.policies[api["policies"][0]]["policyEnforcements"]:
+        for item in stage["enforcements"]:
+            out.setdefault(stage["stageKey"], set()).add(emulator.policy_actions[item["enforcementObjectId"]]["templateKey"])
+    return out
+
+
+def slow_policy_reads(emulator: WebMethodsEmulator) -> FaultProxy:
+    """A real HTTP hop that holds every read of one policy, so two read-modify-writes overlap."""
+    return FaultProxy(emulator.url, Faults(delays=[("GET", r"/rest/apigateway/policies/[^/]+", 0.3)]))
+
+
+async def test_every_action_sits_in_its_stage_and_apis_identify_by_api_key(
+        adapter: WebMethodsAdapter, emulator: WebMethodsEmulator) -> None:
+    assert all(ok for *_, ok, _ in await apply(adapter, full_set()))
+    assert enforced(emulator, "pets") == {"transport": {"entryProtocolPolicy"}, "routing": {"straightThroughRouting"},
+                                          "IAM": {"evaluatePolicy"}, "LMT": {"throttle"},
+                                          "responseProcessing": {"corsPolicy"}}
+    assert enforced(emulator, "orders")["IAM"] == {"evaluatePolicy"}
+    iam = next(a for a in emulator.policy_actions.values() if a["templateKey"] == "evaluatePolicy")
+    assert {"templateKey": "allowAnonymous", "values": ["false"]} in iam["parameters"]
+    assert {"templateKey": "IdentificationRule", "parameters": [
+        {"templateKey": "identificationType", "values": ["apiKey"]}]} in iam["parameters"]
+    throttle = next(a for a in emulator.policy_actions.values() if a["templateKey"] == "throttle")
+    assert {"templateKey": "consumerIds", "values": ["AnyConsumers"]} in throttle["parameters"]
+    # the application's key is the one the gateway made; the declared key never reached it
+    (app,) = emulator.applications.values()
+    assert app["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"] != API_KEY
+    assert not any(API_KEY.encode() in r.body for r in emulator.requests)
+
+
+async def test_two_policies_of_one_api_applied_at_once_are_both_enforced(emulator: WebMethodsEmulator) -> None:
+    records = full_set()
+    with slow_policy_reads(emulator) as proxy:
+        async with make_adapter(proxy.url) as wm:
+            assert isinstance(wm, WebMethodsAdapter)
+            assert (await wm.sync_api(records[0], "acme")).success
+            rate, cors = await asyncio.gather(wm.upsert(upsert_change(records[2])), wm.upsert(upsert_change(records[3])))
+            assert rate.success and cors.success, (rate.error, cors.error)
+            assert enforced(emulator, "pets")["LMT"] == {"throttle"}
+            assert enforced(emulator, "pets")["responseProcessing"] == {"corsPolicy"}
+            live = {r["name"]: r for r in await wm.fetch("Policy")}
+            assert live["pets-rate"]["spec"]["attached"] and live["pets-cors"]["spec"]["attached"]
+            # pruning both at once: each is detached, then deleted (the gateway refuses an enforced one)
+            gone = await asyncio.gather(*(wm.remove(delete_change(r)) for r in live.values()))
+            assert all(g.success for g in gone), [g.error for g in gone]
+    assert {a["templateKey"] for a in emulator.policy_actions.values()} == {
+        "entryProtocolPolicy", "straightThroughRouting", "evaluatePolicy"}
+    assert set(enforced(emulator, "pets")) == {"transport", "routing", "IAM"}
+
+
+async def test_an_action_detached_by_hand_is_drift_and_reattached(adapter: WebMethodsAdapter,
+                                                                  emulator: WebMethodsEmulator) -> None:
+    await apply(adapter, full_set())
+    pets = next(a for a in emulator.apis.values() if a["apiName"] == "pets")
+    policy = json.loads(json.dumps(emulator.policies[pets["policies"][0]]))
+    policy["policyEnforcements"] = [s for s in policy["policyEnforcements"] if s["stageKey"] != "responseProcessing"]
+    with admin(emulator) as http:
+        assert http.put(f"/policies/{policy['id']}", json={"policy": policy}).status_code == 200
+    assert await plan(adapter, full_set()) == [("update", "Policy", "pets-cors")]
+    assert all(ok for *_, ok, _ in await apply(adapter, full_set()))
+    assert enforced(emulator, "pets")["responseProcessing"] == {"corsPolicy"}
+    assert await plan(adapter, full_set()) == []
+
+
+async def test_an_api_deleted_by_hand_comes_back_with_its_actions_enforced(adapter: WebMethodsAdapter,
+                                                                          emulator: WebMethodsEmulator) -> None:
+    await apply(adapter, full_set())
+    pets = next(a for a in emulator.apis.values() if a["apiName"] == "pets")
+    with admin(emulator) as http:
+        assert http.put(f"/apis/{pets['id']}/deactivate").status_code == 200
+        assert http.delete(f"/apis/{pets['id']}").status_code == 204
+    drift = await plan(adapter, full_set())
+    assert ("create", "API", "pets") in drift
+    assert {("update", "Policy", "pets-rate"), ("update", "Policy", "pets-cors")} <= set(drift)
+    results = await apply(adapter, full_set())
+    assert all(ok for *_, ok, _ in results), results
+    assert {"IAM", "LMT", "responseProcessing"} <= set(enforced(emulator, "pets"))
+    assert sum(1 for a in emulator.policy_actions.values() if a["templateKey"] == "evaluatePolicy") == 2  # reused
+    assert await plan(adapter, full_set()) == []
+
+
+async def test_identify_and_authorize_removed_by_hand_is_drift(adapter: WebMethodsAdapter,
+                                                              emulator: WebMethodsEmulator) -> None:
+    await apply(adapter, full_set())
+    orders = next(a for a in emulator.apis.values() if a["apiName"] == "orders")
+    policy = json.loads(json.dumps(emulator.policies[orders["policies"][0]]))
+    policy["policyEnforcements"] = [s for s in policy["policyEnforcements"] if s["stageKey"] != "IAM"]
+    with admin(emulator) as http:
+        assert http.put(f"/policies/{policy['id']}", json={"policy": policy}).status_code == 200
+    live = {r["name"]: r for r in await adapter.fetch("API")}
+    assert live["orders"]["spec"]["protection"] == "none"
+    assert await plan(adapter, full_set()) == [("update", "API", "orders")]
+    assert all(ok for *_, ok, _ in await apply(adapter, full_set()))
+    assert enforced(emulator, "orders")["IAM"] == {"evaluatePolicy"}
+    assert await plan(adapter, full_set()) == []
+
+
+async def test_a_new_version_of_an_active_api_is_applied_in_place(adapter: WebMethodsAdapter,
+                                                                  emulator: WebMethodsEmulator) -> None:
+    await apply(adapter, full_set())
+    before = next(a["id"] for a in emulator.apis.values() if a["apiName"] == "pets")
+    desired = full_set()
+    desired[0]["spec"]["version"] = "2.0.0"
+    emulator.clear_log()
+    results = await apply(adapter, desired)
+    assert [(op, kind, name, ok) for op, kind, name, ok, _ in results] == [("update", "API", "pets", True)], results
+    pets = emulator.apis[before]
+    assert pets["apiVersion"] == "2.0.0" and pets["isActive"] is True
+    assert [(w.method, w.path.rsplit("/", 1)[-1]) for w in emulator.writes] == [
+        ("PUT", "deactivate"), ("PUT", before), ("PUT", "activate")]
+    assert await plan(adapter, desired) == []

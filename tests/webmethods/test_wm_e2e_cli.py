@@ -36,6 +36,7 @@ spec:
   environment: dev
   baseUrl: "http://127.0.0.1:1"
   credentials: {username: {env: WM_USER}, password: {env: WM_PASSWORD}}
+  options: {consumerKeys: gateway-generated}
 ---
 apiVersion: gostoa.dev/v1alpha1
 kind: API
@@ -147,6 +148,26 @@ def test_apply_all_kinds_then_zero_writes(repo: Path, emulator: WebMethodsEmulat
     emulator.clear_log()
     assert run("plan", repo, emulator, "--detailed-exitcode") == 0
     assert run("apply", repo, emulator) == 0
+    assert emulator.writes == []
+    # webMethods generates the key: the declared one never reaches the gateway
+    assert not any(MOBILE_KEY.encode() in r.body for r in emulator.requests)
+
+
+def test_a_consumer_key_webmethods_cannot_take_is_a_located_validation_error(
+        repo: Path, emulator: WebMethodsEmulator, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (repo / "all.yaml").read_text()
+    (repo / "all.yaml").write_text(text.replace("  options: {consumerKeys: gateway-generated}\n", ""))
+    line = 1 + text.replace("  options: {consumerKeys: gateway-generated}\n", "").split(
+        "kind: Consumer\nmetadata: {name: mobile-app}")[0].count("\n") - 1
+    for command in ("validate", "plan", "apply"):
+        capsys.readouterr()
+        code = main(["validate", str(repo)]) if command == "validate" else run(command, repo, emulator)
+        assert code == 1
+        err = capsys.readouterr()
+        text_out = err.out + err.err
+        assert f"all.yaml:{line}: spec.credential: gateway wm-dev (webmethods): webmethods generates each " \
+               "application's API key itself" in text_out, text_out
+        assert "options.consumerKeys: gateway-generated" in text_out
     assert emulator.writes == []
 
 

@@ -124,14 +124,16 @@ def test_paths_are_optional_in_31_but_required_in_30() -> None:
 
 
 def test_plan_notes_say_what_is_lost() -> None:
-    notes = WebMethodsAdapter.plan_notes("API", {"openapi": OPENAPI_31})
+    adapter = WebMethodsAdapter({})
+    iam, *notes = adapter.plan_notes("API", {"openapi": OPENAPI_31})
+    assert iam.startswith("the API's policy gets an Identify & Authorize action")
     assert notes[0] == "OpenAPI 3.1.0 is converted to 3.0.3 for webMethods; 3 loss(es):"
     assert notes[1:] == conversion_notes(OPENAPI_31)
     lossless = doc_with({"type": ["string", "null"]})
-    assert WebMethodsAdapter.plan_notes("API", {"openapi": lossless}) == [
+    assert adapter.plan_notes("API", {"openapi": lossless})[1:] == [
         "OpenAPI 3.1.0 is converted to 3.0.3 for webMethods without loss"]
-    assert WebMethodsAdapter.plan_notes("API", {"openapi": None}) == []
-    assert WebMethodsAdapter.plan_notes("Policy", {}) == []
+    assert adapter.plan_notes("API", {"openapi": None}) == [iam]
+    assert adapter.plan_notes("Policy", {}) == []
 
 
 # ------------------------------------------------------------------ property: any 3.1 schema -> valid 3.0

@@ -5,9 +5,27 @@ Why it looks the way it does:
   `PUT /apis/{id}`, so the gateway id stays stable (STOA's adapter deleted and re-imported). The
   gateway only takes OpenAPI 3.0.x: 3.1 documents are converted structurally first
   (`openapi31.convert`) and what the conversion loses comes back in `AdapterResult.data["notes"]`.
-- Deleting an API deactivates it first (the gateway refuses to delete an active API).
+- Deleting an API deactivates it first (the gateway refuses to delete an active API). A name or
+  version change of an active API is refused too ("You cannot modify the name and version of an API
+  while updating an active API"), so such an update runs deactivate -> update -> activate.
 - A policy is a policy action (`POST /policyActions`) enforced by the API's policy
-  (`GET /apis/{id}` -> `policies[0]` -> `PUT /policies/{id}`).
+  (`GET /apis/{id}` -> `policies[0]` -> `PUT /policies/{id}`) in the stage `/policyStages` gives its
+  template (`throttle` in `LMT`, `corsPolicy` in `responseProcessing`). `PUT /policies/{id}` replaces
+  the whole list, so every read-modify-write of one API's policy holds that API's lock (two policies
+  of one API are applied at once); a delete detaches the action first. What is enforced is read back:
+  a policy record's live spec says `attached`, and an action no stage enforces is drift.
+- Access: every managed API's policy gets one Identify & Authorize action (`evaluatePolicy` in `IAM`,
+  identification type `apiKey`, as the vendor's API-application use case writes it), so only the
+  applications registered to the API (the consumers subscribed to it) get through; the API's live
+  spec carries `protection`. `options.protectApis: false` keeps the action with `allowAnonymous`
+  (a throttle depends on an Identify & Authorize action), and the API is open again.
+- API keys: webMethods generates each application's key (`accessTokens.apiAccessKey_credentials`,
+  renewed only by `POST /applications/{id}/accessTokens`; `PUT /applications/{id}` cannot change
+  it), and no documented field takes a key chosen by the client. A consumer's declared key therefore
+  cannot be the key that works: `check` makes a consumer bound to a webMethods gateway a validation
+  error, unless the gateway says `options.consumerKeys: gateway-generated`, in which case the
+  application is created without the declared key, the plan says so, and clients use the key the
+  gateway generated.
 - Ownership is read back from the gateway (see `mappers`); nothing is updated or deleted unless it
   carries this owner's marker (or the engine asked to adopt it and passed its id).
 - Response envelopes follow the samples in the vendor's Swagger files, which differ from their
@@ -18,20 +36,24 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import copy
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.webmethods import mappers
 from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
+from reconciler.model.checks import Problem
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
-from reconciler.model.records import api_key_of, config_name, make_record
+from reconciler.model.records import config_name, make_record
 from reconciler.model.results import AdapterResult
 
 API_BASE = "/rest/apigateway"
 PAGE_SIZE = 100
 DETAIL_CONCURRENCY = 8
+GENERATED_KEYS = "gateway-generated"
+"""`options.consumerKeys` value: consumers get the key webMethods generates, not their declared one."""
 ARCHIVE_SELECTION = ("apis", "aliases", "applications", "policies", "policyActions", "gatewayScopes")
 
 
@@ -40,6 +62,16 @@ def _unwrap(body: Any, key: str) -> Any:
     if isinstance(body, dict) and key in body:
         return body[key]
     return body
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() not in ("false", "0", "no", "off")
+
+
+def _enforced(stages: list[dict[str, Any]], stage_key: str) -> list[str]:
+    """Ids of the actions a policy enforces in one stage."""
+    return [str(e.get("enforcementObjectId")) for stage in stages if stage.get("stageKey") == stage_key
+            for e in stage.get("enforcements") or []]
 
 
 def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
@@ -67,7 +99,12 @@ class WebMethodsAdapter(GatewayAdapter):
         """name -> id of the APIs this owner has on the gateway (filled by fetch_apis and sync_api)."""
         self._api_names: dict[str, str] = {}
         """id -> name of every API seen."""
+        self._policy_ids: dict[str, str] = {}
+        """API id -> the id of its policy (`policies[0]`), for this owner's APIs."""
         self._apis_loaded = False
+        self._locks: dict[str, asyncio.Lock] = {}
+        """API id -> the lock every read-modify-write of that API's policy holds."""
+        self.protect_apis = _flag(self.options.get("protectApis", True))
 
     async def _guard_record(self, what: str, record: dict[str, Any],
                             call: Callable[[], Awaitable[AdapterResult]]) -> AdapterResult:
@@ -79,6 +116,7 @@ class WebMethodsAdapter(GatewayAdapter):
         # A new run must not trust ids cached by an earlier one.
         self._api_ids.clear()
         self._api_names.clear()
+        self._policy_ids.clear()
         self._apis_loaded = False
         await super().connect()
 
@@ -145,6 +183,7 @@ class WebMethodsAdapter(GatewayAdapter):
         details = await asyncio.gather(*(detail(i) for i in ids))
         records: list[dict[str, Any]] = []
         self._api_ids.clear()
+        self._policy_ids.clear()
         for api_id, found in zip(ids, details, strict=True):
             if found is None:  # deleted between the list and the read
                 continue
@@ -153,9 +192,36 @@ class WebMethodsAdapter(GatewayAdapter):
             self._api_names[api_id] = record["name"]
             if record["owner"] == self.owner:
                 self._api_ids[record["name"]] = api_id
+                if api.get("policies"):
+                    self._policy_ids[api_id] = str(api["policies"][0])
             records.append(record)
         self._apis_loaded = True
+        # What guards each of our APIs, read back from its policy (an Identify & Authorize action
+        # removed by hand, or an apply cut before it, is drift).
+        stages = await self._policy_stages(list(self._policy_ids.values()))
+        actions = {str(a.get("id")): a for a in await self._policy_actions()}
+        for record in records:
+            owned_id = self._api_ids.get(record["name"])
+            if record["owner"] != self.owner or owned_id is None:
+                continue
+            enforced = _enforced(stages.get(self._policy_ids.get(owned_id, ""), []), "IAM")
+            identify = [actions[i] for i in enforced
+                        if actions.get(i, {}).get("templateKey") == mappers.IAM_TEMPLATE]
+            record["spec"]["protection"] = mappers.protection_of(identify, record["name"], self.owner)
         return records
+
+    async def _policy_actions(self) -> list[dict[str, Any]]:
+        return _items(await self._get("/policyActions"), "policyAction", "policyActions")
+
+    async def _policy_stages(self, policy_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """policy id -> its `policyEnforcements`, a few ids per `GET /policies?policyIds=` call."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(policy_ids), 40):
+            chunk = policy_ids[start:start + 40]
+            body = await self._get("/policies", params={"policyIds": ",".join(chunk)})
+            for policy in _items(body, "policy", "policies"):
+                out[str(policy.get("id"))] = list(policy.get("policyEnforcements") or [])
+        return out
 
     async def _api_id(self, name: str) -> str:
         if name not in self._api_ids and not self._apis_loaded:
@@ -176,6 +242,11 @@ class WebMethodsAdapter(GatewayAdapter):
                 api_id = self._api_ids.get(name)
             body, notes = mappers.api_payload(record, self.owner)
             if api_id:
+                current = await self._api_detail(str(api_id))
+                if current is not None and current.get("isActive") and (
+                        current.get("apiName"), current.get("apiVersion")) != (body["apiName"], body["apiVersion"]):
+                    # webMethods refuses a new name or version on an active API.
+                    await self._send("PUT", f"/apis/{api_id}/deactivate")
                 response = await self._send("PUT", f"/apis/{api_id}", body)
             else:
                 response = await self._send("POST", "/apis", body)
@@ -183,78 +254,161 @@ class WebMethodsAdapter(GatewayAdapter):
             api_id = str(api.get("id") or api_id or "")
             if not api_id:
                 raise PermanentError(f"POST /apis for {name!r} returned no id")
-            if not api.get("isActive"):
-                await self._send("PUT", f"/apis/{api_id}/activate")
             self._api_ids[name] = api_id
             self._api_names[api_id] = name
+            if api.get("policies"):
+                self._policy_ids[api_id] = str(api["policies"][0])
+            # Identify & Authorize before activation: an active API with a throttle must have it.
+            await self._ensure_identify(api_id, name)
+            if not api.get("isActive"):
+                await self._send("PUT", f"/apis/{api_id}/activate")
             return AdapterResult(success=True, resource_id=api_id, data={"notes": notes})
 
         return await self.guard(f"sync_api {api_spec.get('name')}", call)
 
+    async def _api_detail(self, api_id: str) -> dict[str, Any] | None:
+        found = await self.client.get_or_none(API_BASE + f"/apis/{api_id}")
+        if found is None:
+            return None
+        api = _unwrap(_unwrap(found, "apiResponse"), "api")
+        return api if isinstance(api, dict) else None
+
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
-            detail = await self.client.get_or_none(API_BASE + f"/apis/{api_id}")
-            if detail is None:
+            api = await self._api_detail(api_id)
+            if api is None:
                 return AdapterResult(success=True, resource_id=api_id)
-            api = _unwrap(_unwrap(detail, "apiResponse"), "api")
             record = mappers.api_from_gateway(api)
             self._check_owned(record["owner"], f"API {record['name']}")
             if api.get("isActive"):
                 await self._send("PUT", f"/apis/{api_id}/deactivate")
             await self._send("DELETE", f"/apis/{api_id}", params={"forceDelete": "false"}, ok=(404,))
             self._api_ids.pop(record["name"], None)
+            self._policy_ids.pop(api_id, None)
+            # The API's policy went with it; its Identify & Authorize action is ours to remove.
+            for action in await self._identify_actions(record["name"]):
+                await self._send("DELETE", f"/policyActions/{action['id']}", ok=(404,))
             return AdapterResult(success=True, resource_id=api_id)
 
         return await self.guard(f"delete_api {api_id}", call)
 
     # ------------------------------------------------------------------ policies
+    def _lock(self, api_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(api_id, asyncio.Lock())
+
     async def fetch_policies(self) -> list[dict[str, Any]]:
-        body = await self._get("/policyActions")
+        if not self._apis_loaded:
+            await self.fetch_apis()
+        actions = await self._policy_actions()
+        stages = await self._policy_stages(list(self._policy_ids.values()))
         records = []
-        for action in _items(body, "policyAction", "policyActions"):
-            record = mappers.policy_from_gateway(action)
+        for action in actions:
+            template = str(action.get("templateKey"))
+            _, _, api_name = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
+            api_id = self._api_ids.get(str(api_name))
+            enforced = _enforced(stages.get(self._policy_ids.get(api_id or "", ""), []),
+                                 mappers.POLICY_STAGES.get(template, ""))
+            record = mappers.policy_from_gateway(action, attached=str(action.get("id")) in enforced)
             if record is not None:
                 records.append(record)
         return records
 
-    async def _attach(self, api_id: str, action_id: str, template: str, *, attach: bool) -> None:
-        """Add (or remove) a policy action in the enforcements of the API's policy."""
-        detail = await self.client.get_or_none(API_BASE + f"/apis/{api_id}")
-        if detail is None:
-            if attach:
-                raise PermanentError(f"API {api_id} is not on the gateway")
-            return
-        api = _unwrap(_unwrap(detail, "apiResponse"), "api")
-        policy_ids = api.get("policies") or []
-        if not policy_ids:
-            if attach:
-                raise PermanentError(f"API {api_id} has no policy to enforce the action")
-            return
-        policy_id = str(policy_ids[0])
-        policy = _unwrap(await self._get(f"/policies/{policy_id}"), "policy")
-        stages: list[dict[str, Any]] = list(policy.get("policyEnforcements") or [])
-        present = any(e.get("enforcementObjectId") == action_id
-                      for stage in stages for e in stage.get("enforcements") or [])
-        if present == attach:
-            return
-        if attach:
-            stage_key = mappers.POLICY_STAGES.get(template, "processing")
+    async def _edit_policy(self, api_id: str, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
+                           *, required: bool) -> None:
+        """Read the API's policy, apply `edit` to its stages (None: nothing to change), PUT it back;
+        under the API's lock, so two edits of one policy never overwrite each other."""
+        async with self._lock(api_id):
+            policy_id = self._policy_ids.get(api_id)
+            if policy_id is None:
+                api = await self._api_detail(api_id)
+                if api is None or not api.get("policies"):
+                    if required:
+                        raise PermanentError(f"API {api_id} is not on the gateway or has no policy")
+                    return
+                policy_id = self._policy_ids[api_id] = str(api["policies"][0])
+            found = await self.client.get_or_none(API_BASE + f"/policies/{policy_id}")
+            if found is None:
+                if required:
+                    raise PermanentError(f"policy {policy_id} of API {api_id} is not on the gateway")
+                return
+            policy = _unwrap(found, "policy")
+            stages = edit(copy.deepcopy(list(policy.get("policyEnforcements") or [])))
+            if stages is None:
+                return
+            # The samples show `"order": null`, the schema types `order` as a string: leave unset keys out.
+            for stage in stages:
+                stage["enforcements"] = [{k: v for k, v in e.items() if v is not None}
+                                         for e in stage.get("enforcements") or []]
+            policy["policyEnforcements"] = [s for s in stages if s["enforcements"]]
+            await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+
+    async def _attach(self, api_id: str, action_id: str, template: str, *, replace: frozenset[str] = frozenset(),
+                      required: bool = True) -> None:
+        """Enforce an action in its template's stage (and nowhere else); `replace`: action ids that
+        must leave that stage (another Identify & Authorize action: an API takes one)."""
+        stage_key = mappers.POLICY_STAGES[template]
+
+        def edit(stages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            where = [(s.get("stageKey"), str(e.get("enforcementObjectId")))
+                     for s in stages for e in s.get("enforcements") or []]
+            if (stage_key, action_id) in where and not any(a in replace or (k != stage_key and a == action_id)
+                                                           for k, a in where):
+                return None
+            for stage in stages:
+                stage["enforcements"] = [e for e in stage.get("enforcements") or []
+                                         if str(e.get("enforcementObjectId")) not in replace | {action_id}]
             for stage in stages:
                 if stage.get("stageKey") == stage_key:
-                    stage.setdefault("enforcements", []).append({"enforcementObjectId": action_id})
+                    stage["enforcements"].append({"enforcementObjectId": action_id})
                     break
             else:
                 stages.append({"stageKey": stage_key, "enforcements": [{"enforcementObjectId": action_id}]})
-        else:
+            return stages
+
+        await self._edit_policy(api_id, edit, required=required)
+
+    async def _detach(self, api_id: str, action_id: str) -> None:
+        def edit(stages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            if not any(str(e.get("enforcementObjectId")) == action_id
+                       for s in stages for e in s.get("enforcements") or []):
+                return None
             for stage in stages:
                 stage["enforcements"] = [e for e in stage.get("enforcements") or []
-                                         if e.get("enforcementObjectId") != action_id]
-            stages = [s for s in stages if s["enforcements"]]
-        # The samples show `"order": null`, the schema types `order` as a string: leave unset keys out.
-        for stage in stages:
-            stage["enforcements"] = [{k: v for k, v in e.items() if v is not None} for e in stage["enforcements"]]
-        policy["policyEnforcements"] = stages
-        await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+                                         if str(e.get("enforcementObjectId")) != action_id]
+            return stages
+
+        await self._edit_policy(api_id, edit, required=False)
+
+    def _mine(self, actions: list[dict[str, Any]], api_name: str) -> list[dict[str, Any]]:
+        """This owner's Identify & Authorize actions made for one API (normally one)."""
+        out = []
+        for action in actions:
+            _, owner, marked = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
+            if action.get("templateKey") == mappers.IAM_TEMPLATE and (owner, marked) == (self.owner, api_name):
+                out.append(action)
+        return out
+
+    async def _identify_actions(self, api_name: str) -> list[dict[str, Any]]:
+        return self._mine(await self._policy_actions(), api_name)
+
+    async def _ensure_identify(self, api_id: str, api_name: str) -> None:
+        """One Identify & Authorize action of ours, as `identify_payload` writes it, in the API's IAM
+        stage; any other Identify & Authorize action leaves that stage (an API takes one)."""
+        body = mappers.identify_payload(api_name, self.owner, anonymous=not self.protect_apis)
+        actions = await self._policy_actions()
+        mine = self._mine(actions, api_name)
+        if mine:
+            action_id = str(mine[0]["id"])
+            if mine[0].get("parameters") != body["policyAction"]["parameters"]:
+                await self._send("PUT", f"/policyActions/{action_id}", body)
+        else:
+            created = _unwrap(await self._send("POST", "/policyActions", body), "policyAction") or {}
+            if not created.get("id"):
+                raise PermanentError(f"POST /policyActions (Identify & Authorize of {api_name!r}) returned no id")
+            action_id = str(created["id"])
+        others = {str(a.get("id")) for a in actions
+                  if a.get("templateKey") == mappers.IAM_TEMPLATE and str(a.get("id")) != action_id}
+        await self._attach(api_id, action_id, mappers.IAM_TEMPLATE, replace=frozenset(others))
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
@@ -270,14 +424,14 @@ class WebMethodsAdapter(GatewayAdapter):
                 if previous is not None and previous["spec"]["api"] not in (None, api_name):
                     old_id = self._api_ids.get(str(previous["spec"]["api"]))
                     if old_id:
-                        await self._attach(old_id, str(action_id), template, attach=False)
+                        await self._detach(old_id, str(action_id))
                 await self._send("PUT", f"/policyActions/{action_id}", body)
             else:
                 created = _unwrap(await self._send("POST", "/policyActions", body), "policyAction") or {}
                 action_id = created.get("id")
                 if not action_id:
                     raise PermanentError(f"POST /policyActions for {record['name']!r} returned no id")
-            await self._attach(api_id, str(action_id), template, attach=True)
+            await self._attach(api_id, str(action_id), template)
             return AdapterResult(success=True, resource_id=str(action_id))
 
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", call)
@@ -288,16 +442,17 @@ class WebMethodsAdapter(GatewayAdapter):
             if found is None:
                 return AdapterResult(success=True, resource_id=policy_id)
             action = _unwrap(found, "policyAction")
-            record = mappers.policy_from_gateway(action)
-            _, owner, api_name = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
+            _, owner, _ = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
             self._check_owned(owner, f"policy action {policy_id}")
-            if api_name:
-                if not self._apis_loaded:
-                    await self.fetch_apis()
-                api_id = self._api_ids.get(api_name)
-                if api_id and record is not None:
-                    template = str(action.get("templateKey"))
-                    await self._attach(api_id, policy_id, template, attach=False)
+            # The gateway refuses to delete an action a policy still enforces: detach it from every
+            # policy of ours that does (its API's, or an earlier API's after a move).
+            if not self._apis_loaded:
+                await self.fetch_apis()
+            by_policy = {p: a for a, p in self._policy_ids.items()}
+            for pid, stages in (await self._policy_stages(list(by_policy))).items():
+                if any(str(e.get("enforcementObjectId")) == policy_id
+                       for s in stages for e in s.get("enforcements") or []):
+                    await self._detach(by_policy[pid], policy_id)
             await self._send("DELETE", f"/policyActions/{policy_id}", ok=(404,))
             return AdapterResult(success=True, resource_id=policy_id)
 
@@ -325,18 +480,15 @@ class WebMethodsAdapter(GatewayAdapter):
         async def call() -> AdapterResult:
             record = app_spec
             name = str(record["name"])
-            api_key = api_key_of(record)
             app_id = record.get("id")
             if app_id is None:  # idempotent by owner marker + name
                 for app in await self._applications():
                     if app.get("name") == name and mappers.unmark(app.get("description"))[1] == self.owner:
                         app_id = app.get("id")
                         break
-            body = mappers.application_payload(record, self.owner, api_key)
+            body = mappers.application_payload(record, self.owner)
             existed = bool(app_id)
             if app_id:
-                if not api_key:
-                    body.pop("identifiers")
                 await self._send("PUT", f"/applications/{app_id}", body)
             else:
                 created = _unwrap(await self._send("POST", "/applications", body), "application") or {}
@@ -355,7 +507,9 @@ class WebMethodsAdapter(GatewayAdapter):
             found = await self.client.get_or_none(API_BASE + f"/applications/{app_id}")
             if found is None:
                 return AdapterResult(success=True, resource_id=app_id)
-            app = _unwrap(found, "application")
+            # The sample of GET /applications/{id} lists the application under `applications`.
+            listed = _items(found, "applications")
+            app = listed[0] if listed else _unwrap(found, "application")
             self._check_owned(mappers.unmark(app.get("description"))[1], f"application {app.get('name')}")
             await self._send("DELETE", f"/applications/{app_id}", ok=(404,))
             return AdapterResult(success=True, resource_id=app_id)
@@ -585,22 +739,53 @@ class WebMethodsAdapter(GatewayAdapter):
         return await self.guard("export_archive", call)
 
     # ------------------------------------------------------------------ reconciler hooks
-    @staticmethod
-    def plan_notes(kind: str, spec: dict[str, Any]) -> list[str]:
-        """Notes for the plan of a create/update (pure): what the OpenAPI 3.1 -> 3.0.3 conversion loses."""
-        document = spec.get("openapi") if kind == "API" else None
-        if not isinstance(document, dict) or not is_31(document):
+    @classmethod
+    def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
+        """webMethods generates every application's API key (`accessTokens.apiAccessKey_credentials`,
+        in every application sample of APIGatewayApplication.json; `PUT /applications/{id}` cannot
+        change access tokens, only `POST /applications/{id}/accessTokens` renews them) and no
+        documented field takes a key chosen by the client: a consumer's declared key would never be
+        the one that works. So a consumer bound to a webMethods gateway is an error, unless the
+        gateway accepts gateway-made keys (`options.consumerKeys: gateway-generated`)."""
+        if str(options.get("consumerKeys", "")) == GENERATED_KEYS:
             return []
-        lost = conversion_notes(document)
-        head = f"OpenAPI {document.get('openapi')} is converted to 3.0.3 for webMethods"
-        return [head + (f"; {len(lost)} loss(es):" if lost else " without loss")] + lost
+        return [Problem("Consumer", str(r["name"]), "spec.credential",
+                        "webmethods generates each application's API key itself (accessTokens.apiAccessKey, "
+                        "renewed by POST /applications/{id}/accessTokens) and cannot be given this consumer's "
+                        f"declared key: set options.consumerKeys: {GENERATED_KEYS} on the gateway to let it "
+                        "generate the key (clients then use the key the gateway shows), or subscribe the consumer "
+                        "to no API on this gateway")
+                for r in sorted(records, key=lambda r: str(r["name"])) if r["kind"] == "Consumer"]
 
-    @staticmethod
-    def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-        if kind == "API":
-            return mappers.api_desired_view(spec)
+    def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
+        """Notes for the plan of a create/update (pure): what the OpenAPI 3.1 -> 3.0.3 conversion loses,
+        the Identify & Authorize action an API gets, and that a consumer's key is the gateway's."""
         if kind == "Consumer":
-            return {**spec, "subscriptions": sorted(spec.get("subscriptions") or [])}
+            return ["webMethods generates this application's API key: the declared key is not sent, clients use "
+                    "the key the gateway shows (GET /applications/{id}, accessTokens)"]
+        if kind != "API":
+            return []
+        notes = [("the API's policy gets an Identify & Authorize action (API key, registered applications): only "
+                  "subscribed consumers' keys reach it (option protectApis: false lets anonymous calls in)")
+                 if self.protect_apis else
+                 "the API's policy gets an Identify & Authorize action that allows anonymous calls (protectApis: false)"]
+        document = spec.get("openapi")
+        if isinstance(document, dict) and is_31(document):
+            lost = conversion_notes(document)
+            head = f"OpenAPI {document.get('openapi')} is converted to 3.0.3 for webMethods"
+            notes += [head + (f"; {len(lost)} loss(es):" if lost else " without loss")] + lost
+        return notes
+
+    def desired_view(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        if kind == "API":
+            return {**mappers.api_desired_view(spec),
+                    "protection": mappers.PROTECTED if self.protect_apis else mappers.ANONYMOUS}
+        if kind == "Policy":
+            return {**spec, "attached": True}  # an action no stage enforces does nothing
+        if kind == "Consumer":
+            # The key is the gateway's (see `check`): there is no declared key to compare.
+            return {k: v for k, v in spec.items() if k != "credential"} | {
+                "subscriptions": sorted(spec.get("subscriptions") or [])}
         if kind == "Scope":
             return {**spec, "apis": sorted(spec.get("apis") or [])}
         if kind == "AuthServer":

@@ -6,7 +6,12 @@ Ownership markers (what the gateway stores and returns):
   definition cannot hold. webMethods keeps a REST API's tags and returns them on `GET /apis/{id}`.
 - Everything else (policy actions, applications, aliases, auth servers, strategies, scopes): a
   trailing `[stoa:owner=<owner>]` in the object's description (`api=<name>` is added for policy
-  actions, whose API link is otherwise only the policy enforcement).
+  actions, whose API link is otherwise only the policy enforcement; the Identify & Authorize action
+  the adapter gives each API carries it too).
+
+Policy stages (`GET /policyStages`, APIGatewayPolicyManagement.json): `throttle` is in `LMT`,
+`evaluatePolicy` (Identify & Authorize) in `IAM`; the CORS policy is documented under Response
+Processing, so `corsPolicy` goes to `responseProcessing`.
 - Configuration keys have no description: the keys an owner manages are listed in a simple alias
   named `stoa-reconciler.<owner>.configurations`.
 """
@@ -17,20 +22,23 @@ import re
 from typing import Any
 
 from reconciler.adapters.webmethods.openapi31 import convert
-from reconciler.model.records import api_key_credential, make_record, secret_fingerprint
+from reconciler.model.records import make_record
 
 TAG = "stoa:"
 _MARK = re.compile(r"\s*\[stoa:owner=([A-Za-z0-9-]+)(?:;api=([A-Za-z0-9-]+))?\]\s*$")
 CONFIG_ALIAS_PREFIX = "stoa-reconciler."
-TOKEN_IDENTIFIER = "token"
-TOKEN_NAME = "stoa-apiKey"
 
 PERIOD_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days"}
 UNIT_PERIODS = {v: k for k, v in PERIOD_UNITS.items()}
 POLICY_TEMPLATES = {"rate_limit": "throttle", "cors": "corsPolicy"}
 TEMPLATE_TYPES = {v: k for k, v in POLICY_TEMPLATES.items()}
+IAM_TEMPLATE = "evaluatePolicy"
 #: Policy stage each template belongs to (the API policy groups enforcements by stage).
-POLICY_STAGES = {"throttle": "trafficOptimization", "corsPolicy": "transport"}
+POLICY_STAGES = {"throttle": "LMT", "corsPolicy": "responseProcessing", IAM_TEMPLATE: "IAM"}
+PROTECTED = "apiKey"
+"""`protection` of an API whose policy identifies applications by API key (registered applications only)."""
+ANONYMOUS = "anonymous"
+"""`protection` of an API whose Identify & Authorize action lets unidentified calls through."""
 
 
 # ------------------------------------------------------------------ markers
@@ -157,6 +165,8 @@ def policy_payload(record: dict[str, Any], owner: str) -> dict[str, Any]:
             _param("alertInterval", 1),
             _param("alertIntervalUnit", PERIOD_UNITS[config.get("period", "minute")]),
             _param("alertFrequency", "once"),
+            # Whose calls count: every application (the throttle sample of APIGatewayMonetizationSwagger.json).
+            _param("consumerIds", "AnyConsumers"),
         ]
     else:
         parameters = [
@@ -174,6 +184,39 @@ def policy_payload(record: dict[str, Any], owner: str) -> dict[str, Any]:
     }}
 
 
+def identify_payload(api_name: str, owner: str, *, anonymous: bool) -> dict[str, Any]:
+    """The API's Identify & Authorize action: applications identified by their API key, as in the
+    vendor's use case (postmancollections/usecases/api-application-association); `allowAnonymous`
+    lets unidentified calls through when the API is not protected."""
+    return {"policyAction": {
+        "names": [{"value": "Identify & Authorize Application", "locale": "en"}],
+        "descriptions": [{"value": mark(None, owner, api_name), "locale": "en"}],
+        "templateKey": IAM_TEMPLATE,
+        "parameters": [
+            _param("logicalConnector", "OR"),
+            _param("allowAnonymous", anonymous),
+            {"templateKey": "IdentificationRule", "parameters": [_param("identificationType", "apiKey")]},
+        ],
+        "active": False,
+    }}
+
+
+def protection_of(actions: list[dict[str, Any]], api_name: str, owner: str) -> str:
+    """What guards an API, from the Identify & Authorize actions its policy enforces: `apiKey` or
+    `anonymous` when exactly ours is there as `identify_payload` writes it, else `none`."""
+    if len(actions) != 1:
+        return "none"
+    action = actions[0]
+    _, marked_owner, marked_api = unmark(((action.get("descriptions") or [{}])[0]).get("value"))
+    if (marked_owner, marked_api) != (owner, api_name):
+        return "none"
+    for anonymous, value in ((False, PROTECTED), (True, ANONYMOUS)):
+        wanted = identify_payload(api_name, owner, anonymous=anonymous)["policyAction"]["parameters"]
+        if action.get("parameters") == wanted:
+            return value
+    return "none"
+
+
 def _values(parameters: list[dict[str, Any]], key: str) -> list[str]:
     for p in parameters:
         if p.get("templateKey") == key:
@@ -188,8 +231,9 @@ def _nested(parameters: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return []
 
 
-def policy_from_gateway(action: dict[str, Any]) -> dict[str, Any] | None:
-    """Canonical record of a policy action; None for templates this reconciler does not manage."""
+def policy_from_gateway(action: dict[str, Any], attached: bool | None = None) -> dict[str, Any] | None:
+    """Canonical record of a policy action; None for templates this reconciler does not manage.
+    `attached`: whether its API's policy enforces it in its stage (None: not looked up)."""
     policy_type = TEMPLATE_TYPES.get(str(action.get("templateKey")))
     if policy_type is None:
         return None
@@ -209,35 +253,30 @@ def policy_from_gateway(action: dict[str, Any]) -> dict[str, Any] | None:
                   "headers": _values(params, "allowHeaders"), "exposeHeaders": _values(params, "exposeHeaders"),
                   "credentials": (_values(params, "allowCredentials") or ["false"])[0] == "true",
                   "maxAge": int(max_age) if max_age.isdigit() else 0}
-    spec = {"api": api, "type": policy_type, "config": config}
+    spec: dict[str, Any] = {"api": api, "type": policy_type, "config": config}
+    if attached is not None:
+        spec["attached"] = attached
     return make_record("Policy", str(names[0].get("value")), spec, id=action.get("id"), owner=owner)
 
 
 # ------------------------------------------------------------------ applications
-def application_payload(record: dict[str, Any], owner: str, api_key: str | None) -> dict[str, Any]:
-    """`POST /applications` / `PUT /applications/{id}`; the API key is a `token` identifier."""
+def application_payload(record: dict[str, Any], owner: str) -> dict[str, Any]:
+    """`POST /applications` / `PUT /applications/{id}`. No key: the gateway makes the application's
+    API key (`accessTokens.apiAccessKey_credentials`) and a client cannot set it; no identifiers
+    either, since the API key is what the API's Identify & Authorize action checks."""
     spec = record["spec"]
-    body: dict[str, Any] = {
+    return {
         "name": record["name"],
         "description": mark(spec.get("displayName"), owner),
         "contactEmails": [spec["email"]] if spec.get("email") else [],
         "identifiers": [],
     }
-    if api_key:
-        body["identifiers"] = [{"key": TOKEN_IDENTIFIER, "name": TOKEN_NAME, "value": [api_key]}]
-    return body
 
 
 def application_from_gateway(app: dict[str, Any], api_names: list[str]) -> dict[str, Any]:
+    """No `credential`: the key is the gateway's own, so there is no declared key to compare it with."""
     display, owner, _ = unmark(app.get("description"))
-    key = None
-    for ident in app.get("identifiers") or []:
-        if ident.get("key") == TOKEN_IDENTIFIER and ident.get("name") == TOKEN_NAME and ident.get("value"):
-            key = str(ident["value"][0])
-    spec: dict[str, Any] = {
-        "subscriptions": sorted(api_names),
-        "credential": api_key_credential(secret_fingerprint(key) if key else None),
-    }
+    spec: dict[str, Any] = {"subscriptions": sorted(api_names)}
     if display:
         spec["displayName"] = display
     emails = app.get("contactEmails") or []
