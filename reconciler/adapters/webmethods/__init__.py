@@ -10,6 +10,9 @@ GATEWAYS = (GatewayTypeInfo(
     emulator="reconciler.emulators.webmethods:WebMethodsEmulator",
     kinds=CORE | EXTENDED_KINDS,
     credentials={"username": "username", "password": "password"},
+    options={"consumerKeys": "'gateway-generated': consumers get the key webMethods generates (a declared key "
+                             "cannot be set)",
+             "protectApis": "Identify & Authorize lets anonymous calls in when false (default true)"},
     can_export=True,
     rank=12,
     description="Software AG webMethods API Gateway",
