@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from reconciler.adapters import registry
 from reconciler.adapters.base import GatewayAdapter
@@ -30,8 +30,9 @@ from reconciler.manifests.loader import DesiredState, LoadError, ValidationFaile
 from reconciler.manifests.models import GatewayInstance, SecretRef
 from reconciler.manifests.secret_files import SecretPathError, base_dir, confined
 from reconciler.model.changes import Change, GatewayReport, Op
+from reconciler.model.checks import Problem
 from reconciler.model.errors import GatewayError, sanitize
-from reconciler.model.gateways import gateway_type, gateway_types
+from reconciler.model.gateways import GatewayTypeInfo, gateway_type, gateway_types
 from reconciler.model.kinds import KINDS
 from reconciler.model.plans import ApplyOutcome, GatewayPlan, RepoPlan
 from reconciler.model.records import API_KEY, secret_fingerprint
@@ -194,6 +195,17 @@ async def read_live(adapter: GatewayAdapter) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------- capability checks
+def _checks_of(info: GatewayTypeInfo) -> Callable[..., Iterable[Problem]]:
+    """The type's capability checks: the light module its table row names, else its adapter's `check`."""
+    if info.checks is None:
+        return registry.adapter_class(info.name).check
+    module, _, path = info.checks.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in path.split("."):
+        target = getattr(target, part)
+    return cast(Callable[..., Iterable[Problem]], target)
+
+
 def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None,
                       desired: Mapping[str, list[dict[str, Any]]] | None = None) -> list[LoadError]:
     """What the target gateways would refuse or could not store exactly, as validation errors (no I/O).
@@ -212,11 +224,7 @@ def capability_errors(state: DesiredState, gateways: Iterable[str] | None = None
         info = gateway_types().get(gw.spec.gatewayType.value)
         if info is None:
             continue  # the loader reported the unknown type
-        problems = gateway_conflicts(desired[name])
-        if info.checks is not None:
-            module, _, function = info.checks.partition(":")
-            check = getattr(importlib.import_module(module), function)
-            problems = problems + list(check(desired[name], dict(gw.spec.options)))
+        problems = gateway_conflicts(desired[name]) + list(_checks_of(info)(desired[name], dict(gw.spec.options)))
         for problem in problems:
             doc = state.of_kind(problem.kind).get(problem.name)
             if doc is None:

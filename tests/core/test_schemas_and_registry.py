@@ -86,3 +86,14 @@ def test_every_kind_has_its_adapter_handlers() -> None:
 
     assert set(HANDLERS) == set(KINDS)
     assert all(KINDS[k].deletable == (HANDLERS[k].delete is not None) for k in KINDS)
+
+
+def test_a_type_whose_adapter_checks_names_those_checks_in_its_table_row() -> None:
+    """validate runs the checks the table names (no adapter import): an adapter's own `check` must be
+    reachable from there, or it would silently never run."""
+    for name, info in gateways.gateway_types().items():
+        cls = registry.adapter_class(name)
+        own = cls.__dict__.get("check") is not None
+        assert info.checks is not None, name
+        if own:
+            assert info.checks != "reconciler.model.checks:no_checks", f"{name}: its adapter's check() never runs"

@@ -7,6 +7,7 @@ GATEWAYS = (GatewayTypeInfo(
     adapter="reconciler.adapters.apigee.adapter:ApigeeAdapter",
     emulator="reconciler.emulators.apigee:ApigeeEmulator",
     credentials={"token": "token"},
+    checks="reconciler.model.checks:no_checks",
     options={"organization": "Apigee organization", "environment": "environment the proxies are deployed to",
              "developerEmail": "developer that owns the managed apps", "verifyApiKey": "add VerifyAPIKey to bundles"},
     rank=13,

@@ -7,6 +7,7 @@ GATEWAYS = (GatewayTypeInfo(
     adapter="reconciler.adapters.aws.adapter:AwsApiGatewayAdapter",
     emulator="reconciler.emulators.moto:MotoServer",
     credentials={"accessKeyId": "access_key_id", "secretAccessKey": "secret_access_key"},
+    checks="reconciler.model.checks:no_checks",
     options={"region": "AWS region", "profile": "named AWS profile", "stage": "stage the APIs are deployed to",
              "deploymentIntervalSeconds": "spacing of CreateDeployment calls (default 5)",
              "apiKeyRequired": "require an API key on managed methods", "requestsPerSecond": "client pacing",

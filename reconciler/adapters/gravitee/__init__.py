@@ -7,6 +7,7 @@ GATEWAYS = (GatewayTypeInfo(
     adapter="reconciler.adapters.gravitee.adapter:GraviteeAdapter",
     emulator="reconciler.emulators.gravitee:GraviteeEmulator",
     credentials={"username": "username", "password": "password"},
+    checks="reconciler.model.checks:no_checks",
     options={"organization": "organization id (default DEFAULT)", "environment": "environment id (default DEFAULT)"},
     rank=11,
     description="Gravitee APIM v4",

@@ -22,6 +22,7 @@ GATEWAYS = tuple(
         emulator="reconciler.adapters.stoa.emulator:StoaEmulator",
         emulator_name="stoa",
         credentials={"token": "token"},
+        checks="reconciler.model.checks:no_checks",
         rank=rank,
         description=description,
     )

@@ -10,6 +10,7 @@ GATEWAYS = (GatewayTypeInfo(
     emulator="reconciler.emulators.webmethods:WebMethodsEmulator",
     kinds=CORE | EXTENDED_KINDS,
     credentials={"username": "username", "password": "password"},
+    checks="reconciler.adapters.webmethods.adapter:WebMethodsAdapter.check",
     options={"consumerKeys": "'gateway-generated': consumers get the key webMethods generates (a declared key "
                              "cannot be set)",
              "protectApis": "Identify & Authorize lets anonymous calls in when false (default true)"},
