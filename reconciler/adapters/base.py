@@ -133,6 +133,17 @@ class GatewayAdapter(ABC):
 
         return await self.guard(f"delete {what}", run)
 
+    async def retire_moved(self, previous: Any, result: AdapterResult) -> AdapterResult:
+        """After a policy was written at its new place (`result`), delete it from its old one when the
+        live id the plan passed (`previous`) is another place: a policy moved to another API."""
+        if not (result.success and isinstance(previous, str) and previous and previous != result.resource_id):
+            return result
+        retired = await self.delete_policy(previous)
+        if retired.success:
+            return result
+        return AdapterResult(False, resource_id=result.resource_id, category=retired.category,
+                             error=f"written on its new API, but its old place {previous} remains: {retired.error}")
+
     async def _safe_list(self, fetch: Callable[[], Awaitable[list[dict[str, Any]]]], what: str) -> list[dict[str, Any]]:
         try:
             return await fetch()

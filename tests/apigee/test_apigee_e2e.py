@@ -13,7 +13,7 @@ import pytest
 from reconciler.adapters.apigee.adapter import ApigeeAdapter
 from reconciler.emulators.apigee import ApigeeEmulator
 from reconciler.model.records import make_record, secret_fingerprint
-from tests.changes import delete_change, upsert_change
+from tests.changes import delete_change, reconcile, upsert_change
 
 TOKEN = "ya29.test-token"
 KEY = "mobile-app-key-0123456789"
@@ -242,20 +242,6 @@ async def test_cors_policy_lives_in_the_bundle_and_survives_api_updates(emu: Api
     assert not [n for n in bundle.namelist() if "cors-" in n]
 
 
-async def _reconcile(adapter: ApigeeAdapter, desired: list[dict[str, Any]]) -> list[Any]:
-    from reconciler.engine.plan import PlanOptions, plan_gateway
-    from reconciler.executor.apply import apply_gateway
-    from reconciler.runner import read_live
-
-    secrets = {(r["kind"], r["name"]): r["secret"] for r in desired if r.get("secret")}
-    desired = [{k: v for k, v in r.items() if k != "secret"} for r in desired]
-    live = await read_live(adapter)
-    changes = plan_gateway("apigee-dev", desired, live, PlanOptions(owner="platform"), view=adapter.desired_view)
-    report = await apply_gateway(adapter, changes, secrets=secrets)
-    assert not report.failed, report.results
-    return [c for c in changes if c.op.value != "no-op"]
-
-
 @pytest.mark.parametrize("kind", ["rate_limit", "cors"])
 async def test_moving_a_policy_to_another_api_converges(emu: ApigeeEmulator, kind: str) -> None:
     """The policy leaves its old API (product quota / bundle CORS) when its spec names another."""
@@ -267,12 +253,12 @@ async def test_moving_a_policy_to_another_api_converges(emu: ApigeeEmulator, kin
         return make_record("Policy", "moving", {"api": target, "type": kind, "config": cfg})
 
     async with ApigeeAdapter(config(emu.url)) as adapter:
-        await _reconcile(adapter, [api("pets"), api("orders"), pol("pets")])
-        moved = await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")])
+        await reconcile(adapter, [api("pets"), api("orders"), pol("pets")])
+        moved = await reconcile(adapter, [api("pets"), api("orders"), pol("orders")])
         assert [(c.kind, c.name, c.op.value) for c in moved] == [("Policy", "moving", "update")]
         policies = [p for p in await adapter.fetch("Policy") if p["name"] == "moving"]
         assert [p["spec"]["api"] for p in policies] == ["orders"]
-        assert await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")]) == []
+        assert await reconcile(adapter, [api("pets"), api("orders"), pol("orders")]) == []
 
 
 async def test_an_api_without_its_product_is_drift_and_healed(emu: ApigeeEmulator) -> None:
@@ -280,13 +266,13 @@ async def test_an_api_without_its_product_is_drift_and_healed(emu: ApigeeEmulato
     an API whose policies and consumers cannot attach: the next plan sees it, the next apply heals."""
     desired = [api("pets"), policy(), consumer(["pets"])]
     async with ApigeeAdapter(config(emu.url)) as adapter:
-        await _reconcile(adapter, desired)
+        await reconcile(adapter, desired)
         import httpx
         async with httpx.AsyncClient(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             assert (await c.delete("/v1/organizations/acme-org/apiproducts/pets")).status_code == 200
-        healed = await _reconcile(adapter, desired)
+        healed = await reconcile(adapter, desired)
         assert ("API", "pets", "update") in [(c.kind, c.name, c.op.value) for c in healed]
-        assert await _reconcile(adapter, desired) == []
+        assert await reconcile(adapter, desired) == []
 
 
 async def test_a_proxy_left_unlabelled_by_an_interrupted_import_is_recovered(emu: ApigeeEmulator) -> None:
@@ -317,6 +303,6 @@ async def test_a_proxy_left_unlabelled_by_an_interrupted_import_is_recovered(emu
         assert changes[("API", "orders")].op.value == "conflict"
         report = await apply_gateway(adapter, list(changes.values()))
         assert [r.status.value for r in report.results if r.name == "pets"] == ["applied"]
-        assert await _reconcile(adapter, [desired[0]]) == []
+        assert await reconcile(adapter, [desired[0]]) == []
         pets = next(r for r in await adapter.fetch("API") if r["name"] == "pets")
         assert pets["owner"] == "platform"

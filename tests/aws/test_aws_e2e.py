@@ -12,7 +12,7 @@ from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
 from reconciler.model.records import make_record, secret_fingerprint
-from tests.changes import delete_change, upsert_change
+from tests.changes import delete_change, reconcile, upsert_change
 from tests.conftest import free_port
 
 KEY = "mobile-app-key-0123456789abcdef"
@@ -249,18 +249,6 @@ async def test_cors_preflight_round_trip_survives_api_changes(moto: str) -> None
                for r in boto(moto).get_resources(restApiId=rest["id"])["items"])
 
 
-async def _reconcile(adapter: AwsApiGatewayAdapter, desired: list[dict[str, Any]]) -> list[Any]:
-    from reconciler.engine.plan import PlanOptions, plan_gateway
-    from reconciler.executor.apply import apply_gateway
-    from reconciler.runner import read_live
-
-    live = await read_live(adapter)
-    changes = plan_gateway("aws-dev", desired, live, PlanOptions(owner="platform"), view=adapter.desired_view)
-    report = await apply_gateway(adapter, changes)
-    assert not report.failed, report.results
-    return [c for c in changes if c.op.value != "no-op"]
-
-
 @pytest.mark.parametrize("kind", ["rate_limit", "cors"])
 async def test_moving_a_policy_to_another_api_converges(moto: str, kind: str) -> None:
     """The policy leaves its old API (usage plan / OPTIONS preflight) when its spec names another:
@@ -273,9 +261,9 @@ async def test_moving_a_policy_to_another_api_converges(moto: str, kind: str) ->
         return make_record("Policy", "moving", {"api": target, "type": kind, "config": cfg})
 
     async with AwsApiGatewayAdapter(config(moto)) as adapter:
-        await _reconcile(adapter, [api("pets"), api("orders"), pol("pets")])
-        moved = await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")])
+        await reconcile(adapter, [api("pets"), api("orders"), pol("pets")])
+        moved = await reconcile(adapter, [api("pets"), api("orders"), pol("orders")])
         assert [(c.kind, c.name, c.op.value) for c in moved] == [("Policy", "moving", "update")]
         policies = [p for p in await adapter.fetch("Policy") if p["name"] == "moving"]
         assert [p["spec"]["api"] for p in policies] == ["orders"]
-        assert await _reconcile(adapter, [api("pets"), api("orders"), pol("orders")]) == []
+        assert await reconcile(adapter, [api("pets"), api("orders"), pol("orders")]) == []

@@ -252,14 +252,7 @@ class ApigeeAdapter(GatewayAdapter):
         """Write the policy where its spec says; then retire its previous place when it moved (another
         API's product or bundle, another type): otherwise the old product keeps the quota and the plan
         alternates between a duplicate and a move forever."""
-        result = await self._write_policy(policy_spec)
-        previous = policy_spec.get("id")
-        if result.success and isinstance(previous, str) and previous and previous != result.resource_id:
-            retired = await self.delete_policy(previous)
-            if not retired.success:
-                return AdapterResult(False, resource_id=result.resource_id, category=retired.category,
-                                     error=f"written on its new API, but its old place {previous} remains: {retired.error}")
-        return result
+        return await self.retire_moved(policy_spec.get("id"), await self._write_policy(policy_spec))
 
     async def _write_policy(self, policy_spec: dict[str, Any]) -> AdapterResult:
         spec = policy_spec.get("spec") or {}
