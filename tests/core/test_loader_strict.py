@@ -22,29 +22,10 @@ from reconciler.manifests import parsing
 from reconciler.manifests.files import MAX_FILE_BYTES, MAX_FILE_BYTES_ENV
 from reconciler.manifests.loader import ValidationFailed, load, parse_tree
 from reconciler.manifests.parsing import YamlError, fast_documents, reference_documents, yaml_documents
+from tests.core.test_loader import API, GATEWAY
 
 ROOT = Path(__file__).resolve().parents[2]
 
-GATEWAY = """\
-apiVersion: gostoa.dev/v1alpha1
-kind: GatewayInstance
-metadata: {name: stoa-dev, labels: {env: dev}}
-spec: {displayName: STOA, gatewayType: stoa, environment: dev, baseUrl: "http://127.0.0.1:8080",
-       credentials: {token: {env: T}}}
-"""
-
-API = """\
-apiVersion: gostoa.dev/v1alpha1
-kind: API
-metadata:
-  name: pets
-spec:
-  tenant: acme
-  version: "1"
-  basePath: /pets
-  backend: https://pets.example.com
-  gateways: [stoa-dev]
-"""
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -16,15 +15,6 @@ from reconciler.output.render import MARKDOWN_LIMIT
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-admin-token"
 KEYS = {"MOBILE_APP_API_KEY": "mk-0123456789-secret", "PARTNER_PORTAL_API_KEY": "pk-9876543210-secret"}
-
-
-@pytest.fixture
-def stoa(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoaEmulator]:
-    monkeypatch.setenv("STOA_ADMIN_TOKEN", TOKEN)
-    for k, v in KEYS.items():
-        monkeypatch.setenv(k, v)
-    with StoaEmulator(admin_token=TOKEN) as emulator:
-        yield emulator  # type: ignore[misc]
 
 
 @pytest.fixture

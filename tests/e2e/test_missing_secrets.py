@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -19,15 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "missing-secrets-admin-token"
 KEYS = {"MOBILE_APP_API_KEY": "mk-missing-0123456789", "PARTNER_PORTAL_API_KEY": "pk-missing-9876543210"}
 MISSING_LINE = "Consumer mobile-app: environment variable MOBILE_APP_API_KEY is not set"
-
-
-@pytest.fixture
-def stoa(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoaEmulator]:
-    monkeypatch.setenv("STOA_ADMIN_TOKEN", TOKEN)
-    for k, v in KEYS.items():
-        monkeypatch.setenv(k, v)
-    with StoaEmulator(admin_token=TOKEN) as emulator:
-        yield emulator  # type: ignore[misc]
 
 
 def cli(stoa: StoaEmulator, command: str, repo: Path, *extra: str) -> int:

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,15 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-admin-token"
 KEYS = {"MOBILE_APP_API_KEY": "mk-0123456789-secret", "PARTNER_PORTAL_API_KEY": "pk-9876543210-secret"}
 EXAMPLE_OBJECTS = 7  # examples/repo on stoa-dev: 2 APIs, 3 policies, 2 consumers
-
-
-@pytest.fixture
-def stoa(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoaEmulator]:
-    monkeypatch.setenv("STOA_ADMIN_TOKEN", TOKEN)
-    for k, v in KEYS.items():
-        monkeypatch.setenv(k, v)
-    with StoaEmulator(admin_token=TOKEN) as emulator:
-        yield emulator  # type: ignore[misc]
 
 
 @pytest.fixture
