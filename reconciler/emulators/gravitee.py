@@ -28,9 +28,11 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import threading
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -45,32 +47,112 @@ PLAN_STATUSES = {"STAGING", "PUBLISHED", "DEPRECATED", "CLOSED"}
 SUB_STATUSES = {"PENDING", "REJECTED", "ACCEPTED", "CLOSED", "PAUSED", "RESUMED"}
 ACTIVE_SUBS = {"PENDING", "ACCEPTED", "PAUSED"}
 
+#: The policy plugins of the 4.12.17 distribution (gravitee-apim-distribution/pom.xml, the open-source
+#: `<dependencies>` shipped in the default bundle), as (plugin id, name, category). The ids are each
+#: plugin's `src/main/resources/plugin.properties` `id=`; only plugins whose id was read are listed.
+#: There is no `cors` policy: CORS is the HTTP listener's `cors` field (HttpListener.cors); the `cors`
+#: plugin lives in gravitee-io-community/gravitee-policy-cors and is not bundled.
+POLICY_PLUGINS: tuple[tuple[str, str, str], ...] = (
+    ("api-key", "API Key", "security"),
+    ("cache", "Cache", "performance"),
+    ("dynamic-routing", "Dynamic Routing", "others"),
+    ("groovy", "Groovy", "others"),
+    ("http-redirect", "HTTP Redirect", "others"),
+    ("ip-filtering", "IPFiltering", "security"),
+    ("json-to-json", "JSON to JSON Transformation", "transformation"),
+    ("json-validation", "JSON Validation", "others"),
+    ("json-xml", "JSON to XML", "transformation"),
+    ("key-less", "Keyless", "security"),
+    ("latency", "Latency", "others"),
+    ("mock", "Mock Policy", "others"),
+    ("mtls", "mTLS", "security"),
+    ("oauth2", "OAuth2", "security"),
+    ("policy-assign-attributes", "Assign attributes", "transformation"),
+    ("policy-assign-content", "Assign content", "transformation"),
+    ("policy-http-callout", "HTTP Callout", "others"),
+    ("policy-override-request-method", "Override HTTP Method", "transformation"),
+    ("policy-request-validation", "Validate Request", "others"),
+    ("quota", "Quota", "others"),
+    ("rate-limit", "Rate Limit", "others"),
+    ("resource-filtering", "Resource Filtering", "others"),
+    ("retry", "Retry", "others"),
+    ("spike-arrest", "Spike Arrest", "others"),
+    ("ssl-enforcement", "SSL Enforcement", "security"),
+    ("status-code-policy", "Status Code Transformation Policy", "transformation"),
+    ("token-bucket-rate-limit", "Token Bucket Rate Limit", "others"),
+    ("traffic-shadowing", "Traffic Shadowing", "others"),
+    ("transform-headers", "Transform Headers", "transformation"),
+    ("transform-queryparams", "Transform Query Parameters", "transformation"),
+    ("url-rewriting", "URL Rewriting", "transformation"),
+    ("xml-json", "XML to JSON", "transformation"),
+)
+#: Policies whose configuration is never validated (PolicyPluginServiceImpl.INTERNAL_POLICIES_ID).
+INTERNAL_POLICIES = frozenset({"shared-policy-group-policy"})
+#: CorsValidationServiceImpl.CORS_REGEX_PATTERN / CORS_REGEX_CHARS.
+_CORS_ORIGIN = re.compile(r"^((\*)|(null)|(^(([^:\/?#]+):)?(\/\/([^\/?#]*))?))$")
+_CORS_REGEX_CHARS = ("{", "[", "(", "*")
+
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class GraviteeHttpError(Exception):
-    def __init__(self, status: int, message: str, code: str, details: list[dict[str, Any]] | None = None,
-                 v1: bool = False) -> None:
+    """An error as Gravitee renders it: v2 `Error` or v1 `ErrorEntity`, null fields left out.
+
+    v2: exceptionmapper/AbstractExceptionMapper.convert (httpStatus, message, parameters, technicalCode);
+    v1: rest/provider/AbstractExceptionMapper.convert (message, http_status, parameters, technicalCode);
+    both serialised by GraviteeMapper, which is `Include.NON_NULL`.
+    """
+
+    def __init__(self, status: int, message: str, code: str | None, details: list[dict[str, Any]] | None = None,
+                 v1: bool = False, parameters: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.details = details or []
         self.v1 = v1
+        self.parameters = parameters
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = ({"message": self.message, "http_status": self.status} if self.v1
+                                else {"httpStatus": self.status, "message": self.message})
+        if self.parameters is not None:
+            body["parameters"] = self.parameters
+        if self.code is not None:
+            body["technicalCode"] = self.code
+        if self.details and not self.v1:
+            body["details"] = self.details
+        return body
 
     def response(self) -> JSONResponse:
-        if self.v1:
-            return JSONResponse({"message": self.message, "http_status": self.status}, status_code=self.status)
-        body = {"httpStatus": self.status, "message": self.message, "technicalCode": self.code,
-                "parameters": {}, "details": self.details}
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(self.body(), status_code=self.status)
 
 
-def _bad(message: str, code: str, location: str = "", value: Any = None) -> GraviteeHttpError:
+class V1ConstraintError(GraviteeHttpError):
+    """v1 bean-validation failure: rest/provider/ConstraintValidationExceptionMapper.ConstraintValidationError
+    (`message`, `path`, `details[{message, location}]`; no `http_status`; null `invalid_value` left out)."""
+
+    def __init__(self, method: str, param: str, field: str, message: str) -> None:
+        super().__init__(400, message, None, v1=True)
+        self.path = f"{method}.{param}.{field}"
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, "path": self.path,
+                "details": [{"message": self.message, "location": self.field}]}
+
+
+def _bad(message: str, code: str | None, location: str = "", value: Any = None,
+         parameters: dict[str, str] | None = None) -> GraviteeHttpError:
     details = [{"message": message, "location": location, "invalidValue": value}] if location else []
-    return GraviteeHttpError(400, message, code, details)
+    return GraviteeHttpError(400, message, code, details, parameters=parameters)
+
+
+def _plugin_not_found(plugin: str) -> GraviteeHttpError:
+    """PluginNotFoundException (AbstractPluginService.get): 404 `plugin.notFound`, parameter `plugin`."""
+    return GraviteeHttpError(404, f"Plugin [{plugin}] cannot be found.", "plugin.notFound", parameters={"plugin": plugin})
 
 
 class _Env:
@@ -124,6 +206,21 @@ def _csv(request: Request, name: str) -> set[str] | None:
     return {v.strip().upper() for raw in values for v in raw.split(",") if v.strip()}
 
 
+def _stored_cors(cors: dict[str, Any]) -> dict[str, Any]:
+    """definition/model/Cors.java as Jackson writes it back: Sets (HashSet, so no order kept: sorted
+    here), `maxAge` -1 and booleans false by default, `runPolicies`/`allowPrivateNetwork` only when true."""
+    out: dict[str, Any] = {"enabled": bool(cors.get("enabled", False))}
+    for key in ("allowOrigin", "exposeHeaders", "allowMethods", "allowHeaders"):
+        if cors.get(key) is not None:
+            out[key] = sorted({str(v) for v in cors[key]})
+    out["maxAge"] = int(cors.get("maxAge", -1))
+    out["allowCredentials"] = bool(cors.get("allowCredentials", False))
+    for key in ("runPolicies", "allowPrivateNetwork"):
+        if cors.get(key):
+            out[key] = True
+    return out
+
+
 def _norm_path(path: str) -> str:
     return path.rstrip("/") + "/"
 
@@ -131,10 +228,16 @@ def _norm_path(path: str) -> str:
 class GraviteeEmulator(Emulator):
     gateway_type = "gravitee"
 
-    def __init__(self, username: str = "admin", password: str = "admin") -> None:
+    def __init__(self, username: str = "admin", password: str = "admin",
+                 policies: Iterable[str] | None = None) -> None:
         super().__init__()
         self.username = username
         self.password = password
+        self.policies: dict[str, tuple[str, str]] = {pid: (name, cat) for pid, name, cat in POLICY_PLUGINS}
+        """Installed policy plugins (id -> name, category); `policies=` replaces the 4.12 bundle's set."""
+        if policies is not None:
+            known = self.policies
+            self.policies = {pid: known.get(pid, (pid, "others")) for pid in policies}
         self.envs: dict[tuple[str, str], _Env] = {}
         self.state_lock = threading.RLock()
         self.fail_next_deployments = 0
@@ -217,10 +320,45 @@ class GraviteeEmulator(Emulator):
                     if _norm_path(value) in used:
                         raise _bad(f"Path [{_norm_path(value)}] already exists", "api.path.alreadyExists",
                                    f"listeners[{i}].paths", value)
+                self._check_cors(listener.get("cors"))
+        self._check_flows(body.get("flows"))
+
+    def _check_cors(self, cors: Any) -> None:
+        """CorsValidationServiceImpl.validateAndSanitize: each `allowOrigin` is `*`, `null`, a scheme://host
+        origin, or (when it has a regex character) a valid regex; else 400 `allowOrigin.notAllowed`."""
+        if not isinstance(cors, dict):
+            return
+        for origin in cors.get("allowOrigin") or []:
+            if _CORS_ORIGIN.fullmatch(str(origin)):
+                continue
+            if any(ch in str(origin) for ch in _CORS_REGEX_CHARS):
+                try:
+                    re.compile(str(origin))
+                    continue
+                except re.error:
+                    pass
+            raise _bad(f"{origin} is not valid as an 'allow origin' value", "allowOrigin.notAllowed",
+                       parameters={"allowOrigin": str(origin)})
+
+    def _check_flows(self, flows: Any) -> None:
+        """FlowValidationDomainService.validateAndSanitizeHttpV4 -> checkPolicyConfiguration: every step with a
+        policy and a configuration is validated against its plugin, so an unknown policy is 404
+        `plugin.notFound` (PolicyPluginServiceImpl.validatePolicyConfiguration -> findById)."""
+        for flow in flows or []:
+            if not isinstance(flow, dict):
+                continue
+            for phase in ("request", "response", "publish", "subscribe"):
+                for step in flow.get(phase) or []:
+                    if not isinstance(step, dict) or step.get("policy") is None or step.get("configuration") is None:
+                        continue
+                    policy = str(step["policy"])
+                    if policy not in INTERNAL_POLICIES and policy not in self.policies:
+                        raise _plugin_not_found(policy)
 
     @staticmethod
     def _sanitize_listeners(listeners: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Gravitee stores HTTP paths with a trailing slash and fills `overrideAccess`."""
+        """Gravitee stores HTTP paths with a trailing slash and fills `overrideAccess`; `cors` is the
+        definition's Cors (enabled/maxAge/allowCredentials always there, sets unordered, defaults -1/false)."""
         out = []
         for listener in listeners:
             listener = dict(listener)
@@ -228,6 +366,10 @@ class GraviteeEmulator(Emulator):
                 listener["paths"] = [{**p, "path": _norm_path(str(p.get("path", "/"))),
                                       "overrideAccess": bool(p.get("overrideAccess", False))}
                                      for p in listener.get("paths") or []]
+                if isinstance(listener.get("cors"), dict):
+                    listener["cors"] = _stored_cors(listener["cors"])
+                else:
+                    listener.pop("cors", None)
             out.append(listener)
         return out
 
@@ -287,6 +429,12 @@ class GraviteeEmulator(Emulator):
             out.append(Route("/management/organizations/{org}/environments/{env}" + suffix,
                              self._wrap(handler, v1=True), methods=[method]))
         out.append(Route("/management/v2/environments", self._wrap(self.list_environments), methods=["GET"]))
+        # PoliciesResource: registered at the root (GraviteeManagementV2Application) and under
+        # OrganizationResource (`/organizations/{orgId}/plugins/policies`).
+        for prefix in ("/management/v2", "/management/v2/organizations/{org}"):
+            out.append(Route(prefix + "/plugins/policies", self._wrap(self.list_policy_plugins), methods=["GET"]))
+            out.append(Route(prefix + "/plugins/policies/{policyId}", self._wrap(self.get_policy_plugin),
+                             methods=["GET"]))
         return out
 
     def _wrap(self, handler: Any, v1: bool = False) -> Any:
@@ -294,7 +442,7 @@ class GraviteeEmulator(Emulator):
             if not self._authorized(request):
                 error = GraviteeHttpError(401, "Unauthorized", "unauthorized", v1=v1)
                 response = error.response()
-                response.headers["WWW-Authenticate"] = 'Basic realm="gravitee.io"'
+                response.headers["WWW-Authenticate"] = 'Basic realm="Gravitee.io Management API"'
                 return response
             body: Any = None
             if request.method in ("POST", "PUT"):
@@ -329,6 +477,20 @@ class GraviteeEmulator(Emulator):
 
     def list_environments(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
         return 200, _paged([{"id": "DEFAULT", "name": "Default environment", "organizationId": "DEFAULT"}], request)
+
+    # ------------------------------------------------------------------ plugins
+    def _policy_plugin(self, plugin_id: str) -> dict[str, Any]:
+        name, category = self.policies[plugin_id]
+        return {"id": plugin_id, "name": name, "category": category, "deployed": True}
+
+    def list_policy_plugins(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        """`GET /plugins/policies`: a JSON array of PolicyPlugin (openapi-plugins.yaml getPolicies)."""
+        return 200, [self._policy_plugin(pid) for pid in sorted(self.policies)]
+
+    def get_policy_plugin(self, request: Request, env: _Env, body: Any, policyId: str) -> tuple[int, Any]:
+        if policyId not in self.policies:
+            raise _plugin_not_found(policyId)
+        return 200, self._policy_plugin(policyId)
 
     # ------------------------------------------------------------------ APIs
     def list_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
@@ -468,6 +630,8 @@ class GraviteeEmulator(Emulator):
         security = body.get("security")
         if not isinstance(security, dict) or security.get("type") not in SECURITY_TYPES:
             raise _bad("security.type is invalid", "validation", "security.type")
+        # CreatePlanDomainService.createHttpV4ApiPlan validates the flows before anything is stored.
+        self._check_flows(body.get("flows"))
         now = _now()
         order = 1 + max((p["order"] for p in env.plans.values() if p["apiId"] == apiId), default=0)
         plan = {
@@ -498,6 +662,7 @@ class GraviteeEmulator(Emulator):
             raise _bad(f"Plan [{planId}] is closed", "plan.closed")
         if not isinstance(body.get("name"), str) or not body["name"]:
             raise _bad("name must not be blank", "validation", "name")
+        self._check_flows(body.get("flows"))  # UpdatePlanDomainService: validateAndSanitizeHttpV4
         plan["name"] = body["name"]
         for key, default in (("description", ""), ("flows", []), ("characteristics", []), ("tags", []),
                              ("excludedGroups", []), ("commentRequired", False)):
@@ -680,7 +845,8 @@ class GraviteeEmulator(Emulator):
     def _app(self, env: _Env, app_id: str) -> dict[str, Any]:
         app = env.apps.get(app_id)
         if app is None or app["status"] != "ACTIVE":
-            raise GraviteeHttpError(404, f"Application [{app_id}] can not be found.", "application.notFound")
+            raise GraviteeHttpError(404, f"Application [{app_id}] cannot be found.", "application.notFound",
+                                    parameters={"application": app_id})
         return app
 
     def v1_list_apps(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
@@ -707,17 +873,19 @@ class GraviteeEmulator(Emulator):
                               "total_pages": total_pages, "total_elements": len(items)}}
 
     @staticmethod
-    def _check_app_body(body: Any) -> dict[str, Any]:
+    def _check_app_body(body: Any, method: str, param: str) -> dict[str, Any]:
+        """NewApplicationEntity / UpdateApplicationEntity: `name` and `description` are @NotNull (their
+        messages), `settings` too on update."""
         if not isinstance(body, dict):
-            raise GraviteeHttpError(400, "Request body is not a JSON object", "request.invalid")
-        if not isinstance(body.get("name"), str) or not body["name"].strip():
-            raise GraviteeHttpError(400, "[name] must not be null", "validation")
+            raise GraviteeHttpError(400, "An application must be provided", None)
+        if not isinstance(body.get("name"), str):
+            raise V1ConstraintError(method, param, "name", "Application's name must not be null")
         if not isinstance(body.get("description"), str):
-            raise GraviteeHttpError(400, "[description] must not be null", "validation")
+            raise V1ConstraintError(method, param, "description", "Application's description must not be null")
         return body
 
     def v1_create_app(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
-        body = self._check_app_body(body)
+        body = self._check_app_body(body, "createApplication", "application")
         settings = body.get("settings") or {"app": {"type": "SIMPLE"}}
         now = _now()
         app = {"id": str(uuid.uuid4()), "name": body["name"], "description": body["description"],
@@ -734,9 +902,10 @@ class GraviteeEmulator(Emulator):
 
     def v1_update_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
         app = self._app(env, appId)
-        body = self._check_app_body(body)
+        body = self._check_app_body(body, "updateApplication", "updatedApplication")
         if not isinstance(body.get("settings"), dict):
-            raise GraviteeHttpError(400, "[settings] must not be null", "validation")
+            raise V1ConstraintError("updateApplication", "updatedApplication", "settings",
+                                    "Application's settings must not be null")
         app.update(name=body["name"], description=body["description"], settings=body["settings"],
                    domain=body.get("domain"), groups=body.get("groups") or [], updated_at=_now())
         return 200, app

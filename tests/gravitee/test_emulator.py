@@ -48,10 +48,14 @@ def test_registered_and_built_from_credentials() -> None:
 
 
 def test_basic_auth_is_required(emulator: GraviteeEmulator) -> None:
+    """management-v2-security BasicSecurityConfigurerAdapter: httpBasic, realm "Gravitee.io Management API"."""
     with httpx.Client(base_url=emulator.url) as anon:
-        body = error(anon.get(f"{V2}/apis"), 401)
-        assert set(body) >= {"httpStatus", "message", "technicalCode", "details"}
+        response = anon.get(f"{V2}/apis")
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="Gravitee.io Management API"'
         assert anon.get(f"{V2}/apis", auth=("admin", "wrong")).status_code == 401
+        assert anon.get(f"{V1}/applications", auth=("admin", "wrong")).status_code == 401
+        assert anon.get(f"{V2}/apis", auth=("admin", "admin")).status_code == 200
 
 
 def test_short_and_organization_paths_share_the_default_environment(c: httpx.Client) -> None:
@@ -170,14 +174,18 @@ def test_paging_envelope_and_past_the_last_page(c: httpx.Client) -> None:
 
 
 def test_v1_applications_errors_and_archive(c: httpx.Client) -> None:
+    # ConstraintValidationExceptionMapper (v1) with NewApplicationEntity's @NotNull message.
     assert error(c.post(f"{V1}/applications", json={"name": "x"}), 400) == {
-        "message": "[description] must not be null", "http_status": 400}
+        "message": "Application's description must not be null", "path": "createApplication.application.description",
+        "details": [{"message": "Application's description must not be null", "location": "description"}]}
     app = c.post(f"{V1}/applications", json={"name": "x", "description": "d"}).json()
     paged = c.get(f"{V1}/applications/_paged", params={"size": 10}).json()
     assert [a["id"] for a in paged["data"]] == [app["id"]] and paged["page"]["total_elements"] == 1
     assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
     assert c.get(f"{V1}/applications").json() == []
-    assert error(c.get(f"{V1}/applications/{app['id']}"), 404)["http_status"] == 404
+    assert error(c.get(f"{V1}/applications/{app['id']}"), 404) == {  # v1 ErrorEntity, NON_NULL
+        "message": f"Application [{app['id']}] cannot be found.", "http_status": 404,
+        "parameters": {"application": app["id"]}, "technicalCode": "application.notFound"}
 
 
 def test_reconciler_emulate_gravitee_serves_on_the_given_port() -> None:
@@ -207,3 +215,74 @@ def test_reconciler_emulate_gravitee_serves_on_the_given_port() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ plugins (4.12.17 distribution)
+def test_the_installed_policy_plugins_are_the_bundles_and_cors_is_not_one(c: httpx.Client) -> None:
+    """gravitee-apim-distribution/pom.xml @4.12.17 bundles no cors policy (CORS is HttpListener.cors)."""
+    plugins = c.get("/management/v2/organizations/DEFAULT/plugins/policies").json()
+    ids = {p["id"] for p in plugins}
+    assert {"rate-limit", "quota", "mock", "api-key", "key-less", "transform-headers"} <= ids
+    assert "cors" not in ids and all(p["deployed"] is True for p in plugins)
+    assert c.get("/management/v2/plugins/policies").json() == plugins
+    body = error(c.get("/management/v2/plugins/policies/cors"), 404)
+    assert body == {"httpStatus": 404, "message": "Plugin [cors] cannot be found.", "technicalCode": "plugin.notFound",
+                    "parameters": {"plugin": "cors"}}
+
+
+def _flow(policy: str, configuration: Any = None) -> dict[str, Any]:
+    step: dict[str, Any] = {"name": policy, "enabled": True, "policy": policy}
+    if configuration is not None:
+        step["configuration"] = configuration
+    return {"name": "f", "enabled": True, "selectors": [{"type": "HTTP", "path": "/", "pathOperator": "STARTS_WITH"}],
+            "request": [step], "response": []}
+
+
+def test_a_plan_flow_with_an_unknown_policy_is_404_and_nothing_is_stored(c: httpx.Client) -> None:
+    """CreatePlanDomainService.createHttpV4ApiPlan -> FlowValidationDomainService.checkPolicyConfiguration."""
+    api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
+    bad = {**plan_body(), "flows": [_flow("cors", {"allowOrigin": ["*"]})]}
+    assert error(c.post(f"{V2}/apis/{api_id}/plans", json=bad), 404)["technicalCode"] == "plugin.notFound"
+    assert c.get(f"{V2}/apis/{api_id}/plans", params={"statuses": "STAGING,PUBLISHED"}).json()["data"] == []
+    good = c.post(f"{V2}/apis/{api_id}/plans", json={**plan_body(), "flows": [_flow("rate-limit", {"rate": {}})]})
+    assert good.status_code == 201
+    update = {"definitionVersion": "V4", "name": "p", "flows": [_flow("cors", {})]}
+    assert error(c.put(f"{V2}/apis/{api_id}/plans/{good.json()['id']}", json=update), 404)["parameters"] == {
+        "plugin": "cors"}
+    # A step without configuration is not validated (checkPolicyConfiguration filters on configuration != null).
+    assert c.post(f"{V2}/apis/{api_id}/plans", json={**plan_body("q"), "flows": [_flow("cors")]}).status_code == 201
+
+
+def test_an_api_flow_with_an_unknown_policy_is_404(c: httpx.Client) -> None:
+    """ValidateApiDomainServiceLegacyWrapper.validateAndSanitizeHttpV4ForCreation validates the API flows too."""
+    assert error(c.post(f"{V2}/apis", json={**api_body(), "flows": [_flow("cors", {})]}), 404)["technicalCode"] == \
+        "plugin.notFound"
+    assert c.get(f"{V2}/apis").json()["data"] == []
+    api = c.post(f"{V2}/apis", json={**api_body(), "flows": [_flow("mock", {"status": "405"})]})
+    assert api.status_code == 201
+    assert error(c.put(f"{V2}/apis/{api.json()['id']}", json={**api_body(), "flows": [_flow("nope", {})]}), 404)
+
+
+def test_a_policy_set_can_be_installed() -> None:
+    with GraviteeEmulator(policies=["rate-limit", "cors"]) as emu:
+        with httpx.Client(base_url=emu.url, auth=("admin", "admin")) as c:
+            assert [p["id"] for p in c.get("/management/v2/plugins/policies").json()] == ["cors", "rate-limit"]
+
+
+def test_cors_is_the_http_listeners_field_validated_and_stored_with_defaults(c: httpx.Client) -> None:
+    """HttpListener.cors (definition model Cors.java); ListenerValidationServiceImpl -> CorsValidationServiceImpl."""
+    def with_cors(cors: dict[str, Any]) -> dict[str, Any]:
+        body = api_body()
+        body["listeners"][0]["cors"] = cors
+        return body
+
+    bad = error(c.post(f"{V2}/apis", json=with_cors({"enabled": True, "allowOrigin": ["https://a.example.com/path"]})),
+                400)
+    assert (bad["technicalCode"], bad["parameters"]) == ("allowOrigin.notAllowed",
+                                                         {"allowOrigin": "https://a.example.com/path"})
+    api = c.post(f"{V2}/apis", json=with_cors({"enabled": True, "allowOrigin": ["https://b.example.com", "*",
+                                                                                "https://(a|b).example.com"],
+                                               "allowMethods": ["POST", "GET"]})).json()
+    assert api["listeners"][0]["cors"] == {"enabled": True, "allowOrigin": ["*", "https://(a|b).example.com",
+                                                                            "https://b.example.com"],
+                                           "allowMethods": ["GET", "POST"], "maxAge": -1, "allowCredentials": False}
