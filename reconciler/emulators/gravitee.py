@@ -31,8 +31,8 @@ import math
 import re
 import threading
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request

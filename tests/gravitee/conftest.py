@@ -26,7 +26,7 @@ from reconciler.emulators.gravitee import GraviteeEmulator
 from reconciler.model.records import make_record, secret_fingerprint
 from tests.conftest import specs_path
 
-V2_PREFIX = re.compile(r"^/management/v2(?:/organizations/[^/]+)?(?=/environments/)")
+V2_PREFIX = re.compile(r"^/management/v2(?:/organizations/[^/]+)?(?=/environments/|/plugins/)")
 V1_PREFIX = re.compile(r"^/management/organizations/[^/]+/environments/[^/]+")
 V1_OPERATIONS = {
     ("GET", "/applications"), ("POST", "/applications"), ("GET", "/applications/_paged"),
@@ -89,8 +89,13 @@ class GraviteeContract:
         apis = yaml.safe_load(specs_path("gravitee/openapi-apis.yaml").read_text())
         envs = yaml.safe_load(specs_path("gravitee/openapi-environments.yaml").read_text())
         installation = yaml.safe_load(specs_path("gravitee/openapi-installation.yaml").read_text())
+        plugins = yaml.safe_load(specs_path("gravitee/openapi-plugins.yaml").read_text())
         doc = _graft(apis, "")
         doc["x-environments"] = _graft({"components": envs.get("components", {})}, "x-environments/")
+        # openapi-plugins.yaml (server /management/v2/organizations/{orgId}): its paths join ours, its
+        # components live under x-plugins.
+        doc["x-plugins"] = _graft({"components": plugins.get("components", {})}, "x-plugins/")
+        doc["paths"].update(_graft(plugins["paths"], "x-plugins/"))
         self.doc = _nullable(_discriminate(doc))
         self.paths: dict[str, dict[str, Any]] = dict(self.doc["paths"])
         for path, ops in installation["paths"].items():
@@ -143,7 +148,8 @@ class GraviteeContract:
         content = (op.get("requestBody") or {}).get("content") or {}
         schema = (content.get("application/json") or {}).get("schema")
         if schema is not None and body is not None:
-            full = {**schema, "components": self.doc["components"], "x-environments": self.doc["x-environments"]}
+            full = {**schema, "components": self.doc["components"], "x-environments": self.doc["x-environments"],
+                    "x-plugins": self.doc["x-plugins"]}
             errors = sorted(Draft202012Validator(full).iter_errors(body), key=lambda e: list(e.path))
             assert not errors, f"{method} {template}: body invalid: " + "; ".join(
                 f"{list(e.path)}: {e.message[:200]}" for e in errors[:5])

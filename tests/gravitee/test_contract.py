@@ -51,6 +51,7 @@ async def test_every_request_matches_its_operation(emulator: GraviteeEmulator, c
         "POST /environments/{envId}/apis/{apiId}/subscriptions/{subscriptionId}/api-keys/_renew",
         "GET /environments/{envId}/apis", "GET /environments/{envId}/apis/{apiId}/plans",
         "GET /environments/{envId}", "v1 POST /applications", "v1 DELETE /applications/{application}",
+        "GET /plugins/policies",
     }
     assert expected <= operations, expected - operations
 
@@ -60,7 +61,8 @@ async def test_requests_with_another_organization_and_environment(contract: Grav
         async with GraviteeAdapter(adapter_config(emulator.url, options={"organization": "ACME",
                                                                          "environment": "PROD"})) as adapter:
             assert (await adapter.sync_api(api_record("pets"), "acme")).success
-        assert all("/organizations/ACME/environments/PROD" in r.path for r in emulator.requests)
+        assert all("/organizations/ACME/environments/PROD/" in r.path or r.path.endswith("/environments/PROD")
+                   or r.path == "/management/v2/organizations/ACME/plugins/policies" for r in emulator.requests)
         assert ("ACME", "PROD") in emulator.envs and not emulator.envs.get(("DEFAULT", "DEFAULT"))
         for r in emulator.requests:
             contract.check(r.method, r.path, r.query, r.json())

@@ -122,3 +122,31 @@ async def test_a_duplicate_managed_plan_is_closed_and_foreign_plans_are_kept(emu
         assert emulator.env().apis[api_id]["deploymentState"] == "DEPLOYED"
         emulator.clear_log()
         assert (await adapter.sync_api({**api_record(), "id": api_id}, "acme")).success and emulator.writes == []
+
+
+async def test_cors_lives_in_the_listener_and_a_failed_create_leaves_no_api(emulator: GraviteeEmulator) -> None:
+    """Issue 12 #2. Before: a `cors` plan step got 404 plugin.notFound and the new API stayed STOPPED without
+    plans, so every later apply failed. Now CORS is HttpListener.cors, and a create that fails half-way is undone."""
+    desired = [api_record(), rate_record(), cors_record()]
+    async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+        live = [r for kind in ("API", "Policy") for r in await adapter.fetch(kind)]
+        changes = [c for c in plan_gateway("gv", desired, live, PlanOptions(owner="platform"), view=adapter.desired_view)
+                   if c.op is not Op.NOOP]
+        emulator.policies.pop("rate-limit")  # uninstalled after the plan read it: the plan create is refused
+        results = await adapter.apply_batch(changes)
+        assert results is not None and not any(r.ok for r in results)
+        assert "Plugin [rate-limit] cannot be found" in (results[0].error or "")
+        assert emulator.env().apis == {} and emulator.env().plans == {}
+        emulator.policies["rate-limit"] = ("Rate Limit", "others")
+        live = [r for kind in ("API", "Policy") for r in await adapter.fetch(kind)]
+        changes = [c for c in plan_gateway("gv", desired, live, PlanOptions(owner="platform"), view=adapter.desired_view)
+                   if c.op is not Op.NOOP]
+        results = await adapter.apply_batch(changes)
+        assert results is not None and all(r.ok for r in results), results
+        [api] = emulator.env().apis.values()
+        assert api["listeners"][0]["cors"]["allowOrigin"] == ["https://app.example.com"]
+        assert all(step["policy"] == "rate-limit" for p in emulator.env().plans.values() for f in p["flows"]
+                   for step in f["request"])
+        live = [r for kind in ("API", "Policy") for r in await adapter.fetch(kind)]
+        assert [c.op for c in plan_gateway("gv", desired, live, PlanOptions(owner="platform"),
+                                           view=adapter.desired_view)] == [Op.NOOP] * 3

@@ -147,8 +147,10 @@ def test_full_lifecycle_then_second_apply_writes_nothing(repo: Path, gravitee: G
         assert "managed-by:stoa-reconciler" in api["labels"] and "stoa-owner:platform" in api["labels"]  # type: ignore[operator]
     pets_plans = {p["name"]: p for p in env.plans.values() if p["apiId"] == apis["pets"]["id"]}
     assert {n: p["status"] for n, p in pets_plans.items()} == {"stoa-api-key": "PUBLISHED", "stoa-keyless": "PUBLISHED"}
-    assert sorted(f["name"] for f in pets_plans["stoa-keyless"]["flows"]) == ["stoa-policy:pets-cors",
-                                                                              "stoa-policy:pets-rate"]
+    assert sorted(f["name"] for f in pets_plans["stoa-keyless"]["flows"]) == ["stoa-policy:pets-rate"]
+    # CORS is the HTTP listener's (4.12 bundles no cors policy plugin), named by a label.
+    assert apis["pets"]["listeners"][0]["cors"]["allowOrigin"] == ["https://app.example.com"]  # type: ignore[index]
+    assert "stoa-cors:pets-cors" in apis["pets"]["labels"]  # type: ignore[operator]
     subs = {(env.apps[s["application"]]["name"], env.apis[s["api"]]["name"]) for s in env.subscriptions.values()
             if s["status"] == "ACCEPTED"}
     assert subs == {("mobile-app app", "pets"), ("mobile-app app", "orders"), ("partner app", "pets")}

@@ -3,12 +3,16 @@
 Why it looks like this:
 - Gravitee has no standalone policies, so a Policy is a flow in the plans of its API. Every managed API
   gets two plans, `stoa-keyless` (KEY_LESS, open traffic) and `stoa-api-key` (API_KEY, what consumers
-  subscribe to); both carry all the API's policy flows, so rate limits and CORS apply to every caller.
+  subscribe to); both carry all the API's rate-limit flows, so they apply to every caller. CORS is not a
+  flow: Gravitee 4.12 bundles no cors policy plugin (a `cors` step is 404 `plugin.notFound`); it is the
+  HTTP listener's `cors` field, named by the label `stoa-cors:<policy>`.
   (With a published keyless plan, an API key identifies a caller but is not required: Gravitee routes
   a request without a key to the keyless plan.)
 - The lifecycle is enforced by Gravitee, so `sync_api` runs it in order and only the steps needed:
   create or update -> plans (create / update flows) -> `_publish` STAGING plans -> `_start` when not
   STARTED -> `POST /deployments` only when the API is STARTED and NEED_REDEPLOY. Unchanged: zero writes.
+  Before the first write, the policy plugins its flows use must be installed (`GET /plugins/policies`);
+  an API created by a run that then fails is deleted again, so no half-made API outlives a failure.
 - `apply_batch` groups the gateway's changes per API (the API change plus all its policy changes), so
   an API whose definition and several policies changed is written once per object and redeployed
   ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts.
@@ -24,7 +28,8 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -32,11 +37,13 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op, Status
+from reconciler.model.checks import Problem
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
 from reconciler.model.records import api_key_of, make_record, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 T = TypeVar("T")
+log = logging.getLogger("reconciler.adapters.gravitee")
 PAGE_SIZE = 100
 OPEN_PLAN_STATUSES = "STAGING,PUBLISHED,DEPRECATED"
 ACTIVE_SUBSCRIPTIONS = "ACCEPTED,PENDING,PAUSED"
@@ -54,6 +61,9 @@ class GraviteeAdapter(GatewayAdapter):
         env = str(self.options.get("environment") or "DEFAULT")
         self.v2 = f"/management/v2/organizations/{org}/environments/{env}"
         self.v1 = f"/management/organizations/{org}/environments/{env}"
+        self.plugins = f"/management/v2/organizations/{org}/plugins"
+        self._policy_plugins: set[str] | None = None
+        """Installed policy plugin ids (GET /plugins/policies), read once per plan/apply cycle."""
         self._apis: list[dict[str, Any]] | None = None
         """Raw APIs of the last listing (reads of one plan/apply cycle share it)."""
         self._plans: dict[str, list[dict[str, Any]]] = {}
@@ -71,6 +81,7 @@ class GraviteeAdapter(GatewayAdapter):
     def _forget(self) -> None:
         self._apis = None
         self._plans = {}
+        self._policy_plugins = None
 
     def _fresh(self) -> None:
         """Called by every contract method: outside a batch, never act on an earlier listing."""
@@ -168,6 +179,7 @@ class GraviteeAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ APIs
     async def fetch_apis(self) -> list[dict[str, Any]]:
         self._forget()
+        await self._installed_policies()  # for the plan's notes and the apply's checks
         apis = await self._list_apis()
         managed = [a for a in apis if m.is_managed(a)]
         plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in managed])  # type: ignore[misc]
@@ -191,8 +203,12 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def _converge(self, name: str, record: dict[str, Any] | None, edits: dict[str, dict[str, Any] | None],
                         *, adopt: bool = False, live: dict[str, Any] | None = None) -> str:
-        """Bring one API, its plans and policy flows to the desired state; deploy at most once."""
-        wrote = created_now = False
+        """Bring one API, its plans, policy flows and CORS to the desired state; deploy at most once.
+
+        Everything it needs is checked before the first write (the policy plugins its flows use must be
+        installed). An API created by this call is deleted again when a later step fails, so a failed
+        apply never leaves a half-made API (stopped, without plans) for the next one to trip on.
+        """
         if live is None and record is not None and record.get("id"):
             live = await self.client.get_or_none(f"{self.v2}/apis/{record['id']}")
         if live is None:
@@ -201,33 +217,62 @@ class GraviteeAdapter(GatewayAdapter):
             raise ConflictError(f"API {name!r} ({live.get('id')}) is not owned by {self.owner!r}; not touched")
         if record is None and live is None:
             raise PermanentError(f"API {name!r} is not on the gateway (or not owned by {self.owner!r})")
-        if record is not None:
-            if live is None:
-                created = (await self.client.request("POST", f"{self.v2}/apis", json=m.api_create_body(record))).json()
-                try:
-                    body = m.api_update_body(record, self.owner, created)
-                    live = (await self.client.request("PUT", f"{self.v2}/apis/{created['id']}", json=body)).json()
-                except GatewayError:
-                    # Never leave an unlabelled (unowned, unreachable) API behind.
-                    await self.client.request("DELETE", f"{self.v2}/apis/{created['id']}", ok=(404,))
-                    raise
-                wrote = created_now = True
-                self._plans[str(created["id"])] = []
-            elif not m.api_content_equal(record, live, self.owner):
-                body = m.api_update_body(record, self.owner, live)
-                live = (await self.client.request("PUT", f"{self.v2}/apis/{live['id']}", json=body)).json()
-                wrote = True
-        assert live is not None
-        api_id = str(live["id"])
 
-        plans = await self._list_plans(api_id, fresh=not created_now)  # what we write from is read now
+        plans = [] if live is None else await self._list_plans(str(live["id"]), fresh=True)
         managed = self._managed_plans(plans)
         policies = self._current_policies(managed, name)
+        cors_name, cors = m.api_cors(live) if live is not None else (None, None)
+        live_cors = (cors_name, cors)
         for policy_name, spec in edits.items():
+            policies.pop(policy_name, None)
+            if policy_name == cors_name and (spec is None or spec["type"] != "cors"):
+                cors_name, cors = None, None  # a removed (or retyped) CORS policy leaves the listener
             if spec is None:
-                policies.pop(policy_name, None)
+                continue
+            if spec["type"] == "cors":
+                if cors_name is not None and cors_name != policy_name and edits.get(cors_name, spec) is not None:
+                    raise PermanentError(f"API {name!r} has one CORS configuration (its HTTP listener's); policies "
+                                         f"{cors_name!r} and {policy_name!r} both set it")
+                cors_name, cors = policy_name, m.cors_from_policy(spec)
             else:
                 policies[policy_name] = {"api": name, "type": spec["type"], "config": spec["config"]}
+
+        api_body = None
+        if record is not None and (live is None or not m.api_content_equal(record, live, self.owner)):
+            api_body = m.api_update_body(record, self.owner, live)
+        if live is not None and (api_body is not None or (cors_name, cors) != live_cors):
+            api_body = m.with_cors(api_body or m.api_keep_body(live), cors_name, cors)
+        plan_bodies = [m.plan_create_body(n, policies) for n in self.plan_names]
+        ours = m.api_create_body(record) if record is not None else {}
+        await self._require_plugins(name, m.step_policies(ours, plan_bodies))
+
+        if live is None:
+            assert record is not None
+            create = m.with_cors(m.api_create_body(record), None, cors)
+            create.pop("labels", None)  # CreateApiV4 has no labels: set right after with a PUT
+            created = (await self.client.request("POST", f"{self.v2}/apis", json=create)).json()
+            self._plans[str(created["id"])] = []
+            try:
+                body = m.with_cors(m.api_update_body(record, self.owner, created), cors_name, cors)
+                live = (await self.client.request("PUT", f"{self.v2}/apis/{created['id']}", json=body)).json()
+                assert live is not None
+                return await self._converge_plans(name, record, live, plans, managed, policies, wrote=True)
+            except Exception:
+                # Never leave a new API behind (unlabelled: unowned and unreachable; or without its plans).
+                await self._discard(str(created["id"]))
+                raise
+        wrote = False
+        if api_body is not None:
+            live = (await self.client.request("PUT", f"{self.v2}/apis/{live['id']}", json=api_body)).json()
+            wrote = True
+        assert live is not None
+        return await self._converge_plans(name, record, live, plans, managed, policies, wrote=wrote)
+
+    async def _converge_plans(self, name: str, record: dict[str, Any] | None, live: dict[str, Any],
+                              plans: list[dict[str, Any]], managed: dict[str, dict[str, Any]],
+                              policies: dict[str, dict[str, Any]], *, wrote: bool) -> str:
+        """Plans (create / update flows) -> `_publish` STAGING plans -> `_start` -> deploy when needed."""
+        api_id = str(live["id"])
         new_plans: list[dict[str, Any]] = []
         for plan_name in self.plan_names:
             plan = managed.get(plan_name)
@@ -264,6 +309,30 @@ class GraviteeAdapter(GatewayAdapter):
         self._remember(live, new_plans)
         return api_id
 
+    async def _discard(self, api_id: str) -> None:
+        """Delete an API this run created (stopped first if it got started); best effort."""
+        try:
+            current = await self.client.get_or_none(f"{self.v2}/apis/{api_id}")
+            if current is not None and current.get("state") == "STARTED":
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/_stop")
+            await self.client.request("DELETE", f"{self.v2}/apis/{api_id}", params={"closePlans": "true"}, ok=(404,))
+        except GatewayError as exc:
+            log.warning("%s could not delete the API %s it created: %s", self.name, api_id, exc.message)
+        self._plans.pop(api_id, None)
+
+    async def _installed_policies(self) -> set[str]:
+        """Policy plugin ids of the installation (`GET /plugins/policies`), read once per cycle."""
+        if self._policy_plugins is None:
+            body = await self.client.get_json(f"{self.plugins}/policies") or []
+            self._policy_plugins = {str(p.get("id")) for p in body if isinstance(p, dict)}
+        return self._policy_plugins
+
+    async def _require_plugins(self, name: str, needed: set[str]) -> None:
+        missing = sorted(needed - await self._installed_policies())
+        if missing:
+            raise PermanentError(f"API {name!r}: Gravitee has no {', '.join(missing)} policy plugin installed "
+                                 "(GET /plugins/policies); nothing written")
+
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
         self._fresh()
 
@@ -297,6 +366,10 @@ class GraviteeAdapter(GatewayAdapter):
                     spec = {"api": name, "type": spec["type"], "config": {}}
                 out.append(make_record("Policy", policy_name, spec, id=m.policy_id(str(api["id"]), policy_name),
                                        owner=m.api_owner(api)))
+            cors_name, cors = m.api_cors(api)
+            if cors_name is not None and cors_name not in names:
+                out.append(make_record("Policy", cors_name, m.policy_from_cors(cors, name),
+                                       id=m.policy_id(str(api["id"]), cors_name), owner=m.api_owner(api)))
         return out
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -442,11 +515,46 @@ class GraviteeAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ reconciler hooks
     def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
-        """The plans Gravitee needs that the manifest does not spell, and what the keyless one means."""
-        if kind != "API":
-            return []
-        return ["Gravitee: the API gets two published plans, stoa-keyless (KEY_LESS: callers without a key are "
-                "let in, under the API's policies) and stoa-api-key (API_KEY: what consumers subscribe to)"]
+        """What Gravitee adds that the manifest does not spell (the plans, where CORS lives), and what the
+        gateway read during this plan says it will refuse (a policy plugin that is not installed)."""
+        notes: list[str] = []
+        if kind == "API":
+            notes.append("Gravitee: the API gets two published plans, stoa-keyless (KEY_LESS: callers without a key "
+                         "are let in, under the API's policies) and stoa-api-key (API_KEY: what consumers subscribe "
+                         "to)")
+            flow = m.method_filter_flow(list(spec.get("methods") or m.ALL_METHODS))
+            needed = m.step_policies({"flows": [flow] if flow else []}, [])
+        elif kind == "Policy" and spec.get("type") == "cors":
+            notes.append("Gravitee: CORS is the API's HTTP listener setting (listeners[].cors; 4.12 has no cors "
+                         "policy plugin), so it applies to every plan and caller of the API")
+            needed = set()
+        elif kind == "Policy":
+            needed = m.step_policies({}, [m.plan_create_body(m.API_KEY_PLAN, {"p": dict(spec)})])
+        else:
+            needed = set()
+        if self._policy_plugins is not None and needed - self._policy_plugins:
+            notes.append(f"Gravitee: no {', '.join(sorted(needed - self._policy_plugins))} policy plugin is installed "
+                         "on this gateway (GET /plugins/policies): the apply will fail before writing this API")
+        return notes
+
+    @classmethod
+    def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
+        """Gravitee holds one CORS configuration per API: its HTTP listener's `cors` (definition model
+        HttpListener.cors; 4.12.17 bundles no cors policy plugin, gravitee-apim-distribution/pom.xml)."""
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
+        for record in sorted(records, key=lambda r: str(r["name"])):
+            spec = record.get("spec") or {}
+            if record["kind"] != "Policy" or spec.get("type") != "cors":
+                continue
+            api = str(spec.get("api"))
+            if api in seen:
+                problems.append(Problem("Policy", str(record["name"]), "spec.type",
+                                        f"gravitee keeps one CORS configuration per API (its HTTP listener's): API "
+                                        f"{api!r} already has CORS policy {seen[api]!r}", other=("Policy", seen[api])))
+            else:
+                seen[api] = str(record["name"])
+        return problems
 
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
