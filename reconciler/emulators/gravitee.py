@@ -32,7 +32,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -158,7 +158,9 @@ def _plugin_not_found(plugin: str) -> GraviteeHttpError:
 class _Env:
     """The objects of one organization/environment."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, bool] | None = None) -> None:
+        self.settings: dict[str, bool] = dict(settings or {})
+        """Environment parameters (parameters/Key.java), by PlanSettings.PlanSecurity field name."""
         self.apis: dict[str, dict[str, Any]] = {}
         self.plans: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
@@ -229,10 +231,17 @@ class GraviteeEmulator(Emulator):
     gateway_type = "gravitee"
 
     def __init__(self, username: str = "admin", password: str = "admin",
-                 policies: Iterable[str] | None = None) -> None:
+                 policies: Iterable[str] | None = None, *, allow_custom_api_key: bool = False,
+                 allow_custom_api_key_reuse: bool = False, allow_shared_api_key: bool = False) -> None:
+        """The `allow_*` switches are the environment settings `plan.security.apikey.allowCustom.enabled`,
+        `...allowCustomReuse.enabled` and `...allowShared.enabled`; Gravitee's defaults are all false
+        (parameters/Key.java PLAN_SECURITY_APIKEY_CUSTOM_ALLOWED / _CUSTOM_REUSE_ALLOWED / _SHARED_ALLOWED)."""
         super().__init__()
         self.username = username
         self.password = password
+        self.settings = {"apikey": True, "customApiKey": allow_custom_api_key,
+                         "customApiKeyReuse": allow_custom_api_key_reuse, "sharedApiKey": allow_shared_api_key,
+                         "keyless": True, "oauth2": True, "jwt": True, "mtls": True, "push": True}
         self.policies: dict[str, tuple[str, str]] = {pid: (name, cat) for pid, name, cat in POLICY_PLUGINS}
         """Installed policy plugins (id -> name, category); `policies=` replaces the 4.12 bundle's set."""
         if policies is not None:
@@ -245,12 +254,22 @@ class GraviteeEmulator(Emulator):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, str], options: dict[str, Any]) -> GraviteeEmulator:
-        return cls(username=credentials.get("username", "admin"), password=credentials.get("password", "admin"))
+        """The emulator of `reconciler demo` / `reconciler emulate`: an environment prepared for declared API
+        keys (an operator has turned `plan.security.apikey.allowCustom.enabled` on; Gravitee's default is
+        off). Options `allowCustomApiKey`, `allowCustomApiKeyReuse`, `allowSharedApiKey` (true/false) set them."""
+        def flag(name: str, default: bool) -> bool:
+            value = options.get(name, default)
+            return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+
+        return cls(username=credentials.get("username", "admin"), password=credentials.get("password", "admin"),
+                   allow_custom_api_key=flag("allowCustomApiKey", True),
+                   allow_custom_api_key_reuse=flag("allowCustomApiKeyReuse", False),
+                   allow_shared_api_key=flag("allowSharedApiKey", False))
 
     # ------------------------------------------------------------------ helpers
     def env(self, org: str = "DEFAULT", env: str = "DEFAULT") -> _Env:
         with self.state_lock:
-            return self.envs.setdefault((org, env), _Env())
+            return self.envs.setdefault((org, env), _Env(self.settings))
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -420,6 +439,8 @@ class GraviteeEmulator(Emulator):
             ("/applications/{appId}", "PUT", self.v1_update_app),
             ("/applications/{appId}", "DELETE", self.v1_delete_app),
             ("/applications/{appId}/subscriptions", "GET", self.v1_app_subscriptions),
+            ("/settings", "GET", self.v1_get_settings),
+            ("/settings", "POST", self.v1_save_settings),
         ]
         out: list[BaseRoute] = []
         for prefix in ("/management/v2/organizations/{org}/environments/{env}", "/management/v2/environments/{env}"):
@@ -750,88 +771,220 @@ class GraviteeEmulator(Emulator):
         items.sort(key=lambda s: (s["createdAt"], s["id"]))
         return 200, _paged(items, request)
 
+    @staticmethod
+    def _custom_key_refused(env: _Env, custom: Any) -> None:
+        """ApiSubscriptionsResource.createApiSubscription / renewApiSubscriptionApiKeys: a non-empty
+        `customApiKey` without `plan.security.apikey.allowCustom.enabled` is 400 `subscription.invalid`,
+        checked first (before the plan, the application or the subscription are looked up)."""
+        if isinstance(custom, str) and custom and not env.settings.get("customApiKey"):
+            raise GraviteeHttpError(400, "You are not allowed to provide a custom API Key", "subscription.invalid")
+
     def create_subscription(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
-        self._api(env, apiId)
         if not isinstance(body, dict) or not body.get("planId") or not body.get("applicationId"):
             raise _bad("planId and applicationId are required", "validation", "planId")
+        custom = body.get("customApiKey") or None
+        self._custom_key_refused(env, custom)
+        self._api(env, apiId)
         plan = self._plan(env, apiId, str(body["planId"]))
-        app = env.apps.get(str(body["applicationId"]))
-        if app is None or app["status"] != "ACTIVE":
-            raise GraviteeHttpError(404, f"Application [{body['applicationId']}] cannot be found.",
-                                    "application.notFound")
+        # SubscriptionServiceImpl.create: the plan's status, then its security, then the application.
+        if plan["status"] == "DEPRECATED":
+            raise _bad(f"Plan {plan['id']} is not subscribable", "plan.notSubscribable", parameters={"plan": plan["id"]})
+        if plan["status"] == "CLOSED":
+            raise _bad(f"Plan {plan['id']} is already closed !", "plan.closed", parameters={"plan": plan["id"]})
+        if plan["status"] == "STAGING":
+            raise _bad(f"Plan {plan['id']} is not yet published !", "plan.notPublished", parameters={"plan": plan["id"]})
         if plan["security"]["type"] == "KEY_LESS":
-            raise _bad("A keyless plan cannot be subscribed to", "plan.keyless.notSubscribable")
-        if plan["status"] != "PUBLISHED":
-            raise _bad(f"Plan [{plan['id']}] is not published", "plan.notPublished")
-        if any(s["plan"] == plan["id"] and s["application"] == app["id"] and s["status"] in ACTIVE_SUBS
-               for s in env.subscriptions.values()):
-            raise _bad("An active subscription already exists for this application and plan",
-                       "subscription.alreadyExists")
-        custom = body.get("customApiKey")
-        if custom is not None and (not isinstance(custom, str) or len(custom) < 8):
-            raise _bad("customApiKey is invalid", "apiKey.invalid", "customApiKey")
-        if custom is not None and self._key_taken(env, custom, app["id"]):
-            raise _bad("The API key is already in use", "apiKey.alreadyExists")
+            raise _bad("A keyless plan is not subscribable!", "plan.notSubscribable")
+        app = env.apps.get(str(body["applicationId"]))
+        if app is None:
+            raise GraviteeHttpError(404, f"Application [{body['applicationId']}] cannot be found.",
+                                    "application.notFound", parameters={"application": str(body["applicationId"])})
+        if app["status"] == "ARCHIVED":
+            raise _bad(f"Application [{app['name']}] is archived", "application.archived")
+        same_api = [s for s in env.subscriptions.values() if s["application"] == app["id"] and s["api"] == apiId
+                    and s["status"] not in ("REJECTED", "CLOSED")]
+        if any(s["plan"] == plan["id"] for s in same_api):
+            raise _bad("There is already a PENDING or ACCEPTED subscription for this plan.", "plan.subscribed",
+                       parameters={"plan": plan["id"]})
+        api_key = plan["security"]["type"] == "API_KEY"
+        if api_key and app["api_key_mode"] == "SHARED" and any(
+                env.plans.get(s["plan"], {}).get("security", {}).get("type") == "API_KEY" for s in same_api):
+            raise _bad("An API Key subscription already exists for this application with a shared API Key",
+                       "plan.subscribable.sharedApiKey")
+        if api_key:
+            self._update_api_key_mode(env, app, body.get("apiKeyMode"))
+        if api_key and plan.get("validation") == "AUTO":
+            # ApiKeyServiceImpl.generate runs when the subscription is accepted (AUTO: right away).
+            reuse = self._reusable_key(env, custom, app["id"], apiId) if custom else None
+            if custom and reuse is None and app["api_key_mode"] != "SHARED" and self._key_conflict(env, custom, app["id"],
+                                                                                                     apiId):
+                raise _bad("API Key already exists", "apiKey.existing")
         now = _now()
         sub = {"id": str(uuid.uuid4()), "api": apiId, "plan": plan["id"], "application": app["id"],
                "status": "ACCEPTED" if plan.get("validation") == "AUTO" else "PENDING",
                "metadata": body.get("metadata") or {}, "createdAt": now, "updatedAt": now}
         env.subscriptions[sub["id"]] = sub
-        if plan["security"]["type"] == "API_KEY":
-            self._new_key(env, sub, custom)
+        if api_key and sub["status"] == "ACCEPTED":
+            self._generate_key(env, app, sub, custom)
         return 201, self._sub_view(env, sub)
 
     @staticmethod
-    def _key_taken(env: _Env, value: str, app_id: str) -> bool:
-        """A key value may be shared by the subscriptions of one application, never across applications."""
-        return any(k["key"] == value and not k["revoked"] and k["application"] != app_id
-                   for k in env.api_keys.values())
+    def _api_key_subs(env: _Env, app_id: str) -> int:
+        """SubscriptionServiceImpl.countApiKeySubscriptions: ACCEPTED, PAUSED, PENDING, API_KEY plans."""
+        return sum(1 for s in env.subscriptions.values() if s["application"] == app_id
+                   and s["status"] in ("ACCEPTED", "PAUSED", "PENDING")
+                   and env.plans.get(s["plan"], {}).get("security", {}).get("type") == "API_KEY")
 
-    def _new_key(self, env: _Env, sub: dict[str, Any], custom: str | None) -> dict[str, Any]:
-        key = {"id": str(uuid.uuid4()), "key": custom or uuid.uuid4().hex, "subscription": sub["id"],
-               "application": sub["application"], "revoked": False, "paused": False, "expired": False,
-               "createdAt": _now()}
+    def _update_api_key_mode(self, env: _Env, app: dict[str, Any], selected: Any) -> None:
+        """SubscriptionServiceImpl.updateApplicationApiKeyMode: an UNSPECIFIED application subscribing to a
+        second API-key plan becomes EXCLUSIVE (SHARED only when asked for, with exactly one such subscription)."""
+        if app["api_key_mode"] != "UNSPECIFIED":
+            return
+        count = self._api_key_subs(env, app["id"])
+        mode = selected if selected in ("SHARED", "EXCLUSIVE") else None
+        if mode == "SHARED" and count == 0:
+            return
+        if mode == "SHARED" and count > 1:
+            mode = "EXCLUSIVE"
+        if mode is None and count > 0:
+            mode = "EXCLUSIVE"
+        if mode is not None:
+            app["api_key_mode"] = mode
+
+    @staticmethod
+    def _key_active(key: dict[str, Any]) -> bool:
+        expire = key.get("expireAt")
+        return not key["revoked"] and not (expire is not None and expire <= _now())
+
+    def _key_conflict(self, env: _Env, value: str, app_id: str, api_id: str) -> bool:
+        """ApiKeyServiceImpl.canCreate / isConflictingKeyForReference: a key value held by another application
+        (revoked or not) is taken; by the same application on the same API it is taken unless
+        `allowCustomReuse` is on and that key is inactive; on another API of the same application it is free."""
+        reuse = bool(env.settings.get("customApiKeyReuse"))
+        for key in env.api_keys.values():
+            if key["key"] != value:
+                continue
+            if key["application"] != app_id:
+                return True
+            if api_id in key["apis"] and not (reuse and not self._key_active(key)):
+                return True
+        return False
+
+    def _reusable_key(self, env: _Env, value: str, app_id: str, api_id: str) -> dict[str, Any] | None:
+        """ApiKeyServiceImpl.findReusableInactiveKey: with `allowCustomReuse`, an inactive key of the same
+        value, API and application is reactivated instead of a new one being made."""
+        if not env.settings.get("customApiKeyReuse"):
+            return None
+        return next((k for k in env.api_keys.values() if k["key"] == value and k["application"] == app_id
+                     and api_id in k["apis"] and not self._key_active(k)), None)
+
+    def _generate_key(self, env: _Env, app: dict[str, Any], sub: dict[str, Any], custom: str | None) -> dict[str, Any]:
+        """ApiKeyServiceImpl.generate: SHARED applications reuse their key (findOrGenerate); else
+        createOrReuseForSubscription (reactivate a reusable key, or a new one after canCreate)."""
+        if app["api_key_mode"] == "SHARED":
+            existing = [k for k in env.api_keys.values() if k["application"] == app["id"]]
+            if existing:
+                key = existing[0]
+                key["subscriptions"].append(sub["id"])
+                key["apis"].append(sub["api"])
+                return key
+        return self._create_or_reuse(env, sub, custom)
+
+    def _create_or_reuse(self, env: _Env, sub: dict[str, Any], custom: str | None) -> dict[str, Any]:
+        reused = self._reusable_key(env, custom, sub["application"], sub["api"]) if custom else None
+        if reused is not None:
+            reused.update(revoked=False, expireAt=None, updatedAt=_now())
+            if sub["id"] not in reused["subscriptions"]:
+                reused["subscriptions"].append(sub["id"])
+            return reused
+        if custom and self._key_conflict(env, custom, sub["application"], sub["api"]):
+            raise _bad("API Key already exists", "apiKey.existing")
+        now = _now()
+        key = {"id": str(uuid.uuid4()), "key": custom or uuid.uuid4().hex, "subscriptions": [sub["id"]],
+               "apis": [sub["api"]], "application": sub["application"], "revoked": False, "paused": False,
+               "expireAt": None, "createdAt": now, "updatedAt": now}
         env.api_keys[key["id"]] = key
         return key
 
     def _key_view(self, env: _Env, key: dict[str, Any]) -> dict[str, Any]:
-        return {"id": key["id"], "key": key["key"], "revoked": key["revoked"], "paused": key["paused"],
-                "expired": key["expired"], "createdAt": key["createdAt"],
-                "application": {"id": key["application"]}, "subscriptions": [{"id": key["subscription"]}]}
+        app = env.apps.get(key["application"], {})
+        view = {"id": key["id"], "key": key["key"], "revoked": key["revoked"], "paused": key["paused"],
+                "expired": key.get("expireAt") is not None and key["expireAt"] <= _now(),
+                "createdAt": key["createdAt"], "updatedAt": key["updatedAt"],
+                "application": {"id": key["application"], "name": app.get("name")},
+                "subscriptions": [{"id": sid} for sid in key["subscriptions"]]}
+        if key.get("expireAt") is not None:
+            view["expireAt"] = key["expireAt"]
+        return view
 
     def get_subscription(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
         return 200, self._sub_view(env, self._sub(env, apiId, subId))
 
     def _close_sub(self, env: _Env, sub: dict[str, Any]) -> None:
+        """CloseSubscriptionDomainService.closeSubscription: ACCEPTED/PAUSED -> CLOSED and the keys revoked
+        (not for a SHARED application); PENDING -> REJECTED; CLOSED/REJECTED are left as they are."""
+        if sub["status"] == "PENDING":
+            sub["status"] = "REJECTED"
+            sub["updatedAt"] = _now()
+            return
+        if sub["status"] not in ("ACCEPTED", "PAUSED"):
+            return
         sub["status"] = "CLOSED"
         sub["closedAt"] = sub["updatedAt"] = _now()
-        for key in env.api_keys.values():
-            if key["subscription"] == sub["id"]:
-                key["revoked"] = True
+        app = env.apps.get(sub["application"], {})
+        if app.get("api_key_mode") != "SHARED":
+            for key in env.api_keys.values():
+                if sub["id"] in key["subscriptions"]:
+                    key["revoked"] = True
+                    key["updatedAt"] = _now()
 
     def close_subscription(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
         sub = self._sub(env, apiId, subId)
-        if sub["status"] not in ACTIVE_SUBS:
-            raise _bad(f"Subscription [{subId}] is already closed", "subscription.closed")
         self._close_sub(env, sub)
         return 200, self._sub_view(env, sub)
 
     def list_api_keys(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
         self._sub(env, apiId, subId)
-        keys = [self._key_view(env, k) for k in env.api_keys.values() if k["subscription"] == subId]
+        keys = [self._key_view(env, k) for k in env.api_keys.values() if subId in k["subscriptions"]]
         return 200, _paged(keys, request)
 
     def renew_api_key(self, request: Request, env: _Env, body: Any, apiId: str, subId: str) -> tuple[int, Any]:
+        """ApiSubscriptionsResource.renewApiSubscriptionApiKeys -> ApiKeyServiceImpl.renew: the new key is made
+        (canCreate), the subscription's other keys expire two hours after it (expireApiKeys), not at once."""
+        custom = (body.get("customApiKey") or None) if isinstance(body, dict) else None
+        self._custom_key_refused(env, custom)
         sub = self._sub(env, apiId, subId)
-        if sub["status"] not in ACTIVE_SUBS:
-            raise _bad(f"Subscription [{subId}] is closed", "subscription.closed")
-        custom = body.get("customApiKey") if isinstance(body, dict) else None
-        if custom is not None and self._key_taken(env, custom, sub["application"]):
-            raise _bad("The API key is already in use", "apiKey.alreadyExists")
+        app = env.apps.get(sub["application"], {})
+        if app.get("api_key_mode") == "SHARED":
+            raise _bad(f"Invalid operation for API Key mode [SHARED] of application [{app['id']}].",
+                       "application.apiKeyMode.invalid")
+        if sub["status"] not in ("ACCEPTED", "PAUSED"):
+            raise GraviteeHttpError(400, f"Subscription [{subId}] should be paused or accepted. Currently it is "
+                                         f"{sub['status']}", "subscription.closed",
+                                    parameters={"subscription": subId, "status": sub["status"]})
+        new = self._create_or_reuse(env, sub, custom)
+        expire = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         for key in env.api_keys.values():
-            if key["subscription"] == subId:
-                key["revoked"] = True
-        return 200, self._key_view(env, self._new_key(env, sub, custom))
+            if key is not new and subId in key["subscriptions"] and self._key_active(key):
+                key["expireAt"] = expire
+                key["updatedAt"] = _now()
+        return 200, self._key_view(env, new)
+
+    # ------------------------------------------------------------------ settings (v1)
+    def _settings_view(self, env: _Env) -> dict[str, Any]:
+        """PortalSettingsEntity's `plan.security` (PlanSettings.PlanSecurity: one `{enabled}` per parameter)."""
+        return {"plan": {"security": {name: {"enabled": value} for name, value in sorted(env.settings.items())}}}
+
+    def v1_get_settings(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        return 200, self._settings_view(env)
+
+    def v1_save_settings(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        """PortalSettingsResource.savePortalSettings (only `plan.security.*.enabled` is kept here)."""
+        security = ((body or {}).get("plan") or {}).get("security") or {} if isinstance(body, dict) else {}
+        for name, value in security.items():
+            if name in env.settings and isinstance(value, dict) and isinstance(value.get("enabled"), bool):
+                env.settings[name] = value["enabled"]
+        return 200, self._settings_view(env)
 
     # ------------------------------------------------------------------ applications (v1)
     def v1_environment(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
@@ -887,11 +1040,16 @@ class GraviteeEmulator(Emulator):
     def v1_create_app(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
         body = self._check_app_body(body, "createApplication", "application")
         settings = body.get("settings") or {"app": {"type": "SIMPLE"}}
+        mode = body.get("api_key_mode") or "UNSPECIFIED"
+        if mode == "SHARED" and not env.settings.get("sharedApiKey"):
+            # ApplicationServiceImpl.create (checkAndSanitize): SHARED needs plan.security.apikey.allowShared.
+            raise GraviteeHttpError(400, "Can't create application with SHARED API Key mode cause environment "
+                                         "setting is disabled", "application.apiKeyMode.invalid")
         now = _now()
         app = {"id": str(uuid.uuid4()), "name": body["name"], "description": body["description"],
                "domain": body.get("domain"), "groups": body.get("groups") or [], "status": "ACTIVE",
                "type": "SIMPLE" if "app" in settings else "BACKEND_TO_BACKEND", "settings": settings,
-               "api_key_mode": body.get("api_key_mode", "UNSPECIFIED"),
+               "api_key_mode": mode,
                "owner": {"id": "admin-id", "displayName": self.username, "type": "USER"},
                "created_at": now, "updated_at": now}
         env.apps[app["id"]] = app

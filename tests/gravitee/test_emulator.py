@@ -138,10 +138,26 @@ def test_only_one_keyless_plan_can_be_published(c: httpx.Client) -> None:
         "plan.keyless.alreadyPublished"
 
 
-def test_subscriptions_rules(c: httpx.Client, emulator: GraviteeEmulator) -> None:
-    api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
+@pytest.fixture
+def keys_on() -> Iterator[httpx.Client]:
+    """An environment where an admin turned plan.security.apikey.allowCustom.enabled on."""
+    with GraviteeEmulator(allow_custom_api_key=True) as emu, \
+            httpx.Client(base_url=emu.url, auth=("admin", "admin"), timeout=5) as client:
+        yield client
+
+
+def _keyed_api(c: httpx.Client, name: str = "pets") -> tuple[str, dict[str, Any], dict[str, Any]]:
+    api_id = c.post(f"{V2}/apis", json=api_body(name, f"/{name}")).json()["id"]
     keyless = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("open", "KEY_LESS")).json()
     keyed = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("key")).json()
+    return api_id, keyless, keyed
+
+
+def test_subscriptions_rules(keys_on: httpx.Client) -> None:
+    """SubscriptionServiceImpl.create: plan status, keyless, one live subscription per application and plan;
+    ApiKeyServiceImpl.canCreate: a key value of another application is taken."""
+    c = keys_on
+    api_id, keyless, keyed = _keyed_api(c)
     app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
     other = c.post(f"{V1}/applications", json={"name": "other", "description": "d"}).json()
     sub = {"applicationId": app["id"], "planId": keyed["id"], "customApiKey": "custom-key-123"}
@@ -149,17 +165,115 @@ def test_subscriptions_rules(c: httpx.Client, emulator: GraviteeEmulator) -> Non
     for plan in (keyless, keyed):
         c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish")
     body = error(c.post(f"{V2}/apis/{api_id}/subscriptions", json={**sub, "planId": keyless["id"]}), 400)
-    assert body["technicalCode"] == "plan.keyless.notSubscribable"
+    assert (body["technicalCode"], body["message"]) == ("plan.notSubscribable", "A keyless plan is not subscribable!")
     created = c.post(f"{V2}/apis/{api_id}/subscriptions", json=sub)
     assert created.status_code == 201 and created.json()["status"] == "ACCEPTED"
-    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=sub), 400)["technicalCode"] == "subscription.alreadyExists"
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=sub), 400)["technicalCode"] == "plan.subscribed"
     taken = {"applicationId": other["id"], "planId": keyed["id"], "customApiKey": "custom-key-123"}
-    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=taken), 400)["technicalCode"] == "apiKey.alreadyExists"
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=taken), 400) == {
+        "httpStatus": 400, "message": "API Key already exists", "technicalCode": "apiKey.existing"}
     keys = c.get(f"{V2}/apis/{api_id}/subscriptions/{created.json()['id']}/api-keys").json()["data"]
     assert [k["key"] for k in keys] == ["custom-key-123"]
     v1_subs = c.get(f"{V1}/applications/{app['id']}/subscriptions", params={"status": "ACCEPTED"}).json()
     assert [(s["api"], s["plan"]) for s in v1_subs["data"]] == [(api_id, keyed["id"])]
+    closed = c.post(f"{V2}/apis/{api_id}/subscriptions/{created.json()['id']}/_close")
+    assert closed.json()["status"] == "CLOSED"
+    # CloseSubscriptionDomainService.closeSubscription: a closed subscription is returned as it is.
     assert c.post(f"{V2}/apis/{api_id}/subscriptions/{created.json()['id']}/_close").json()["status"] == "CLOSED"
+    keys = c.get(f"{V2}/apis/{api_id}/subscriptions/{created.json()['id']}/api-keys").json()["data"]
+    assert [k["revoked"] for k in keys] == [True]
+
+
+def test_a_custom_api_key_is_refused_by_default(c: httpx.Client) -> None:
+    """Key.PLAN_SECURITY_APIKEY_CUSTOM_ALLOWED defaults to false; ApiSubscriptionsResource answers 400
+    `subscription.invalid` before anything else, on create and on _renew."""
+    api_id, _, keyed = _keyed_api(c)
+    c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    sub = {"applicationId": app["id"], "planId": keyed["id"], "customApiKey": "custom-key-123"}
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=sub), 400) == {
+        "httpStatus": 400, "message": "You are not allowed to provide a custom API Key",
+        "technicalCode": "subscription.invalid"}
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json={**sub, "planId": "nope"}), 400)[
+        "technicalCode"] == "subscription.invalid"  # checked before the plan is looked up
+    assert c.get(f"{V1}/applications/{app['id']}/subscriptions").json()["data"] == []
+    generated = c.post(f"{V2}/apis/{api_id}/subscriptions", json={**sub, "customApiKey": ""})
+    assert generated.status_code == 201
+    renew = f"{V2}/apis/{api_id}/subscriptions/{generated.json()['id']}/api-keys/_renew"
+    assert error(c.post(renew, json={"customApiKey": "custom-key-456"}), 400)["technicalCode"] == "subscription.invalid"
+    assert c.post(renew, json={}).status_code == 200
+    settings = c.get(f"{V1}/settings").json()["plan"]["security"]
+    assert settings["customApiKey"] == {"enabled": False} and settings["customApiKeyReuse"] == {"enabled": False}
+    assert settings["sharedApiKey"] == {"enabled": False} and settings["apikey"] == {"enabled": True}
+    saved = c.post(f"{V1}/settings", json={"plan": {"security": {"customApiKey": {"enabled": True}}}})
+    assert saved.json()["plan"]["security"]["customApiKey"] == {"enabled": True}
+    assert c.post(renew, json={"customApiKey": "custom-key-456"}).json()["key"] == "custom-key-456"
+
+
+def test_one_application_may_use_its_key_on_several_apis_but_not_again_on_one(keys_on: httpx.Client) -> None:
+    """ApiKeyServiceImpl.isConflictingKeyForReference: same application, another API -> free; same API
+    (a closed subscription's revoked key) -> taken unless allowCustomReuse, which reactivates that key."""
+    c = keys_on
+    pets, _, pets_plan = _keyed_api(c, "pets")
+    orders, _, orders_plan = _keyed_api(c, "orders")
+    for api_id, plan in ((pets, pets_plan), (orders, orders_plan)):
+        c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    first = c.post(f"{V2}/apis/{pets}/subscriptions", json={"applicationId": app["id"], "planId": pets_plan["id"],
+                                                             "customApiKey": "shared-value-1"}).json()
+    assert c.post(f"{V2}/apis/{orders}/subscriptions", json={"applicationId": app["id"], "planId": orders_plan["id"],
+                                                              "customApiKey": "shared-value-1"}).status_code == 201
+    # SubscriptionServiceImpl.updateApplicationApiKeyMode: a second API-key subscription makes it EXCLUSIVE.
+    assert c.get(f"{V1}/applications/{app['id']}").json()["api_key_mode"] == "EXCLUSIVE"
+    c.post(f"{V2}/apis/{pets}/subscriptions/{first['id']}/_close")
+    again = {"applicationId": app["id"], "planId": pets_plan["id"], "customApiKey": "shared-value-1"}
+    assert error(c.post(f"{V2}/apis/{pets}/subscriptions", json=again), 400)["technicalCode"] == "apiKey.existing"
+    c.post(f"{V1}/settings", json={"plan": {"security": {"customApiKeyReuse": {"enabled": True}}}})
+    resub = c.post(f"{V2}/apis/{pets}/subscriptions", json=again).json()
+    keys = c.get(f"{V2}/apis/{pets}/subscriptions/{resub['id']}/api-keys").json()["data"]
+    assert [(k["key"], k["revoked"], len(k["subscriptions"])) for k in keys] == [("shared-value-1", False, 2)]
+
+
+def test_renew_expires_the_old_key_two_hours_later(keys_on: httpx.Client) -> None:
+    """ApiKeyServiceImpl.renew -> expireApiKeys: the others get expireAt = new key's creation + 2 h."""
+    c = keys_on
+    api_id, _, keyed = _keyed_api(c)
+    c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    sub = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": keyed["id"],
+                                                             "customApiKey": "first-key-1"}).json()
+    renewed = c.post(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew", json={"customApiKey": "second-1"})
+    assert renewed.json()["key"] == "second-1" and "expireAt" not in renewed.json()
+    old = next(k for k in c.get(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys").json()["data"]
+               if k["key"] == "first-key-1")
+    assert old["revoked"] is False and old["expired"] is False and old["expireAt"] > renewed.json()["createdAt"]
+
+
+def test_shared_api_key_mode(c: httpx.Client, emulator: GraviteeEmulator) -> None:
+    """ApplicationServiceImpl.create: SHARED needs allowShared; ApiKeyServiceImpl.findOrGenerate shares the key;
+    renew on a SHARED application is 400 application.apiKeyMode.invalid (checkApplicationDoesntUseSharedApiKey)."""
+    shared = {"name": "s", "description": "d", "api_key_mode": "SHARED"}
+    assert error(c.post(f"{V1}/applications", json=shared), 400)["technicalCode"] == "application.apiKeyMode.invalid"
+    c.post(f"{V1}/settings", json={"plan": {"security": {"sharedApiKey": {"enabled": True}}}})
+    app = c.post(f"{V1}/applications", json=shared).json()
+    subs = []
+    for name in ("pets", "orders"):
+        api_id, _, keyed = _keyed_api(c, name)
+        c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_publish")
+        subs.append((api_id, c.post(f"{V2}/apis/{api_id}/subscriptions",
+                                    json={"applicationId": app["id"], "planId": keyed["id"]}).json()))
+    [key] = emulator.env().api_keys.values()
+    assert sorted(key["subscriptions"]) == sorted(s["id"] for _, s in subs)
+    api_id, sub = subs[0]
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew", json={}), 400)[
+        "technicalCode"] == "application.apiKeyMode.invalid"
+
+
+def test_the_demo_factory_allows_custom_keys_and_options_turn_them_off() -> None:
+    assert GraviteeEmulator().settings["customApiKey"] is False
+    assert GraviteeEmulator.from_credentials({}, {}).settings["customApiKey"] is True
+    emu = GraviteeEmulator.from_credentials({}, {"allowCustomApiKey": "false", "allowCustomApiKeyReuse": "true"})
+    assert (emu.settings["customApiKey"], emu.settings["customApiKeyReuse"]) == (False, True)
 
 
 def test_paging_envelope_and_past_the_last_page(c: httpx.Client) -> None:
