@@ -6,8 +6,9 @@ request body schema), per operation because some upstream `$ref`s are broken:
 - refs to `./openapi-environments.yaml#…` are resolved by grafting that file under `x-environments`;
 - `oneOf` + `discriminator` are turned into explicit if/then branches (jsonschema has no discriminator);
 - a discriminator mapping that is not a `$ref` (upstream defect: `"ConditionSelector"`) accepts anything.
-Applications are Management API v1, which has no static OpenAPI: those requests are checked against
-the v1 paths and bodies the README lists (name + description required).
+Applications are Management API v1, which has no static OpenAPI in ../shared/specs: those requests are
+checked against `V1_OPERATIONS`, a table of path, query parameters (names, values) and bodies taken from
+the 4.12.17 v1 resource classes it cites.
 """
 
 from __future__ import annotations
@@ -28,11 +29,51 @@ from tests.conftest import specs_path
 
 V2_PREFIX = re.compile(r"^/management/v2(?:/organizations/[^/]+)?(?=/environments/|/plugins/)")
 V1_PREFIX = re.compile(r"^/management/organizations/[^/]+/environments/[^/]+")
-V1_OPERATIONS = {
-    ("GET", "/applications"), ("POST", "/applications"), ("GET", "/applications/_paged"),
-    ("GET", "/applications/{application}"), ("PUT", "/applications/{application}"),
-    ("DELETE", "/applications/{application}"), ("GET", "/applications/{application}/subscriptions"),
-    ("GET", ""),
+
+
+def _int_between(low: int, high: int | None = None) -> Callable[[str], bool]:
+    def ok(value: str) -> bool:
+        return value.isdigit() and int(value) >= low and (high is None or int(value) <= high)
+    return ok
+
+
+def _one_of(*values: str, upper: bool = False, comma: bool = False) -> Callable[[str], bool]:
+    def ok(value: str) -> bool:
+        items = value.split(",") if comma else [value]
+        return all((v.upper() if upper else v) in values for v in items)
+    return ok
+
+
+def _anything(value: str) -> bool:
+    return True
+
+
+#: Management API v1 (gravitee-apim-rest-api-management-rest, tag 4.12.17), under
+#: /management/organizations/{org}/environments/{env}: (method, path) -> (resource method, query
+#: parameters -> value check, body fields that must be non-null).
+PAGEABLE = {"size": _int_between(1, 200), "page": _int_between(1)}  # model/Pageable: @Min(1) @Max(200), @Min(1)
+SUBSCRIPTION_STATUSES = ("PENDING", "REJECTED", "ACCEPTED", "CLOSED", "PAUSED", "RESUMED")  # model SubscriptionStatus
+V1_OPERATIONS: dict[tuple[str, str], tuple[str, dict[str, Callable[[str], bool]], tuple[str, ...]]] = {
+    ("GET", ""): ("EnvironmentResource.getEnvironment", {}, ()),
+    ("GET", "/applications"): ("ApplicationsResource.getApplications", {
+        "group": _anything, "query": _anything, "status": _one_of("ACTIVE", "ARCHIVED", upper=True),
+        "ids": _anything, "exclude": _one_of("PICTURE", "OWNER")}, ()),
+    ("GET", "/applications/_paged"): ("ApplicationsResource.getApplicationsPaged", {
+        "group": _anything, "query": _anything, "status": _one_of("ACTIVE", "ARCHIVED", upper=True),
+        "ids": _anything, "exclude": _one_of("PICTURE", "OWNER"),
+        "order": _one_of("name", "-name", "updated_at", "-updated_at"), **PAGEABLE}, ()),
+    ("POST", "/applications"): ("ApplicationsResource.createApplication (NewApplicationEntity)", {},
+                                ("name", "description")),
+    ("GET", "/applications/{application}"): ("ApplicationResource.getApplication", {}, ()),
+    ("PUT", "/applications/{application}"): ("ApplicationResource.updateApplication (UpdateApplicationEntity)", {},
+                                             ("name", "description", "settings")),
+    ("DELETE", "/applications/{application}"): ("ApplicationResource.deleteApplication", {}, ()),
+    ("GET", "/applications/{application}/subscriptions"): (
+        "ApplicationSubscriptionsResource.getApplicationSubscriptions (SubscriptionParam, Pageable)", {
+            "plan": _anything, "api": _anything, "status": _one_of(*SUBSCRIPTION_STATUSES, upper=True, comma=True),
+            "api_key": _anything, "security_types": _anything, "expand": _one_of("keys", "security"), **PAGEABLE}, ()),
+    ("GET", "/settings"): ("PortalSettingsResource.getPortalSettings", {}, ()),
+    ("POST", "/settings"): ("PortalSettingsResource.savePortalSettings", {}, ()),
 }
 ENV_FILE = "./openapi-environments.yaml"
 
@@ -126,11 +167,15 @@ class GraviteeContract:
         if v1 and not full_path.startswith("/management/v2"):
             rest = re.sub(r"^/applications/(?!_paged$)[^/]+", "/applications/{application}", full_path[v1.end():])
             assert (method, rest) in V1_OPERATIONS, f"{method} {full_path}: not a Management API v1 operation"
-            if method in ("POST", "PUT") and rest.startswith("/applications"):
-                assert isinstance(body, dict) and body.get("name") and isinstance(body.get("description"), str), \
-                    f"{method} {full_path}: v1 application body needs name and description"
-                if method == "PUT":
-                    assert isinstance(body.get("settings"), dict), f"{method} {full_path}: settings required"
+            resource, params, required = V1_OPERATIONS[(method, rest)]
+            for name, values in parse_qs(query, keep_blank_values=True).items():
+                assert name in params, f"{method} {rest}: {resource} has no query parameter {name!r}"
+                for value in values:
+                    assert params[name](value), f"{method} {rest}: {name}={value!r} is refused by {resource}"
+            if method in ("POST", "PUT"):
+                assert isinstance(body, dict), f"{method} {rest}: {resource} needs a JSON object"
+                missing = [f for f in required if body.get(f) is None]
+                assert not missing, f"{method} {rest}: {resource} requires {missing}"
             self.checked.append(f"v1 {method} {rest}")
             return f"v1 {method} {rest}"
         prefix = V2_PREFIX.match(full_path)

@@ -65,6 +65,12 @@ def adapter() -> GraviteeAdapter:
 
 
 PLUGINS = f"{BASE}/management/v2/organizations/DEFAULT/plugins/policies"
+
+
+def key_settings(custom: bool, reuse: bool = False) -> dict[str, Any]:
+    """PortalSettingsEntity's `plan.security` as GET .../settings returns it."""
+    return {"plan": {"security": {"apikey": {"enabled": True}, "customApiKey": {"enabled": custom},
+                                  "customApiKeyReuse": {"enabled": reuse}, "sharedApiKey": {"enabled": False}}}}
 INSTALLED = [{"id": pid, "name": pid, "deployed": True} for pid in ("api-key", "key-less", "mock", "quota", "rate-limit")]
 
 
@@ -72,6 +78,7 @@ INSTALLED = [{"id": pid, "name": pid, "deployed": True} for pid in ("api-key", "
 def mock() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         router.get(PLUGINS).mock(return_value=httpx.Response(200, json=INSTALLED))
+        router.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=True)))
         yield router
 
 
@@ -651,3 +658,62 @@ async def test_an_error_echoing_the_api_key_never_shows_it(adapter: GraviteeAdap
     assert "mobile-key-0123456789" not in (result.error or "")
     [item] = await adapter.apply_batch([upsert_change(record, gateway="gv")]) or []
     assert item.status is Status.FAILED and "mobile-key-0123456789" not in (item.error or "")
+
+
+# ------------------------------------------------------------------ API-key settings (issue 12 #3)
+async def test_custom_keys_off_fails_the_consumer_before_any_write_and_names_the_setting(
+        adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=False)))
+    result = await adapter.provision_application(consumer_record())
+    assert not result.success and result.category == "permanent" and writes(mock) == []
+    assert "plan.security.apikey.allowCustom.enabled is off" in (result.error or "")
+    assert "mobile-key-0123456789" not in (result.error or "")
+
+
+async def test_custom_keys_off_still_lets_a_consumer_without_new_keys_converge(adapter: GraviteeAdapter,
+                                                                               mock: respx.MockRouter) -> None:
+    """Closing a subscription or renaming the application sends no key: that much Gravitee accepts."""
+    app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("mobile-key-0123456789"))}
+    consumer_mocks(mock, [app], [{"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=False)))
+    mock.post(f"{V2}/apis/a1/subscriptions/s1/_close").mock(return_value=httpx.Response(200, json={}))
+    assert (await adapter.provision_application({**consumer_record(subs=[]), "id": "app1"})).success
+    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/_close")]
+
+
+async def test_the_plan_notes_a_keyed_consumer_when_custom_keys_are_off(adapter: GraviteeAdapter,
+                                                                        mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    spec = consumer_record()["spec"]
+    await adapter.fetch_applications()
+    assert not any("allowCustom" in n for n in adapter.plan_notes("Consumer", spec))
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=False)))
+    await adapter.fetch_apis()  # a new cycle forgets what the last one read
+    await adapter.fetch_applications()
+    [note] = [n for n in adapter.plan_notes("Consumer", spec) if "allowCustom" in n]
+    assert "plan.security.apikey.allowCustom.enabled is off" in note and "fail this consumer" in note
+    assert not adapter.plan_notes("Consumer", {**spec, "subscriptions": []})
+
+
+async def test_unreadable_settings_are_unknown_not_an_error(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(403, json={"message": "no", "http_status": 403}))
+    record = consumer_record()
+    mock.post(f"{V1}/applications").mock(return_value=httpx.Response(201, json={"id": "app1", **m.app_body(
+        record, "platform", secret_fingerprint("mobile-key-0123456789"))}))
+    mock.post(f"{V2}/apis/a1/subscriptions").mock(return_value=httpx.Response(201, json={"id": "s1"}))
+    assert [r["owner"] for r in await adapter.fetch_applications()] == []
+    assert (await adapter.provision_application(record)).success
+
+
+async def test_a_key_gravitee_will_not_reuse_names_the_reuse_setting(adapter: GraviteeAdapter,
+                                                                     mock: respx.MockRouter) -> None:
+    app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("mobile-key-0123456789"))}
+    consumer_mocks(mock, [app], [])
+    mock.post(f"{V2}/apis/a1/subscriptions").mock(return_value=httpx.Response(400, json={
+        "httpStatus": 400, "message": "API Key already exists", "technicalCode": "apiKey.existing"}))
+    result = await adapter.provision_application({**consumer_record(), "id": "app1"})
+    assert not result.success and "plan.security.apikey.allowCustomReuse.enabled, which is off here" in (
+        result.error or "")
+    assert "API 'pets'" in (result.error or "") and "mobile-key-0123456789" not in (result.error or "")

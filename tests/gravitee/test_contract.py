@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ from tests.gravitee.conftest import GraviteeContract, adapter_config, api_record
 
 pytestmark = pytest.mark.contract
 
+
+
+@pytest.fixture
+def emulator() -> Iterator[GraviteeEmulator]:
+    """An environment where an admin turned plan.security.apikey.allowCustom.enabled on (Gravitee's default
+    is off; tests/gravitee/test_adapter_unit.py and test_e2e_cli.py cover that case)."""
+    with GraviteeEmulator(allow_custom_api_key=True) as emu:
+        yield emu
 
 async def _full_lifecycle(emulator: GraviteeEmulator, **options: Any) -> None:
     async with GraviteeAdapter(adapter_config(emulator.url, options=options)) as adapter:
@@ -82,7 +91,16 @@ def test_checker_rejects_what_the_spec_forbids(contract: GraviteeContract) -> No
         contract.check("GET", base + "/apis", "q=pets", None)
     with pytest.raises(AssertionError, match="body invalid"):
         contract.check("POST", base + "/apis/a/deployments", "", {"deploymentLabel": "x" * 40})
-    with pytest.raises(AssertionError, match="v1"):
-        contract.check("POST", "/management/organizations/DEFAULT/environments/DEFAULT/applications", "",
-                       {"name": "app"})
+    v1 = "/management/organizations/DEFAULT/environments/DEFAULT"
+    with pytest.raises(AssertionError, match=r"requires \['description'\]"):
+        contract.check("POST", v1 + "/applications", "", {"name": "app"})
+    with pytest.raises(AssertionError, match="size='500' is refused"):
+        contract.check("GET", v1 + "/applications/_paged", "page=1&size=500", None)
+    with pytest.raises(AssertionError, match="has no query parameter 'perPage'"):
+        contract.check("GET", v1 + "/applications/a/subscriptions", "perPage=10", None)
+    with pytest.raises(AssertionError, match="status='ACCEPTED,LIVE' is refused"):
+        contract.check("GET", v1 + "/applications/a/subscriptions", "status=ACCEPTED,LIVE", None)
+    with pytest.raises(AssertionError, match="not a Management API v1 operation"):
+        contract.check("GET", v1 + "/applications/a/keys", "", None)
+    assert contract.check("GET", v1 + "/applications/_paged", "page=2&size=200&status=ACTIVE", None)
     assert contract.check("POST", base + "/apis/a/subscriptions", "", {"applicationId": "a", "planId": "p"})

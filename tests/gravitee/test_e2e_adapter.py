@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
@@ -11,6 +14,13 @@ from reconciler.engine.plan import PlanOptions, plan_gateway
 from reconciler.model.changes import Op
 from tests.gravitee.conftest import adapter_config, api_record, consumer_record, cors_record, rate_record
 
+
+@pytest.fixture
+def emulator() -> Iterator[GraviteeEmulator]:
+    """An environment where an admin turned plan.security.apikey.allowCustom.enabled on (Gravitee's default
+    is off; tests/gravitee/test_adapter_unit.py and test_e2e_cli.py cover that case)."""
+    with GraviteeEmulator(allow_custom_api_key=True) as emu:
+        yield emu
 
 async def test_every_method_twice_gives_the_same_state_and_no_second_write(emulator: GraviteeEmulator) -> None:
     async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
@@ -79,8 +89,12 @@ async def test_key_rotation_keeps_one_subscription_per_api(emulator: GraviteeEmu
         assert (await adapter.provision_application(consumer_record(subs=["pets", "orders"]))).success
         assert (await adapter.provision_application(consumer_record(subs=["pets", "orders"], key="rotated-0000"))).success
         env = emulator.env()
-        live_keys = sorted(k["key"] for k in env.api_keys.values() if not k["revoked"])
-        assert live_keys == ["rotated-0000", "rotated-0000"]
+        # ApiKeyServiceImpl.renew: the new key, and the old one expiring two hours later (expireApiKeys).
+        newest = sorted(max((k for k in env.api_keys.values() if s in k["subscriptions"]), key=lambda k: k["createdAt"])
+                        ["key"] for s in env.subscriptions)
+        assert newest == ["rotated-0000", "rotated-0000"]
+        old = [k for k in env.api_keys.values() if k["key"] != "rotated-0000"]
+        assert len(old) == 2 and all(k["expireAt"] and not k["revoked"] for k in old)
         assert len([s for s in env.subscriptions.values() if s["status"] == "ACCEPTED"]) == 2
         [record] = [r for r in await adapter.fetch_applications() if r["name"] == "mobile"]
         assert record["spec"]["credential"] == consumer_record(key="rotated-0000")["spec"]["credential"]

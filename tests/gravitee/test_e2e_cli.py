@@ -95,8 +95,9 @@ def write_repo(root: Path, *, orders: bool = True, rate: int = 100, origin: str 
 
 @pytest.fixture
 def gravitee(contract: GraviteeContract, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraviteeEmulator]:
-    """The emulator; every request it received is checked against the spec (also before each clear_log)."""
-    with GraviteeEmulator(username=USER, password=PASSWORD) as emu:
+    """The emulator, custom API keys allowed (an admin turned plan.security.apikey.allowCustom.enabled on);
+    every request it received is checked against the spec (also before each clear_log)."""
+    with GraviteeEmulator(username=USER, password=PASSWORD, allow_custom_api_key=True) as emu:
         clear = emu.clear_log
 
         def check_then_clear() -> None:
@@ -185,9 +186,17 @@ def test_changed_api_and_two_policies_redeploy_once(repo: Path, gravitee: Gravit
     assert run("plan", repo, gravitee, "--detailed-exitcode") == 0
 
 
+def allow_key_reuse(emulator: GraviteeEmulator) -> None:
+    """What an admin does in Settings > API keys: plan.security.apikey.allowCustomReuse.enabled on."""
+    with client(emulator) as c:
+        body = {"plan": {"security": {"customApiKeyReuse": {"enabled": True}}}}
+        assert c.post(f"{V1}/settings", json=body).status_code == 200
+
+
 def test_drift_is_planned_and_healed(repo: Path, gravitee: GraviteeEmulator,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert run("apply", repo, gravitee) == 0
+    allow_key_reuse(gravitee)  # re-subscribing with the key of a closed subscription needs it
     apis = apis_by_name(gravitee)
     pets, orders = str(apis["pets"]["id"]), str(apis["orders"]["id"])
     env = gravitee.env()
@@ -217,6 +226,47 @@ def test_drift_is_planned_and_healed(repo: Path, gravitee: GraviteeEmulator,
     gravitee.clear_log()
     assert run("plan", repo, gravitee, "--detailed-exitcode") == 0
     assert run("apply", repo, gravitee) == 0 and gravitee.writes == []
+
+
+def test_a_closed_subscription_comes_back_only_when_gravitee_reuses_keys(repo: Path, gravitee: GraviteeEmulator,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """ApiKeyServiceImpl.isConflictingKeyForReference: this application's revoked key on that API is taken
+    while plan.security.apikey.allowCustomReuse.enabled is off (its default). Only that consumer fails, saying so."""
+    assert run("apply", repo, gravitee) == 0
+    orders = str(apis_by_name(gravitee)["orders"]["id"])
+    env = gravitee.env()
+    sub = next(s for s in env.subscriptions.values() if s["api"] == orders)
+    with client(gravitee) as c:
+        assert c.post(f"{V2}/apis/{orders}/subscriptions/{sub['id']}/_close").status_code == 200
+    write_repo(repo, rate=42)
+    capsys.readouterr()
+    assert run("apply", repo, gravitee) != 0
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if line.strip().startswith("failed")]
+    assert len(failed) == 1 and "Consumer mobile-app" in failed[0] and MOBILE_KEY not in out
+    assert "plan.security.apikey.allowCustomReuse.enabled, which is off here" in failed[0]
+    pets_key = next(p for p in env.plans.values() if p["apiId"] == apis_by_name(gravitee)["pets"]["id"]
+                    and p["name"] == "stoa-api-key")
+    assert pets_key["flows"][0]["request"][0]["configuration"]["rate"]["limit"] == 42  # the rest was applied
+    allow_key_reuse(gravitee)
+    assert run("apply", repo, gravitee) == 0
+    assert run("plan", repo, gravitee, "--detailed-exitcode") == 0
+
+
+def test_custom_keys_off_is_said_at_plan_time_and_fails_only_keyed_consumers(repo: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Gravitee's default (plan.security.apikey.allowCustom.enabled off): the plan says so for each consumer;
+    the apply writes APIs and policies and fails the two consumers before writing anything for them."""
+    with GraviteeEmulator(username=USER, password=PASSWORD) as emu:
+        capsys.readouterr()
+        assert run("plan", repo, emu) == 0
+        out = capsys.readouterr().out
+        assert out.count("plan.security.apikey.allowCustom.enabled is off") == 2
+        assert run("apply", repo, emu) != 0
+        out = capsys.readouterr().out
+        assert out.count("plan.security.apikey.allowCustom.enabled is off") >= 2
+        assert emu.env().apps == {} and len(emu.env().apis) == 2
+        assert not any(w.path.endswith("/subscriptions") for w in emu.writes)
 
 
 def test_failed_deployment_midway_is_completed_by_the_next_apply(repo: Path, gravitee: GraviteeEmulator) -> None:

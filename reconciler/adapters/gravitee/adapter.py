@@ -48,6 +48,9 @@ PAGE_SIZE = 100
 OPEN_PLAN_STATUSES = "STAGING,PUBLISHED,DEPRECATED"
 ACTIVE_SUBSCRIPTIONS = "ACCEPTED,PENDING,PAUSED"
 DEPLOYMENT_LABEL = "stoa-reconciler"
+CUSTOM_KEYS_OFF = ("Gravitee refuses a declared API key here: the environment setting "
+                   "plan.security.apikey.allowCustom.enabled is off (Gravitee's default; an admin turns it on under "
+                   "Settings > API keys), so its subscriptions cannot carry the consumer's key")
 
 
 class GraviteeAdapter(GatewayAdapter):
@@ -64,6 +67,8 @@ class GraviteeAdapter(GatewayAdapter):
         self.plugins = f"/management/v2/organizations/{org}/plugins"
         self._policy_plugins: set[str] | None = None
         """Installed policy plugin ids (GET /plugins/policies), read once per plan/apply cycle."""
+        self._key_settings: dict[str, bool] | None = None
+        """The environment's API-key settings (v1 GET .../settings, `plan.security`); {} when unreadable."""
         self._apis: list[dict[str, Any]] | None = None
         """Raw APIs of the last listing (reads of one plan/apply cycle share it)."""
         self._plans: dict[str, list[dict[str, Any]]] = {}
@@ -82,6 +87,7 @@ class GraviteeAdapter(GatewayAdapter):
         self._apis = None
         self._plans = {}
         self._policy_plugins = None
+        self._key_settings = None
 
     def _fresh(self) -> None:
         """Called by every contract method: outside a batch, never act on an earlier listing."""
@@ -327,6 +333,23 @@ class GraviteeAdapter(GatewayAdapter):
             self._policy_plugins = {str(p.get("id")) for p in body if isinstance(p, dict)}
         return self._policy_plugins
 
+    async def _api_key_settings(self) -> dict[str, bool]:
+        """`plan.security.{customApiKey, customApiKeyReuse, sharedApiKey}.enabled` of the environment
+        (PortalSettingsResource, v1 `GET /management/organizations/{org}/environments/{env}/settings`;
+        Gravitee's defaults are all false: parameters/Key.java). {} when the user may not read them."""
+        if self._key_settings is None:
+            try:
+                body = await self.client.get_json(f"{self.v1}/settings") or {}
+            except GatewayError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                log.info("%s cannot read the environment settings (%s): API-key rules unknown", self.name, exc.status)
+                body = None
+            security = ((body or {}).get("plan") or {}).get("security") or {} if isinstance(body, dict) else {}
+            self._key_settings = {k: bool((security.get(k) or {}).get("enabled")) for k in
+                                  ("customApiKey", "customApiKeyReuse", "sharedApiKey") if k in security}
+        return self._key_settings
+
     async def _require_plugins(self, name: str, needed: set[str]) -> None:
         missing = sorted(needed - await self._installed_policies())
         if missing:
@@ -414,6 +437,7 @@ class GraviteeAdapter(GatewayAdapter):
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
+        await self._api_key_settings()  # for the plan's notes and the apply's checks
         apps = await self._list_apps()
         key_plans = await self._key_plans()
         ours = [a for a in apps if m.app_marker(str(a.get("description") or "")) is not None]
@@ -446,6 +470,11 @@ class GraviteeAdapter(GatewayAdapter):
         return None
 
     async def _converge_consumer(self, record: dict[str, Any], *, adopt: bool = False) -> str:
+        """One application, its API-key subscriptions (one per subscribed API's `stoa-api-key` plan, all with
+        the consumer's key) and its marker. Every subscription sends the declared key as `customApiKey`:
+        Gravitee accepts one key value on the subscriptions of one application to different APIs (EXCLUSIVE
+        mode, ApiKeyServiceImpl.isConflictingKeyForReference), but only with the environment setting
+        `plan.security.apikey.allowCustom.enabled`; when it is off nothing is written for the consumer."""
         secret = api_key_of(record)
         spec = record["spec"]
         fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
@@ -455,14 +484,8 @@ class GraviteeAdapter(GatewayAdapter):
             raise ConflictError(f"application {record['name']!r} ({app.get('id')}) is not owned by "
                                 f"{self.owner!r}; not touched")
         body = m.app_body(record, self.owner, fingerprint)
-        if app is None:
-            app = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
-            old_fingerprint = fingerprint
-            live_subs: list[dict[str, Any]] = []
-        else:
-            old_fingerprint = (marker or {}).get("fingerprint")
-            live_subs = await self._app_subscriptions(str(app["id"]))
-        app_id = str(app["id"])
+        live_subs = [] if app is None else await self._app_subscriptions(str(app["id"]))
+        old_fingerprint = fingerprint if app is None else (marker or {}).get("fingerprint")
 
         key_plans = await self._key_plans()
         wanted: dict[str, tuple[str, str]] = {}
@@ -474,29 +497,42 @@ class GraviteeAdapter(GatewayAdapter):
             wanted[found[0]] = (found[1], api)
         have = {str(s.get("plan")): s for s in live_subs if str(s.get("plan")) in key_plans}
         rotate = secret is not None and fingerprint != old_fingerprint
+        sends_key = secret is not None and (any(p not in have for p in wanted) or (rotate and bool(set(have) & set(wanted))))
+        settings = await self._api_key_settings()
+        if sends_key and settings.get("customApiKey") is False:
+            raise PermanentError(f"consumer {record['name']!r}: {CUSTOM_KEYS_OFF}; nothing written for it")
 
-        async def keyed(path: str, payload: dict[str, Any]) -> None:
+        async def keyed(path: str, payload: dict[str, Any], api: str) -> None:
             """A request whose body carries the API key: no error message may echo it."""
             try:
                 await self.client.request("POST", path, json=payload)
             except GatewayError as exc:
                 scrubbed = sanitize(exc.message, secrets=(secret,) if secret else ())
+                if "apiKey.existing" in str(exc.body) or "API Key already exists" in scrubbed:
+                    reuse = settings.get("customApiKeyReuse")
+                    scrubbed += (f" (consumer {record['name']!r}, API {api!r}: the key is held by another application, "
+                                 "or was this application's on that API before (a closed subscription); Gravitee "
+                                 "reuses it only with plan.security.apikey.allowCustomReuse.enabled"
+                                 + (", which is off here" if reuse is False else "") + ")")
                 raise type(exc)(scrubbed, status=exc.status) from None
 
+        if app is None:
+            app = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
+        app_id = str(app["id"])
         for plan_id, sub in have.items():
-            api_id = key_plans[plan_id][0]
+            api_id, api_name = key_plans[plan_id]
             if plan_id not in wanted:
                 await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
             elif rotate:
                 await keyed(f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew",
-                            {"customApiKey": secret})
-        for plan_id, (api_id, _api) in wanted.items():
+                            {"customApiKey": secret}, api_name)
+        for plan_id, (api_id, api_name) in wanted.items():
             if plan_id in have:
                 continue
             payload: dict[str, Any] = {"applicationId": app_id, "planId": plan_id}
             if secret:
                 payload["customApiKey"] = secret
-            await keyed(f"{self.v2}/apis/{api_id}/subscriptions", payload)
+            await keyed(f"{self.v2}/apis/{api_id}/subscriptions", payload, api_name)
         if not m.app_in_sync(app, body):
             # Last, so a failed key rotation or subscription is retried by the next apply.
             await self.client.request("PUT", f"{self.v1}/applications/{app_id}", json=body)
@@ -532,6 +568,10 @@ class GraviteeAdapter(GatewayAdapter):
             needed = m.step_policies({}, [m.plan_create_body(m.API_KEY_PLAN, {"p": dict(spec)})])
         else:
             needed = set()
+            credential = spec.get("credential") or {}
+            if (kind == "Consumer" and credential.get("type") == "apiKey" and spec.get("subscriptions")
+                    and (self._key_settings or {}).get("customApiKey") is False):
+                notes.append(f"Gravitee: {CUSTOM_KEYS_OFF}; the apply will fail this consumer before writing it")
         if self._policy_plugins is not None and needed - self._policy_plugins:
             notes.append(f"Gravitee: no {', '.join(sorted(needed - self._policy_plugins))} policy plugin is installed "
                          "on this gateway (GET /plugins/policies): the apply will fail before writing this API")
