@@ -429,6 +429,9 @@ class GraviteeEmulator(Emulator):
             ("/apis/{apiId}/subscriptions/{subId}/_close", "POST", self.close_subscription),
             ("/apis/{apiId}/subscriptions/{subId}/api-keys", "GET", self.list_api_keys),
             ("/apis/{apiId}/subscriptions/{subId}/api-keys/_renew", "POST", self.renew_api_key),
+            ("/apis/{apiId}/subscriptions/{subId}/api-keys/{keyId}", "PUT", self.update_api_key),
+            ("/apis/{apiId}/subscriptions/{subId}/api-keys/{keyId}/_revoke", "POST", self.revoke_api_key),
+            ("/apis/{apiId}/subscriptions/{subId}/api-keys/{keyId}/_reactivate", "POST", self.reactivate_api_key),
         ]
         v1_handlers: list[tuple[str, str, Any]] = [
             ("", "GET", self.v1_environment),
@@ -969,6 +972,52 @@ class GraviteeEmulator(Emulator):
                 key["expireAt"] = expire
                 key["updatedAt"] = _now()
         return 200, self._key_view(env, new)
+
+    def _sub_key(self, env: _Env, apiId: str, subId: str, keyId: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The subscription (404 subscription.notFound) and one of its keys (404 apiKey.notFound), refused for a
+        SHARED application (ApiSubscriptionsResource.checkApplicationDoesntUseSharedApiKey)."""
+        sub = self._sub(env, apiId, subId)
+        key = env.api_keys.get(keyId)
+        if key is None or subId not in key["subscriptions"]:
+            raise GraviteeHttpError(404, "No API Key can be found.", "apiKey.notFound", parameters={"apiKeyId": keyId})
+        app = env.apps.get(sub["application"], {})
+        if app.get("api_key_mode") == "SHARED":
+            raise _bad(f"Invalid operation for API Key mode [SHARED] of application [{app['id']}].",
+                       "application.apiKeyMode.invalid")
+        return sub, key
+
+    def update_api_key(self, request: Request, env: _Env, body: Any, apiId: str, subId: str,
+                       keyId: str) -> tuple[int, Any]:
+        """updateApiSubscriptionApiKey: only `expireAt` changes (absent: no expiration)."""
+        _, key = self._sub_key(env, apiId, subId, keyId)
+        key["expireAt"] = (body or {}).get("expireAt") if isinstance(body, dict) else None
+        key["updatedAt"] = _now()
+        return 200, self._key_view(env, key)
+
+    def revoke_api_key(self, request: Request, env: _Env, body: Any, apiId: str, subId: str,
+                       keyId: str) -> tuple[int, Any]:
+        """RevokeApiSubscriptionApiKeyUseCase -> RevokeApiKeyDomainService.revoke: a key that cannot be revoked
+        (already revoked or expired) is returned as it is."""
+        _, key = self._sub_key(env, apiId, subId, keyId)
+        if self._key_active(key):
+            key["revoked"] = True
+            key["updatedAt"] = _now()
+        return 200, self._key_view(env, key)
+
+    def reactivate_api_key(self, request: Request, env: _Env, body: Any, apiId: str, subId: str,
+                           keyId: str) -> tuple[int, Any]:
+        """ApiKeyServiceImpl.reactivate: 400 `apiKey.activated` for an active key; its subscription must be
+        ACCEPTED or PAUSED; the key gets no expiration (the subscription's ending date)."""
+        _, key = self._sub_key(env, apiId, subId, keyId)
+        if self._key_active(key):
+            raise _bad("API Key is already activated", "apiKey.activated")
+        first = env.subscriptions.get(key["subscriptions"][0], {})
+        if first.get("status") not in ("ACCEPTED", "PAUSED"):
+            raise GraviteeHttpError(400, f"Subscription [{first.get('id')}] should be paused or accepted. Currently "
+                                         f"it is {first.get('status')}", "subscription.closed",
+                                    parameters={"subscription": str(first.get("id")), "status": str(first.get("status"))})
+        key.update(revoked=False, expireAt=None, updatedAt=_now())
+        return 200, self._key_view(env, key)
 
     # ------------------------------------------------------------------ settings (v1)
     def _settings_view(self, env: _Env) -> dict[str, Any]:

@@ -164,3 +164,24 @@ async def test_cors_lives_in_the_listener_and_a_failed_create_leaves_no_api(emul
         live = [r for kind in ("API", "Policy") for r in await adapter.fetch(kind)]
         assert [c.op for c in plan_gateway("gv", desired, live, PlanOptions(owner="platform"),
                                            view=adapter.desired_view)] == [Op.NOOP] * 3
+
+
+async def test_a_rotation_stops_the_old_key_and_rotating_back_works(emulator: GraviteeEmulator) -> None:
+    """ApiKeyServiceImpl.renew leaves the old key valid two more hours, and a key value this application had on
+    that API is refused again (isConflictingKeyForReference): a rotation revokes the old key, and a rotation
+    back reactivates the old one (ApiKeyServiceImpl.reactivate) instead of asking for it anew."""
+    def active() -> list[str]:
+        return sorted(k["key"] for k in emulator.env().api_keys.values() if emulator._key_active(k))
+
+    async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+        await adapter.sync_api(api_record("pets"), "acme")
+        await adapter.sync_api(api_record("orders"), "acme")
+        assert (await adapter.provision_application(consumer_record(subs=["pets", "orders"]))).success
+        assert (await adapter.provision_application(consumer_record(subs=["pets", "orders"], key="rotated-0000"))).success
+        assert active() == ["rotated-0000", "rotated-0000"]
+        back = await adapter.provision_application(consumer_record(subs=["pets", "orders"]))
+        assert back.success, back.error
+        assert active() == ["mobile-key-0123456789", "mobile-key-0123456789"]
+        emulator.clear_log()
+        assert (await adapter.provision_application(consumer_record(subs=["pets", "orders"]))).success
+        assert emulator.writes == []

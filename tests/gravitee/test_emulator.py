@@ -400,3 +400,24 @@ def test_cors_is_the_http_listeners_field_validated_and_stored_with_defaults(c: 
     assert api["listeners"][0]["cors"] == {"enabled": True, "allowOrigin": ["*", "https://(a|b).example.com",
                                                                             "https://b.example.com"],
                                            "allowMethods": ["GET", "POST"], "maxAge": -1, "allowCredentials": False}
+
+
+def test_keys_are_revoked_and_reactivated_one_by_one(keys_on: httpx.Client) -> None:
+    """ApiSubscriptionsResource .../api-keys/{apiKeyId}: PUT (expireAt), _revoke (RevokeApiKeyDomainService:
+    a revoked key is returned as it is), _reactivate (ApiKeyServiceImpl.reactivate: 400 apiKey.activated)."""
+    c = keys_on
+    api_id, _, keyed = _keyed_api(c)
+    c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    sub = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": keyed["id"],
+                                                             "customApiKey": "first-key-1"}).json()
+    base = f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys"
+    [key] = c.get(base).json()["data"]
+    assert error(c.post(f"{base}/{key['id']}/_reactivate"), 400)["technicalCode"] == "apiKey.activated"
+    assert c.post(f"{base}/{key['id']}/_revoke").json()["revoked"] is True
+    assert c.post(f"{base}/{key['id']}/_revoke").json()["revoked"] is True
+    assert c.post(f"{base}/{key['id']}/_reactivate").json()["revoked"] is False
+    assert c.put(f"{base}/{key['id']}", json={"expireAt": "2999-01-01T00:00:00.000Z"}).json()["expireAt"].startswith(
+        "2999")
+    assert "expireAt" not in c.put(f"{base}/{key['id']}", json={}).json()
+    assert error(c.post(f"{base}/nope/_revoke"), 404)["technicalCode"] == "apiKey.notFound"
