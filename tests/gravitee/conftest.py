@@ -76,6 +76,11 @@ V1_OPERATIONS: dict[tuple[str, str], tuple[str, dict[str, Callable[[str], bool]]
     ("POST", "/settings"): ("PortalSettingsResource.savePortalSettings", {}, ()),
 }
 ENV_FILE = "./openapi-environments.yaml"
+#: Query parameters a v2 resource method takes that its operation in openapi-apis.yaml does not declare.
+UNDECLARED_BUT_ACCEPTED = {
+    # ApiSubscriptionsResource.getApiSubscriptionApiKeys(@BeanParam PaginationParam) -> computePaginationData
+    ("GET", "/environments/{envId}/apis/{apiId}/subscriptions/{subscriptionId}/api-keys"): {"page", "perPage"},
+}
 
 
 def _graft(node: Any, prefix: str) -> Any:
@@ -188,6 +193,7 @@ class GraviteeContract:
         assert op is not None, f"{method} {full_path}: {template} has no {method}"
         declared = {self._resolve(p)["name"] for p in [*ops.get("parameters", []), *op.get("parameters", [])]
                     if self._resolve(p).get("in") == "query"}
+        declared |= UNDECLARED_BUT_ACCEPTED.get((method, template), set())
         for name in parse_qs(query, keep_blank_values=True):
             assert name in declared, f"{method} {template}: query parameter {name!r} is not declared ({declared})"
         content = (op.get("requestBody") or {}).get("content") or {}

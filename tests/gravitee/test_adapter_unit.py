@@ -540,13 +540,35 @@ async def test_provision_rotates_the_key_then_updates_the_marker(adapter: Gravit
                                                                  mock: respx.MockRouter) -> None:
     app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("mobile-key-0123456789"))}
     consumer_mocks(mock, [app], [{"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])
-    renew = mock.post(f"{V2}/apis/a1/subscriptions/s1/api-keys/_renew").mock(return_value=httpx.Response(200, json={}))
+    keys = f"{V2}/apis/a1/subscriptions/s1/api-keys"
+    mock.get(keys).mock(return_value=httpx.Response(200, json=page([{"id": "k1", "key": "mobile-key-0123456789",
+                                                                     "revoked": False, "expired": False}])))
+    renew = mock.post(f"{keys}/_renew").mock(return_value=httpx.Response(200, json={}))
+    mock.post(f"{keys}/k1/_revoke").mock(return_value=httpx.Response(200, json={}))
     mock.put(f"{V1}/applications/app1").mock(return_value=httpx.Response(200, json=app))
     assert (await adapter.provision_application({**consumer_record(key="new-key-987654321"), "id": "app1"})).success
-    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/api-keys/_renew"), ("PUT", "/applications/app1")]
+    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/api-keys/_renew"),
+                            ("POST", "/apis/a1/subscriptions/s1/api-keys/k1/_revoke"), ("PUT", "/applications/app1")]
     assert json.loads(renew.calls[0].request.content) == {"customApiKey": "new-key-987654321"}
     marker = m.app_marker(body_of(mock, "PUT", "/applications/app1")["description"])
     assert marker is not None and marker["fingerprint"] == secret_fingerprint("new-key-987654321")
+
+
+async def test_rotating_back_reactivates_the_old_key_and_revokes_the_others(adapter: GraviteeAdapter,
+                                                                           mock: respx.MockRouter) -> None:
+    """Gravitee will not create a key value this subscription had (canCreate): the old record is reactivated."""
+    app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("new-key-987654321"))}
+    consumer_mocks(mock, [app], [{"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])
+    keys = f"{V2}/apis/a1/subscriptions/s1/api-keys"
+    mock.get(keys).mock(return_value=httpx.Response(200, json=page([
+        {"id": "k1", "key": "mobile-key-0123456789", "revoked": True, "expired": False},
+        {"id": "k2", "key": "new-key-987654321", "revoked": False, "expired": False}])))
+    mock.post(f"{keys}/k1/_reactivate").mock(return_value=httpx.Response(200, json={}))
+    mock.post(f"{keys}/k2/_revoke").mock(return_value=httpx.Response(200, json={}))
+    mock.put(f"{V1}/applications/app1").mock(return_value=httpx.Response(200, json=app))
+    assert (await adapter.provision_application({**consumer_record(), "id": "app1"})).success
+    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/api-keys/k1/_reactivate"),
+                            ("POST", "/apis/a1/subscriptions/s1/api-keys/k2/_revoke"), ("PUT", "/applications/app1")]
 
 
 async def test_provision_closes_a_subscription_no_longer_wanted(adapter: GraviteeAdapter,

@@ -523,9 +523,9 @@ class GraviteeAdapter(GatewayAdapter):
             api_id, api_name = key_plans[plan_id]
             if plan_id not in wanted:
                 await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
-            elif rotate:
-                await keyed(f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew",
-                            {"customApiKey": secret}, api_name)
+            elif rotate and secret is not None:
+                await self._rotate(f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys", secret,
+                                   keyed, api_name)
         for plan_id, (api_id, api_name) in wanted.items():
             if plan_id in have:
                 continue
@@ -537,6 +537,25 @@ class GraviteeAdapter(GatewayAdapter):
             # Last, so a failed key rotation or subscription is retried by the next apply.
             await self.client.request("PUT", f"{self.v1}/applications/{app_id}", json=body)
         return app_id
+
+    async def _rotate(self, keys_path: str, secret: str,
+                      keyed: Callable[[str, dict[str, Any], str], Awaitable[None]], api: str) -> None:
+        """Make `secret` the one live key of a subscription. A key value this subscription had already is
+        reactivated (`_reactivate`, or its expiry lifted): Gravitee refuses to create it again
+        (ApiKeyServiceImpl.isConflictingKeyForReference). Otherwise `_renew` makes it. Then every other live key
+        is revoked: Gravitee's renew only lets the old ones expire two hours later (expireApiKeys). The key
+        values read here are compared, never logged nor returned."""
+        keys = await self._pages(keys_path)
+        current = next((k for k in keys if k.get("key") == secret), None)
+        if current is None:
+            await keyed(f"{keys_path}/_renew", {"customApiKey": secret}, api)
+        elif current.get("revoked") or current.get("expired"):
+            await self.client.request("POST", f"{keys_path}/{current['id']}/_reactivate")
+        elif current.get("expireAt"):
+            await self.client.request("PUT", f"{keys_path}/{current['id']}", json={})
+        for key in keys:
+            if key is not current and not key.get("revoked") and not key.get("expired"):
+                await self.client.request("POST", f"{keys_path}/{key['id']}/_revoke")
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         self._fresh()
