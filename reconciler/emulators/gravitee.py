@@ -93,6 +93,12 @@ _CORS_ORIGIN = re.compile(r"^((\*)|(null)|(^(([^:\/?#]+):)?(\/\/([^\/?#]*))?))$"
 _CORS_REGEX_CHARS = ("{", "[", "(", "*")
 
 
+def _epoch_ms() -> int:
+    """v1 dates: GraviteeMapper enables WRITE_DATES_AS_TIMESTAMPS and the v1 ObjectMapperResolver keeps it
+    (the v2 one disables it, so v2 dates are ISO strings)."""
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -1052,27 +1058,55 @@ class GraviteeEmulator(Emulator):
         return app
 
     def v1_list_apps(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
+        """ApplicationsResource.getApplications (deprecated): the `_paged` search without paging, a bare array."""
         status = request.query_params.get("status", "ACTIVE").upper()
-        return 200, [self._app_item(a) for a in self._sorted_apps(env) if a["status"] == status]
+        order = "updated_at" if status == "ARCHIVED" else "name"
+        return 200, self._apps_matching(env, request, status, order)
+
+    def _apps_matching(self, env: _Env, request: Request, status: str, order: str) -> list[dict[str, Any]]:
+        query = request.query_params.get("query", "").lower()
+        ids = {v for raw in request.query_params.getlist("ids") for v in raw.split(",") if v}
+        items = [a for a in env.apps.values() if a["status"] == status and query in a["name"].lower()
+                 and (not ids or a["id"] in ids)]
+        field = order.lstrip("-")
+        items.sort(key=lambda a: (a["name"].lower() if field == "name" else a["updated_at"], a["id"]),
+                   reverse=order.startswith("-"))
+        return [dict(a) for a in items]
 
     @staticmethod
-    def _sorted_apps(env: _Env) -> list[dict[str, Any]]:
-        return sorted(env.apps.values(), key=lambda a: (a["name"].lower(), a["id"]))
+    def _v1_pageable(request: Request, method: str) -> tuple[int, int]:
+        """rest/model/Pageable: `size` default 20, @Min(1) @Max(200); `page` default 1, @Min(1). A value that is
+        not a number cannot be converted: JAX-RS answers 404 for a @QueryParam (JAX-RS 2.1 spec, 3.2)."""
+        try:
+            size = int(request.query_params.get("size", "20"))
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            raise GraviteeHttpError(404, "HTTP 404 Not Found", None, v1=True) from None
+        if size < 1:
+            raise V1ConstraintError(method, "pageable", "size", "Page size should not be less than 1")
+        if size > 200:
+            raise V1ConstraintError(method, "pageable", "size", "Page size should not be more than 200")
+        if page < 1:
+            raise V1ConstraintError(method, "pageable", "page", "Page number should not be less than 1")
+        return page, size
+
+    @staticmethod
+    def _paged_result(items: list[dict[str, Any]], page: int, size: int) -> dict[str, Any]:
+        """rest/model/PagedResult: `data`, `page {current, per_page, size, total_pages, total_elements}`; a page
+        past the last is empty (the repository pages), not an error."""
+        chunk = items[(page - 1) * size: page * size]
+        return {"data": chunk, "page": {"current": page, "per_page": size, "size": len(chunk),
+                                        "total_pages": math.ceil(len(items) / size), "total_elements": len(items)}}
 
     def v1_paged_apps(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-            size = max(1, int(request.query_params.get("size", "10")))
-        except ValueError:
-            raise _bad("Invalid pagination parameters", "pagination.invalid") from None
+        """ApplicationsResource.getApplicationsPaged: status (default ACTIVE), query, ids, order (name), paging;
+        `metadata` is never set for applications, so Include.NON_NULL leaves it out."""
+        page, size = self._v1_pageable(request, "getApplicationsPaged")
         status = request.query_params.get("status", "ACTIVE").upper()
-        query = request.query_params.get("query", "").lower()
-        items = [a for a in self._sorted_apps(env) if a["status"] == status and query in a["name"].lower()]
-        chunk = items[(page - 1) * size: page * size]
-        total_pages = math.ceil(len(items) / size) if items else 0
-        return 200, {"data": [self._app_item(a) for a in chunk], "metadata": {},
-                     "page": {"current": page, "size": len(chunk), "per_page": size,
-                              "total_pages": total_pages, "total_elements": len(items)}}
+        order = request.query_params.get("order", "name")
+        if order.lstrip("-") not in ("name", "updated_at"):
+            order = "name"
+        return 200, self._paged_result(self._apps_matching(env, request, status, order), page, size)
 
     @staticmethod
     def _check_app_body(body: Any, method: str, param: str) -> dict[str, Any]:
@@ -1094,7 +1128,7 @@ class GraviteeEmulator(Emulator):
             # ApplicationServiceImpl.create (checkAndSanitize): SHARED needs plan.security.apikey.allowShared.
             raise GraviteeHttpError(400, "Can't create application with SHARED API Key mode cause environment "
                                          "setting is disabled", "application.apiKeyMode.invalid")
-        now = _now()
+        now = _epoch_ms()
         app = {"id": str(uuid.uuid4()), "name": body["name"], "description": body["description"],
                "domain": body.get("domain"), "groups": body.get("groups") or [], "status": "ACTIVE",
                "type": "SIMPLE" if "app" in settings else "BACKEND_TO_BACKEND", "settings": settings,
@@ -1114,7 +1148,7 @@ class GraviteeEmulator(Emulator):
             raise V1ConstraintError("updateApplication", "updatedApplication", "settings",
                                     "Application's settings must not be null")
         app.update(name=body["name"], description=body["description"], settings=body["settings"],
-                   domain=body.get("domain"), groups=body.get("groups") or [], updated_at=_now())
+                   domain=body.get("domain"), groups=body.get("groups") or [], updated_at=_epoch_ms())
         return 200, app
 
     def v1_delete_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
@@ -1123,34 +1157,44 @@ class GraviteeEmulator(Emulator):
             if sub["application"] == appId and sub["status"] in ACTIVE_SUBS:
                 self._close_sub(env, sub)
         app["status"] = "ARCHIVED"
-        app["updated_at"] = _now()
+        app["updated_at"] = _epoch_ms()
         return 204, None
 
     def v1_app_subscriptions(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
+        """ApplicationSubscriptionsResource.getApplicationSubscriptions: SubscriptionParam (plan, api: comma
+        lists; status: comma list, default ACCEPTED, ListSubscriptionStatusParam), Pageable; items are
+        SubscriptionEntity (snake-case dates, epoch ms); `metadata` has the APIs, plans and application."""
         self._app(env, appId)
-        statuses = _csv(request, "status")
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-            size = max(1, int(request.query_params.get("size", "20")))
-        except ValueError:
-            raise _bad("Invalid pagination parameters", "pagination.invalid") from None
-        items = [s for s in env.subscriptions.values() if s["application"] == appId
-                 and (statuses is None or s["status"] in statuses)]
+        page, size = self._v1_pageable(request, "getApplicationSubscriptions")
+        statuses = _csv(request, "status") or {"ACCEPTED"}
+        plans = {v for raw in request.query_params.getlist("plan") for v in raw.split(",") if v}
+        apis = {v for raw in request.query_params.getlist("api") for v in raw.split(",") if v}
+        items = [s for s in env.subscriptions.values() if s["application"] == appId and s["status"] in statuses
+                 and (not plans or s["plan"] in plans) and (not apis or s["api"] in apis)]
         items.sort(key=lambda s: (s["createdAt"], s["id"]))
-        chunk = items[(page - 1) * size: page * size]
+        result = self._paged_result([self._v1_sub(s) for s in items], page, size)
         metadata: dict[str, Any] = {}
-        data = []
-        for sub in chunk:
-            data.append({"id": sub["id"], "api": sub["api"], "plan": sub["plan"], "application": appId,
-                         "status": sub["status"], "created_at": sub["createdAt"],
-                         "updated_at": sub["updatedAt"]})
+        for sub in result["data"]:
             api = env.apis.get(sub["api"])
             plan = env.plans.get(sub["plan"])
             if api:
                 metadata[api["id"]] = {"name": api["name"], "version": api["apiVersion"]}
             if plan:
                 metadata[plan["id"]] = {"name": plan["name"]}
-        total_pages = math.ceil(len(items) / size) if items else 0
-        return 200, {"data": data, "metadata": metadata,
-                     "page": {"current": page, "size": len(chunk), "per_page": size,
-                              "total_pages": total_pages, "total_elements": len(items)}}
+        app = env.apps[appId]
+        metadata[appId] = {"name": app["name"]}
+        result["metadata"] = metadata
+        return 200, result
+
+    @staticmethod
+    def _v1_sub(sub: dict[str, Any]) -> dict[str, Any]:
+        def ms(value: str) -> int:
+            return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp() * 1000)
+
+        out = {"id": sub["id"], "api": sub["api"], "plan": sub["plan"], "application": sub["application"],
+               "status": sub["status"], "consumerStatus": "STARTED", "origin": "MANAGEMENT",
+               "referenceId": sub["api"], "referenceType": "API",
+               "created_at": ms(sub["createdAt"]), "updated_at": ms(sub["updatedAt"])}
+        if "closedAt" in sub:
+            out["closed_at"] = ms(sub["closedAt"])
+        return out

@@ -104,3 +104,21 @@ def test_checker_rejects_what_the_spec_forbids(contract: GraviteeContract) -> No
         contract.check("GET", v1 + "/applications/a/keys", "", None)
     assert contract.check("GET", v1 + "/applications/_paged", "page=2&size=200&status=ACTIVE", None)
     assert contract.check("POST", base + "/apis/a/subscriptions", "", {"applicationId": "a", "planId": "p"})
+
+
+async def test_every_v1_request_matches_the_v1_resource_table(emulator: GraviteeEmulator,
+                                                              contract: GraviteeContract) -> None:
+    """The v1 requests (no spec in ../shared/specs) against tests/gravitee/conftest.py V1_OPERATIONS, a table of
+    the 4.12.17 v1 resources (ApplicationsResource, ApplicationResource, ApplicationSubscriptionsResource,
+    PortalSettingsResource, Pageable): paths, query parameter names and values, required body fields."""
+    from tests.gravitee.conftest import V1_OPERATIONS, V1_PREFIX
+
+    await _full_lifecycle(emulator)
+    v1 = [r for r in emulator.requests if V1_PREFIX.match(r.path)]
+    used = {contract.check(r.method, r.path, r.query, r.json()) for r in v1}
+    assert used >= {"v1 GET /applications/_paged", "v1 GET /applications/{application}/subscriptions",
+                    "v1 POST /applications", "v1 PUT /applications/{application}",
+                    "v1 DELETE /applications/{application}", "v1 GET /settings"}, used
+    assert {u.removeprefix("v1 ") for u in used} <= {f"{m} {p}" for m, p in V1_OPERATIONS}
+    sizes = {int(q.split("=")[1]) for r in v1 for q in r.query.split("&") if q.startswith("size=")}
+    assert sizes and max(sizes) <= 200  # Pageable @Max(200)

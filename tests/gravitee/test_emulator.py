@@ -421,3 +421,49 @@ def test_keys_are_revoked_and_reactivated_one_by_one(keys_on: httpx.Client) -> N
         "2999")
     assert "expireAt" not in c.put(f"{base}/{key['id']}", json={}).json()
     assert error(c.post(f"{base}/nope/_revoke"), 404)["technicalCode"] == "apiKey.notFound"
+
+
+# ------------------------------------------------------------------ Management API v1 (4.12.17 resources)
+def test_v1_paged_applications_size_is_1_to_200_and_past_the_last_page_is_empty(c: httpx.Client) -> None:
+    """rest/model/Pageable (@Min(1) @Max(200), default 20) and PagedResult; v1 ConstraintValidationExceptionMapper."""
+    for i in range(3):
+        c.post(f"{V1}/applications", json={"name": f"app-{i}", "description": "d"})
+    default = c.get(f"{V1}/applications/_paged").json()
+    assert default["page"] == {"current": 1, "per_page": 20, "size": 3, "total_pages": 1, "total_elements": 3}
+    assert "metadata" not in default and [a["name"] for a in default["data"]] == ["app-0", "app-1", "app-2"]
+    assert c.get(f"{V1}/applications/_paged", params={"size": 200}).status_code == 200
+    too_big = error(c.get(f"{V1}/applications/_paged", params={"size": 201}), 400)
+    assert too_big["message"] == "Page size should not be more than 200"
+    assert too_big["details"][0]["location"] == "size" and "http_status" not in too_big
+    assert error(c.get(f"{V1}/applications/_paged", params={"page": 0}), 400)["message"] == \
+        "Page number should not be less than 1"
+    assert c.get(f"{V1}/applications/_paged", params={"size": "x"}).status_code == 404
+    past = c.get(f"{V1}/applications/_paged", params={"page": 3, "size": 2}).json()
+    assert past["data"] == [] and past["page"]["total_pages"] == 2
+    desc = c.get(f"{V1}/applications/_paged", params={"order": "-name", "query": "APP-1"}).json()
+    assert [a["name"] for a in desc["data"]] == ["app-1"]
+    assert isinstance(default["data"][0]["created_at"], int)  # epoch ms (GraviteeMapper WRITE_DATES_AS_TIMESTAMPS)
+
+
+def test_v1_application_subscriptions_default_to_accepted_and_filter(keys_on: httpx.Client) -> None:
+    """ApplicationSubscriptionsResource.getApplicationSubscriptions: status defaults to ACCEPTED
+    (ListSubscriptionStatusParam); plan/api filters; SubscriptionEntityPageResult with metadata."""
+    c = keys_on
+    api_id, _, keyed = _keyed_api(c)
+    other_api, _, other_plan = _keyed_api(c, "orders")
+    for a, p in ((api_id, keyed), (other_api, other_plan)):
+        c.post(f"{V2}/apis/{a}/plans/{p['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    first = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": keyed["id"]}).json()
+    c.post(f"{V2}/apis/{other_api}/subscriptions", json={"applicationId": app["id"], "planId": other_plan["id"]})
+    c.post(f"{V2}/apis/{api_id}/subscriptions/{first['id']}/_close")
+    url = f"{V1}/applications/{app['id']}/subscriptions"
+    accepted = c.get(url).json()
+    assert [s["api"] for s in accepted["data"]] == [other_api] and accepted["page"]["per_page"] == 20
+    assert set(accepted["metadata"]) >= {other_api, other_plan["id"], app["id"]}
+    both = c.get(url, params={"status": "ACCEPTED,CLOSED"}).json()["data"]
+    assert sorted(s["status"] for s in both) == ["ACCEPTED", "CLOSED"]
+    assert [s["plan"] for s in c.get(url, params={"status": "CLOSED,ACCEPTED", "api": api_id}).json()["data"]] == [
+        keyed["id"]]
+    assert c.get(url, params={"plan": other_plan["id"]}).json()["data"][0]["plan"] == other_plan["id"]
+    assert error(c.get(url, params={"size": 500}), 400)["message"] == "Page size should not be more than 200"
