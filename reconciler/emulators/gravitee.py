@@ -174,19 +174,24 @@ class _Env:
         self.api_keys: dict[str, dict[str, Any]] = {}
 
 
-def _paged(items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
-    """The v2 list envelope; 400 when `page` is past the last page (as Gravitee does)."""
+def _paged(items: list[dict[str, Any]], request: Request, *, strict: bool = True) -> dict[str, Any]:
+    """The v2 list envelope (PaginationParam: page 1, perPage 10 by default, each @Min(1); PaginationInfo).
+    `strict` lists are cut in memory by AbstractResource.computePaginationData, which answers 400
+    `pagination.invalid` past the last page; the others are paged by the repository (an empty page)."""
     try:
         page = int(request.query_params.get("page", "1"))
         per_page = int(request.query_params.get("perPage", "10"))
     except ValueError:
-        raise _bad("Invalid pagination parameters", "pagination.invalid") from None
-    if page < 1 or per_page < 1:
-        raise _bad("Invalid pagination parameters", "pagination.invalid")
+        raise GraviteeHttpError(404, "HTTP 404 Not Found", None) from None  # JAX-RS 2.1 spec 3.2
+    for name, value in (("page", page), ("perPage", per_page)):
+        if value < 1:
+            message = f"Pagination {name} param must be >= 1"
+            raise GraviteeHttpError(400, "Validation error", None,
+                                    [{"message": message, "location": name, "invalidValue": value}])
     total = len(items)
-    page_count = max(1, math.ceil(total / per_page)) if total else 0
-    if total and page > page_count:
-        raise _bad(f"Invalid page: page {page} is greater than page count {page_count}", "pagination.invalid")
+    page_count = math.ceil(total / per_page) if total else 0
+    if strict and total and (page - 1) * per_page >= total:
+        raise GraviteeHttpError(400, "Pagination is not valid", "pagination.invalid")
     chunk = items[(page - 1) * per_page: page * per_page]
     base = str(request.url.remove_query_params(["page", "perPage"]))
     sep = "&" if "?" in base else "?"
@@ -290,25 +295,33 @@ class GraviteeEmulator(Emulator):
     def _api(self, env: _Env, api_id: str) -> dict[str, Any]:
         api = env.apis.get(api_id)
         if api is None:
-            raise GraviteeHttpError(404, f"Api [{api_id}] cannot be found.", "api.notFound")
+            raise GraviteeHttpError(404, f"Api [{api_id}] cannot be found.", "api.notFound", parameters={"api": api_id})
         return api
 
     def _plan(self, env: _Env, api_id: str, plan_id: str) -> dict[str, Any]:
         plan = env.plans.get(plan_id)
         if plan is None or plan["apiId"] != api_id:
-            raise GraviteeHttpError(404, f"Plan [{plan_id}] cannot be found.", "plan.notFound")
+            raise GraviteeHttpError(404, f"Plan [{plan_id}] cannot be found.", "plan.notFound",
+                                    parameters={"plan": plan_id})
         return plan
 
     def _sub(self, env: _Env, api_id: str, sub_id: str) -> dict[str, Any]:
         sub = env.subscriptions.get(sub_id)
         if sub is None or sub["api"] != api_id:
-            raise GraviteeHttpError(404, f"Subscription [{sub_id}] cannot be found.", "subscription.notFound")
+            raise GraviteeHttpError(404, f"Subscription [{sub_id}] cannot be found.", "subscription.notFound",
+                                    parameters={"subscription": sub_id})
         return sub
 
     @staticmethod
     def _touch(api: dict[str, Any]) -> None:
         api["updatedAt"] = _now()
         api["deploymentState"] = "NEED_REDEPLOY"
+
+    @staticmethod
+    def _plan_changed(api: dict[str, Any], plan: dict[str, Any]) -> None:
+        """ApiStateServiceImpl.isSynchronized: a plan change needs a redeploy unless the plan is STAGING."""
+        if plan["status"] != "STAGING":
+            api["deploymentState"] = "NEED_REDEPLOY"
 
     def _check_api_body(self, env: _Env, body: Any, api_id: str | None) -> None:
         if not isinstance(body, dict):
@@ -330,7 +343,7 @@ class GraviteeEmulator(Emulator):
         for i, group in enumerate(groups):
             if not isinstance(group, dict) or not group.get("type"):
                 raise _bad("endpoint group type is required", "validation", f"endpointGroups[{i}].type")
-        used = {p for other in env.apis.values() if other["id"] != api_id for p in self._paths(other)}
+        used = sorted({p for other in env.apis.values() if other["id"] != api_id for p in self._paths(other)})
         for i, listener in enumerate(listeners):
             if not isinstance(listener, dict) or listener.get("type") not in {"HTTP", "TCP", "SUBSCRIPTION", "KAFKA"}:
                 raise _bad("listener type is invalid", "validation", f"listeners[{i}].type")
@@ -342,9 +355,12 @@ class GraviteeEmulator(Emulator):
                     value = path.get("path", "/") if isinstance(path, dict) else None
                     if not isinstance(value, str) or not value.startswith("/"):
                         raise _bad("Path is invalid", "api.path.invalid", f"listeners[{i}].paths", value)
-                    if _norm_path(value) in used:
-                        raise _bad(f"Path [{_norm_path(value)}] already exists", "api.path.alreadyExists",
-                                   f"listeners[{i}].paths", value)
+                    # ApiPathExtractor.findConflictingPathError: one path is a prefix of the other (host-less
+                    # paths); InvalidPathsException is a ValidationDomainException without technical code.
+                    clash = next((u for u in used if u.startswith(_norm_path(value)) or _norm_path(value).startswith(u)),
+                                 None)
+                    if clash is not None:
+                        raise GraviteeHttpError(400, f"Path [{clash}] already exists", None, parameters={})
                 self._check_cors(listener.get("cors"))
         self._check_flows(body.get("flows"))
 
@@ -526,10 +542,11 @@ class GraviteeEmulator(Emulator):
     def list_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
         # `deploymentState` is computed only when asked: `?expands=deploymentState`
         # (ApisResource.getApis, EXPAND_DEPLOYMENT_STATE; the single-API GET always has it).
-        items = sorted(env.apis.values(), key=lambda a: (a["createdAt"], a["id"]))
+        # ApisResource.getApis: SortableImpl("name", true), paged by the repository.
+        items = sorted(env.apis.values(), key=lambda a: (a["name"].lower(), a["id"]))
         if "deploymentState" not in request.query_params.getlist("expands"):
             items = [{k: v for k, v in a.items() if k != "deploymentState"} for a in items]
-        return 200, _paged(items, request)
+        return 200, _paged(items, request, strict=False)
 
     def search_apis(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
         query = body if isinstance(body, dict) else {}
@@ -589,15 +606,16 @@ class GraviteeEmulator(Emulator):
 
     def delete_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
         api = self._api(env, apiId)
+        # v4 ApiServiceImpl.delete: a STARTED API is refused; without closePlans, PUBLISHED plans are.
         if api["state"] == "STARTED":
-            raise GraviteeHttpError(400, f"Api [{apiId}] is still running, stop it before deleting it.",
-                                    "api.running")
+            raise GraviteeHttpError(400, f"API [{apiId}] is still running and must be stopped before being deleted !",
+                                    "api.running", parameters={"api": apiId})
         plans = [p for p in env.plans.values() if p["apiId"] == apiId]
-        open_plans = [p for p in plans if p["status"] != "CLOSED"]
+        published = sorted(p["name"] for p in plans if p["status"] == "PUBLISHED")
         close = request.query_params.get("closePlans", "false").lower() == "true"
-        if open_plans and not close:
-            raise GraviteeHttpError(400, f"Api [{apiId}] has open plans; close them or use closePlans=true",
-                                    "api.plans.notClosed")
+        if published and not close:
+            raise GraviteeHttpError(400, f"Plan(s) [{published}] must be closed before being able to delete the API !",
+                                    "api.notDeletable", parameters={"plans": ", ".join(published)})
         for plan in plans:
             self._close_plan(env, plan)
             del env.plans[plan["id"]]
@@ -608,10 +626,15 @@ class GraviteeEmulator(Emulator):
 
     def start_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
         api = self._api(env, apiId)
-        if api["state"] == "STARTED":
-            raise _bad(f"Api [{apiId}] is already started", "api.alreadyStarted")
+        # ApiResource.checkApiLifeCycle (BadRequestException: no technical code), then
+        # ApiStateServiceImpl.start -> ApiValidationServiceImpl.canDeploy (a PUBLISHED or DEPRECATED plan).
         if api.get("lifecycleState") == "ARCHIVED":
-            raise _bad(f"Api [{apiId}] is archived", "api.archived")
+            raise GraviteeHttpError(400, "Deleted API cannot be started", None)
+        if api["state"] == "STARTED":
+            raise GraviteeHttpError(400, "API is already started", None)
+        if not any(p["apiId"] == apiId and p["status"] in ("PUBLISHED", "DEPRECATED") for p in env.plans.values()):
+            raise GraviteeHttpError(400, f"The API {{{apiId}}} can not be started without at least one published plan",
+                                    "api.NotDeployable")
         api["state"] = "STARTED"
         api["updatedAt"] = _now()
         if not api.get("deployedAt"):
@@ -620,8 +643,10 @@ class GraviteeEmulator(Emulator):
 
     def stop_api(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
         api = self._api(env, apiId)
+        if api.get("lifecycleState") == "ARCHIVED":
+            raise GraviteeHttpError(400, "Deleted API cannot be stopped", None)
         if api["state"] == "STOPPED":
-            raise _bad(f"Api [{apiId}] is already stopped", "api.alreadyStopped")
+            raise GraviteeHttpError(400, "API is already stopped", None)
         api["state"] = "STOPPED"
         api["updatedAt"] = _now()
         return 204, None
@@ -630,7 +655,10 @@ class GraviteeEmulator(Emulator):
         api = self._api(env, apiId)
         label = (body or {}).get("deploymentLabel") if isinstance(body, dict) else None
         if label is not None and (not isinstance(label, str) or len(label) > 32):
-            raise _bad("deploymentLabel must be at most 32 characters", "validation", "deploymentLabel", label)
+            # ApiDeploymentEntity @Size(max = 32) -> ConstraintValidationExceptionMapper (v2).
+            raise GraviteeHttpError(400, "Validation error", None, [{"message": "size must be between 0 and 32",
+                                                                      "location": "deploymentLabel",
+                                                                      "invalidValue": label}])
         if self.fail_next_deployments > 0:
             self.fail_next_deployments -= 1
             raise GraviteeHttpError(500, "Deployment failed: the gateway did not accept the definition",
@@ -645,11 +673,11 @@ class GraviteeEmulator(Emulator):
         securities = _csv(request, "securities")
         items = [p for p in env.plans.values() if p["apiId"] == apiId and p["status"] in statuses
                  and (securities is None or p["security"]["type"] in securities)]
-        items.sort(key=lambda p: (p["order"], p["createdAt"], p["id"]))
+        items.sort(key=lambda p: (p["order"], p["createdAt"], p["id"]))  # comparingInt(GenericPlanEntity::getOrder)
         return 200, _paged(items, request)
 
     def create_plan(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:
-        api = self._api(env, apiId)
+        self._api(env, apiId)
         if not isinstance(body, dict):
             raise _bad("Request body is not a JSON object", "request.invalid")
         if body.get("definitionVersion") != "V4":
@@ -675,8 +703,7 @@ class GraviteeEmulator(Emulator):
             "flows": body.get("flows") or [], "order": body.get("order", order), "createdAt": now,
             "updatedAt": now,
         }
-        env.plans[plan["id"]] = plan
-        self._touch(api)
+        env.plans[plan["id"]] = plan  # CreatePlanUseCase: STAGING, which needs no redeploy
         return 201, plan
 
     def get_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
@@ -704,7 +731,7 @@ class GraviteeEmulator(Emulator):
         if isinstance(security, dict) and "configuration" in security:
             plan["security"]["configuration"] = security["configuration"] or {}
         plan["updatedAt"] = _now()
-        self._touch(api)
+        self._plan_changed(api, plan)
         return 200, plan
 
     def delete_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
@@ -713,21 +740,29 @@ class GraviteeEmulator(Emulator):
         if any(s["plan"] == planId and s["status"] in ACTIVE_SUBS for s in env.subscriptions.values()):
             raise _bad(f"Plan [{planId}] has active subscriptions", "plan.subscriptions.active")
         del env.plans[plan["id"]]
-        self._touch(api)
+        self._plan_changed(api, plan)
         return 204, None
 
     def publish_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
         api = self._api(env, apiId)
         plan = self._plan(env, apiId, planId)
-        if plan["status"] != "STAGING":
-            raise _bad(f"Plan [{planId}] is already {plan['status'].lower()}", "plan.alreadyPublished")
+        # v4 PlanServiceImpl.publish: closed / published / deprecated refused, then one key-less plan
+        # PUBLISHED or DEPRECATED per API; the plan goes last in the order of the published ones.
+        refused = {"CLOSED": ("closed", "plan.closed"), "PUBLISHED": ("published", "plan.published"),
+                   "DEPRECATED": ("deprecated", "plan.deprecated")}
+        if plan["status"] in refused:
+            word, code = refused[plan["status"]]
+            raise _bad(f"Plan {planId} is already {word} !", code, parameters={"plan": planId})
         if plan["security"]["type"] == "KEY_LESS" and any(
-                p["apiId"] == apiId and p["status"] == "PUBLISHED" and p["security"]["type"] == "KEY_LESS"
+                p["apiId"] == apiId and p["status"] in ("PUBLISHED", "DEPRECATED") and p["security"]["type"] == "KEY_LESS"
                 for p in env.plans.values()):
-            raise _bad("A keyless plan is already published for this API", "plan.keyless.alreadyPublished")
+            raise _bad("A key-less plan is already published (or has been deprecated)!", "plan.keyless.exists",
+                       parameters={"plan": planId})
+        published = [p["order"] for p in env.plans.values() if p["apiId"] == apiId and p["status"] == "PUBLISHED"]
+        plan["order"] = max(published) + 1 if published else 1
         plan["status"] = "PUBLISHED"
         plan["publishedAt"] = plan["updatedAt"] = _now()
-        self._touch(api)
+        self._plan_changed(api, plan)
         return 200, plan
 
     def _close_plan(self, env: _Env, plan: dict[str, Any]) -> None:
@@ -740,10 +775,10 @@ class GraviteeEmulator(Emulator):
     def close_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
         api = self._api(env, apiId)
         plan = self._plan(env, apiId, planId)
-        if plan["status"] == "CLOSED":
-            raise _bad(f"Plan [{planId}] is already closed", "plan.alreadyClosed")
+        if plan["status"] == "CLOSED":  # v4 PlanServiceImpl.close: PlanAlreadyClosedException
+            raise _bad(f"Plan {planId} is already closed !", "plan.closed", parameters={"plan": planId})
         self._close_plan(env, plan)
-        self._touch(api)
+        self._plan_changed(api, plan)
         return 200, plan
 
     def deprecate_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
@@ -752,7 +787,7 @@ class GraviteeEmulator(Emulator):
         if plan["status"] != "PUBLISHED":
             raise _bad(f"Plan [{planId}] is not published", "plan.notPublished")
         plan["status"] = "DEPRECATED"
-        self._touch(api)
+        self._plan_changed(api, plan)
         return 200, plan
 
     # ------------------------------------------------------------------ subscriptions (v2, API side)
@@ -773,12 +808,12 @@ class GraviteeEmulator(Emulator):
         self._api(env, apiId)
         apps = {v for raw in request.query_params.getlist("applicationIds") for v in raw.split(",") if v}
         plans = {v for raw in request.query_params.getlist("planIds") for v in raw.split(",") if v}
-        statuses = _csv(request, "statuses")
+        statuses = _csv(request, "statuses") or {"ACCEPTED"}  # getApiSubscriptions: @DefaultValue("ACCEPTED")
         items = [self._sub_view(env, s) for s in env.subscriptions.values() if s["api"] == apiId
                  and (not apps or s["application"] in apps) and (not plans or s["plan"] in plans)
-                 and (statuses is None or s["status"] in statuses)]
+                 and s["status"] in statuses]
         items.sort(key=lambda s: (s["createdAt"], s["id"]))
-        return 200, _paged(items, request)
+        return 200, _paged(items, request, strict=False)  # subscriptionService.search pages in the repository
 
     @staticmethod
     def _custom_key_refused(env: _Env, custom: Any) -> None:

@@ -295,6 +295,9 @@ def test_prune_stops_and_deletes_a_started_api_and_leaves_foreign_objects(repo: 
             "name": "legacy", "apiVersion": "1", "definitionVersion": "V4", "type": "PROXY",
             "listeners": [{"type": "HTTP", "paths": [{"path": "/legacy"}], "entrypoints": [{"type": "http-proxy"}]}],
             "endpointGroups": [{"name": "g", "type": "http-proxy", "endpoints": []}]}).json()
+        plan = c.post(f"{V2}/apis/{foreign['id']}/plans", json={"definitionVersion": "V4", "name": "open",
+                                                                 "security": {"type": "KEY_LESS"}}).json()
+        c.post(f"{V2}/apis/{foreign['id']}/plans/{plan['id']}/_publish")  # _start needs a published plan
         assert c.post(f"{V2}/apis/{foreign['id']}/_start").status_code == 204
         app = c.post(f"{V1}/applications", json={"name": "someone", "description": "made by hand"}).json()
     orders = str(apis_by_name(gravitee)["orders"]["id"])

@@ -65,11 +65,17 @@ def test_short_and_organization_paths_share_the_default_environment(c: httpx.Cli
     assert c.get(V2).json()["organizationId"] == "DEFAULT"
 
 
-def test_create_validates_and_rejects_a_used_path(c: httpx.Client) -> None:
+def test_create_validates_and_rejects_an_overlapping_path(c: httpx.Client) -> None:
+    """VerifyApiPathDomainService -> ApiPathExtractor.findConflictingPathError: a path that is a prefix of another
+    (either way) is taken; InvalidPathsException carries no technical code."""
     body = error(c.post(f"{V2}/apis", json={**api_body(), "listeners": []}), 400)
     assert body["details"][0]["location"] == "listeners"
     assert c.post(f"{V2}/apis", json=api_body()).status_code == 201
-    assert error(c.post(f"{V2}/apis", json=api_body("other", "/pets/")), 400)["technicalCode"] == "api.path.alreadyExists"
+    assert error(c.post(f"{V2}/apis", json=api_body("other", "/pets/")), 400) == {
+        "httpStatus": 400, "message": "Path [/pets/] already exists", "parameters": {}}
+    assert error(c.post(f"{V2}/apis", json=api_body("v2", "/pets/v2")), 400)["message"] == "Path [/pets/] already exists"
+    assert error(c.post(f"{V2}/apis", json=api_body("root", "/")), 400)["message"] == "Path [/pets/] already exists"
+    assert c.post(f"{V2}/apis", json=api_body("petshop", "/petshop")).status_code == 201
 
 
 def test_api_is_created_stopped_and_ignores_labels_on_create(c: httpx.Client) -> None:
@@ -88,16 +94,23 @@ def test_the_list_has_deployment_state_only_when_expanded(c: httpx.Client) -> No
 
 
 def test_start_stop_answer_400_when_already_in_that_state(c: httpx.Client) -> None:
+    """ApiResource.checkApiLifeCycle (BadRequestException, no technical code); ApiStateServiceImpl.start needs a
+    published plan (canDeploy, api.NotDeployable) and deploys the first time (deployLastPublishedAPI)."""
     api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
-    assert error(c.post(f"{V2}/apis/{api_id}/_stop"), 400)["technicalCode"] == "api.alreadyStopped"
+    assert error(c.post(f"{V2}/apis/{api_id}/_stop"), 400) == {"httpStatus": 400, "message": "API is already stopped"}
+    assert error(c.post(f"{V2}/apis/{api_id}/_start"), 400)["technicalCode"] == "api.NotDeployable"
+    plan = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("open", "KEY_LESS")).json()
+    c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish")
     assert c.post(f"{V2}/apis/{api_id}/_start").status_code == 204
     assert c.get(f"{V2}/apis/{api_id}").json()["deploymentState"] == "DEPLOYED"  # the first start deploys
-    assert error(c.post(f"{V2}/apis/{api_id}/_start"), 400)["technicalCode"] == "api.alreadyStarted"
+    assert error(c.post(f"{V2}/apis/{api_id}/_start"), 400) == {"httpStatus": 400, "message": "API is already started"}
 
 
 def test_changes_need_a_deployment(c: httpx.Client, emulator: GraviteeEmulator) -> None:
     api = c.post(f"{V2}/apis", json=api_body()).json()
-    c.post(f"{V2}/apis/{api['id']}/_start")
+    plan = c.post(f"{V2}/apis/{api['id']}/plans", json=plan_body("open", "KEY_LESS")).json()
+    c.post(f"{V2}/apis/{api['id']}/plans/{plan['id']}/_publish")
+    assert c.post(f"{V2}/apis/{api['id']}/_start").status_code == 204
     update = {**api_body(), "description": "new"}
     assert c.put(f"{V2}/apis/{api['id']}", json=update).json()["deploymentState"] == "NEED_REDEPLOY"
     emulator.fail_next_deployments = 1
@@ -108,34 +121,60 @@ def test_changes_need_a_deployment(c: httpx.Client, emulator: GraviteeEmulator) 
     assert error(c.post(f"{V2}/apis/{api['id']}/deployments", json={"deploymentLabel": "x" * 33}), 400)
 
 
-def test_started_api_cannot_be_deleted_and_open_plans_need_close_plans(c: httpx.Client) -> None:
+def test_started_api_cannot_be_deleted_and_published_plans_need_close_plans(c: httpx.Client) -> None:
+    """v4 ApiServiceImpl.delete: STARTED -> api.running; PUBLISHED plans without closePlans -> api.notDeletable
+    (a STAGING plan does not block)."""
     api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
-    c.post(f"{V2}/apis/{api_id}/plans", json=plan_body())
+    plan = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body()).json()
+    c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish")
+    c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("staging"))
     c.post(f"{V2}/apis/{api_id}/_start")
     assert error(c.delete(f"{V2}/apis/{api_id}"), 400)["technicalCode"] == "api.running"
     c.post(f"{V2}/apis/{api_id}/_stop")
-    assert error(c.delete(f"{V2}/apis/{api_id}"), 400)["technicalCode"] == "api.plans.notClosed"
+    body = error(c.delete(f"{V2}/apis/{api_id}"), 400)
+    assert (body["technicalCode"], body["message"]) == ("api.notDeletable", "Plan(s) [['p']] must be closed before "
+                                                                             "being able to delete the API !")
     assert c.delete(f"{V2}/apis/{api_id}", params={"closePlans": "true"}).status_code == 204
-    assert error(c.get(f"{V2}/apis/{api_id}"), 404)["technicalCode"] == "api.notFound"
+    assert error(c.get(f"{V2}/apis/{api_id}"), 404) == {"httpStatus": 404, "message": f"Api [{api_id}] cannot be found.",
+                                                         "technicalCode": "api.notFound", "parameters": {"api": api_id}}
+    other = c.post(f"{V2}/apis", json=api_body("o", "/o")).json()["id"]
+    c.post(f"{V2}/apis/{other}/plans", json=plan_body("staging"))
+    assert c.delete(f"{V2}/apis/{other}").status_code == 204
 
 
 def test_plans_are_staging_until_published_and_hidden_from_default_list(c: httpx.Client) -> None:
+    """CreatePlanUseCase (STAGING); ApiPlansResource.getApiPlans (statuses default PUBLISHED); v4
+    PlanServiceImpl.publish (plan.published); a STAGING plan needs no redeploy (isSynchronized)."""
     api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
+    first = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("open", "KEY_LESS")).json()
+    c.post(f"{V2}/apis/{api_id}/plans/{first['id']}/_publish")
+    c.post(f"{V2}/apis/{api_id}/_start")
     plan = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body()).json()
     assert plan["status"] == "STAGING"
-    assert c.get(f"{V2}/apis/{api_id}/plans").json()["data"] == []
-    assert len(c.get(f"{V2}/apis/{api_id}/plans", params={"statuses": "STAGING,PUBLISHED"}).json()["data"]) == 1
+    assert c.get(f"{V2}/apis/{api_id}").json()["deploymentState"] == "DEPLOYED"
+    assert [p["id"] for p in c.get(f"{V2}/apis/{api_id}/plans").json()["data"]] == [first["id"]]
+    assert len(c.get(f"{V2}/apis/{api_id}/plans", params={"statuses": "STAGING,PUBLISHED"}).json()["data"]) == 2
     assert c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish").json()["status"] == "PUBLISHED"
-    assert error(c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish"), 400)["technicalCode"] == "plan.alreadyPublished"
+    assert c.get(f"{V2}/apis/{api_id}").json()["deploymentState"] == "NEED_REDEPLOY"
+    body = error(c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish"), 400)
+    assert (body["technicalCode"], body["message"]) == ("plan.published", f"Plan {plan['id']} is already published !")
+    assert c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_close").json()["status"] == "CLOSED"
+    assert error(c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_close"), 400)["technicalCode"] == "plan.closed"
 
 
 def test_only_one_keyless_plan_can_be_published(c: httpx.Client) -> None:
+    """v4 PlanServiceImpl.publish: KeylessPlanAlreadyPublishedException when a key-less plan is PUBLISHED or
+    DEPRECATED."""
     api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
     first = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("a", "KEY_LESS")).json()
     second = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body("b", "KEY_LESS")).json()
     c.post(f"{V2}/apis/{api_id}/plans/{first['id']}/_publish")
+    body = error(c.post(f"{V2}/apis/{api_id}/plans/{second['id']}/_publish"), 400)
+    assert (body["technicalCode"], body["message"]) == ("plan.keyless.exists",
+                                                        "A key-less plan is already published (or has been deprecated)!")
+    c.post(f"{V2}/apis/{api_id}/plans/{first['id']}/_deprecate")
     assert error(c.post(f"{V2}/apis/{api_id}/plans/{second['id']}/_publish"), 400)["technicalCode"] == \
-        "plan.keyless.alreadyPublished"
+        "plan.keyless.exists"
 
 
 @pytest.fixture
@@ -277,14 +316,25 @@ def test_the_demo_factory_allows_custom_keys_and_options_turn_them_off() -> None
 
 
 def test_paging_envelope_and_past_the_last_page(c: httpx.Client) -> None:
-    for i in range(3):
-        c.post(f"{V2}/apis", json=api_body(f"a{i}", f"/a{i}"))
+    """PaginationParam/PaginationInfo; ApisResource.getApis is sorted by name and paged by the repository (a page
+    past the last is empty); AbstractResource.computePaginationData (plans) answers 400 pagination.invalid."""
+    for name in ("c", "a", "b"):
+        c.post(f"{V2}/apis", json=api_body(name, f"/{name}"))
     body = c.get(f"{V2}/apis", params={"page": 2, "perPage": 2}).json()
     assert body["pagination"] == {"page": 2, "perPage": 2, "pageCount": 2, "pageItemsCount": 1, "totalCount": 3}
+    assert [a["name"] for a in body["data"]] == ["c"]
     assert "previous" in body["links"] and "next" not in body["links"]
-    assert error(c.get(f"{V2}/apis", params={"page": 3, "perPage": 2}), 400)["technicalCode"] == "pagination.invalid"
-    found = c.post(f"{V2}/apis/_search", json={"query": "a1"}).json()["data"]
-    assert [a["name"] for a in found] == ["a1"]
+    assert [a["name"] for a in c.get(f"{V2}/apis").json()["data"]] == ["a", "b", "c"]
+    assert c.get(f"{V2}/apis", params={"page": 3, "perPage": 2}).json()["data"] == []
+    invalid = error(c.get(f"{V2}/apis", params={"perPage": 0}), 400)
+    assert invalid["details"][0]["message"] == "Pagination perPage param must be >= 1"
+    api_id = c.get(f"{V2}/apis").json()["data"][0]["id"]
+    plan = c.post(f"{V2}/apis/{api_id}/plans", json=plan_body()).json()
+    c.post(f"{V2}/apis/{api_id}/plans/{plan['id']}/_publish")
+    assert error(c.get(f"{V2}/apis/{api_id}/plans", params={"page": 2}), 400) == {
+        "httpStatus": 400, "message": "Pagination is not valid", "technicalCode": "pagination.invalid"}
+    found = c.post(f"{V2}/apis/_search", json={"query": "a"}).json()["data"]
+    assert [a["name"] for a in found] == ["a"]
 
 
 def test_v1_applications_errors_and_archive(c: httpx.Client) -> None:
