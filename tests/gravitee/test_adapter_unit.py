@@ -460,6 +460,13 @@ async def test_delete_cors_clears_the_listener_and_keeps_the_api(adapter: Gravit
     assert body["name"] == "pets" and writes(mock) == [("PUT", "/apis/a1"), ("POST", "/apis/a1/deployments")]
 
 
+def test_overlapping_base_paths_are_refused_before_any_request() -> None:
+    records = [api_record("pets"), api_record("pets-v2", basePath="/pets/v2"), api_record("petshop", basePath="/petshop")]
+    problems = GraviteeAdapter.check(records, {})
+    assert [(p.name, p.field, p.other) for p in problems] == [("pets-v2", "spec.basePath", ("API", "pets"))]
+    assert "/pets/v2/ and /pets/" in problems[0].message
+
+
 async def test_two_cors_policies_on_one_api_are_refused_before_any_request() -> None:
     problems = GraviteeAdapter.check([api_record(), cors_record("a"), cors_record("b"), rate_record()], {})
     assert [(p.kind, p.name, p.field, p.other) for p in problems] == [("Policy", "b", "spec.type", ("Policy", "a"))]

@@ -598,12 +598,25 @@ class GraviteeAdapter(GatewayAdapter):
 
     @classmethod
     def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
-        """Gravitee holds one CORS configuration per API: its HTTP listener's `cors` (definition model
-        HttpListener.cors; 4.12.17 bundles no cors policy plugin, gravitee-apim-distribution/pom.xml)."""
+        """Gravitee refuses, before any request:
+        - two CORS policies on one API: its one CORS configuration is the HTTP listener's `cors` (definition
+          model HttpListener.cors; 4.12.17 bundles no cors policy plugin, gravitee-apim-distribution/pom.xml);
+        - two APIs whose base paths overlap (`/pets` and `/pets/v2`): VerifyApiPathDomainService refuses a
+          path that is a prefix of another's (ApiPathExtractor.findConflictingPathError)."""
         problems: list[Problem] = []
         seen: dict[str, str] = {}
+        paths: list[tuple[str, str]] = []
         for record in sorted(records, key=lambda r: str(r["name"])):
             spec = record.get("spec") or {}
+            if record["kind"] == "API" and spec.get("basePath"):
+                path = str(spec["basePath"]).rstrip("/") + "/"
+                clash = next(((n, p) for n, p in paths if p.startswith(path) or path.startswith(p)), None)
+                if clash is not None and clash[1] != path:  # equal paths: engine.conflicts says it already
+                    problems.append(Problem("API", str(record["name"]), "spec.basePath",
+                                            f"gravitee refuses a listener path that is a prefix of another API's "
+                                            f"(ApiPathExtractor.findConflictingPathError): {path} and {clash[1]} "
+                                            f"of API {clash[0]!r}", other=("API", clash[0])))
+                paths.append((str(record["name"]), path))
             if record["kind"] != "Policy" or spec.get("type") != "cors":
                 continue
             api = str(spec.get("api"))
