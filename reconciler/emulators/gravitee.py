@@ -664,7 +664,7 @@ class GraviteeEmulator(Emulator):
             raise GraviteeHttpError(500, "Deployment failed: the gateway did not accept the definition",
                                     "api.deployment.failed")
         self._deploy(api)
-        return 202, api
+        return 202, None  # ApiResource.deployApi: Response.accepted() without an entity
 
     # ------------------------------------------------------------------ plans
     def list_plans(self, request: Request, env: _Env, body: Any, apiId: str) -> tuple[int, Any]:

@@ -13,12 +13,14 @@ the 4.12.17 v1 resource classes it cites.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
@@ -142,10 +144,11 @@ class GraviteeContract:
         # components live under x-plugins.
         doc["x-plugins"] = _graft({"components": plugins.get("components", {})}, "x-plugins/")
         doc["paths"].update(_graft(plugins["paths"], "x-plugins/"))
+        doc["x-installation"] = _graft({"components": installation.get("components", {})}, "x-installation/")
+        for path, ops in _graft(installation["paths"], "x-installation/").items():
+            doc["paths"].setdefault(path, ops)
         self.doc = _nullable(_discriminate(doc))
         self.paths: dict[str, dict[str, Any]] = dict(self.doc["paths"])
-        for path, ops in installation["paths"].items():
-            self.paths.setdefault(path, ops)
         self.templates = sorted(self.paths, key=lambda p: (p.count("{"), -len(p)))
         self.checked: list[str] = []
 
@@ -164,6 +167,36 @@ class GraviteeContract:
             if re.match(pattern, path):
                 return template
         return None
+
+    def _operation(self, method: str, full_path: str) -> tuple[str, dict[str, Any]]:
+        prefix = V2_PREFIX.match(full_path)
+        assert prefix, f"{method} {full_path}: not under /management/v2[/organizations/{{org}}]"
+        template = self._match(full_path[prefix.end():])
+        assert template, f"{method} {full_path}: no operation in the specs matches"
+        op = self.paths[template].get(method.lower())
+        assert op is not None, f"{method} {full_path}: {template} has no {method}"
+        return template, op
+
+    def _errors(self, schema: dict[str, Any], value: Any) -> list[str]:
+        full = {**schema, **{k: self.doc[k] for k in ("components", "x-environments", "x-plugins", "x-installation")}}
+        errors = sorted(Draft202012Validator(full).iter_errors(value), key=lambda e: list(e.path))
+        return [f"{list(e.path)}: {e.message[:200]}" for e in errors[:5]]
+
+    def check_response(self, method: str, full_path: str, status: int, body: Any) -> str:
+        """Validate one v2 response against its operation's response for that status (or `default`)."""
+        template, op = self._operation(method.upper(), full_path)
+        responses = op.get("responses") or {}
+        entry = responses.get(str(status)) or responses.get("default")
+        assert entry is not None, f"{method} {template}: no response {status} in the spec ({sorted(responses)})"
+        entry = self._resolve(entry)
+        schema = ((entry.get("content") or {}).get("application/json") or {}).get("schema")
+        if schema is None:
+            assert body is None, f"{method} {template} {status}: the spec has no body, the emulator sent one"
+        else:
+            errors = self._errors(schema, body)
+            assert not errors, f"{method} {template} {status}: response invalid: " + "; ".join(errors)
+        self.checked.append(f"{method} {template} -> {status}")
+        return f"{method} {template} -> {status}"
 
     def check(self, method: str, full_path: str, query: str, body: Any) -> str:
         """Validate one request; returns the operation it matched. Raises AssertionError otherwise."""
@@ -199,17 +232,33 @@ class GraviteeContract:
         content = (op.get("requestBody") or {}).get("content") or {}
         schema = (content.get("application/json") or {}).get("schema")
         if schema is not None and body is not None:
-            full = {**schema, "components": self.doc["components"], "x-environments": self.doc["x-environments"],
-                    "x-plugins": self.doc["x-plugins"]}
-            errors = sorted(Draft202012Validator(full).iter_errors(body), key=lambda e: list(e.path))
-            assert not errors, f"{method} {template}: body invalid: " + "; ".join(
-                f"{list(e.path)}: {e.message[:200]}" for e in errors[:5])
+            errors = self._errors(schema, body)
+            assert not errors, f"{method} {template}: body invalid: " + "; ".join(errors)
         elif body is not None and method in ("POST", "PUT"):
             assert content == {} or schema is not None, f"{method} {template}: unexpected body"
         if method in ("POST", "PUT") and op.get("requestBody", {}).get("required") and body is None:
             raise AssertionError(f"{method} {template}: body required")
         self.checked.append(f"{method} {template}")
         return f"{method} {template}"
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """An adapter's HTTP transport that keeps every (method, path, status, JSON body) it received back."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.responses: list[tuple[str, str, int, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        content = await response.aread()
+        body = json.loads(content) if content and response.headers.get("content-type", "").startswith(
+            "application/json") else None
+        self.responses.append((request.method, request.url.path, response.status_code, body))
+        return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @pytest.fixture(scope="session")

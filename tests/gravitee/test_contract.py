@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
-from tests.gravitee.conftest import GraviteeContract, adapter_config, api_record, consumer_record, cors_record, rate_record
+from tests.gravitee.conftest import (
+    GraviteeContract,
+    RecordingTransport,
+    adapter_config,
+    api_record,
+    consumer_record,
+    cors_record,
+    rate_record,
+)
 
 pytestmark = pytest.mark.contract
 
@@ -22,8 +31,9 @@ def emulator() -> Iterator[GraviteeEmulator]:
     with GraviteeEmulator(allow_custom_api_key=True) as emu:
         yield emu
 
-async def _full_lifecycle(emulator: GraviteeEmulator, **options: Any) -> None:
-    async with GraviteeAdapter(adapter_config(emulator.url, options=options)) as adapter:
+async def _full_lifecycle(emulator: GraviteeEmulator, transport: Any = None, **options: Any) -> None:
+    extra = {"transport": transport} if transport is not None else {}
+    async with GraviteeAdapter(adapter_config(emulator.url, options=options, **extra)) as adapter:
         assert (await adapter.health_check()).success
         assert (await adapter.sync_api(api_record("pets"), "acme")).success
         assert (await adapter.sync_api(api_record("orders", methods=["GET"]), "acme")).success
@@ -104,6 +114,14 @@ def test_checker_rejects_what_the_spec_forbids(contract: GraviteeContract) -> No
         contract.check("GET", v1 + "/applications/a/keys", "", None)
     assert contract.check("GET", v1 + "/applications/_paged", "page=2&size=200&status=ACTIVE", None)
     assert contract.check("POST", base + "/apis/a/subscriptions", "", {"applicationId": "a", "planId": "p"})
+    with pytest.raises(AssertionError, match="response invalid"):
+        contract.check_response("GET", base + "/apis", 200, {"data": "not a list"})
+    with pytest.raises(AssertionError, match="response invalid"):
+        contract.check_response("GET", base + "/apis/a", 404, {"httpStatus": "404", "message": "x"})
+    with pytest.raises(AssertionError, match="response invalid"):
+        contract.check_response("GET", "/management/v2/plugins/policies", 200, [{"id": "x", "deployed": "yes"}])
+    with pytest.raises(AssertionError, match="the spec has no body"):
+        contract.check_response("POST", base + "/apis/a/_start", 204, {"id": "a"})
 
 
 async def test_every_v1_request_matches_the_v1_resource_table(emulator: GraviteeEmulator,
@@ -122,3 +140,42 @@ async def test_every_v1_request_matches_the_v1_resource_table(emulator: Gravitee
     assert {u.removeprefix("v1 ") for u in used} <= {f"{m} {p}" for m, p in V1_OPERATIONS}
     sizes = {int(q.split("=")[1]) for r in v1 for q in r.query.split("&") if q.startswith("size=")}
     assert sizes and max(sizes) <= 200  # Pageable @Max(200)
+
+
+async def test_every_v2_response_of_the_emulator_matches_the_spec(emulator: GraviteeEmulator,
+                                                                  contract: GraviteeContract) -> None:
+    """The emulator's v2 answers (a full adapter lifecycle, then errors and lists the adapter does not meet)
+    against the response schemas of openapi-apis.yaml / openapi-plugins.yaml for that status (or `default`)."""
+    transport = RecordingTransport()
+    await _full_lifecycle(emulator, transport)
+    seen = {contract.check_response(m, p, st, b) for m, p, st, b in transport.responses
+            if p.startswith("/management/v2")}
+    base = "/management/v2/organizations/DEFAULT/environments/DEFAULT"
+    with httpx.Client(base_url=emulator.url, auth=("admin", "admin")) as c:
+        api = c.get(f"{base}/apis", params={"expands": "deploymentState"}).json()["data"][0]
+        plan = c.get(f"{base}/apis/{api['id']}/plans").json()["data"][0]
+        subs = c.get(f"{base}/apis/{api['id']}/subscriptions", params={"statuses": "CLOSED,ACCEPTED"})
+        extra = [
+            ("GET", f"{base}/apis/{api['id']}", c.get(f"{base}/apis/{api['id']}")),
+            ("GET", f"{base}/apis/{api['id']}/plans/{plan['id']}", c.get(f"{base}/apis/{api['id']}/plans/{plan['id']}")),
+            ("GET", f"{base}/apis/{api['id']}/subscriptions", subs),
+            ("GET", f"{base}/apis/nope", c.get(f"{base}/apis/nope")),
+            ("POST", f"{base}/apis", c.post(f"{base}/apis", json={"name": "x"})),
+            ("POST", f"{base}/apis/{api['id']}/_start", c.post(f"{base}/apis/{api['id']}/_start")),
+            ("GET", f"{base}/apis/{api['id']}/plans", c.get(f"{base}/apis/{api['id']}/plans", params={"page": 9})),
+            ("GET", "/management/v2/organizations/DEFAULT/plugins/policies/cors",
+             c.get("/management/v2/organizations/DEFAULT/plugins/policies/cors")),
+        ]
+        for sub in subs.json()["data"]:
+            path = f"{base}/apis/{api['id']}/subscriptions/{sub['id']}"
+            extra += [("GET", path, c.get(path)), ("GET", path + "/api-keys", c.get(path + "/api-keys"))]
+    for method, path, response in extra:
+        seen.add(contract.check_response(method, path, response.status_code,
+                                         response.json() if response.content else None))
+    assert {"GET /environments/{envId}/apis -> 200", "POST /environments/{envId}/apis -> 201",
+            "PUT /environments/{envId}/apis/{apiId} -> 200", "POST /environments/{envId}/apis/{apiId}/plans -> 201",
+            "GET /environments/{envId}/apis/{apiId}/plans -> 200", "GET /plugins/policies -> 200",
+            "POST /environments/{envId}/apis/{apiId}/subscriptions -> 201",
+            "GET /environments/{envId}/apis/{apiId}/subscriptions/{subscriptionId}/api-keys -> 200",
+            "GET /environments/{envId}/apis/{apiId} -> 404", "POST /environments/{envId}/apis -> 400",
+            "GET /plugins/policies/{policyId} -> 404"} <= seen, seen
