@@ -234,8 +234,17 @@ def _stored_cors(cors: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_URI_PATH = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$")
+
+
 def _norm_path(path: str) -> str:
-    return path.rstrip("/") + "/"
+    """core/api/model/Path.sanitizePath: a leading and a trailing `/`, duplicate slashes removed."""
+    value = path or "/"
+    if not value.startswith("/"):
+        value = "/" + value
+    if not value.endswith("/"):
+        value += "/"
+    return re.sub(r"/+", "/", value)
 
 
 class GraviteeEmulator(Emulator):
@@ -353,8 +362,9 @@ class GraviteeEmulator(Emulator):
                     raise _bad("paths must contain at least 1 item", "validation", f"listeners[{i}].paths")
                 for path in paths:
                     value = path.get("path", "/") if isinstance(path, dict) else None
-                    if not isinstance(value, str) or not value.startswith("/"):
-                        raise _bad("Path is invalid", "api.path.invalid", f"listeners[{i}].paths", value)
+                    if not isinstance(value, str) or not _URI_PATH.match(value):
+                        # VerifyApiPathDomainService.invalidPathErrors: a path that is no URI path.
+                        raise GraviteeHttpError(400, f"Path [{value}] is invalid", None, parameters={})
                     # ApiPathExtractor.findConflictingPathError: one path is a prefix of the other (host-less
                     # paths); InvalidPathsException is a ValidationDomainException without technical code.
                     clash = next((u for u in used if u.startswith(_norm_path(value)) or _norm_path(value).startswith(u)),

@@ -76,6 +76,10 @@ def test_create_validates_and_rejects_an_overlapping_path(c: httpx.Client) -> No
     assert error(c.post(f"{V2}/apis", json=api_body("v2", "/pets/v2")), 400)["message"] == "Path [/pets/] already exists"
     assert error(c.post(f"{V2}/apis", json=api_body("root", "/")), 400)["message"] == "Path [/pets/] already exists"
     assert c.post(f"{V2}/apis", json=api_body("petshop", "/petshop")).status_code == 201
+    # core/api/model/Path.sanitizePath: leading and trailing slash added, duplicate slashes removed.
+    stored = c.post(f"{V2}/apis", json=api_body("shop", "shop//v1")).json()
+    assert stored["listeners"][0]["paths"][0]["path"] == "/shop/v1/"
+    assert error(c.post(f"{V2}/apis", json=api_body("bad", "/a b")), 400)["message"] == "Path [/a b] is invalid"
 
 
 def test_api_is_created_stopped_and_ignores_labels_on_create(c: httpx.Client) -> None:
