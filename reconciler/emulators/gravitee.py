@@ -725,8 +725,8 @@ class GraviteeEmulator(Emulator):
         plan = self._plan(env, apiId, planId)
         if not isinstance(body, dict) or body.get("definitionVersion") != "V4":
             raise _bad("definitionVersion must be V4", "validation", "definitionVersion")
-        if plan["status"] == "CLOSED":
-            raise _bad(f"Plan [{planId}] is closed", "plan.closed")
+        # UpdatePlanDomainService.assertNotClosedStatus refuses only a status change of a CLOSED plan, which
+        # UpdatePlanV4 cannot ask for: a closed plan's flows and name can still be updated.
         if not isinstance(body.get("name"), str) or not body["name"]:
             raise _bad("name must not be blank", "validation", "name")
         self._check_flows(body.get("flows"))  # UpdatePlanDomainService: validateAndSanitizeHttpV4
@@ -747,8 +747,10 @@ class GraviteeEmulator(Emulator):
     def delete_plan(self, request: Request, env: _Env, body: Any, apiId: str, planId: str) -> tuple[int, Any]:
         api = self._api(env, apiId)
         plan = self._plan(env, apiId, planId)
-        if any(s["plan"] == planId and s["status"] in ACTIVE_SUBS for s in env.subscriptions.values()):
-            raise _bad(f"Plan [{planId}] has active subscriptions", "plan.subscriptions.active")
+        # v4 PlanServiceImpl.delete: a PUBLISHED or DEPRECATED plan with subscriptions (any status).
+        if plan["status"] in ("PUBLISHED", "DEPRECATED") and any(s["plan"] == planId for s in env.subscriptions.values()):
+            raise _bad("You can't delete a plan with existing subscriptions. Please close it instead.",
+                       "plan.notDeletable", parameters={"plan": planId})
         del env.plans[plan["id"]]
         self._plan_changed(api, plan)
         return 204, None
@@ -854,7 +856,8 @@ class GraviteeEmulator(Emulator):
             raise GraviteeHttpError(404, f"Application [{body['applicationId']}] cannot be found.",
                                     "application.notFound", parameters={"application": str(body["applicationId"])})
         if app["status"] == "ARCHIVED":
-            raise _bad(f"Application [{app['name']}] is archived", "application.archived")
+            raise _bad(f"Application [{app['name']}] is archived and cannot be modified.", "application.archived",
+                       parameters={"application": app["name"]})
         same_api = [s for s in env.subscriptions.values() if s["application"] == app["id"] and s["api"] == apiId
                     and s["status"] not in ("REJECTED", "CLOSED")]
         if any(s["plan"] == plan["id"] for s in same_api):
@@ -1096,8 +1099,8 @@ class GraviteeEmulator(Emulator):
         return dict(app)
 
     def _app(self, env: _Env, app_id: str) -> dict[str, Any]:
-        app = env.apps.get(app_id)
-        if app is None or app["status"] != "ACTIVE":
+        app = env.apps.get(app_id)  # ApplicationServiceImpl.findById: an ARCHIVED application is found too
+        if app is None:
             raise GraviteeHttpError(404, f"Application [{app_id}] cannot be found.", "application.notFound",
                                     parameters={"application": app_id})
         return app
@@ -1189,6 +1192,9 @@ class GraviteeEmulator(Emulator):
     def v1_update_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
         app = self._app(env, appId)
         body = self._check_app_body(body, "updateApplication", "updatedApplication")
+        if app["status"] == "ARCHIVED":  # ApplicationServiceImpl.update
+            raise GraviteeHttpError(400, f"Application [{app['name']}] is archived and cannot be modified.",
+                                    "application.archived", parameters={"application": app["name"]})
         if not isinstance(body.get("settings"), dict):
             raise V1ConstraintError("updateApplication", "updatedApplication", "settings",
                                     "Application's settings must not be null")
@@ -1197,9 +1203,13 @@ class GraviteeEmulator(Emulator):
         return 200, app
 
     def v1_delete_app(self, request: Request, env: _Env, body: Any, appId: str) -> tuple[int, Any]:
+        """ApplicationResource.deleteApplication -> ApplicationServiceImpl.archive: the subscriptions' API keys
+        are deleted, the subscriptions closed, the application ARCHIVED (again if it already is)."""
         app = self._app(env, appId)
         for sub in env.subscriptions.values():
-            if sub["application"] == appId and sub["status"] in ACTIVE_SUBS:
+            if sub["application"] == appId:
+                for key_id in [k["id"] for k in env.api_keys.values() if sub["id"] in k["subscriptions"]]:
+                    del env.api_keys[key_id]
                 self._close_sub(env, sub)
         app["status"] = "ARCHIVED"
         app["updated_at"] = _epoch_ms()

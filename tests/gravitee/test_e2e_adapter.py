@@ -60,9 +60,11 @@ async def test_delete_started_api_and_policy_and_application_are_idempotent(emul
         app_id = str((await adapter.provision_application(consumer_record())).resource_id)
         assert emulator.env().apis[api_id]["state"] == "STARTED"
         for _ in range(2):
+            emulator.clear_log()
             assert (await adapter.delete_policy(policy_id)).success
             assert (await adapter.deprovision_application(app_id)).success
             assert (await adapter.delete_api(api_id)).success
+        assert emulator.writes == []  # the second time: nothing left to delete (an archived application is gone)
         assert emulator.env().apis == {} and await adapter.fetch_policies() == []
         assert [a for a in await adapter.fetch_applications() if a["owner"] == "platform"] == []
 
@@ -181,3 +183,15 @@ async def test_a_rotation_stops_the_old_key_and_rotating_back_works(emulator: Gr
         emulator.clear_log()
         assert (await adapter.provision_application(consumer_record(subs=["pets", "orders"]))).success
         assert emulator.writes == []
+
+
+async def test_a_consumer_made_again_after_its_application_was_archived_gets_a_new_one(emulator: GraviteeEmulator) -> None:
+    """ApplicationServiceImpl.findById still finds an ARCHIVED application, whose update is refused
+    (application.archived): the adapter treats it as gone."""
+    async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+        await adapter.sync_api(api_record(), "acme")
+        old = str((await adapter.provision_application(consumer_record())).resource_id)
+        assert (await adapter.deprovision_application(old)).success
+        again = await adapter.provision_application({**consumer_record(), "id": old})
+        assert again.success, again.error
+        assert again.resource_id != old and emulator.env().apps[old]["status"] == "ARCHIVED"

@@ -351,9 +351,15 @@ def test_v1_applications_errors_and_archive(c: httpx.Client) -> None:
     assert [a["id"] for a in paged["data"]] == [app["id"]] and paged["page"]["total_elements"] == 1
     assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
     assert c.get(f"{V1}/applications").json() == []
-    assert error(c.get(f"{V1}/applications/{app['id']}"), 404) == {  # v1 ErrorEntity, NON_NULL
-        "message": f"Application [{app['id']}] cannot be found.", "http_status": 404,
-        "parameters": {"application": app["id"]}, "technicalCode": "application.notFound"}
+    # ApplicationServiceImpl.findById finds an ARCHIVED application; update refuses it; archive again is fine.
+    assert c.get(f"{V1}/applications/{app['id']}").json()["status"] == "ARCHIVED"
+    assert c.get(f"{V1}/applications", params={"status": "ARCHIVED"}).json()[0]["id"] == app["id"]
+    body = error(c.put(f"{V1}/applications/{app['id']}", json={"name": "x", "description": "d", "settings": {}}), 400)
+    assert body["technicalCode"] == "application.archived"
+    assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
+    assert error(c.get(f"{V1}/applications/nope"), 404) == {  # v1 ErrorEntity, NON_NULL
+        "message": "Application [nope] cannot be found.", "http_status": 404,
+        "parameters": {"application": "nope"}, "technicalCode": "application.notFound"}
 
 
 def test_reconciler_emulate_gravitee_serves_on_the_given_port() -> None:
@@ -521,3 +527,37 @@ def test_v1_application_subscriptions_default_to_accepted_and_filter(keys_on: ht
         keyed["id"]]
     assert c.get(url, params={"plan": other_plan["id"]}).json()["data"][0]["plan"] == other_plan["id"]
     assert error(c.get(url, params={"size": 500}), 400)["message"] == "Page size should not be more than 200"
+
+
+def test_plan_update_and_delete_rules(c: httpx.Client) -> None:
+    """UpdatePlanDomainService.assertNotClosedStatus (a CLOSED plan stays updatable); v4 PlanServiceImpl.delete
+    (400 plan.notDeletable for a PUBLISHED plan with subscriptions, of any status)."""
+    api_id, _, keyed = _keyed_api(c)
+    c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    sub = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": keyed["id"]}).json()
+    c.post(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
+    assert error(c.delete(f"{V2}/apis/{api_id}/plans/{keyed['id']}"), 400)["technicalCode"] == "plan.notDeletable"
+    c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_close")
+    update = {"definitionVersion": "V4", "name": "renamed", "flows": []}
+    assert c.put(f"{V2}/apis/{api_id}/plans/{keyed['id']}", json=update).json()["name"] == "renamed"
+    assert c.delete(f"{V2}/apis/{api_id}/plans/{keyed['id']}").status_code == 204
+
+
+def test_archiving_an_application_deletes_its_keys_and_closes_its_subscriptions(keys_on: httpx.Client,
+                                                                               ) -> None:
+    """ApplicationServiceImpl.archive: apiKeyService.delete for each key, closeSubscription for each subscription."""
+    c = keys_on
+    api_id, _, keyed = _keyed_api(c)
+    c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    sub = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": keyed["id"],
+                                                             "customApiKey": "archived-key-1"}).json()
+    assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
+    assert c.get(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}").json()["status"] == "CLOSED"
+    assert c.get(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys").json()["data"] == []
+    again = {"applicationId": app["id"], "planId": keyed["id"]}
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=again), 400)["technicalCode"] == "application.archived"
+    other = c.post(f"{V1}/applications", json={"name": "new", "description": "d"}).json()
+    reuse = {"applicationId": other["id"], "planId": keyed["id"], "customApiKey": "archived-key-1"}
+    assert c.post(f"{V2}/apis/{api_id}/subscriptions", json=reuse).status_code == 201  # the key was deleted
