@@ -746,3 +746,10 @@ async def test_a_key_gravitee_will_not_reuse_names_the_reuse_setting(adapter: Gr
     assert not result.success and "plan.security.apikey.allowCustomReuse.enabled, which is off here" in (
         result.error or "")
     assert "API 'pets'" in (result.error or "") and "mobile-key-0123456789" not in (result.error or "")
+
+
+async def test_an_archived_application_is_gone(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    archived = {"id": "app1", "status": "ARCHIVED", **m.app_body(consumer_record(), "platform", "sha256:x")}
+    mock.get(f"{V1}/applications/app1").mock(return_value=httpx.Response(200, json=archived))
+    result = await adapter.deprovision_application("app1")
+    assert result.success and result.data == {"deleted": False} and writes(mock) == []

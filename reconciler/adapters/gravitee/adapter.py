@@ -458,9 +458,15 @@ class GraviteeAdapter(GatewayAdapter):
 
         return await self.guard(f"provision_application {app_spec.get('name')}", run)
 
+    async def _live_app(self, app_id: str) -> dict[str, Any] | None:
+        """An application by id; an ARCHIVED one (a deleted application, which Gravitee still finds:
+        ApplicationServiceImpl.findById) is gone."""
+        found = await self.client.get_or_none(f"{self.v1}/applications/{app_id}")
+        return None if found is None or str(found.get("status", "ACTIVE")).upper() == "ARCHIVED" else found
+
     async def _find_app(self, record: dict[str, Any]) -> dict[str, Any] | None:
         if record.get("id"):
-            found = await self.client.get_or_none(f"{self.v1}/applications/{record['id']}")
+            found = await self._live_app(str(record["id"]))
             if found is not None:
                 return found
         for app in await self._list_apps():
@@ -565,7 +571,7 @@ class GraviteeAdapter(GatewayAdapter):
             await self.client.request("DELETE", f"{self.v1}/applications/{app_id}", ok=(404,))
 
         return await self.delete_owned(
-            f"application {app_id}", app_id, read=lambda: self.client.get_or_none(f"{self.v1}/applications/{app_id}"),
+            f"application {app_id}", app_id, read=lambda: self._live_app(app_id),
             owner=lambda app: (m.app_marker(str(app.get("description") or "")) or {}).get("owner"), delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
