@@ -1,26 +1,38 @@
 """Gravitee APIM 4.x Management API emulator (v2 for APIs, plans, subscriptions; v1 for applications).
 
-Written from `../shared/specs/gravitee/openapi-apis.yaml` (+ installation) and the contract notes in
-`../shared/specs/README.md`; it never imports from `reconciler.adapters`. What it enforces, because the
-real Management API does and an adapter must cope with it:
+Written from `../shared/specs/gravitee/openapi-*.yaml` and the server code at tag 4.12.17; each rule
+below is a row of `reconciler/emulators/fidelity/gravitee.md` with its source and test. It never
+imports from `reconciler.adapters`. What it enforces:
 
-- HTTP Basic auth (admin/admin by default, as a fresh Gravitee); 401 otherwise.
+- HTTP Basic auth (admin/admin, as a fresh Gravitee), 401 otherwise.
 - Base paths `/management/v2/organizations/{org}/environments/{env}` and `/management/v2/environments/{env}`
-  (org DEFAULT); v1 `/management/organizations/{org}/environments/{env}` for applications.
-- V4 APIs are created STOPPED with `deploymentState` NEED_REDEPLOY; `CreateApiV4` has no `labels`
-  (they are ignored on create, set them with PUT). A listener path already used by another API is 400.
-- Plans are created STAGING and must be `_publish`ed; one published KEY_LESS plan per API at most;
-  `GET .../plans` returns only PUBLISHED plans unless `statuses` says otherwise.
-- `_start` / `_stop` answer 400 when the API is already in that state; the first `_start` deploys.
-  Any change to the API or its plans sets NEED_REDEPLOY until `POST /apis/{id}/deployments`.
-- A started API cannot be deleted; an API with open plans needs `?closePlans=true`.
-- Subscriptions: the plan must be PUBLISHED and not KEY_LESS; one active subscription per app and plan;
-  `customApiKey` must be unique.
-- Errors: v2 `{httpStatus, message, technicalCode, parameters, details}`; v1 `{message, http_status}`.
-- Lists: v2 `{data, pagination, links}` with `page`/`perPage` (400 past the last page); v1 `_paged`
-  `{data, page, metadata}`.
+  (org DEFAULT), `/management/v2[/organizations/{org}]/plugins/policies`; v1
+  `/management/organizations/{org}/environments/{env}` for applications and settings.
+- V4 APIs: created STOPPED and NEED_REDEPLOY; `CreateApiV4` has no `labels` (ignored; set them with PUT);
+  paths sanitized (leading/trailing slash) and refused when one is a prefix of another API's; the HTTP
+  listener's `cors` validated (allowOrigin) and stored with its defaults; `GET /apis` sorted by name,
+  `deploymentState` only with `?expands=deploymentState`.
+- Policy plugins: the 4.12.17 bundle (no `cors`); a flow step (API or plan) with an uninstalled policy is
+  404 `plugin.notFound`.
+- Plans: created STAGING, `_publish`ed (one key-less plan PUBLISHED or DEPRECATED per API), listed
+  PUBLISHED by default; closed plans stay updatable; a published plan with subscriptions cannot be deleted.
+- Lifecycle: `_start` needs a published plan and deploys the first time; `_start`/`_stop` in that state
+  are 400; an API change, or a change of a non-STAGING plan, is NEED_REDEPLOY until `POST /deployments`
+  (202, no body). A STARTED API cannot be deleted; PUBLISHED plans need `?closePlans=true`.
+- Subscriptions: plan PUBLISHED and not key-less, one live subscription per application and plan, AUTO
+  validation accepts at once. `customApiKey` is refused (400 `subscription.invalid`) unless the setting
+  `plan.security.apikey.allowCustom.enabled` is on (off by default; `allow_custom_api_key=True`); a key
+  value is taken by another application, and by the same one on the same API unless `allowCustomReuse`
+  (which reactivates it); SHARED/EXCLUSIVE key modes; `_renew` lets the old keys expire 2 h later; keys
+  are revoked / reactivated one by one; closing revokes the keys; v1 `GET/POST .../settings`.
+- Applications (v1): name and description required; delete archives (keys deleted, subscriptions closed);
+  an archived application is still found and cannot be updated.
+- Errors: v2 `Error` and v1 `ErrorEntity` without null fields; bean-validation errors per version.
+- Lists: v2 `{data, pagination, links}` (`page`/`perPage`; 400 past the last page for lists cut in
+  memory: plans, API keys); v1 `PagedResult` (`size` 1..200, default 20), dates in epoch ms.
 
-`fail_next_deployments = N` makes the next N deployments answer 500 (tests of a failed deployment).
+`fail_next_deployments = N` makes the next N deployments answer 500 (tests of a failed deployment); it
+is a test switch, not a Gravitee rule.
 """
 
 from __future__ import annotations

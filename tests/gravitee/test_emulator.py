@@ -561,3 +561,35 @@ def test_archiving_an_application_deletes_its_keys_and_closes_its_subscriptions(
     other = c.post(f"{V1}/applications", json={"name": "new", "description": "d"}).json()
     reuse = {"applicationId": other["id"], "planId": keyed["id"], "customApiKey": "archived-key-1"}
     assert c.post(f"{V2}/apis/{api_id}/subscriptions", json=reuse).status_code == 201  # the key was deleted
+
+
+def test_a_manual_plan_leaves_the_subscription_pending_without_a_key(keys_on: httpx.Client) -> None:
+    """SubscriptionServiceImpl.create stores PENDING and processes (accepts) only AUTO plans; the key is made when
+    the subscription is accepted (ApiKeyServiceImpl.generate from the accept)."""
+    c = keys_on
+    api_id = c.post(f"{V2}/apis", json=api_body()).json()["id"]
+    manual = c.post(f"{V2}/apis/{api_id}/plans", json={**plan_body(), "validation": "MANUAL"}).json()
+    c.post(f"{V2}/apis/{api_id}/plans/{manual['id']}/_publish")
+    app = c.post(f"{V1}/applications", json={"name": "app", "description": "d"}).json()
+    sub = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": manual["id"]}).json()
+    assert sub["status"] == "PENDING"
+    assert c.get(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys").json()["data"] == []
+    closed = c.post(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/_close").json()
+    assert closed["status"] == "REJECTED"  # CloseSubscriptionDomainService: PENDING -> rejectSubscription
+
+
+def test_request_rules_no_source_was_found_for(c: httpx.Client) -> None:
+    """Unconfirmed rows of the ledger: only V4 definitions, an API's type cannot change, malformed JSON is 400,
+    `_search` filters on name/description and ids, a plan's validation defaults to MANUAL."""
+    assert error(c.post(f"{V2}/apis", json={**api_body(), "definitionVersion": "V2"}), 400)["technicalCode"] == \
+        "api.definitionVersion.invalid"
+    api = c.post(f"{V2}/apis", json=api_body()).json()
+    assert error(c.put(f"{V2}/apis/{api['id']}", json={**api_body(), "type": "MESSAGE"}), 400)["technicalCode"] == \
+        "api.type.immutable"
+    bad = c.post(f"{V2}/apis", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+    assert [a["id"] for a in c.post(f"{V2}/apis/_search", json={"ids": [api["id"]]}).json()["data"]] == [api["id"]]
+    plan = c.post(f"{V2}/apis/{api['id']}/plans", json={"definitionVersion": "V4", "name": "p",
+                                                        "security": {"type": "API_KEY"}}).json()
+    assert plan["validation"] == "MANUAL"
+    assert [e["id"] for e in c.get("/management/v2/environments").json()["data"]] == ["DEFAULT"]
