@@ -1182,7 +1182,10 @@ class GraviteeEmulator(Emulator):
 
     def v1_create_app(self, request: Request, env: _Env, body: Any) -> tuple[int, Any]:
         body = self._check_app_body(body, "createApplication", "application")
-        settings = body.get("settings") or {"app": {"type": "SIMPLE"}}
+        settings = body.get("settings") or {}
+        if not settings.get("app") and not settings.get("oauth"):
+            # ApplicationsResource.createApplication: SimpleApplicationSettings from the body's `type`/`clientId`.
+            settings = {"app": {k: body[k] for k in ("type", "clientId") if body.get(k) is not None}}
         mode = body.get("api_key_mode") or "UNSPECIFIED"
         if mode == "SHARED" and not env.settings.get("sharedApiKey"):
             # ApplicationServiceImpl.create (checkAndSanitize): SHARED needs plan.security.apikey.allowShared.
@@ -1190,7 +1193,8 @@ class GraviteeEmulator(Emulator):
                                          "setting is disabled", "application.apiKeyMode.invalid")
         now = _epoch_ms()
         app = {"id": str(uuid.uuid4()), "name": body["name"], "description": body["description"],
-               "domain": body.get("domain"), "groups": body.get("groups") or [], "status": "ACTIVE",
+               **({"domain": body["domain"]} if body.get("domain") is not None else {}),
+               "groups": body.get("groups") or [], "status": "ACTIVE",
                "type": "SIMPLE" if "app" in settings else "BACKEND_TO_BACKEND", "settings": settings,
                "api_key_mode": mode,
                "owner": {"id": "admin-id", "displayName": self.username, "type": "USER"},

@@ -347,13 +347,19 @@ def test_v1_applications_errors_and_archive(c: httpx.Client) -> None:
         "message": "Application's description must not be null", "path": "createApplication.application.description",
         "details": [{"message": "Application's description must not be null", "location": "description"}]}
     app = c.post(f"{V1}/applications", json={"name": "x", "description": "d"}).json()
+    assert (app["type"], app["settings"]) == ("SIMPLE", {"app": {}})  # ApplicationsResource.createApplication
+    ios = c.post(f"{V1}/applications", json={"name": "y", "description": "d", "type": "iOS"}).json()
+    assert ios["settings"] == {"app": {"type": "iOS"}}
+    c.delete(f"{V1}/applications/{ios['id']}")
     paged = c.get(f"{V1}/applications/_paged", params={"size": 10}).json()
     assert [a["id"] for a in paged["data"]] == [app["id"]] and paged["page"]["total_elements"] == 1
     assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
     assert c.get(f"{V1}/applications").json() == []
     # ApplicationServiceImpl.findById finds an ARCHIVED application; update refuses it; archive again is fine.
     assert c.get(f"{V1}/applications/{app['id']}").json()["status"] == "ARCHIVED"
-    assert c.get(f"{V1}/applications", params={"status": "ARCHIVED"}).json()[0]["id"] == app["id"]
+    archived = c.get(f"{V1}/applications", params={"status": "ARCHIVED"}).json()
+    assert {a["id"] for a in archived} == {ios["id"], app["id"]}
+    assert [a["updated_at"] for a in archived] == sorted(a["updated_at"] for a in archived)  # ARCHIVED: by updated_at
     body = error(c.put(f"{V1}/applications/{app['id']}", json={"name": "x", "description": "d", "settings": {}}), 400)
     assert body["technicalCode"] == "application.archived"
     assert c.delete(f"{V1}/applications/{app['id']}").status_code == 204
@@ -538,7 +544,15 @@ def test_plan_update_and_delete_rules(c: httpx.Client) -> None:
     sub = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": app["id"], "planId": keyed["id"]}).json()
     c.post(f"{V2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
     assert error(c.delete(f"{V2}/apis/{api_id}/plans/{keyed['id']}"), 400)["technicalCode"] == "plan.notDeletable"
+    other = c.post(f"{V1}/applications", json={"name": "other", "description": "d"}).json()
+    live = c.post(f"{V2}/apis/{api_id}/subscriptions", json={"applicationId": other["id"], "planId": keyed["id"]}).json()
+    assert [s["id"] for s in c.get(f"{V2}/apis/{api_id}/subscriptions").json()["data"]] == [live["id"]]  # ACCEPTED only
     c.post(f"{V2}/apis/{api_id}/plans/{keyed['id']}/_close")
+    assert c.get(f"{V2}/apis/{api_id}/subscriptions/{live['id']}").json()["status"] == "CLOSED"  # PlanServiceImpl.close
+    resub = {"applicationId": other["id"], "planId": keyed["id"]}
+    assert error(c.post(f"{V2}/apis/{api_id}/subscriptions", json=resub), 400)["technicalCode"] == "plan.closed"
+    assert error(c.get(f"{V2}/apis/{api_id}/plans/nope"), 404)["parameters"] == {"plan": "nope"}
+    assert error(c.get(f"{V2}/apis/{api_id}/subscriptions/nope"), 404)["technicalCode"] == "subscription.notFound"
     update = {"definitionVersion": "V4", "name": "renamed", "flows": []}
     assert c.put(f"{V2}/apis/{api_id}/plans/{keyed['id']}", json=update).json()["name"] == "renamed"
     assert c.delete(f"{V2}/apis/{api_id}/plans/{keyed['id']}").status_code == 204
