@@ -156,7 +156,9 @@ def scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scan]:
         "stoa-dev": StoaEmulator(admin_token=secrets["stoa_token"]),
         "kong-dev": KongEmulator(mode="dbless", admin_token=secrets["kong_token"]),
         "kong-pg": KongEmulator(mode="postgres", admin_token=secrets["kong_pg_token"]),
-        "gravitee-dev": GraviteeEmulator(username=secrets["gravitee_user"], password=secrets["gravitee_password"]),
+        # Custom API keys on: Gravitee's default refuses a declared key (plan.security.apikey.allowCustom.enabled).
+        "gravitee-dev": GraviteeEmulator(username=secrets["gravitee_user"], password=secrets["gravitee_password"],
+                                         allow_custom_api_key=True),
         "webmethods-dev": WebMethodsEmulator(username=secrets["wm_user"], password=secrets["wm_password"]),
     }
     for emu in emulators.values():

@@ -35,8 +35,11 @@ def v1_page(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def live_api(record: dict[str, Any] | None = None, api_id: str = "a1", owner: str = "platform",
-             state: str = "STARTED", deployment: str = "DEPLOYED") -> dict[str, Any]:
+             state: str = "STARTED", deployment: str = "DEPLOYED", cors: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A live API; `cors` is a CORS policy record held by its HTTP listener (as the adapter writes it)."""
     body = m.api_update_body(record or api_record(), owner, None)
+    if cors is not None:
+        body = m.with_cors(body, cors["name"], m.cors_from_policy(cors["spec"]))
     return {**body, "id": api_id, "state": state, "deploymentState": deployment}
 
 
@@ -61,9 +64,21 @@ def adapter() -> GraviteeAdapter:
                             "auth": {"username": "admin", "password": PASSWORD}})
 
 
+PLUGINS = f"{BASE}/management/v2/organizations/DEFAULT/plugins/policies"
+
+
+def key_settings(custom: bool, reuse: bool = False) -> dict[str, Any]:
+    """PortalSettingsEntity's `plan.security` as GET .../settings returns it."""
+    return {"plan": {"security": {"apikey": {"enabled": True}, "customApiKey": {"enabled": custom},
+                                  "customApiKeyReuse": {"enabled": reuse}, "sharedApiKey": {"enabled": False}}}}
+INSTALLED = [{"id": pid, "name": pid, "deployed": True} for pid in ("api-key", "key-less", "mock", "quota", "rate-limit")]
+
+
 @pytest.fixture
 def mock() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get(PLUGINS).mock(return_value=httpx.Response(200, json=INSTALLED))
+        router.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=True)))
         yield router
 
 
@@ -171,13 +186,34 @@ async def test_fetch_raises_but_list_returns_empty_on_failure(adapter: GraviteeA
     assert await adapter.list_apis() == []
 
 
-async def test_fetch_policies_reads_plan_flows(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
-    policies = {"pets-rate": rate_record()["spec"], "pets-cors": cors_record()["spec"]}
-    mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([live_api()])))
-    plans_route(mock, in_sync_plans(policies))
+async def test_fetch_policies_reads_plan_flows_and_the_listeners_cors(adapter: GraviteeAdapter,
+                                                                      mock: respx.MockRouter) -> None:
+    mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([live_api(cors=cors_record())])))
+    plans_route(mock, in_sync_plans({"pets-rate": rate_record()["spec"]}))
     records = {r["name"]: r for r in await adapter.fetch_policies()}
     assert records["pets-rate"]["spec"] == rate_record()["spec"] and records["pets-rate"]["id"] == "a1:pets-rate"
     assert records["pets-cors"]["spec"] == cors_record()["spec"] and records["pets-cors"]["owner"] == "platform"
+    assert records["pets-cors"]["id"] == "a1:pets-cors"
+
+
+async def test_a_listener_cors_without_our_label_is_not_a_policy_and_a_disabled_one_is_drift(
+        adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    foreign = live_api()
+    foreign["listeners"][0]["cors"] = {"enabled": True, "allowOrigin": ["*"]}
+    disabled = live_api(api_record("orders"), "b1", cors=cors_record("orders-cors", "orders"))
+    disabled["listeners"][0]["cors"]["enabled"] = False
+    mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([foreign, disabled])))
+    plans_route(mock, in_sync_plans())
+    plans_route(mock, in_sync_plans(), "b1")
+    [record] = await adapter.fetch_policies()
+    assert record["name"] == "orders-cors" and record["spec"]["config"]["enabled"] is False
+
+
+async def test_a_legacy_cors_plan_flow_is_not_read_and_makes_the_plan_out_of_sync() -> None:
+    legacy = {"name": "stoa-policy:pets-cors", "enabled": True, "selectors": [],
+              "request": [{"name": "CORS", "enabled": True, "policy": "cors", "configuration": {}}], "response": []}
+    plan = {**live_plan(m.API_KEY_PLAN, "p-key"), "flows": [legacy]}
+    assert m.plan_policies(plan, "pets") == {} and not m.plan_in_sync(plan, {}, "pets")
 
 
 async def test_fetch_policies_reports_plans_that_disagree_as_incomparable(adapter: GraviteeAdapter,
@@ -244,9 +280,32 @@ async def test_sync_api_deletes_the_new_api_when_labelling_fails(adapter: Gravit
     mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([])))
     mock.post(f"{V2}/apis").mock(return_value=httpx.Response(201, json={"id": "a1", "labels": []}))
     mock.put(f"{V2}/apis/a1").mock(return_value=gravitee_error(400, "invalid"))
+    mock.get(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json={"id": "a1", "state": "STOPPED"}))
     mock.delete(f"{V2}/apis/a1").mock(return_value=httpx.Response(204))
     result = await adapter.sync_api(api_record(), "acme")
-    assert not result.success and ("DELETE", "/apis/a1") in writes(mock)
+    assert not result.success and writes(mock) == [("POST", "/apis"), ("PUT", "/apis/a1"), ("DELETE", "/apis/a1")]
+
+
+async def test_sync_api_deletes_the_new_api_when_a_plan_fails(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    """A new API left without plans would be STOPPED and unusable: the create is undone."""
+    mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([])))
+    mock.post(f"{V2}/apis").mock(return_value=httpx.Response(201, json={"id": "a1", "labels": []}))
+    mock.put(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(state="STOPPED")))
+    mock.post(f"{V2}/apis/a1/plans").mock(return_value=gravitee_error(404, "Plugin [x] cannot be found."))
+    mock.get(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(state="STOPPED")))
+    delete = mock.delete(f"{V2}/apis/a1").mock(return_value=httpx.Response(204))
+    result = await adapter.sync_api(api_record(), "acme")
+    assert not result.success and "Plugin [x]" in (result.error or "")
+    assert writes(mock)[-1] == ("DELETE", "/apis/a1") and delete.calls[0].request.url.params["closePlans"] == "true"
+
+
+async def test_a_missing_policy_plugin_fails_before_any_write(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    mock.get(PLUGINS).mock(return_value=httpx.Response(200, json=[{"id": "mock"}, {"id": "quota"}]))
+    mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([])))
+    result = await adapter.apply_batch([upsert_change(api_record(), gateway="gv"),
+                                        upsert_change(rate_record(), gateway="gv")]) or []
+    assert [r.status for r in result] == [Status.FAILED, Status.FAILED] and writes(mock) == []
+    assert "no rate-limit policy plugin installed" in (result[0].error or "")
 
 
 async def test_sync_api_unchanged_sends_no_write(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
@@ -357,7 +416,7 @@ async def test_upsert_policy_on_a_missing_api_fails_without_writes(adapter: Grav
 
 
 async def test_delete_policy_removes_its_flow(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
-    policies = {"pets-rate": rate_record()["spec"], "pets-cors": cors_record()["spec"]}
+    policies = {"pets-rate": rate_record()["spec"], "pets-cors": rate_record("pets-quota", period="day")["spec"]}
     mock.get(f"{V2}/apis/a1").mock(side_effect=[httpx.Response(200, json=live_api()),
                                                 httpx.Response(200, json=live_api(deployment="NEED_REDEPLOY"))])
     plans_route(mock, in_sync_plans(policies))
@@ -367,6 +426,51 @@ async def test_delete_policy_removes_its_flow(adapter: GraviteeAdapter, mock: re
     assert (await adapter.delete_policy("a1:pets-cors")).success
     flows = body_of(mock, "PUT", "/plans/p-key")["flows"]
     assert [f["name"] for f in flows] == ["stoa-policy:pets-rate"]
+
+
+async def test_upsert_cors_writes_the_listener_and_its_label_not_a_plan(adapter: GraviteeAdapter,
+                                                                        mock: respx.MockRouter) -> None:
+    mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([live_api()])))
+    plans_route(mock, in_sync_plans())
+    mock.put(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(cors=cors_record(),
+                                                                                  deployment="NEED_REDEPLOY")))
+    mock.get(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(cors=cors_record(),
+                                                                                  deployment="NEED_REDEPLOY")))
+    mock.post(f"{V2}/apis/a1/deployments").mock(return_value=httpx.Response(202, json={}))
+    result = await adapter.upsert_policy(cors_record())
+    assert result.success and result.resource_id == "a1:pets-cors"
+    assert writes(mock) == [("PUT", "/apis/a1"), ("POST", "/apis/a1/deployments")]
+    body = body_of(mock, "PUT", "/apis/a1")
+    assert body["listeners"][0]["cors"] == {
+        "enabled": True, "allowOrigin": ["https://app.example.com"], "allowMethods": ["GET"], "allowHeaders": [],
+        "exposeHeaders": [], "allowCredentials": False, "maxAge": 600}
+    assert "stoa-cors:pets-cors" in body["labels"] and m.MANAGED_LABEL in body["labels"]
+
+
+async def test_delete_cors_clears_the_listener_and_keeps_the_api(adapter: GraviteeAdapter,
+                                                                 mock: respx.MockRouter) -> None:
+    mock.get(f"{V2}/apis/a1").mock(side_effect=[httpx.Response(200, json=live_api(cors=cors_record())),
+                                                httpx.Response(200, json=live_api(deployment="NEED_REDEPLOY"))])
+    plans_route(mock, in_sync_plans())
+    mock.put(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(deployment="NEED_REDEPLOY")))
+    mock.post(f"{V2}/apis/a1/deployments").mock(return_value=httpx.Response(202, json={}))
+    assert (await adapter.delete_policy("a1:pets-cors")).success
+    body = body_of(mock, "PUT", "/apis/a1")
+    assert "cors" not in body["listeners"][0] and not any(lb.startswith("stoa-cors:") for lb in body["labels"])
+    assert body["name"] == "pets" and writes(mock) == [("PUT", "/apis/a1"), ("POST", "/apis/a1/deployments")]
+
+
+def test_overlapping_base_paths_are_refused_before_any_request() -> None:
+    records = [api_record("pets"), api_record("pets-v2", basePath="/pets/v2"), api_record("petshop", basePath="/petshop")]
+    problems = GraviteeAdapter.check(records, {})
+    assert [(p.name, p.field, p.other) for p in problems] == [("pets-v2", "spec.basePath", ("API", "pets"))]
+    assert "/pets/v2/ and /pets/" in problems[0].message
+
+
+async def test_two_cors_policies_on_one_api_are_refused_before_any_request() -> None:
+    problems = GraviteeAdapter.check([api_record(), cors_record("a"), cors_record("b"), rate_record()], {})
+    assert [(p.kind, p.name, p.field, p.other) for p in problems] == [("Policy", "b", "spec.type", ("Policy", "a"))]
+    assert "HTTP listener" in problems[0].message
 
 
 async def test_delete_policy_with_a_malformed_id_fails(adapter: GraviteeAdapter) -> None:
@@ -443,13 +547,35 @@ async def test_provision_rotates_the_key_then_updates_the_marker(adapter: Gravit
                                                                  mock: respx.MockRouter) -> None:
     app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("mobile-key-0123456789"))}
     consumer_mocks(mock, [app], [{"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])
-    renew = mock.post(f"{V2}/apis/a1/subscriptions/s1/api-keys/_renew").mock(return_value=httpx.Response(200, json={}))
+    keys = f"{V2}/apis/a1/subscriptions/s1/api-keys"
+    mock.get(keys).mock(return_value=httpx.Response(200, json=page([{"id": "k1", "key": "mobile-key-0123456789",
+                                                                     "revoked": False, "expired": False}])))
+    renew = mock.post(f"{keys}/_renew").mock(return_value=httpx.Response(200, json={}))
+    mock.post(f"{keys}/k1/_revoke").mock(return_value=httpx.Response(200, json={}))
     mock.put(f"{V1}/applications/app1").mock(return_value=httpx.Response(200, json=app))
     assert (await adapter.provision_application({**consumer_record(key="new-key-987654321"), "id": "app1"})).success
-    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/api-keys/_renew"), ("PUT", "/applications/app1")]
+    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/api-keys/_renew"),
+                            ("POST", "/apis/a1/subscriptions/s1/api-keys/k1/_revoke"), ("PUT", "/applications/app1")]
     assert json.loads(renew.calls[0].request.content) == {"customApiKey": "new-key-987654321"}
     marker = m.app_marker(body_of(mock, "PUT", "/applications/app1")["description"])
     assert marker is not None and marker["fingerprint"] == secret_fingerprint("new-key-987654321")
+
+
+async def test_rotating_back_reactivates_the_old_key_and_revokes_the_others(adapter: GraviteeAdapter,
+                                                                           mock: respx.MockRouter) -> None:
+    """Gravitee will not create a key value this subscription had (canCreate): the old record is reactivated."""
+    app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("new-key-987654321"))}
+    consumer_mocks(mock, [app], [{"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])
+    keys = f"{V2}/apis/a1/subscriptions/s1/api-keys"
+    mock.get(keys).mock(return_value=httpx.Response(200, json=page([
+        {"id": "k1", "key": "mobile-key-0123456789", "revoked": True, "expired": False},
+        {"id": "k2", "key": "new-key-987654321", "revoked": False, "expired": False}])))
+    mock.post(f"{keys}/k1/_reactivate").mock(return_value=httpx.Response(200, json={}))
+    mock.post(f"{keys}/k2/_revoke").mock(return_value=httpx.Response(200, json={}))
+    mock.put(f"{V1}/applications/app1").mock(return_value=httpx.Response(200, json=app))
+    assert (await adapter.provision_application({**consumer_record(), "id": "app1"})).success
+    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/api-keys/k1/_reactivate"),
+                            ("POST", "/apis/a1/subscriptions/s1/api-keys/k2/_revoke"), ("PUT", "/applications/app1")]
 
 
 async def test_provision_closes_a_subscription_no_longer_wanted(adapter: GraviteeAdapter,
@@ -507,9 +633,9 @@ def test_desired_view_of_a_consumer_drops_unset_fields() -> None:
 
 async def test_apply_batch_updates_an_api_and_two_policies_with_one_deployment(adapter: GraviteeAdapter,
                                                                                mock: respx.MockRouter) -> None:
-    old = {"pets-rate": rate_record()["spec"], "pets-cors": cors_record()["spec"]}
+    old = {"pets-rate": rate_record()["spec"]}
     changed = api_record(version="2.0.0")
-    mock.get(f"{V2}/apis/a1").mock(side_effect=[httpx.Response(200, json=live_api()),
+    mock.get(f"{V2}/apis/a1").mock(side_effect=[httpx.Response(200, json=live_api(cors=cors_record())),
                                                 httpx.Response(200, json=live_api(changed, deployment="NEED_REDEPLOY"))])
     mock.put(f"{V2}/apis/a1").mock(return_value=httpx.Response(200, json=live_api(changed, deployment="NEED_REDEPLOY")))
     plans_route(mock, in_sync_plans(old))
@@ -530,7 +656,9 @@ async def test_apply_batch_updates_an_api_and_two_policies_with_one_deployment(a
                             ("POST", "/apis/a1/deployments")]
     flows = {f["name"]: f for f in body_of(mock, "PUT", "/plans/p-open")["flows"]}
     assert flows["stoa-policy:pets-rate"]["request"][0]["configuration"]["rate"]["limit"] == 5
-    assert flows["stoa-policy:pets-cors"]["request"][0]["configuration"]["allowOrigin"] == ["https://b.example.com"]
+    assert list(flows) == ["stoa-policy:pets-rate"]
+    api = body_of(mock, "PUT", "/apis/a1")
+    assert api["apiVersion"] == "2.0.0" and api["listeners"][0]["cors"]["allowOrigin"] == ["https://b.example.com"]
 
 
 async def test_apply_batch_marks_policies_failed_when_their_api_fails(adapter: GraviteeAdapter,
@@ -559,3 +687,69 @@ async def test_an_error_echoing_the_api_key_never_shows_it(adapter: GraviteeAdap
     assert "mobile-key-0123456789" not in (result.error or "")
     [item] = await adapter.apply_batch([upsert_change(record, gateway="gv")]) or []
     assert item.status is Status.FAILED and "mobile-key-0123456789" not in (item.error or "")
+
+
+# ------------------------------------------------------------------ API-key settings (issue 12 #3)
+async def test_custom_keys_off_fails_the_consumer_before_any_write_and_names_the_setting(
+        adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=False)))
+    result = await adapter.provision_application(consumer_record())
+    assert not result.success and result.category == "permanent" and writes(mock) == []
+    assert "plan.security.apikey.allowCustom.enabled is off" in (result.error or "")
+    assert "mobile-key-0123456789" not in (result.error or "")
+
+
+async def test_custom_keys_off_still_lets_a_consumer_without_new_keys_converge(adapter: GraviteeAdapter,
+                                                                               mock: respx.MockRouter) -> None:
+    """Closing a subscription or renaming the application sends no key: that much Gravitee accepts."""
+    app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("mobile-key-0123456789"))}
+    consumer_mocks(mock, [app], [{"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=False)))
+    mock.post(f"{V2}/apis/a1/subscriptions/s1/_close").mock(return_value=httpx.Response(200, json={}))
+    assert (await adapter.provision_application({**consumer_record(subs=[]), "id": "app1"})).success
+    assert writes(mock) == [("POST", "/apis/a1/subscriptions/s1/_close")]
+
+
+async def test_the_plan_notes_a_keyed_consumer_when_custom_keys_are_off(adapter: GraviteeAdapter,
+                                                                        mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    spec = consumer_record()["spec"]
+    await adapter.fetch_applications()
+    assert not any("allowCustom" in n for n in adapter.plan_notes("Consumer", spec))
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(200, json=key_settings(custom=False)))
+    await adapter.fetch_apis()  # a new cycle forgets what the last one read
+    await adapter.fetch_applications()
+    [note] = [n for n in adapter.plan_notes("Consumer", spec) if "allowCustom" in n]
+    assert "plan.security.apikey.allowCustom.enabled is off" in note and "fail this consumer" in note
+    assert not adapter.plan_notes("Consumer", {**spec, "subscriptions": []})
+
+
+async def test_unreadable_settings_are_unknown_not_an_error(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    consumer_mocks(mock, [], [])
+    mock.get(f"{V1}/settings").mock(return_value=httpx.Response(403, json={"message": "no", "http_status": 403}))
+    record = consumer_record()
+    mock.post(f"{V1}/applications").mock(return_value=httpx.Response(201, json={"id": "app1", **m.app_body(
+        record, "platform", secret_fingerprint("mobile-key-0123456789"))}))
+    mock.post(f"{V2}/apis/a1/subscriptions").mock(return_value=httpx.Response(201, json={"id": "s1"}))
+    assert [r["owner"] for r in await adapter.fetch_applications()] == []
+    assert (await adapter.provision_application(record)).success
+
+
+async def test_a_key_gravitee_will_not_reuse_names_the_reuse_setting(adapter: GraviteeAdapter,
+                                                                     mock: respx.MockRouter) -> None:
+    app = {"id": "app1", **m.app_body(consumer_record(), "platform", secret_fingerprint("mobile-key-0123456789"))}
+    consumer_mocks(mock, [app], [])
+    mock.post(f"{V2}/apis/a1/subscriptions").mock(return_value=httpx.Response(400, json={
+        "httpStatus": 400, "message": "API Key already exists", "technicalCode": "apiKey.existing"}))
+    result = await adapter.provision_application({**consumer_record(), "id": "app1"})
+    assert not result.success and "plan.security.apikey.allowCustomReuse.enabled, which is off here" in (
+        result.error or "")
+    assert "API 'pets'" in (result.error or "") and "mobile-key-0123456789" not in (result.error or "")
+
+
+async def test_an_archived_application_is_gone(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
+    archived = {"id": "app1", "status": "ARCHIVED", **m.app_body(consumer_record(), "platform", "sha256:x")}
+    mock.get(f"{V1}/applications/app1").mock(return_value=httpx.Response(200, json=archived))
+    result = await adapter.deprovision_application("app1")
+    assert result.success and result.data == {"deleted": False} and writes(mock) == []

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
-from tests.gravitee.conftest import GraviteeContract, adapter_config, api_record, consumer_record, cors_record, rate_record
+from tests.gravitee.conftest import (
+    GraviteeContract,
+    RecordingTransport,
+    adapter_config,
+    api_record,
+    consumer_record,
+    cors_record,
+    rate_record,
+)
 
 pytestmark = pytest.mark.contract
 
 
-async def _full_lifecycle(emulator: GraviteeEmulator, **options: Any) -> None:
-    async with GraviteeAdapter(adapter_config(emulator.url, options=options)) as adapter:
+
+@pytest.fixture
+def emulator() -> Iterator[GraviteeEmulator]:
+    """An environment where an admin turned plan.security.apikey.allowCustom.enabled on (Gravitee's default
+    is off; tests/gravitee/test_adapter_unit.py and test_e2e_cli.py cover that case)."""
+    with GraviteeEmulator(allow_custom_api_key=True) as emu:
+        yield emu
+
+async def _full_lifecycle(emulator: GraviteeEmulator, transport: Any = None, **options: Any) -> None:
+    extra = {"transport": transport} if transport is not None else {}
+    async with GraviteeAdapter(adapter_config(emulator.url, options=options, **extra)) as adapter:
         assert (await adapter.health_check()).success
         assert (await adapter.sync_api(api_record("pets"), "acme")).success
         assert (await adapter.sync_api(api_record("orders", methods=["GET"]), "acme")).success
@@ -51,6 +70,7 @@ async def test_every_request_matches_its_operation(emulator: GraviteeEmulator, c
         "POST /environments/{envId}/apis/{apiId}/subscriptions/{subscriptionId}/api-keys/_renew",
         "GET /environments/{envId}/apis", "GET /environments/{envId}/apis/{apiId}/plans",
         "GET /environments/{envId}", "v1 POST /applications", "v1 DELETE /applications/{application}",
+        "GET /plugins/policies",
     }
     assert expected <= operations, expected - operations
 
@@ -60,7 +80,8 @@ async def test_requests_with_another_organization_and_environment(contract: Grav
         async with GraviteeAdapter(adapter_config(emulator.url, options={"organization": "ACME",
                                                                          "environment": "PROD"})) as adapter:
             assert (await adapter.sync_api(api_record("pets"), "acme")).success
-        assert all("/organizations/ACME/environments/PROD" in r.path for r in emulator.requests)
+        assert all("/organizations/ACME/environments/PROD/" in r.path or r.path.endswith("/environments/PROD")
+                   or r.path == "/management/v2/organizations/ACME/plugins/policies" for r in emulator.requests)
         assert ("ACME", "PROD") in emulator.envs and not emulator.envs.get(("DEFAULT", "DEFAULT"))
         for r in emulator.requests:
             contract.check(r.method, r.path, r.query, r.json())
@@ -80,7 +101,81 @@ def test_checker_rejects_what_the_spec_forbids(contract: GraviteeContract) -> No
         contract.check("GET", base + "/apis", "q=pets", None)
     with pytest.raises(AssertionError, match="body invalid"):
         contract.check("POST", base + "/apis/a/deployments", "", {"deploymentLabel": "x" * 40})
-    with pytest.raises(AssertionError, match="v1"):
-        contract.check("POST", "/management/organizations/DEFAULT/environments/DEFAULT/applications", "",
-                       {"name": "app"})
+    v1 = "/management/organizations/DEFAULT/environments/DEFAULT"
+    with pytest.raises(AssertionError, match=r"requires \['description'\]"):
+        contract.check("POST", v1 + "/applications", "", {"name": "app"})
+    with pytest.raises(AssertionError, match="size='500' is refused"):
+        contract.check("GET", v1 + "/applications/_paged", "page=1&size=500", None)
+    with pytest.raises(AssertionError, match="has no query parameter 'perPage'"):
+        contract.check("GET", v1 + "/applications/a/subscriptions", "perPage=10", None)
+    with pytest.raises(AssertionError, match="status='ACCEPTED,LIVE' is refused"):
+        contract.check("GET", v1 + "/applications/a/subscriptions", "status=ACCEPTED,LIVE", None)
+    with pytest.raises(AssertionError, match="not a Management API v1 operation"):
+        contract.check("GET", v1 + "/applications/a/keys", "", None)
+    assert contract.check("GET", v1 + "/applications/_paged", "page=2&size=200&status=ACTIVE", None)
     assert contract.check("POST", base + "/apis/a/subscriptions", "", {"applicationId": "a", "planId": "p"})
+    with pytest.raises(AssertionError, match="response invalid"):
+        contract.check_response("GET", base + "/apis", 200, {"data": "not a list"})
+    with pytest.raises(AssertionError, match="response invalid"):
+        contract.check_response("GET", base + "/apis/a", 404, {"httpStatus": "404", "message": "x"})
+    with pytest.raises(AssertionError, match="response invalid"):
+        contract.check_response("GET", "/management/v2/plugins/policies", 200, [{"id": "x", "deployed": "yes"}])
+    with pytest.raises(AssertionError, match="the spec has no body"):
+        contract.check_response("POST", base + "/apis/a/_start", 204, {"id": "a"})
+
+
+async def test_every_v1_request_matches_the_v1_resource_table(emulator: GraviteeEmulator,
+                                                              contract: GraviteeContract) -> None:
+    """The v1 requests (no spec in ../shared/specs) against tests/gravitee/conftest.py V1_OPERATIONS, a table of
+    the 4.12.17 v1 resources (ApplicationsResource, ApplicationResource, ApplicationSubscriptionsResource,
+    PortalSettingsResource, Pageable): paths, query parameter names and values, required body fields."""
+    from tests.gravitee.conftest import V1_OPERATIONS, V1_PREFIX
+
+    await _full_lifecycle(emulator)
+    v1 = [r for r in emulator.requests if V1_PREFIX.match(r.path)]
+    used = {contract.check(r.method, r.path, r.query, r.json()) for r in v1}
+    assert used >= {"v1 GET /applications/_paged", "v1 GET /applications/{application}/subscriptions",
+                    "v1 POST /applications", "v1 PUT /applications/{application}",
+                    "v1 DELETE /applications/{application}", "v1 GET /settings"}, used
+    assert {u.removeprefix("v1 ") for u in used} <= {f"{m} {p}" for m, p in V1_OPERATIONS}
+    sizes = {int(q.split("=")[1]) for r in v1 for q in r.query.split("&") if q.startswith("size=")}
+    assert sizes and max(sizes) <= 200  # Pageable @Max(200)
+
+
+async def test_every_v2_response_of_the_emulator_matches_the_spec(emulator: GraviteeEmulator,
+                                                                  contract: GraviteeContract) -> None:
+    """The emulator's v2 answers (a full adapter lifecycle, then errors and lists the adapter does not meet)
+    against the response schemas of openapi-apis.yaml / openapi-plugins.yaml for that status (or `default`)."""
+    transport = RecordingTransport()
+    await _full_lifecycle(emulator, transport)
+    seen = {contract.check_response(m, p, st, b) for m, p, st, b in transport.responses
+            if p.startswith("/management/v2")}
+    base = "/management/v2/organizations/DEFAULT/environments/DEFAULT"
+    with httpx.Client(base_url=emulator.url, auth=("admin", "admin")) as c:
+        api = c.get(f"{base}/apis", params={"expands": "deploymentState"}).json()["data"][0]
+        plan = c.get(f"{base}/apis/{api['id']}/plans").json()["data"][0]
+        subs = c.get(f"{base}/apis/{api['id']}/subscriptions", params={"statuses": "CLOSED,ACCEPTED"})
+        extra = [
+            ("GET", f"{base}/apis/{api['id']}", c.get(f"{base}/apis/{api['id']}")),
+            ("GET", f"{base}/apis/{api['id']}/plans/{plan['id']}", c.get(f"{base}/apis/{api['id']}/plans/{plan['id']}")),
+            ("GET", f"{base}/apis/{api['id']}/subscriptions", subs),
+            ("GET", f"{base}/apis/nope", c.get(f"{base}/apis/nope")),
+            ("POST", f"{base}/apis", c.post(f"{base}/apis", json={"name": "x"})),
+            ("POST", f"{base}/apis/{api['id']}/_start", c.post(f"{base}/apis/{api['id']}/_start")),
+            ("GET", f"{base}/apis/{api['id']}/plans", c.get(f"{base}/apis/{api['id']}/plans", params={"page": 9})),
+            ("GET", "/management/v2/organizations/DEFAULT/plugins/policies/cors",
+             c.get("/management/v2/organizations/DEFAULT/plugins/policies/cors")),
+        ]
+        for sub in subs.json()["data"]:
+            path = f"{base}/apis/{api['id']}/subscriptions/{sub['id']}"
+            extra += [("GET", path, c.get(path)), ("GET", path + "/api-keys", c.get(path + "/api-keys"))]
+    for method, path, response in extra:
+        seen.add(contract.check_response(method, path, response.status_code,
+                                         response.json() if response.content else None))
+    assert {"GET /environments/{envId}/apis -> 200", "POST /environments/{envId}/apis -> 201",
+            "PUT /environments/{envId}/apis/{apiId} -> 200", "POST /environments/{envId}/apis/{apiId}/plans -> 201",
+            "GET /environments/{envId}/apis/{apiId}/plans -> 200", "GET /plugins/policies -> 200",
+            "POST /environments/{envId}/apis/{apiId}/subscriptions -> 201",
+            "GET /environments/{envId}/apis/{apiId}/subscriptions/{subscriptionId}/api-keys -> 200",
+            "GET /environments/{envId}/apis/{apiId} -> 404", "POST /environments/{envId}/apis -> 400",
+            "GET /plugins/policies/{policyId} -> 404"} <= seen, seen

@@ -95,8 +95,9 @@ def write_repo(root: Path, *, orders: bool = True, rate: int = 100, origin: str 
 
 @pytest.fixture
 def gravitee(contract: GraviteeContract, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraviteeEmulator]:
-    """The emulator; every request it received is checked against the spec (also before each clear_log)."""
-    with GraviteeEmulator(username=USER, password=PASSWORD) as emu:
+    """The emulator, custom API keys allowed (an admin turned plan.security.apikey.allowCustom.enabled on);
+    every request it received is checked against the spec (also before each clear_log)."""
+    with GraviteeEmulator(username=USER, password=PASSWORD, allow_custom_api_key=True) as emu:
         clear = emu.clear_log
 
         def check_then_clear() -> None:
@@ -147,8 +148,10 @@ def test_full_lifecycle_then_second_apply_writes_nothing(repo: Path, gravitee: G
         assert "managed-by:stoa-reconciler" in api["labels"] and "stoa-owner:platform" in api["labels"]  # type: ignore[operator]
     pets_plans = {p["name"]: p for p in env.plans.values() if p["apiId"] == apis["pets"]["id"]}
     assert {n: p["status"] for n, p in pets_plans.items()} == {"stoa-api-key": "PUBLISHED", "stoa-keyless": "PUBLISHED"}
-    assert sorted(f["name"] for f in pets_plans["stoa-keyless"]["flows"]) == ["stoa-policy:pets-cors",
-                                                                              "stoa-policy:pets-rate"]
+    assert sorted(f["name"] for f in pets_plans["stoa-keyless"]["flows"]) == ["stoa-policy:pets-rate"]
+    # CORS is the HTTP listener's (4.12 bundles no cors policy plugin), named by a label.
+    assert apis["pets"]["listeners"][0]["cors"]["allowOrigin"] == ["https://app.example.com"]  # type: ignore[index]
+    assert "stoa-cors:pets-cors" in apis["pets"]["labels"]  # type: ignore[operator]
     subs = {(env.apps[s["application"]]["name"], env.apis[s["api"]]["name"]) for s in env.subscriptions.values()
             if s["status"] == "ACCEPTED"}
     assert subs == {("mobile-app app", "pets"), ("mobile-app app", "orders"), ("partner app", "pets")}
@@ -183,9 +186,17 @@ def test_changed_api_and_two_policies_redeploy_once(repo: Path, gravitee: Gravit
     assert run("plan", repo, gravitee, "--detailed-exitcode") == 0
 
 
+def allow_key_reuse(emulator: GraviteeEmulator) -> None:
+    """What an admin does in Settings > API keys: plan.security.apikey.allowCustomReuse.enabled on."""
+    with client(emulator) as c:
+        body = {"plan": {"security": {"customApiKeyReuse": {"enabled": True}}}}
+        assert c.post(f"{V1}/settings", json=body).status_code == 200
+
+
 def test_drift_is_planned_and_healed(repo: Path, gravitee: GraviteeEmulator,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert run("apply", repo, gravitee) == 0
+    allow_key_reuse(gravitee)  # re-subscribing with the key of a closed subscription needs it
     apis = apis_by_name(gravitee)
     pets, orders = str(apis["pets"]["id"]), str(apis["orders"]["id"])
     env = gravitee.env()
@@ -217,6 +228,47 @@ def test_drift_is_planned_and_healed(repo: Path, gravitee: GraviteeEmulator,
     assert run("apply", repo, gravitee) == 0 and gravitee.writes == []
 
 
+def test_a_closed_subscription_comes_back_only_when_gravitee_reuses_keys(repo: Path, gravitee: GraviteeEmulator,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """ApiKeyServiceImpl.isConflictingKeyForReference: this application's revoked key on that API is taken
+    while plan.security.apikey.allowCustomReuse.enabled is off (its default). Only that consumer fails, saying so."""
+    assert run("apply", repo, gravitee) == 0
+    orders = str(apis_by_name(gravitee)["orders"]["id"])
+    env = gravitee.env()
+    sub = next(s for s in env.subscriptions.values() if s["api"] == orders)
+    with client(gravitee) as c:
+        assert c.post(f"{V2}/apis/{orders}/subscriptions/{sub['id']}/_close").status_code == 200
+    write_repo(repo, rate=42)
+    capsys.readouterr()
+    assert run("apply", repo, gravitee) != 0
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if line.strip().startswith("failed")]
+    assert len(failed) == 1 and "Consumer mobile-app" in failed[0] and MOBILE_KEY not in out
+    assert "plan.security.apikey.allowCustomReuse.enabled, which is off here" in failed[0]
+    pets_key = next(p for p in env.plans.values() if p["apiId"] == apis_by_name(gravitee)["pets"]["id"]
+                    and p["name"] == "stoa-api-key")
+    assert pets_key["flows"][0]["request"][0]["configuration"]["rate"]["limit"] == 42  # the rest was applied
+    allow_key_reuse(gravitee)
+    assert run("apply", repo, gravitee) == 0
+    assert run("plan", repo, gravitee, "--detailed-exitcode") == 0
+
+
+def test_custom_keys_off_is_said_at_plan_time_and_fails_only_keyed_consumers(repo: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Gravitee's default (plan.security.apikey.allowCustom.enabled off): the plan says so for each consumer;
+    the apply writes APIs and policies and fails the two consumers before writing anything for them."""
+    with GraviteeEmulator(username=USER, password=PASSWORD) as emu:
+        capsys.readouterr()
+        assert run("plan", repo, emu) == 0
+        out = capsys.readouterr().out
+        assert out.count("plan.security.apikey.allowCustom.enabled is off") == 2
+        assert run("apply", repo, emu) != 0
+        out = capsys.readouterr().out
+        assert out.count("plan.security.apikey.allowCustom.enabled is off") >= 2
+        assert emu.env().apps == {} and len(emu.env().apis) == 2
+        assert not any(w.path.endswith("/subscriptions") for w in emu.writes)
+
+
 def test_failed_deployment_midway_is_completed_by_the_next_apply(repo: Path, gravitee: GraviteeEmulator) -> None:
     assert run("apply", repo, gravitee) == 0
     write_repo(repo, rate=7, pets_backend="https://pets-v3.example.com")
@@ -243,6 +295,9 @@ def test_prune_stops_and_deletes_a_started_api_and_leaves_foreign_objects(repo: 
             "name": "legacy", "apiVersion": "1", "definitionVersion": "V4", "type": "PROXY",
             "listeners": [{"type": "HTTP", "paths": [{"path": "/legacy"}], "entrypoints": [{"type": "http-proxy"}]}],
             "endpointGroups": [{"name": "g", "type": "http-proxy", "endpoints": []}]}).json()
+        plan = c.post(f"{V2}/apis/{foreign['id']}/plans", json={"definitionVersion": "V4", "name": "open",
+                                                                 "security": {"type": "KEY_LESS"}}).json()
+        c.post(f"{V2}/apis/{foreign['id']}/plans/{plan['id']}/_publish")  # _start needs a published plan
         assert c.post(f"{V2}/apis/{foreign['id']}/_start").status_code == 204
         app = c.post(f"{V1}/applications", json={"name": "someone", "description": "made by hand"}).json()
     orders = str(apis_by_name(gravitee)["orders"]["id"])

@@ -3,12 +3,16 @@
 Why it looks like this:
 - Gravitee has no standalone policies, so a Policy is a flow in the plans of its API. Every managed API
   gets two plans, `stoa-keyless` (KEY_LESS, open traffic) and `stoa-api-key` (API_KEY, what consumers
-  subscribe to); both carry all the API's policy flows, so rate limits and CORS apply to every caller.
+  subscribe to); both carry all the API's rate-limit flows, so they apply to every caller. CORS is not a
+  flow: Gravitee 4.12 bundles no cors policy plugin (a `cors` step is 404 `plugin.notFound`); it is the
+  HTTP listener's `cors` field, named by the label `stoa-cors:<policy>`.
   (With a published keyless plan, an API key identifies a caller but is not required: Gravitee routes
   a request without a key to the keyless plan.)
 - The lifecycle is enforced by Gravitee, so `sync_api` runs it in order and only the steps needed:
   create or update -> plans (create / update flows) -> `_publish` STAGING plans -> `_start` when not
   STARTED -> `POST /deployments` only when the API is STARTED and NEED_REDEPLOY. Unchanged: zero writes.
+  Before the first write, the policy plugins its flows use must be installed (`GET /plugins/policies`);
+  an API created by a run that then fails is deleted again, so no half-made API outlives a failure.
 - `apply_batch` groups the gateway's changes per API (the API change plus all its policy changes), so
   an API whose definition and several policies changed is written once per object and redeployed
   ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts.
@@ -24,7 +28,8 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -32,15 +37,20 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op, Status
+from reconciler.model.checks import Problem
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
 from reconciler.model.records import api_key_of, make_record, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 T = TypeVar("T")
+log = logging.getLogger("reconciler.adapters.gravitee")
 PAGE_SIZE = 100
 OPEN_PLAN_STATUSES = "STAGING,PUBLISHED,DEPRECATED"
 ACTIVE_SUBSCRIPTIONS = "ACCEPTED,PENDING,PAUSED"
 DEPLOYMENT_LABEL = "stoa-reconciler"
+CUSTOM_KEYS_OFF = ("Gravitee refuses a declared API key here: the environment setting "
+                   "plan.security.apikey.allowCustom.enabled is off (Gravitee's default; an admin turns it on under "
+                   "Settings > API keys), so its subscriptions cannot carry the consumer's key")
 
 
 class GraviteeAdapter(GatewayAdapter):
@@ -54,6 +64,11 @@ class GraviteeAdapter(GatewayAdapter):
         env = str(self.options.get("environment") or "DEFAULT")
         self.v2 = f"/management/v2/organizations/{org}/environments/{env}"
         self.v1 = f"/management/organizations/{org}/environments/{env}"
+        self.plugins = f"/management/v2/organizations/{org}/plugins"
+        self._policy_plugins: set[str] | None = None
+        """Installed policy plugin ids (GET /plugins/policies), read once per plan/apply cycle."""
+        self._key_settings: dict[str, bool] | None = None
+        """The environment's API-key settings (v1 GET .../settings, `plan.security`); {} when unreadable."""
         self._apis: list[dict[str, Any]] | None = None
         """Raw APIs of the last listing (reads of one plan/apply cycle share it)."""
         self._plans: dict[str, list[dict[str, Any]]] = {}
@@ -71,6 +86,8 @@ class GraviteeAdapter(GatewayAdapter):
     def _forget(self) -> None:
         self._apis = None
         self._plans = {}
+        self._policy_plugins = None
+        self._key_settings = None
 
     def _fresh(self) -> None:
         """Called by every contract method: outside a batch, never act on an earlier listing."""
@@ -168,6 +185,7 @@ class GraviteeAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ APIs
     async def fetch_apis(self) -> list[dict[str, Any]]:
         self._forget()
+        await self._installed_policies()  # for the plan's notes and the apply's checks
         apis = await self._list_apis()
         managed = [a for a in apis if m.is_managed(a)]
         plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in managed])  # type: ignore[misc]
@@ -191,8 +209,12 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def _converge(self, name: str, record: dict[str, Any] | None, edits: dict[str, dict[str, Any] | None],
                         *, adopt: bool = False, live: dict[str, Any] | None = None) -> str:
-        """Bring one API, its plans and policy flows to the desired state; deploy at most once."""
-        wrote = created_now = False
+        """Bring one API, its plans, policy flows and CORS to the desired state; deploy at most once.
+
+        Everything it needs is checked before the first write (the policy plugins its flows use must be
+        installed). An API created by this call is deleted again when a later step fails, so a failed
+        apply never leaves a half-made API (stopped, without plans) for the next one to trip on.
+        """
         if live is None and record is not None and record.get("id"):
             live = await self.client.get_or_none(f"{self.v2}/apis/{record['id']}")
         if live is None:
@@ -201,33 +223,62 @@ class GraviteeAdapter(GatewayAdapter):
             raise ConflictError(f"API {name!r} ({live.get('id')}) is not owned by {self.owner!r}; not touched")
         if record is None and live is None:
             raise PermanentError(f"API {name!r} is not on the gateway (or not owned by {self.owner!r})")
-        if record is not None:
-            if live is None:
-                created = (await self.client.request("POST", f"{self.v2}/apis", json=m.api_create_body(record))).json()
-                try:
-                    body = m.api_update_body(record, self.owner, created)
-                    live = (await self.client.request("PUT", f"{self.v2}/apis/{created['id']}", json=body)).json()
-                except GatewayError:
-                    # Never leave an unlabelled (unowned, unreachable) API behind.
-                    await self.client.request("DELETE", f"{self.v2}/apis/{created['id']}", ok=(404,))
-                    raise
-                wrote = created_now = True
-                self._plans[str(created["id"])] = []
-            elif not m.api_content_equal(record, live, self.owner):
-                body = m.api_update_body(record, self.owner, live)
-                live = (await self.client.request("PUT", f"{self.v2}/apis/{live['id']}", json=body)).json()
-                wrote = True
-        assert live is not None
-        api_id = str(live["id"])
 
-        plans = await self._list_plans(api_id, fresh=not created_now)  # what we write from is read now
+        plans = [] if live is None else await self._list_plans(str(live["id"]), fresh=True)
         managed = self._managed_plans(plans)
         policies = self._current_policies(managed, name)
+        cors_name, cors = m.api_cors(live) if live is not None else (None, None)
+        live_cors = (cors_name, cors)
         for policy_name, spec in edits.items():
+            policies.pop(policy_name, None)
+            if policy_name == cors_name and (spec is None or spec["type"] != "cors"):
+                cors_name, cors = None, None  # a removed (or retyped) CORS policy leaves the listener
             if spec is None:
-                policies.pop(policy_name, None)
+                continue
+            if spec["type"] == "cors":
+                if cors_name is not None and cors_name != policy_name and edits.get(cors_name, spec) is not None:
+                    raise PermanentError(f"API {name!r} has one CORS configuration (its HTTP listener's); policies "
+                                         f"{cors_name!r} and {policy_name!r} both set it")
+                cors_name, cors = policy_name, m.cors_from_policy(spec)
             else:
                 policies[policy_name] = {"api": name, "type": spec["type"], "config": spec["config"]}
+
+        api_body = None
+        if record is not None and (live is None or not m.api_content_equal(record, live, self.owner)):
+            api_body = m.api_update_body(record, self.owner, live)
+        if live is not None and (api_body is not None or (cors_name, cors) != live_cors):
+            api_body = m.with_cors(api_body or m.api_keep_body(live), cors_name, cors)
+        plan_bodies = [m.plan_create_body(n, policies) for n in self.plan_names]
+        ours = m.api_create_body(record) if record is not None else {}
+        await self._require_plugins(name, m.step_policies(ours, plan_bodies))
+
+        if live is None:
+            assert record is not None
+            create = m.with_cors(m.api_create_body(record), None, cors)
+            create.pop("labels", None)  # CreateApiV4 has no labels: set right after with a PUT
+            created = (await self.client.request("POST", f"{self.v2}/apis", json=create)).json()
+            self._plans[str(created["id"])] = []
+            try:
+                body = m.with_cors(m.api_update_body(record, self.owner, created), cors_name, cors)
+                live = (await self.client.request("PUT", f"{self.v2}/apis/{created['id']}", json=body)).json()
+                assert live is not None
+                return await self._converge_plans(name, record, live, plans, managed, policies, wrote=True)
+            except Exception:
+                # Never leave a new API behind (unlabelled: unowned and unreachable; or without its plans).
+                await self._discard(str(created["id"]))
+                raise
+        wrote = False
+        if api_body is not None:
+            live = (await self.client.request("PUT", f"{self.v2}/apis/{live['id']}", json=api_body)).json()
+            wrote = True
+        assert live is not None
+        return await self._converge_plans(name, record, live, plans, managed, policies, wrote=wrote)
+
+    async def _converge_plans(self, name: str, record: dict[str, Any] | None, live: dict[str, Any],
+                              plans: list[dict[str, Any]], managed: dict[str, dict[str, Any]],
+                              policies: dict[str, dict[str, Any]], *, wrote: bool) -> str:
+        """Plans (create / update flows) -> `_publish` STAGING plans -> `_start` -> deploy when needed."""
+        api_id = str(live["id"])
         new_plans: list[dict[str, Any]] = []
         for plan_name in self.plan_names:
             plan = managed.get(plan_name)
@@ -264,6 +315,47 @@ class GraviteeAdapter(GatewayAdapter):
         self._remember(live, new_plans)
         return api_id
 
+    async def _discard(self, api_id: str) -> None:
+        """Delete an API this run created (stopped first if it got started); best effort."""
+        try:
+            current = await self.client.get_or_none(f"{self.v2}/apis/{api_id}")
+            if current is not None and current.get("state") == "STARTED":
+                await self.client.request("POST", f"{self.v2}/apis/{api_id}/_stop")
+            await self.client.request("DELETE", f"{self.v2}/apis/{api_id}", params={"closePlans": "true"}, ok=(404,))
+        except GatewayError as exc:
+            log.warning("%s could not delete the API %s it created: %s", self.name, api_id, exc.message)
+        self._plans.pop(api_id, None)
+
+    async def _installed_policies(self) -> set[str]:
+        """Policy plugin ids of the installation (`GET /plugins/policies`), read once per cycle."""
+        if self._policy_plugins is None:
+            body = await self.client.get_json(f"{self.plugins}/policies") or []
+            self._policy_plugins = {str(p.get("id")) for p in body if isinstance(p, dict)}
+        return self._policy_plugins
+
+    async def _api_key_settings(self) -> dict[str, bool]:
+        """`plan.security.{customApiKey, customApiKeyReuse, sharedApiKey}.enabled` of the environment
+        (PortalSettingsResource, v1 `GET /management/organizations/{org}/environments/{env}/settings`;
+        Gravitee's defaults are all false: parameters/Key.java). {} when the user may not read them."""
+        if self._key_settings is None:
+            try:
+                body = await self.client.get_json(f"{self.v1}/settings") or {}
+            except GatewayError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                log.info("%s cannot read the environment settings (%s): API-key rules unknown", self.name, exc.status)
+                body = None
+            security = ((body or {}).get("plan") or {}).get("security") or {} if isinstance(body, dict) else {}
+            self._key_settings = {k: bool((security.get(k) or {}).get("enabled")) for k in
+                                  ("customApiKey", "customApiKeyReuse", "sharedApiKey") if k in security}
+        return self._key_settings
+
+    async def _require_plugins(self, name: str, needed: set[str]) -> None:
+        missing = sorted(needed - await self._installed_policies())
+        if missing:
+            raise PermanentError(f"API {name!r}: Gravitee has no {', '.join(missing)} policy plugin installed "
+                                 "(GET /plugins/policies); nothing written")
+
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
         self._fresh()
 
@@ -297,6 +389,10 @@ class GraviteeAdapter(GatewayAdapter):
                     spec = {"api": name, "type": spec["type"], "config": {}}
                 out.append(make_record("Policy", policy_name, spec, id=m.policy_id(str(api["id"]), policy_name),
                                        owner=m.api_owner(api)))
+            cors_name, cors = m.api_cors(api)
+            if cors_name is not None and cors_name not in names:
+                out.append(make_record("Policy", cors_name, m.policy_from_cors(cors, name),
+                                       id=m.policy_id(str(api["id"]), cors_name), owner=m.api_owner(api)))
         return out
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -341,6 +437,7 @@ class GraviteeAdapter(GatewayAdapter):
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
+        await self._api_key_settings()  # for the plan's notes and the apply's checks
         apps = await self._list_apps()
         key_plans = await self._key_plans()
         ours = [a for a in apps if m.app_marker(str(a.get("description") or "")) is not None]
@@ -361,9 +458,15 @@ class GraviteeAdapter(GatewayAdapter):
 
         return await self.guard(f"provision_application {app_spec.get('name')}", run)
 
+    async def _live_app(self, app_id: str) -> dict[str, Any] | None:
+        """An application by id; an ARCHIVED one (a deleted application, which Gravitee still finds:
+        ApplicationServiceImpl.findById) is gone."""
+        found = await self.client.get_or_none(f"{self.v1}/applications/{app_id}")
+        return None if found is None or str(found.get("status", "ACTIVE")).upper() == "ARCHIVED" else found
+
     async def _find_app(self, record: dict[str, Any]) -> dict[str, Any] | None:
         if record.get("id"):
-            found = await self.client.get_or_none(f"{self.v1}/applications/{record['id']}")
+            found = await self._live_app(str(record["id"]))
             if found is not None:
                 return found
         for app in await self._list_apps():
@@ -373,6 +476,11 @@ class GraviteeAdapter(GatewayAdapter):
         return None
 
     async def _converge_consumer(self, record: dict[str, Any], *, adopt: bool = False) -> str:
+        """One application, its API-key subscriptions (one per subscribed API's `stoa-api-key` plan, all with
+        the consumer's key) and its marker. Every subscription sends the declared key as `customApiKey`:
+        Gravitee accepts one key value on the subscriptions of one application to different APIs (EXCLUSIVE
+        mode, ApiKeyServiceImpl.isConflictingKeyForReference), but only with the environment setting
+        `plan.security.apikey.allowCustom.enabled`; when it is off nothing is written for the consumer."""
         secret = api_key_of(record)
         spec = record["spec"]
         fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
@@ -382,14 +490,8 @@ class GraviteeAdapter(GatewayAdapter):
             raise ConflictError(f"application {record['name']!r} ({app.get('id')}) is not owned by "
                                 f"{self.owner!r}; not touched")
         body = m.app_body(record, self.owner, fingerprint)
-        if app is None:
-            app = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
-            old_fingerprint = fingerprint
-            live_subs: list[dict[str, Any]] = []
-        else:
-            old_fingerprint = (marker or {}).get("fingerprint")
-            live_subs = await self._app_subscriptions(str(app["id"]))
-        app_id = str(app["id"])
+        live_subs = [] if app is None else await self._app_subscriptions(str(app["id"]))
+        old_fingerprint = fingerprint if app is None else (marker or {}).get("fingerprint")
 
         key_plans = await self._key_plans()
         wanted: dict[str, tuple[str, str]] = {}
@@ -401,33 +503,65 @@ class GraviteeAdapter(GatewayAdapter):
             wanted[found[0]] = (found[1], api)
         have = {str(s.get("plan")): s for s in live_subs if str(s.get("plan")) in key_plans}
         rotate = secret is not None and fingerprint != old_fingerprint
+        sends_key = secret is not None and (any(p not in have for p in wanted) or (rotate and bool(set(have) & set(wanted))))
+        settings = await self._api_key_settings()
+        if sends_key and settings.get("customApiKey") is False:
+            raise PermanentError(f"consumer {record['name']!r}: {CUSTOM_KEYS_OFF}; nothing written for it")
 
-        async def keyed(path: str, payload: dict[str, Any]) -> None:
+        async def keyed(path: str, payload: dict[str, Any], api: str) -> None:
             """A request whose body carries the API key: no error message may echo it."""
             try:
                 await self.client.request("POST", path, json=payload)
             except GatewayError as exc:
                 scrubbed = sanitize(exc.message, secrets=(secret,) if secret else ())
+                if "apiKey.existing" in str(exc.body) or "API Key already exists" in scrubbed:
+                    reuse = settings.get("customApiKeyReuse")
+                    scrubbed += (f" (consumer {record['name']!r}, API {api!r}: the key is held by another application, "
+                                 "or was this application's on that API before (a closed subscription); Gravitee "
+                                 "reuses it only with plan.security.apikey.allowCustomReuse.enabled"
+                                 + (", which is off here" if reuse is False else "") + ")")
                 raise type(exc)(scrubbed, status=exc.status) from None
 
+        if app is None:
+            app = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
+        app_id = str(app["id"])
         for plan_id, sub in have.items():
-            api_id = key_plans[plan_id][0]
+            api_id, api_name = key_plans[plan_id]
             if plan_id not in wanted:
                 await self.client.request("POST", f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/_close")
-            elif rotate:
-                await keyed(f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys/_renew",
-                            {"customApiKey": secret})
-        for plan_id, (api_id, _api) in wanted.items():
+            elif rotate and secret is not None:
+                await self._rotate(f"{self.v2}/apis/{api_id}/subscriptions/{sub['id']}/api-keys", secret,
+                                   keyed, api_name)
+        for plan_id, (api_id, api_name) in wanted.items():
             if plan_id in have:
                 continue
             payload: dict[str, Any] = {"applicationId": app_id, "planId": plan_id}
             if secret:
                 payload["customApiKey"] = secret
-            await keyed(f"{self.v2}/apis/{api_id}/subscriptions", payload)
+            await keyed(f"{self.v2}/apis/{api_id}/subscriptions", payload, api_name)
         if not m.app_in_sync(app, body):
             # Last, so a failed key rotation or subscription is retried by the next apply.
             await self.client.request("PUT", f"{self.v1}/applications/{app_id}", json=body)
         return app_id
+
+    async def _rotate(self, keys_path: str, secret: str,
+                      keyed: Callable[[str, dict[str, Any], str], Awaitable[None]], api: str) -> None:
+        """Make `secret` the one live key of a subscription. A key value this subscription had already is
+        reactivated (`_reactivate`, or its expiry lifted): Gravitee refuses to create it again
+        (ApiKeyServiceImpl.isConflictingKeyForReference). Otherwise `_renew` makes it. Then every other live key
+        is revoked: Gravitee's renew only lets the old ones expire two hours later (expireApiKeys). The key
+        values read here are compared, never logged nor returned."""
+        keys = await self._pages(keys_path)
+        current = next((k for k in keys if k.get("key") == secret), None)
+        if current is None:
+            await keyed(f"{keys_path}/_renew", {"customApiKey": secret}, api)
+        elif current.get("revoked") or current.get("expired"):
+            await self.client.request("POST", f"{keys_path}/{current['id']}/_reactivate")
+        elif current.get("expireAt"):
+            await self.client.request("PUT", f"{keys_path}/{current['id']}", json={})
+        for key in keys:
+            if key is not current and not key.get("revoked") and not key.get("expired"):
+                await self.client.request("POST", f"{keys_path}/{key['id']}/_revoke")
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         self._fresh()
@@ -437,16 +571,68 @@ class GraviteeAdapter(GatewayAdapter):
             await self.client.request("DELETE", f"{self.v1}/applications/{app_id}", ok=(404,))
 
         return await self.delete_owned(
-            f"application {app_id}", app_id, read=lambda: self.client.get_or_none(f"{self.v1}/applications/{app_id}"),
+            f"application {app_id}", app_id, read=lambda: self._live_app(app_id),
             owner=lambda app: (m.app_marker(str(app.get("description") or "")) or {}).get("owner"), delete=delete)
 
     # ------------------------------------------------------------------ reconciler hooks
     def plan_notes(self, kind: str, spec: dict[str, Any]) -> list[str]:
-        """The plans Gravitee needs that the manifest does not spell, and what the keyless one means."""
-        if kind != "API":
-            return []
-        return ["Gravitee: the API gets two published plans, stoa-keyless (KEY_LESS: callers without a key are "
-                "let in, under the API's policies) and stoa-api-key (API_KEY: what consumers subscribe to)"]
+        """What Gravitee adds that the manifest does not spell (the plans, where CORS lives), and what the
+        gateway read during this plan says it will refuse (a policy plugin that is not installed)."""
+        notes: list[str] = []
+        if kind == "API":
+            notes.append("Gravitee: the API gets two published plans, stoa-keyless (KEY_LESS: callers without a key "
+                         "are let in, under the API's policies) and stoa-api-key (API_KEY: what consumers subscribe "
+                         "to)")
+            flow = m.method_filter_flow(list(spec.get("methods") or m.ALL_METHODS))
+            needed = m.step_policies({"flows": [flow] if flow else []}, [])
+        elif kind == "Policy" and spec.get("type") == "cors":
+            notes.append("Gravitee: CORS is the API's HTTP listener setting (listeners[].cors; 4.12 has no cors "
+                         "policy plugin), so it applies to every plan and caller of the API")
+            needed = set()
+        elif kind == "Policy":
+            needed = m.step_policies({}, [m.plan_create_body(m.API_KEY_PLAN, {"p": dict(spec)})])
+        else:
+            needed = set()
+            credential = spec.get("credential") or {}
+            if (kind == "Consumer" and credential.get("type") == "apiKey" and spec.get("subscriptions")
+                    and (self._key_settings or {}).get("customApiKey") is False):
+                notes.append(f"Gravitee: {CUSTOM_KEYS_OFF}; the apply will fail this consumer before writing it")
+        if self._policy_plugins is not None and needed - self._policy_plugins:
+            notes.append(f"Gravitee: no {', '.join(sorted(needed - self._policy_plugins))} policy plugin is installed "
+                         "on this gateway (GET /plugins/policies): the apply will fail before writing this API")
+        return notes
+
+    @classmethod
+    def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:
+        """Gravitee refuses, before any request:
+        - two CORS policies on one API: its one CORS configuration is the HTTP listener's `cors` (definition
+          model HttpListener.cors; 4.12.17 bundles no cors policy plugin, gravitee-apim-distribution/pom.xml);
+        - two APIs whose base paths overlap (`/pets` and `/pets/v2`): VerifyApiPathDomainService refuses a
+          path that is a prefix of another's (ApiPathExtractor.findConflictingPathError)."""
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
+        paths: list[tuple[str, str]] = []
+        for record in sorted(records, key=lambda r: str(r["name"])):
+            spec = record.get("spec") or {}
+            if record["kind"] == "API" and spec.get("basePath"):
+                path = str(spec["basePath"]).rstrip("/") + "/"
+                clash = next(((n, p) for n, p in paths if p.startswith(path) or path.startswith(p)), None)
+                if clash is not None and clash[1] != path:  # equal paths: engine.conflicts says it already
+                    problems.append(Problem("API", str(record["name"]), "spec.basePath",
+                                            f"gravitee refuses a listener path that is a prefix of another API's "
+                                            f"(ApiPathExtractor.findConflictingPathError): {path} and {clash[1]} "
+                                            f"of API {clash[0]!r}", other=("API", clash[0])))
+                paths.append((str(record["name"]), path))
+            if record["kind"] != "Policy" or spec.get("type") != "cors":
+                continue
+            api = str(spec.get("api"))
+            if api in seen:
+                problems.append(Problem("Policy", str(record["name"]), "spec.type",
+                                        f"gravitee keeps one CORS configuration per API (its HTTP listener's): API "
+                                        f"{api!r} already has CORS policy {seen[api]!r}", other=("Policy", seen[api])))
+            else:
+                seen[api] = str(record["name"])
+        return problems
 
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,11 @@ Mapping (see the adapter docstring for the why):
   `stoa-method-filter` (a `mock` step selected on those methods). Ownership and identity live in
   `labels`: `managed-by:stoa-reconciler`, `stoa-owner:<owner>`, `stoa-name:<name>`,
   `stoa-tenant:<tenant>`, `stoa-openapi:<hash>`; foreign labels are kept.
-- Policy -> a flow `stoa-policy:<name>` in each managed plan of its API (`stoa-keyless` KEY_LESS and
-  `stoa-api-key` API_KEY): `rate-limit` (second/minute), `quota` (hour/day) or `cors`.
+- Policy -> rate limits are a flow `stoa-policy:<name>` in each managed plan of its API (`stoa-keyless`
+  KEY_LESS and `stoa-api-key` API_KEY): `rate-limit` (second/minute) or `quota` (hour/day). CORS is
+  not a policy plugin in Gravitee 4.12 (the distribution bundles none; a `cors` step is 404
+  `plugin.notFound`): it is the HTTP listener's `cors` field (HttpListener.cors), named by the API
+  label `stoa-cors:<policy name>`. One CORS policy per API.
 - Consumer -> a v1 application whose description carries a marker `[stoa:{json}]` (v1 applications
   have no labels): owner, manifest name, email and the API key's fingerprint. Its API-key
   subscriptions (to each subscribed API's `stoa-api-key` plan) are read back by the adapter.
@@ -28,6 +31,8 @@ NAME_PREFIX = own.string_tag(own.key("name"))
 TENANT_PREFIX = own.string_tag(own.key("tenant"))
 OPENAPI_PREFIX = own.string_tag(own.key("openapi"))
 OUR_LABEL_PREFIXES = (OWNER_PREFIX, NAME_PREFIX, TENANT_PREFIX, OPENAPI_PREFIX)
+CORS_PREFIX = own.string_tag(own.key("cors"))
+"""Label naming the CORS policy held by the API's listener (kept apart from the API's own labels)."""
 
 METHOD_FILTER_FLOW = "stoa-method-filter"
 POLICY_FLOW_PREFIX = "stoa-policy:"
@@ -209,15 +214,6 @@ def policy_step(spec: dict[str, Any]) -> dict[str, Any]:
         key = "rate" if policy == "rate-limit" else "quota"
         return {"name": "Rate limiting" if key == "rate" else "Quota", "enabled": True, "policy": policy,
                 "configuration": {key: {"limit": int(config["requests"]), "periodTime": 1, "periodTimeUnit": unit}}}
-    if spec["type"] == "cors":
-        return {"name": "CORS", "enabled": True, "policy": "cors", "configuration": {
-            "allowOrigin": sorted(config.get("origins") or []),
-            "allowMethods": sorted(config.get("methods") or []),
-            "allowHeaders": sorted(config.get("headers") or []),
-            "exposeHeaders": sorted(config.get("exposeHeaders") or []),
-            "allowCredentials": bool(config.get("credentials", False)),
-            "maxAge": int(config.get("maxAge", 3600)),
-        }}
     raise ValueError(f"unsupported policy type {spec['type']!r}")
 
 
@@ -242,12 +238,6 @@ def policy_from_flow(flow: dict[str, Any], api: str) -> tuple[str, dict[str, Any
             period = f"{inner.get('periodTime')} {period}"
         config: dict[str, Any] = {"requests": inner.get("limit"), "period": period}
         ptype = "rate_limit"
-    elif policy == "cors":
-        config = {"origins": sorted(cfg.get("allowOrigin") or []), "methods": sorted(cfg.get("allowMethods") or []),
-                  "headers": sorted(cfg.get("allowHeaders") or []),
-                  "exposeHeaders": sorted(cfg.get("exposeHeaders") or []),
-                  "credentials": bool(cfg.get("allowCredentials", False)), "maxAge": cfg.get("maxAge")}
-        ptype = "cors"
     else:
         config = {"policy": policy, "configuration": cfg}
         ptype = str(policy)
@@ -257,10 +247,12 @@ def policy_from_flow(flow: dict[str, Any], api: str) -> tuple[str, dict[str, Any
 
 
 def plan_policies(plan: dict[str, Any], api: str) -> dict[str, dict[str, Any]]:
+    """Our policy flows of a plan. A `cors` step (written before CORS moved to the listener) is not a
+    policy any more: the plan then has an extra flow, so it is rewritten without it."""
     out: dict[str, dict[str, Any]] = {}
     for flow in plan.get("flows") or []:
         parsed = policy_from_flow(flow, api)
-        if parsed is not None:
+        if parsed is not None and parsed[1]["type"] != "cors":
             out[parsed[0]] = parsed[1]
     return out
 
@@ -286,6 +278,87 @@ def plan_update_body(plan: dict[str, Any], policies: dict[str, dict[str, Any]]) 
             "security": {"configuration": (plan.get("security") or {}).get("configuration") or {}},
             "validation": "AUTO", "characteristics": plan.get("characteristics") or [],
             "flows": plan_flows(policies)}
+
+
+# ---------------------------------------------------------------------------- CORS (the HTTP listener's)
+def cors_from_policy(spec: dict[str, Any]) -> dict[str, Any]:
+    """A CORS policy as Gravitee's `Cors` of an HTTP listener (definition model Cors.java)."""
+    config = spec["config"]
+    return {"enabled": True, "allowOrigin": sorted(config.get("origins") or []),
+            "allowMethods": sorted(config.get("methods") or []), "allowHeaders": sorted(config.get("headers") or []),
+            "exposeHeaders": sorted(config.get("exposeHeaders") or []),
+            "allowCredentials": bool(config.get("credentials", False)), "maxAge": int(config.get("maxAge", 3600))}
+
+
+def norm_cors(cors: Any) -> dict[str, Any] | None:
+    """A listener's `cors` in a comparable form: Gravitee keeps its lists as sets (no order) and fills
+    defaults (`enabled` false, `maxAge` -1, `allowCredentials` false)."""
+    if not isinstance(cors, dict):
+        return None
+    return {"enabled": bool(cors.get("enabled", False)),
+            **{k: sorted(str(v) for v in cors.get(k) or []) for k in
+               ("allowOrigin", "allowMethods", "allowHeaders", "exposeHeaders")},
+            "allowCredentials": bool(cors.get("allowCredentials", False)), "maxAge": int(cors.get("maxAge", -1))}
+
+
+def http_listener(api: dict[str, Any]) -> dict[str, Any] | None:
+    for listener in api.get("listeners") or []:
+        if listener.get("type") == "HTTP":
+            return dict(listener)
+    return None
+
+
+def api_cors(api: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """(our CORS policy's name or None, the HTTP listener's `cors` or None) of a live API."""
+    listener = http_listener(api) or {}
+    return label_value(api.get("labels") or [], CORS_PREFIX), norm_cors(listener.get("cors"))
+
+
+def policy_from_cors(cors: dict[str, Any] | None, api: str) -> dict[str, Any]:
+    """The canonical CORS policy held by a listener (an empty config when the listener lost it)."""
+    if cors is None:
+        return {"api": api, "type": "cors", "config": {}}
+    config: dict[str, Any] = {"origins": cors["allowOrigin"], "methods": cors["allowMethods"],
+                              "headers": cors["allowHeaders"], "exposeHeaders": cors["exposeHeaders"],
+                              "credentials": cors["allowCredentials"], "maxAge": cors["maxAge"]}
+    if not cors["enabled"]:
+        config["enabled"] = False
+    return {"api": api, "type": "cors", "config": config}
+
+
+def with_cors(body: dict[str, Any], name: str | None, cors: dict[str, Any] | None) -> dict[str, Any]:
+    """An UpdateApiV4 body whose HTTP listener holds `cors` (none when None) and whose `stoa-cors:`
+    label names `name` (none when None)."""
+    out = dict(body)
+    listeners = []
+    for listener in out.get("listeners") or []:
+        listener = dict(listener)
+        if listener.get("type") == "HTTP":
+            listener.pop("cors", None)
+            if cors is not None:
+                listener["cors"] = cors
+        listeners.append(listener)
+    out["listeners"] = listeners
+    labels = [lb for lb in out.get("labels") or [] if not str(lb).startswith(CORS_PREFIX)]
+    out["labels"] = labels + ([CORS_PREFIX + name] if name is not None else [])
+    return out
+
+
+def api_keep_body(live: dict[str, Any]) -> dict[str, Any]:
+    """UpdateApiV4 from a live API as it is (for a change of its CORS only)."""
+    body = {k: v for k, v in live.items() if k in UPDATE_KEYS and v is not None}
+    body["definitionVersion"] = "V4"
+    return body
+
+
+def step_policies(api_body: dict[str, Any], plan_bodies: list[dict[str, Any]]) -> set[str]:
+    """Policy plugin ids the steps of these API and plan flows use (each must be installed)."""
+    out: set[str] = set()
+    for body in (api_body, *plan_bodies):
+        for flow in body.get("flows") or []:
+            for phase in ("request", "response", "publish", "subscribe"):
+                out |= {str(step["policy"]) for step in flow.get(phase) or [] if step.get("policy")}
+    return out
 
 
 def policy_id(api_id: str, name: str) -> str:
