@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from reconciler.emulators.server import Emulator
@@ -33,6 +34,18 @@ class Faults:
     """Share forwarded, then the connection dropped before the answer (the write happened)."""
     delays: list[tuple[str, str, float]] = field(default_factory=list)
     """(method, path regex, seconds) added before forwarding."""
+
+
+def _dropped() -> Response:
+    """A connection cut mid-answer: the headers promise a body that never comes, then the stream dies
+    (the client sees a protocol error, not an HTTP status; the request itself was forwarded)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"{"
+        raise ConnectionResetError("injected reset after forwarding")
+
+    return StreamingResponse(body(), status_code=200, headers={"content-length": "4096"},
+                             media_type="application/json")
 
 
 class FaultProxy(Emulator):
@@ -68,6 +81,6 @@ class FaultProxy(Emulator):
                                           headers=headers, content=await request.body())
         if roll < f.error_rate + f.throttle_rate + f.reset_rate:
             self.injected.append(("reset", method, path))
-            raise ConnectionResetError("injected reset after forwarding")
+            return _dropped()
         out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS | {"content-encoding"}}
         return Response(answer.content, status_code=answer.status_code, headers=out)
