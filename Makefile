@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench schemas clean
+.PHONY: demo test lint typecheck unit etcd bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) etcd
 	$(BIN)/python -m pytest -q
+
+# The coordination tests run a real etcd (Debian package etcd-server); under CI=true they fail without it.
+SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { echo "installing etcd-server for the coordination tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y etcd-server; }
 
 test: lint typecheck unit
 

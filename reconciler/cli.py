@@ -15,11 +15,14 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from reconciler import __version__
+
+if TYPE_CHECKING:
+    from reconciler.runner import ApplyOutcome, RunOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 T = TypeVar("T")
@@ -42,6 +45,16 @@ def _max_deletes(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expects an integer (-1: no limit), got {text!r}") from None
     if value < -1 or value > MAX_DELETES:
         raise argparse.ArgumentTypeError(f"expects -1 (no limit) or 0 to {MAX_DELETES}, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects seconds, got {text!r}") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expects 0 to 86400 seconds, got {text}")
     return value
 
 
@@ -210,14 +223,45 @@ class _Interrupts:
             self._task.cancel()
 
 
+def _coordinated(args: argparse.Namespace, options: RunOptions,
+                 run: Callable[[RunOptions], Coroutine[Any, Any, ApplyOutcome]]) -> ApplyOutcome:
+    """Run an apply; with RECONCILER_ETCD_URL set, holding the etcd write lock of every gateway it touches."""
+    url = os.environ.get("RECONCILER_ETCD_URL", "").strip()
+    if not url:
+        return _run(run(options))
+    from reconciler.coordination.locks import LockInfo, apply_locks
+
+    def waiting(info: LockInfo) -> None:
+        print(f"waiting for the lock of gateway {info.gateway} (held by {info.holder} for {info.age():.1f}s; "
+              f"--lock-timeout {args.lock_timeout:g})", file=sys.stderr, flush=True)
+
+    async def go() -> ApplyOutcome:
+        async with apply_locks(url, prefix=os.environ.get("RECONCILER_ETCD_PREFIX", "/stoa-reconciler"),
+                               ttl=int(os.environ.get("RECONCILER_MEMBER_TTL", "10") or 10),
+                               timeout=args.lock_timeout, on_wait=waiting) as locks:
+            return await run(dataclasses.replace(options, guard=locks))
+
+    return _run(go())
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
-    from reconciler.output import render
-    from reconciler.runner import ApplyOutcome, RepoPlan, RunOptions, ValidationFailed, apply_repo, apply_saved
+    from reconciler.coordination.errors import CoordinationError
 
     target = Path(args.path)
     interrupts = _Interrupts()
     base: RunOptions = _options(args)  # type: ignore[assignment]
     options = dataclasses.replace(base, stop=interrupts.stop)
+    try:
+        return _apply(args, target, interrupts, options)
+    except CoordinationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _apply(args: argparse.Namespace, target: Path, interrupts: _Interrupts, options: RunOptions) -> int:
+    from reconciler.output import render
+    from reconciler.runner import RepoPlan, ValidationFailed, apply_repo, apply_saved
+
     try:
         if target.is_file() and target.suffix == ".json":
             try:
@@ -233,11 +277,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             root = Path(args.repo) if args.repo else Path.cwd()
             shown = len(saved.errors)
-            async def go() -> ApplyOutcome:
+            async def go(opts: RunOptions) -> ApplyOutcome:
                 interrupts.arm()
-                return await apply_saved(saved, root, options)
+                return await apply_saved(saved, root, opts)
 
-            outcome: ApplyOutcome = _run(go())
+            outcome: ApplyOutcome = _coordinated(args, options, go)
             for error in outcome.plan.errors[shown:]:  # found while applying: not in the plan printed above
                 print(f"error: {error}", file=sys.stderr)
         else:
@@ -250,7 +294,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                     return True
                 return False
 
-            outcome = _run(apply_repo(target, options, approve=approve))
+            outcome = _coordinated(args, options, lambda opts: apply_repo(target, opts, approve=approve))
             if outcome.declined:
                 print("Apply cancelled; nothing was changed.", file=sys.stderr)
                 return EXIT_ERROR
@@ -400,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--repo", help="with a saved plan: the repo root that relative secret files are read from")
+    p.add_argument("--lock-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="with RECONCILER_ETCD_URL: how long to wait for a gateway's write lock (0: fail at once)")
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("schema", help="print the JSON Schemas of the manifest kinds")

@@ -15,10 +15,11 @@ import dataclasses
 import gc
 import importlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from reconciler.adapters import registry
 from reconciler.adapters.base import GatewayAdapter
@@ -43,6 +44,13 @@ __all__ = [
     "apply_repo", "apply_state", "build_adapters", "loaded", "plan_repo", "plan_state", "state_adapters",
 ]
 
+class WriteGuard(Protocol):
+    """Held around every apply of some gateways (the etcd locks of `reconciler.coordination`): the
+    runner does not know what it is, only that it yields the stop signal the executor must check."""
+
+    def hold(self, gateways: frozenset[str], stop: StopSignal | None) -> AbstractAsyncContextManager[StopSignal]: ...
+
+
 @dataclass(frozen=True)
 class RunOptions:
     gateways: frozenset[str] | None = None
@@ -62,6 +70,18 @@ class RunOptions:
     run where the production keys must be, so a missing one is an error, not drift)."""
     stop: StopSignal | None = field(default=None, compare=False)
     """Set (by the CLI on SIGTERM/SIGINT) to start no new write; in-flight requests finish."""
+    guard: WriteGuard | None = field(default=None, compare=False)
+    """Taken before an apply reads its gateways and held until its last write (None: no coordination)."""
+
+
+@contextlib.asynccontextmanager
+async def guarded(options: RunOptions, gateways: Iterable[str]) -> AsyncIterator[RunOptions]:
+    """The options to apply with while holding `options.guard` on `gateways` (the same options without one)."""
+    if options.guard is None:
+        yield options
+        return
+    async with options.guard.hold(frozenset(gateways), options.stop) as stop:
+        yield dataclasses.replace(options, stop=stop)
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -432,16 +452,18 @@ async def apply_state(
     outcome = ApplyOutcome(prep.plan)
     scrubbing = install(prep.scrubber)
     try:
-        with paused_gc():  # reading back 90,000 objects builds acyclic records: the cyclic GC only rescans
-            await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
-        limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
-        _check_deletes(prep.plan, limit)
-        if approve is not None and not approve(prep.plan):
-            outcome.declined = True
-            return outcome
-        if prep.plan.errors:
-            return outcome
-        await _apply_all(prep.plan, prep.adapters, prep.secrets, options, outcome)
+        # locked before the live state is read: the plan applied is the plan of what this run saw
+        async with guarded(options, prep.plan.gateways) as options:
+            with paused_gc():  # reading back 90,000 objects builds acyclic records: the GC only rescans
+                await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
+            limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
+            _check_deletes(prep.plan, limit)
+            if approve is not None and not approve(prep.plan):
+                outcome.declined = True
+                return outcome
+            if prep.plan.errors:
+                return outcome
+            await _apply_all(prep.plan, prep.adapters, prep.secrets, options, outcome)
     finally:
         await _close(prep.adapters)
         uninstall(scrubbing)
@@ -510,25 +532,27 @@ async def apply_saved(saved: RepoPlan, root: Path, options: RunOptions = RunOpti
     scrubber = Scrubber(v for fields in secrets.values() for v in fields.values())
     adapters: dict[str, GatewayAdapter] = {}
     try:
-        for name, gplan in saved.gateways.items():
-            if gplan.error is not None or not gplan.pending:
-                continue
-            settings = dict(gplan.config)
-            if name in options.endpoints:
-                settings["base_url"] = options.endpoints[name]
-            try:
-                adapter = adapter_from_settings(settings, root, env, scrubber)
-                await adapter.connect()
-                live = await read_live(adapter)
-            except (GatewayError, LookupError) as exc:
-                gplan.error = f"cannot read gateway: {getattr(exc, 'message', exc)}"
-                gplan.error_kind = "config" if isinstance(exc, LookupError) else "unreachable"
-                continue
-            adapters[name] = adapter
-            if fingerprint(live) != gplan.fingerprint:
-                gplan.error, gplan.error_kind = "the live state changed since this plan was made; run plan again", "stale"
-                continue
-        await _apply_all(saved, adapters, secrets, options, outcome)
+        writes = [n for n, g in saved.gateways.items() if g.error is None and g.pending]
+        async with guarded(options, writes) as options:
+            for name, gplan in saved.gateways.items():
+                if gplan.error is not None or not gplan.pending:
+                    continue
+                settings = dict(gplan.config)
+                if name in options.endpoints:
+                    settings["base_url"] = options.endpoints[name]
+                try:
+                    adapter = adapter_from_settings(settings, root, env, scrubber)
+                    await adapter.connect()
+                    live = await read_live(adapter)
+                except (GatewayError, LookupError) as exc:
+                    gplan.error = f"cannot read gateway: {getattr(exc, 'message', exc)}"
+                    gplan.error_kind = "config" if isinstance(exc, LookupError) else "unreachable"
+                    continue
+                adapters[name] = adapter
+                if fingerprint(live) != gplan.fingerprint:
+                    gplan.error, gplan.error_kind = "the live state changed since this plan was made; run plan again", "stale"
+                    continue
+            await _apply_all(saved, adapters, secrets, options, outcome)
     finally:
         await _close(adapters)
     return outcome

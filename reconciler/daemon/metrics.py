@@ -38,6 +38,13 @@ class Metrics:
             "reconciler_webhooks_total", "Webhook deliveries.", ["provider", "result"], registry=r)
         self.reconciles = Counter(
             "reconciler_reconciles_total", "Gateway reconciles run, by trigger mode.", ["gateway", "mode"], registry=r)
+        self.coordination: CoordinationMetrics | None = None
+        """Registered only when replicas coordinate: a single replica's metrics stay as they were."""
+
+    def coordinated(self) -> CoordinationMetrics:
+        if self.coordination is None:
+            self.coordination = CoordinationMetrics(self.registry)
+        return self.coordination
 
     def record_report(self, gateway: str, report: GatewayReport | None) -> None:
         if report is None:
@@ -48,3 +55,15 @@ class Metrics:
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class CoordinationMetrics:
+    """Series of coordinated replicas: what this member owns, how many members, who holds which lock."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.owned_gateways = Gauge(
+            "reconciler_owned_gateways", "Gateways this member reconciles (coordinated replicas).", registry=r)
+        self.members = Gauge("reconciler_members", "Live members seen in etcd, this one included.", registry=r)
+        self.lock_age = Gauge(
+            "reconciler_gateway_lock_age_seconds", "How long the gateway's write lock has been held, by holder.",
+            ["gateway", "holder"], registry=r)

@@ -63,3 +63,5 @@ class Failure(StrEnum):
     """The commit is invalid for this run (unknown gateway, missing secret)."""
     ERROR = "error"
     """An unexpected exception."""
+    LOCK = "lock"
+    """Coordination refused the apply: the gateway's lock stayed taken, or this member lost its lease."""

@@ -39,6 +39,8 @@ from typing import Any
 
 import uvicorn
 
+from reconciler.coordination.errors import CoordinationError
+from reconciler.coordination.membership import Coordination, Membership, StaticShards
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.modes import Failure, Mode, Trigger
@@ -143,15 +145,58 @@ class Daemon:
         self.schedules = Schedules()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
+        self._coordination_stop = asyncio.Event()
         self._watch_stop = asyncio.Event()
         self.server: uvicorn.Server | None = None
+        self.coordination: Coordination | None = make_coordination(settings)
+        self._owned: frozenset[str] = frozenset()
+        """Gateways this member owned at the last look (all of them without coordination)."""
+
+    # ------------------------------------------------------------------ coordination
+    @property
+    def membership(self) -> Membership | None:
+        return self.coordination if isinstance(self.coordination, Membership) else None
+
+    def owns(self, gateway: str) -> bool:
+        return self.coordination is None or gateway in self.coordination.owned([gateway])
+
+    def _known_gateways(self) -> list[str]:
+        rev = self.state.source.good
+        return sorted(rev.gateways) if rev is not None else sorted(self.gateway_workers)
+
+    def _ownership_changed(self) -> None:
+        """After every look at the members: apply the gateways just taken over, log the ones handed on."""
+        if self.coordination is None:
+            return
+        gateways = self._known_gateways()
+        owned = self.coordination.owned(gateways)
+        metrics = self.metrics.coordinated()
+        metrics.owned_gateways.set(len(owned))
+        membership = self.membership
+        if membership is not None:
+            metrics.members.set(len(membership.members))
+            metrics.lock_age.clear()
+            for name, info in membership.locks.items():
+                metrics.lock_age.labels(name, info.holder).set(info.age())
+        if owned == self._owned:
+            return
+        gained, lost = owned - self._owned, self._owned - owned
+        self._owned = owned
+        for name in sorted(lost):
+            log.info("gateway %s is no longer ours (owner: %s)", name, self.coordination.owner_of(name) or "nobody",
+                     extra={"gateway": name})
+        for name in sorted(gained):
+            log.info("gateway %s is ours now; reconciling it", name, extra={"gateway": name})
+            worker = self.gateway_workers.get(name)
+            if worker is not None:
+                worker.trigger(Trigger.COMMIT).add_done_callback(_consume)
 
     # ------------------------------------------------------------------ options
     def run_options(self, gateway: str | None = None) -> RunOptions:
         s = self.settings
         names = frozenset({gateway}) if gateway is not None else (frozenset(s.gateways) if s.gateways else None)
         return RunOptions(gateways=names, endpoints=dict(s.endpoints), adopt=s.adopt, max_deletes=s.max_deletes,
-                          prune=s.prune, require_secrets=True)
+                          prune=s.prune, require_secrets=True, guard=self.membership)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -235,6 +280,8 @@ class Daemon:
         src.good = prepared
         self.source.pinned = {rev.path}
         self._ensure_gateways(prepared.gateways)
+        if self.coordination is not None:
+            self._owned = self.coordination.owned(prepared.gateways)
         return self._fan_out(Trigger.SYNC if forced else Trigger.COMMIT)
 
     def _fan_out(self, reason: Trigger) -> list[asyncio.Future[GatewayRun]]:
@@ -264,6 +311,9 @@ class Daemon:
         rev = self.state.source.good
         if rev is None:
             return GatewayRun(name, Mode.SKIP, None, False, error="no valid revision yet")
+        if not self.owns(name):
+            owner = self.coordination.owner_of(name) if self.coordination is not None else None
+            return GatewayRun(name, Mode.SKIP, rev.commit, True, error=None if owner else "no live member owns it")
         status = self.state.gateway(name)
         heal = self.settings.drift_mode == "heal"
         if reasons & APPLY_REASONS:
@@ -325,6 +375,8 @@ class Daemon:
             run.ok = reason is None
         except ValidationFailed as exc:
             reason, run.error = Failure.VALIDATION, _strip(str(exc), rev.path)
+        except CoordinationError as exc:
+            reason, run.error = Failure.LOCK, str(exc)
         except Exception as exc:  # noqa: BLE001 - a reconcile failure is reported, never fatal
             log.exception("reconcile of %s failed", name, extra={"gateway": name})
             reason, run.error = Failure.ERROR, sanitize(f"{type(exc).__name__}: {exc}", secrets=self.secrets)
@@ -352,14 +404,15 @@ class Daemon:
     async def heartbeat(self) -> None:
         """`health_check` of every gateway; a gateway that comes back gets an immediate drift check."""
         rev = self.state.source.good
-        if rev is None or not self.gateway_workers:
+        mine = frozenset(n for n in self.gateway_workers if self.owns(n))  # the others are another member's job
+        if rev is None or not mine:
             return
         try:
-            adapters = state_adapters(rev.repo, RunOptions(gateways=frozenset(self.gateway_workers),
+            adapters = state_adapters(rev.repo, RunOptions(gateways=mine,
                                                            endpoints=dict(self.settings.endpoints)))
         except Exception as exc:  # noqa: BLE001 - e.g. a missing credential: reported per gateway
             message = sanitize(f"cannot build adapters: {exc}", secrets=self.secrets)
-            for name in self.gateway_workers:
+            for name in mine:
                 self._set_health(name, False, message)
             return
 
@@ -417,23 +470,36 @@ class Daemon:
                 warnings.append(f"gateway {g.name} is unhealthy: {g.health_error}")
             if g.last_error:
                 warnings.append(f"gateway {g.name}: {g.last_error}")
+        membership = self.membership
+        if membership is not None and not membership.ready:
+            warnings.append(f"coordination: member {membership.member} holds no lease "
+                            f"({membership.error or 'joining'}); applying nothing")
         status = "failing" if problems else ("degraded" if warnings else "ok")
         body = {
             "status": status, "version": VERSION, "problems": problems + warnings,
             "source": src.as_json(), "drift_mode": self.settings.drift_mode,
             "gateways": [g.health_json() for g in sorted(st.gateways.values(), key=lambda g: g.name)],
         }
+        if self.coordination is not None:
+            body["coordination"] = self.coordination.describe(self._known_gateways())
         return (503 if problems else 200), body
 
     def status_json(self) -> dict[str, Any]:
-        """`GET /status`: the last plan of every gateway."""
-        return {
+        """`GET /status`: the last plan of every gateway (and, coordinated, who owns and who locks what)."""
+        body: dict[str, Any] = {
             "version": VERSION, "source": self.state.source.as_json(),
             "gateways": {name: {**g.health_json(), "last_attempted_commit": g.last_attempted_commit,
                                 "last_check": g.last_check, "health_error": g.health_error, "reconciles": g.reconciles,
                                 "last_plan": g.last_plan}
                          for name, g in sorted(self.state.gateways.items())},
         }
+        if self.coordination is not None:
+            body["coordination"] = self.coordination.describe(self._known_gateways())
+            for name, g in body["gateways"].items():
+                g["owner"] = self.coordination.owner_of(name)
+                lock = self.membership.locks.get(name) if self.membership is not None else None
+                g["lock"] = lock.as_json() if lock is not None else None
+        return body
 
     # ------------------------------------------------------------------ supervision
     def _spawn(self, name: str, coro: Awaitable[None]) -> None:
@@ -511,6 +577,15 @@ class Daemon:
                 loop.add_signal_handler(sig, handler)
         log.info("daemon starting", extra={"version": VERSION, "source": self.source.location,
                                            "drift_mode": self.settings.drift_mode})
+        if self.coordination is None:
+            log.info("no coordination configured: this single replica reconciles every gateway "
+                     "(RECONCILER_ETCD_URL or RECONCILER_SHARDS share them between replicas)")
+        elif isinstance(self.coordination, Membership):
+            log.info("coordinating on etcd %s as member %s", self.coordination.etcd.url, self.coordination.member,
+                     extra={"member": self.coordination.member})
+            self._spawn("coordination", self.coordination.run(self._coordination_stop, self._ownership_changed))
+        else:
+            log.info("static shard %s of %d", self.coordination.member, self.settings.shards)
         self._spawn("source worker", self.source_worker.run())
         self._start_watch()
         if serve_http:
@@ -558,6 +633,10 @@ class Daemon:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+        self._coordination_stop.set()
+        if self.membership is not None:
+            with contextlib.suppress(Exception):
+                await self.membership.close()
         if self.server is not None:
             self.server.should_exit = True
         rest = [t for t in self._tasks.values() if not t.done()]
@@ -589,6 +668,16 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def make_coordination(settings: DaemonSettings) -> Coordination | None:
+    """etcd membership, static StatefulSet shards, or None (one replica, as before)."""
+    if settings.etcd_url is not None:
+        return Membership(settings.etcd_url, prefix=settings.etcd_prefix, member=settings.member_id,
+                          ttl=settings.member_ttl, lock_timeout=settings.lock_timeout)
+    if settings.shards:
+        return StaticShards(settings.shard_index or 0, settings.shards)
+    return None
 
 
 def run_daemon(settings: DaemonSettings, *, config_file: Path | None = None) -> int:

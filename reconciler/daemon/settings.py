@@ -10,6 +10,7 @@ so they never show up in a repr, a log line or an error.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from reconciler.coordination.rendezvous import ordinal
 
 ENV_PREFIX = "RECONCILER_"
 
@@ -67,6 +70,32 @@ class DaemonSettings(BaseModel):
     api_token: SecretStr | None = None
     shutdown_timeout: float = Field(default=30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # several replicas
+    etcd_url: str | None = None
+    etcd_prefix: str = "/stoa-reconciler"
+    member_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    member_ttl: int = Field(default=5, ge=1, le=300)
+    lock_timeout: float = Field(default=30.0, ge=0)
+    shards: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_coordination(self) -> DaemonSettings:
+        if self.etcd_url is not None and self.shards:
+            raise ValueError("set etcd_url (RECONCILER_ETCD_URL) or shards (RECONCILER_SHARDS), not both")
+        if self.etcd_url is not None and not self.etcd_url.startswith(("http://", "https://")):
+            raise ValueError("etcd_url must be an http(s):// URL of etcd's client endpoint")
+        if self.shards:
+            try:
+                index = ordinal(self.member_id)
+            except ValueError as exc:
+                raise ValueError(f"shards needs a StatefulSet pod name as member id: {exc}") from None
+            if index >= self.shards:
+                raise ValueError(f"pod ordinal {index} is not below shards ({self.shards})")
+        return self
+
+    @property
+    def shard_index(self) -> int | None:
+        return ordinal(self.member_id) if self.shards else None
 
     @model_validator(mode="after")
     def _one_source(self) -> DaemonSettings:
@@ -128,6 +157,15 @@ FIELDS: tuple[Field_, ...] = (
            "disabled.", secret=True),
     Field_("shutdown_timeout", "float", "30", "On SIGTERM, how long a running apply may take to finish."),
     Field_("log_level", "choice", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR` (`LOG_LEVEL` also works)."),
+    Field_("etcd_url", "str", "", "etcd v3 client URL (`http://etcd:2379`): several daemons share the gateways "
+           "(rendezvous hashing over live members), fail over, and lock every apply. Unset: one replica."),
+    Field_("etcd_prefix", "str", "/stoa-reconciler", "Key prefix in etcd (members, locks)."),
+    Field_("member_id", "str", "hostname", "This daemon's member name (unique among live members; with `SHARDS`, "
+           "a StatefulSet pod name `name-N`)."),
+    Field_("member_ttl", "int", "5", "Seconds of the member lease: a dead daemon's gateways move after about this."),
+    Field_("lock_timeout", "float", "30", "Seconds an apply waits for a gateway's write lock (etcd only)."),
+    Field_("shards", "int", "0", "Static sharding without etcd: total shards of a StatefulSet; the shard is the "
+           "pod ordinal of `MEMBER_ID` (0: off)."),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
 

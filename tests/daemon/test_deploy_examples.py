@@ -40,3 +40,57 @@ def test_systemd_unit_runs_the_daemon_and_reloads_with_sighup() -> None:
     assert "reconciler daemon --config /etc/stoa-reconciler/daemon.yaml" in unit
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
     assert "KillSignal=SIGTERM" in unit
+
+
+def _pod_env(doc: dict[str, object]) -> dict[str, dict[str, object]]:
+    container = doc["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_statefulset_shards_match_the_replicas_and_each_pod_gets_its_share(tmp_path: Path) -> None:
+    from reconciler.coordination.membership import StaticShards
+    from reconciler.daemon.runner import make_coordination
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes-statefulset.yaml").read_text())}
+    sts = docs["StatefulSet"]
+    env = _pod_env(sts)
+    assert sts["spec"]["replicas"] == 3 == int(env["RECONCILER_SHARDS"]["value"])  # type: ignore[call-overload]
+    assert env["RECONCILER_MEMBER_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    gateways = [f"gw-{i}" for i in range(30)]
+    shares = []
+    for n in range(3):
+        settings = load_settings(None, {"RECONCILER_LOCAL_PATH": str(tmp_path), "RECONCILER_SHARDS": "3",
+                                        "RECONCILER_MEMBER_ID": f"stoa-reconciler-{n}"})
+        coordination = make_coordination(settings)
+        assert isinstance(coordination, StaticShards) and coordination.member == str(n)
+        shares.append(coordination.owned(gateways))
+    assert sum(len(s) for s in shares) == 30 and frozenset().union(*shares) == frozenset(gateways)
+
+
+def test_shard_settings_are_checked(tmp_path: Path) -> None:
+    import pytest
+
+    from reconciler.daemon.settings import SettingsError
+
+    base = {"RECONCILER_LOCAL_PATH": str(tmp_path), "RECONCILER_SHARDS": "3"}
+    with pytest.raises(SettingsError, match="StatefulSet pod name"):
+        load_settings(None, {**base, "RECONCILER_MEMBER_ID": "laptop"})
+    with pytest.raises(SettingsError, match="not below shards"):
+        load_settings(None, {**base, "RECONCILER_MEMBER_ID": "stoa-reconciler-3"})
+    with pytest.raises(SettingsError, match="not both"):
+        load_settings(None, {**base, "RECONCILER_MEMBER_ID": "r-0", "RECONCILER_ETCD_URL": "http://127.0.0.1:2379"})
+    single = load_settings(None, {"RECONCILER_LOCAL_PATH": str(tmp_path)})
+    from reconciler.daemon.runner import make_coordination
+
+    assert make_coordination(single) is None
+
+
+def test_etcd_deployment_runs_three_coordinated_replicas() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes-etcd.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    env = _pod_env(deployment)
+    assert deployment["spec"]["replicas"] == 3
+    url = env["RECONCILER_ETCD_URL"]["value"]
+    etcd = next(d for d in docs if d["kind"] == "Service" and str(url).startswith(f"http://{d['metadata']['name']}:"))
+    assert etcd["spec"]["ports"][0]["port"] == 2379
+    assert any(d["kind"] == "StatefulSet" and d["metadata"]["name"] == etcd["metadata"]["name"] for d in docs)

@@ -58,7 +58,7 @@ def test_apply_converges_within_three_runs_under_faults(running: Any, gateway: s
     faults = Faults(seed=seed, error_rate=0.20, throttle_rate=0.10, reset_rate=0.05)
     runs = 0
     with FaultProxy(endpoints[gateway], faults) as proxy:
-        for runs in range(1, 4):
+        for runs in range(1, 4):  # noqa: B007 - the count is reported below
             outcome = asyncio.run(apply_repo(repo, _options(gateway, proxy.url, env)))
             if not outcome.failed and not outcome.plan.errors:
                 break
