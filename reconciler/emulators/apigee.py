@@ -13,7 +13,9 @@ from the adapter. What it implements, and how strictly:
   real ZIP with `apiproxy/<name>.xml`, at least one `apiproxy/proxies/*.xml` ProxyEndpoint with a
   `HTTPProxyConnection/BasePath`, `apiproxy/targets/*.xml` TargetEndpoints with an
   `HTTPTargetConnection/URL`, route rules naming existing targets and steps naming existing policies;
-  otherwise 400 INVALID_ARGUMENT with a `BadBundle` detail listing violations. Each import of an
+  policies of type VerifyAPIKey, Quota, CORS and RaiseFault holding only their documented child elements
+  and attributes (`POLICY_ELEMENTS`); otherwise 400 INVALID_ARGUMENT with a `BadBundle` detail listing
+  violations. Each import of an
   existing proxy creates the next revision. `get`, `patch` (`updateMask=labels`, GCP label rules),
   `delete` (400 FAILED_PRECONDITION while a revision is deployed); `revisions.get` (`format=bundle`
   returns the ZIP) and `revisions.delete`.
@@ -83,6 +85,55 @@ def _bad_bundle(violations: list[str]) -> ApiError:
     return ApiError(400, "bundle contains errors", "INVALID_ARGUMENT", [detail])
 
 
+_COMMON_ATTRS = frozenset({"name", "continueOnError", "enabled", "async"})
+#: Policy type -> element path -> allowed child elements, from the policy reference pages (ledger rows
+#: apigee.md "policy XML"): only these four types are checked; other policy types pass unchecked.
+POLICY_ELEMENTS: dict[str, dict[str, frozenset[str]]] = {
+    "VerifyAPIKey": {"VerifyAPIKey": frozenset({"DisplayName", "APIKey"})},
+    "CORS": {"CORS": frozenset({"AllowCredentials", "AllowHeaders", "AllowMethods", "AllowOrigins", "DisplayName",
+                                "ExposeHeaders", "GeneratePreflightResponse", "IgnoreUnresolvedVariables", "MaxAge"})},
+    "RaiseFault": {"RaiseFault": frozenset({"DisplayName", "FaultResponse", "IgnoreUnresolvedVariables",
+                                            "ShortFaultReason"}),
+                   "RaiseFault/FaultResponse": frozenset({"Add", "Copy", "Remove", "Set", "AssignVariable"}),
+                   "RaiseFault/FaultResponse/Set": frozenset({"Headers", "Payload", "QueryParams", "FormParams",
+                                                              "StatusCode", "ReasonPhrase", "Verb", "Path",
+                                                              "Version"})},
+    "Quota": {"Quota": frozenset({"DisplayName", "Allow", "Interval", "TimeUnit", "StartTime", "Distributed",
+                                  "Synchronous", "AsynchronousConfiguration", "Identifier", "MessageWeight",
+                                  "UseQuotaConfigInAPIProduct", "SharedName", "CountOnly", "EnforceOnly"}),
+              "Quota/UseQuotaConfigInAPIProduct": frozenset({"DefaultConfig"}),
+              "Quota/UseQuotaConfigInAPIProduct/DefaultConfig": frozenset({"Allow", "Interval", "TimeUnit"})},
+}
+POLICY_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "VerifyAPIKey/APIKey": frozenset({"ref"}),
+    "Quota": _COMMON_ATTRS | {"type"},
+    "Quota/UseQuotaConfigInAPIProduct": frozenset({"stepName"}),
+}
+
+
+def policy_violations(path: str, el: ElementTree.Element) -> list[str]:
+    """Unknown child elements / attributes of a known policy type (Apigee refuses such a bundle)."""
+    table = POLICY_ELEMENTS.get(el.tag)
+    if table is None:
+        return []
+    out: list[str] = []
+
+    def walk(node: ElementTree.Element, where: str) -> None:
+        allowed_attrs = POLICY_ATTRIBUTES.get(where, _COMMON_ATTRS if where == el.tag else None)
+        if allowed_attrs is not None:
+            out.extend(f"{path}: unknown attribute {a!r} on <{node.tag}>" for a in node.attrib if a not in allowed_attrs)
+        allowed = table.get(where)
+        if allowed is None:
+            return
+        for child in node:
+            if child.tag not in allowed:
+                out.append(f"{path}: unknown element <{child.tag}> in <{node.tag}> ({el.tag} policy)")
+            else:
+                walk(child, f"{where}/{child.tag}")
+    walk(el, el.tag)
+    return out
+
+
 def parse_bundle(data: bytes) -> dict[str, Any]:
     """Validate a proxy bundle ZIP and summarise it as an ApiProxyRevision would (raises ApiError)."""
     try:
@@ -111,6 +162,7 @@ def parse_bundle(data: bytes) -> dict[str, Any]:
             el = xml(n)
             if el is not None:
                 policies[el.get("name") or n.rsplit("/", 1)[1][:-4]] = el.tag
+                violations += policy_violations(n, el)
     targets: dict[str, str] = {}
     for n in names:
         if re.fullmatch(r"apiproxy/targets/[^/]+\.xml", n):

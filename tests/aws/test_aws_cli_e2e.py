@@ -69,7 +69,8 @@ def write_repo(root: Path, *, with_orders: bool = True) -> Path:
               environment: dev
               baseUrl: https://apigateway.us-east-1.amazonaws.com
               credentials: {accessKeyId: {env: AWS_KEY_ID}, secretAccessKey: {env: AWS_SECRET}}
-              options: {region: us-east-1, stage: prod, deploymentIntervalSeconds: 0, requestsPerSecond: 1000}
+              options: {region: us-east-1, stage: prod, deploymentIntervalSeconds: 0, requestsPerSecond: 1000,
+                        quotaScale: "0.001"}
             """,
         "apis/pets.yaml": """
             apiVersion: gostoa.dev/v1alpha1

@@ -77,7 +77,7 @@ async def test_every_adapter_request_matches_the_botocore_model(
     monkeypatch.setattr(GatewayHttp, "request", spy)
     config = {"name": "aws", "base_url": moto, "owner": "platform",
               "auth": {"access_key_id": "a", "secret_access_key": "b"},
-              "options": {"deploymentIntervalSeconds": 0, "requestsPerSecond": 1000}}
+              "options": {"deploymentIntervalSeconds": 0, "requestsPerSecond": 1000, "quotaScale": 0.001}}
     spec = {"tenant": "acme", "version": "1", "basePath": "/pets", "backend": "https://p.example.com",
             "methods": ["GET", "POST"], "displayName": "Pets", "openapiHash": "sha256:abc"}
     key = "k" * 24

@@ -44,7 +44,7 @@ def config(url: str, owner: str = "platform") -> dict[str, Any]:
     return {"name": "aws-dev", "gateway_type": "aws_apigateway", "base_url": url, "owner": owner,
             "auth": {"access_key_id": "testing", "secret_access_key": "testing-secret"},
             "options": {"region": "us-east-1", "stage": "prod", "deploymentIntervalSeconds": 0,
-                        "requestsPerSecond": 1000}}
+                        "requestsPerSecond": 1000, "quotaScale": 0.001}}
 
 
 def api(name: str = "pets", **over: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ OWNED = {"managed-by": "stoa-reconciler", "stoa-owner": "platform", "stoa-tenant
 
 
 def adapter(**options: Any) -> AwsApiGatewayAdapter:
-    opts = {"region": "eu-west-1", "deploymentIntervalSeconds": 0, "requestsPerSecond": 1000, **options}
+    opts = {"region": "eu-west-1", "deploymentIntervalSeconds": 0, "requestsPerSecond": 1000, "quotaScale": 0.001, **options}
     a = AwsApiGatewayAdapter({"name": "aws", "owner": "platform", "options": opts,
                               "auth": {"access_key_id": "AKIDEXAMPLE", "secret_access_key": SECRET}})
     a.http = a.make_http(retry=RetryPolicy(attempts=3, base=0.001, cap=0.01))

@@ -11,7 +11,11 @@ GATEWAYS = (GatewayTypeInfo(
     options={"region": "AWS region", "profile": "named AWS profile", "stage": "stage the APIs are deployed to",
              "deploymentIntervalSeconds": "spacing of CreateDeployment calls (default 5)",
              "apiKeyRequired": "require an API key on managed methods", "requestsPerSecond": "client pacing",
-             "operationName": "operation name of managed methods"},
+             "operationName": "operation name of managed methods",
+             "accountQuotas": "pace the account-level control-plane quotas per operation (default true)",
+             "quotaScale": "multiplier of the quota periods (tests against emulators; default 1)",
+             "throttleRetrySeconds": "how long a throttled call is retried (default 120)",
+             "throttleRetries": "attempts per write call (default 8)"},
     rank=14,
     description="AWS API Gateway",
 ),)

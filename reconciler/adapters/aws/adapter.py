@@ -6,6 +6,10 @@ request counts (zero-write checks) and sanitized errors; botocore is used only t
 Limits of the AWS control plane are respected: about 10 requests per second (`options.requestsPerSecond`),
 `TooManyRequestsException` (429) retried with backoff by the shared layer, and at most one
 `CreateDeployment` per API per apply, spaced `options.deploymentIntervalSeconds` (default 5) apart per API.
+The account-level quotas per operation (CreateRestApi 1 per 3 s, DeleteRestApi 1 per 30 s, ...) are
+paced by `quotas.QuotaTransport`, shared per endpoint and access key across adapters of one process
+(`options.accountQuotas: false` turns it off, `options.quotaScale` shrinks the periods for tests), and
+throttled calls are retried for up to `options.throttleRetrySeconds` (default 120) so a 30 s bucket refills.
 See `mappers.py` for the object layout and the rate-limit mapping.
 """
 
@@ -20,9 +24,10 @@ from urllib.parse import quote
 import httpx
 
 from reconciler.adapters.aws import mappers as m
+from reconciler.adapters.aws.quotas import QuotaTransport
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
 from reconciler.adapters.base import GatewayAdapter
-from reconciler.adapters.http import GatewayHttp
+from reconciler.adapters.http import GatewayHttp, RetryPolicy
 from reconciler.model.changes import Change, ItemResult, Op
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
 from reconciler.model.records import api_key_of, secret_fingerprint
@@ -71,6 +76,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         self._dirty: set[str] = set()
         self._api_deleted: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self.quota_transport: QuotaTransport | None = None
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         profile = self.options.get("profile")
@@ -78,6 +84,16 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         kwargs.setdefault("pace_per_second", float(self.options.get("requestsPerSecond", 10)))
         # Without it API Gateway answers HAL (`_embedded`), not the `item` lists (botocore sets it too).
         kwargs.setdefault("headers", {"Accept": "application/json"})
+        retry_seconds = float(self.options.get("throttleRetrySeconds", 120))
+        kwargs.setdefault("retry", RetryPolicy(attempts=int(self.options.get("throttleRetries", 8)), read_attempts=8,
+                                               cap=max(10.0, retry_seconds / 4), deadline=retry_seconds))
+        if self.options.get("accountQuotas", True):
+            inner = kwargs.get("transport") or self._config.get("transport") or httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=20))
+            who = self.auth.get("access_key_id") or self.options.get("profile") or ""
+            account = f"{self._config['base_url']}|{self.region}|{who}"
+            self.quota_transport = QuotaTransport(inner, account, float(self.options.get("quotaScale", 1.0)))
+            kwargs["transport"] = self.quota_transport
         return super().make_http(**kwargs)
 
     # ------------------------------------------------------------------ low-level helpers
