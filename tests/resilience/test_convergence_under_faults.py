@@ -31,6 +31,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
 
     repo = tmp_path_factory.mktemp("faults") / "repo"
     shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", repo)
+    aws = repo / "gateways" / "aws-dev.yaml"  # moto does not throttle: scale AWS's account quotas down
+    text = aws.read_text()
+    assert "  options:\n" in text
+    aws.write_text(text.replace("  options:\n", '  options:\n    quotaScale: "0.001"\n    deploymentIntervalSeconds: 0\n', 1))
     empty = repo.parent / "empty"  # the same gateways and settings, no object: applying it prunes ours
     empty.mkdir()
     shutil.copy(repo / "reconciler.yaml", empty / "reconciler.yaml")
