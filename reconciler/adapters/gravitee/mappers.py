@@ -202,6 +202,10 @@ def desired_api_view(spec: dict[str, Any]) -> dict[str, Any]:
     """What Gravitee stores of a desired API: no OpenAPI document (only its hash), name fallback."""
     view = {k: v for k, v in spec.items() if k != "openapi" and not (k in ("displayName", "description") and v is None)}
     view["methods"] = sorted({str(m).upper() for m in spec.get("methods") or ALL_METHODS})
+    if isinstance(view.get("basePath"), str):
+        # Gravitee sanitizes listener paths (a trailing slash is added) and the read-back strips it:
+        # compare the same form, or `/pets/` would be an update on every plan.
+        view["basePath"] = _strip_path(view["basePath"])
     view["gatewayState"] = "STARTED/DEPLOYED"
     return view
 
