@@ -12,6 +12,8 @@ COPY examples /opt/stoa-reconciler/examples
 USER reconciler
 WORKDIR /home/reconciler
 ENV PYTHONUNBUFFERED=1
-EXPOSE 8090
+# The daemon's default port, as in examples/deploy; in a container it must listen beyond loopback.
+ENV RECONCILER_HOST=0.0.0.0 RECONCILER_PORT=8080
+EXPOSE 8080
 ENTRYPOINT ["reconciler"]
 CMD ["--help"]

@@ -34,3 +34,20 @@ def test_misspellings_get_a_did_you_mean_at_the_line_of_the_field(example_repo: 
     assert any(e.startswith(f"{shown}/policies/pets.yaml:") and "spec.api: unknown API 'ordres'; did you mean "
                "'orders'?" in e and not e.startswith(f"{shown}/policies/pets.yaml:1:") for e in errors)
     assert len(errors) == 3  # one error per cause, no cascade
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`reconciler schema | head -1`: the reader is gone; no BrokenPipeError traceback, exit 1."""
+    import os
+    import subprocess
+    import sys
+
+    cli = str(Path(sys.executable).parent / "reconciler")
+    read, write = os.pipe()
+    os.close(read)  # the reader left before the first byte: every write fails with EPIPE
+    try:
+        done = subprocess.run([cli, "schema"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 1
