@@ -47,7 +47,12 @@ def start_gateways(root: Path, env: dict[str, str]) -> tuple[dict[str, str], dic
         for field_name, ref in gw.spec.credentials:
             if isinstance(ref, SecretRef) and ref.env is not None:
                 creds[field_name] = _generated(ref, env)
-        emulator = emulator_class(gw.spec.gatewayType.value).from_credentials(creds, dict(gw.spec.options)).start()
+        try:
+            emulator = emulator_class(gw.spec.gatewayType.value).from_credentials(creds, dict(gw.spec.options)).start()
+        except ImportError as exc:  # moto for AWS is an extra: `pip install 'stoa-reconciler[demo]'`
+            print(f"  {name}: skipped, its emulator needs {(exc.name or 'an extra package').split('.')[0]} "
+                  "(pip install 'stoa-reconciler[demo]')", flush=True)
+            continue
         for var, value in emulator.environment().items():
             os.environ.setdefault(var, value)
             env.setdefault(var, os.environ[var])
@@ -101,7 +106,7 @@ def run_demo(repo: Path | None = None) -> int:
     endpoints, running, stop = start_gateways(root, env)
     for name, url in endpoints.items():
         print(f"  {name:<20} {state.gateways[name].spec.gatewayType.value:<16} {url}")
-    options = RunOptions(endpoints=endpoints, env=env)
+    options = RunOptions(gateways=frozenset(endpoints), endpoints=endpoints, env=env)
     ok = True
     try:
         _say("1. plan: what the repo wants")
