@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -61,26 +63,65 @@ def test_token_required_when_configured() -> None:
         assert c.get("/services", headers={"Kong-Admin-Token": "secret-admin"}).status_code == 200
 
 
+def _all_pages(c: httpx.Client, path: str, **params: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(every item, every page body) following `offset` until it is absent."""
+    pages = [c.get(path, params=params).json()]
+    while pages[-1].get("offset"):
+        pages.append(c.get(path, params={**params, "offset": pages[-1]["offset"]}).json())
+    return [item for p in pages for item in p["data"]], pages
+
+
 def test_paging_size_offset_and_tags(db: KongEmulator) -> None:
     with client(db) as c:
         for i in range(5):
             c.post("/services", json={"name": f"s{i}", "host": "h", "tags": ["a", "even" if i % 2 == 0 else "odd"]})
         first = c.get("/services", params={"size": 2}).json()
         assert len(first["data"]) == 2 and first["next"].startswith("/services?offset=")
-        seen = [s["name"] for s in first["data"]]
-        offset = first["offset"]
-        while offset:
-            page = c.get("/services", params={"size": 2, "offset": offset}).json()
-            seen += [s["name"] for s in page["data"]]
-            offset = page.get("offset")
-        assert seen == [f"s{i}" for i in range(5)] and page["next"] is None and "offset" not in page
-        assert [s["name"] for s in c.get("/services?tags=a,even").json()["data"]] == ["s0", "s2", "s4"]
+        assert first["next"].endswith("&size=2")
+        items, pages = _all_pages(c, "/services", size=2)
+        assert sorted(s["name"] for s in items) == [f"s{i}" for i in range(5)]
+        assert [s["id"] for s in items] == sorted(s["id"] for s in items)  # ORDER BY pk
+        assert pages[-1]["next"] is None and "offset" not in pages[-1] and len(pages) == 3
+        # with a database the tag filter runs in SQL before the LIMIT: pages are full
+        tagged, tagged_pages = _all_pages(c, "/services", tags="a,even", size=2)
+        assert sorted(s["name"] for s in tagged) == ["s0", "s2", "s4"]
+        assert [len(p["data"]) for p in tagged_pages] == [2, 1]
         assert len(c.get("/services?tags=even/odd").json()["data"]) == 5
         assert c.get("/services?size=1001").status_code == 400
         assert c.get("/services?offset=%%%").status_code == 400
         assert c.get("/services/s0").json()["tags"] == ["a", "even"]
         c.post("/services", json={"name": "untagged", "host": "h"})
         assert c.get("/services/untagged").json()["tags"] is None
+
+
+def _uuid(prefix: str, i: int) -> str:
+    return f"{prefix}{i:07x}-0000-4000-8000-000000000000"
+
+
+def test_dbless_tags_filter_each_page_after_paging() -> None:
+    """kong/db/strategies/off/init.lua `page_for_tags`: one page of keys, then `filter_tag_items`; the
+    offset says whether more keys follow, whatever survived the filter."""
+    doc = {"_format_version": "3.0", "services": (
+        [{"id": _uuid("0", i), "name": f"foreign-{i}", "host": "f"} for i in range(12)]
+        + [{"id": _uuid("8", i), "name": f"ours-{i}", "host": "o", "tags": ["mine"],
+            "routes": [{"name": f"r-{i}", "paths": [f"/{i}"]}]} for i in range(3)]
+        + [{"id": _uuid("9", i), "name": f"other-{i}", "host": "f", "tags": ["theirs"]} for i in range(2)])}
+    with KongEmulator(mode="dbless") as emu, client(emu) as c:
+        emu.load_config(doc)
+        first = c.get("/services", params={"tags": "mine", "size": 5}).json()
+        assert first["data"] == [] and first["offset"]  # an empty page that is not the last
+        assert first["next"] == f"/services?offset={quote(first['offset'], safe='')}&tags=mine&size=5"
+        items, pages = _all_pages(c, "/services", tags="mine", size=5)
+        assert [s["name"] for s in items] == ["ours-0", "ours-1", "ours-2"]
+        assert [len(p["data"]) for p in pages] == [0, 0, 3, 0]
+        assert pages[-1]["next"] is None and "offset" not in pages[-1]
+        # untagged pages are full, in id order; nested lists ignore tags
+        assert [len(p["data"]) for p in _all_pages(c, "/services", size=5)[1]] == [5, 5, 5, 2]
+        assert [r["name"] for r in c.get("/services/ours-0/routes?tags=nothing").json()["data"]] == ["r-0"]
+        assert c.get("/services?tags=a,b/c").json() == {
+            "code": 11, "name": "invalid options", "message": "invalid option (tags: invalid filter syntax)",
+            "options": {"tags": "invalid filter syntax"}}
+        assert c.get("/services?tags=a,b,c,d,e,f").json()["options"] == {"tags": "cannot query more than 5 tags"}
 
 
 def test_dbless_entity_writes_answer_405(dbless: KongEmulator) -> None:

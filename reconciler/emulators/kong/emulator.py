@@ -13,6 +13,7 @@ import base64
 import binascii
 import copy
 import json
+import re
 import threading
 import uuid
 from typing import Any
@@ -38,6 +39,9 @@ from reconciler.emulators.server import Emulator
 VERSION = "3.9.1"
 EMPTY_HASH = "00000000000000000000000000000000"
 TRUTHY = ("1", "true", "on", "yes")
+_TAG_BYTES = r"\x20-\x2B\x2D\x2E\x30-\x7E\x80-\U0010FFFF"
+TAGS_AND_RE = re.compile(f"([{_TAG_BYTES}]+(?:,|$))+")
+TAGS_OR_RE = re.compile(f"([{_TAG_BYTES}]+(?:/|$))+")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: (parent endpoint, child path) -> (child table, foreign-key field on the child)
@@ -70,6 +74,57 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 
 def _fmt_key(fields: dict[str, Any]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in fields.items()) + "}"
+
+
+def _tags_problem(tags: str) -> str | None:
+    """The `tags` query: `a,b` (and) or `a/b` (or) of printable tags, at most 5 (kong/api/endpoints.lua
+    TAGS_AND_REGEX/TAGS_OR_REGEX, kong/db/dao/init.lua validate_options_value)."""
+    if tags == "":
+        return "cannot be null"
+    if TAGS_AND_RE.fullmatch(tags):
+        parts = tags.split(",")
+    elif TAGS_OR_RE.fullmatch(tags):
+        parts = tags.split("/")
+    else:
+        return "invalid filter syntax"
+    if len([p for p in parts if p]) > 5:
+        return "cannot query more than 5 tags"
+    return None
+
+
+def _tags_match(item_tags: Any, wanted: list[str], cond: str) -> bool:
+    """`filter_tag_items` (kong/db/strategies/off/init.lua): an entity without tags never matches."""
+    if not item_tags:
+        return False
+    have = set(item_tags)
+    return all(t in have for t in wanted) if cond == "and" else any(t in have for t in wanted)
+
+
+def _encode_offset(table: str, last_id: str, dbless: bool) -> str:
+    """DB-less: base64 of the last LMDB key + NUL, unpadded (page_for_prefix); a database: base64 of the
+    JSON array of the last primary key (kong/db/strategies/postgres/init.lua page)."""
+    if dbless:
+        return base64.b64encode(f"{table}|*|*|{last_id}\x00".encode()).decode().rstrip("=")
+    return base64.b64encode(json.dumps([last_id]).encode()).decode()
+
+
+def _decode_offset(token: str, dbless: bool) -> tuple[str | None, str]:
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return None, "bad base64 encoding"
+    if dbless:
+        text = raw.decode(errors="replace")
+        if not text.endswith("\x00") or "|" not in text:
+            return None, "bad base64 encoding"
+        return text[:-1].rsplit("|", 1)[1], ""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None, "bad json encoding"
+    if not isinstance(value, list) or not value:
+        return None, "bad json encoding"
+    return str(value[0]), ""
 
 
 class KongEmulator(Emulator):
@@ -216,7 +271,7 @@ class KongEmulator(Emulator):
                 for tag in entity.get("tags") or []:
                     if len(parts) == 1 or tag == parts[1]:
                         rows.append({"entity_name": table, "entity_id": entity["id"], "tag": tag})
-        return self._page(request, rows, "/" + "/".join(parts), filter_tags=False)
+        return self._page(request, rows, "tags", "/" + "/".join(parts), tagged=False)
 
     # ---------------------------------------------------------------- /config
     def _config(self, request: Request, method: str, body: Any) -> Response:
@@ -272,41 +327,59 @@ class KongEmulator(Emulator):
         return out
 
     # ---------------------------------------------------------------- paging
-    def _page(self, request: Request, rows: list[dict[str, Any]], path: str, *, filter_tags: bool = True) -> Response:
+    def _page(self, request: Request, rows: list[dict[str, Any]], table: str, next_path: str, *,
+              nested: bool = False, tagged: bool = True) -> Response:
+        """One page of a collection, in primary-key order (LMDB keys `<table>|<ws>|*|<pk>` in DB-less,
+        `ORDER BY pk` with a database).
+
+        Tags: a database filters in SQL before the LIMIT; DB-less reads one page of keys and filters
+        it afterwards (`page_for_tags`), so a page can be short or empty and still carry an `offset`.
+        Nested lists (`/services/{id}/routes`) ignore `tags` in both modes (`page_for_<fk>`)."""
         query = request.query_params
-        size_raw = query.get("size", "100")
-        try:
-            size = int(size_raw)
-        except ValueError:
-            return _json({"code": 9, "name": "invalid size", "message": "size must be a number"}, 400)
-        if not 1 <= size <= 1000:
-            return _json({"code": 9, "name": "invalid size", "message": "size must be an integer between 1 and 1000"},
-                         400)
-        tags = query.get("tags")
-        if tags and filter_tags:
-            if "," in tags and "/" in tags:
-                return _json({"code": 9, "name": "invalid filter", "message": "invalid option (tags: cannot mix "
-                              "'and' and 'or')"}, 400)
-            wanted = tags.split("/") if "/" in tags else tags.split(",")
-            if "/" in tags:
-                rows = [r for r in rows if set(r.get("tags") or []) & set(wanted)]
-            else:
-                rows = [r for r in rows if set(wanted) <= set(r.get("tags") or [])]
-        start = 0
+        size_raw = query.get("size")
+        size = 100
+        if size_raw is not None:
+            try:
+                size = int(size_raw)
+            except ValueError:
+                return _json({"code": 9, "name": "invalid size", "message": "size must be a number"}, 400)
+            if not 1 <= size <= 1000:
+                return _json({"code": 9, "name": "invalid size",
+                              "message": "size must be an integer between 1 and 1000"}, 400)
+        tags = query.get("tags") if tagged and not nested else None
+        wanted: list[str] = []
+        cond = "and"
+        if tags is not None:
+            problem = _tags_problem(tags)
+            if problem is not None:
+                return _json({"code": 11, "name": "invalid options", "message": f"invalid option (tags: {problem})",
+                              "options": {"tags": problem}}, 400)
+            cond = "or" if "/" in tags else "and"
+            wanted = tags.split("/") if cond == "or" else tags.split(",")
+        rows = sorted(rows, key=lambda r: str(r.get("id")))
         offset = query.get("offset")
         if offset:
-            try:
-                start = int(json.loads(base64.urlsafe_b64decode(offset.encode()))["i"])
-            except (ValueError, KeyError, TypeError, binascii.Error):
+            after, problem = _decode_offset(offset, self.dbless)
+            if after is None:
                 return _json({"code": 7, "name": "invalid offset",
-                              "message": f"'{offset}' is not a valid offset: bad base64 encoding"}, 400)
-        data = rows[start:start + size]
+                              "message": f"'{offset}' is not a valid offset: {problem}"}, 400)
+            rows = [r for r in rows if str(r.get("id")) > after]
+        if wanted and not self.dbless:
+            rows = [r for r in rows if _tags_match(r.get("tags"), wanted, cond)]
+        data = rows[:size]
+        more = len(rows) > size
+        if wanted and self.dbless:
+            data = [r for r in data if _tags_match(r.get("tags"), wanted, cond)]
         body: dict[str, Any] = {"data": data, "next": None}
-        if start + size < len(rows):
-            token = base64.urlsafe_b64encode(json.dumps({"i": start + size}).encode()).decode()
+        if more:
+            token = _encode_offset(table, str(rows[size - 1].get("id")), self.dbless)
             body["offset"] = token
-            extra = f"&tags={quote(tags)}" if tags else ""
-            body["next"] = f"{path}?offset={quote(token)}&size={size}{extra}"
+            if nested:
+                body["next"] = f"{next_path}?offset={quote(token, safe='')}"
+            else:
+                extra = (f"&tags={quote(tags, safe='')}" if tags is not None else "") + (
+                    f"&size={size_raw}" if size_raw is not None else "")
+                body["next"] = f"{next_path}?offset={quote(token, safe='')}{extra}"
         return _json(body)
 
     # ---------------------------------------------------------------- collections and items
@@ -315,7 +388,9 @@ class KongEmulator(Emulator):
         if method == "GET":
             rows = [self._render_live(schema, e) for e in self.db[schema.table].values()
                     if scope is None or (e.get(scope[0]) or {}).get("id") == scope[1]]
-            return self._page(request, rows, request.url.path)
+            if scope is None:
+                return self._page(request, rows, schema.table, f"/{schema.endpoint}")
+            return self._page(request, rows, schema.table, request.url.path.rstrip("/"), nested=True)
         if method != "POST":
             return _error(405, "Method not allowed")
         if self.dbless:
