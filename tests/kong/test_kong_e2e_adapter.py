@@ -12,7 +12,7 @@ import yaml
 from reconciler.adapters.kong.adapter import KongAdapter
 from reconciler.emulators.kong import KongEmulator
 from reconciler.model.changes import Op, Status
-from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reconcile
+from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reconcile, restamp_free
 
 TOKEN = "kong-e2e-admin-token"
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
@@ -57,7 +57,7 @@ def admin(emulator: KongEmulator) -> httpx.Client:
 
 def snapshot(emulator: KongEmulator) -> dict[str, bytes]:
     with admin(emulator) as c:
-        return {p: c.get(p).content for p in SNAPSHOT_PATHS}
+        return {p: restamp_free(emulator.mode, c.get(p).content) for p in SNAPSHOT_PATHS}
 
 
 def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

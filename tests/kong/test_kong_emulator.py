@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from reconciler.emulators.kong import KongEmulator
 
 COLLECTIONS = ("/services", "/routes", "/plugins", "/consumers", "/upstreams", "/certificates", "/snis",
                "/ca_certificates", "/key-auths", "/basic-auths", "/hmac-auths", "/jwts", "/acls", "/oauth2",
-               "/mtls-auths")
+               "/vaults", "/keys", "/key-sets")
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,11 @@ def test_every_collection_is_served_empty(db: KongEmulator) -> None:
         for path in COLLECTIONS:
             assert c.get(path).json() == {"data": [], "next": None}, path
         assert c.post("/consumers", json={"username": "u"}).status_code == 201
-        for nested in ("key-auth", "basic-auth", "hmac-auth", "jwt", "acls", "oauth2", "mtls-auth", "plugins"):
+        for nested in ("key-auth", "basic-auth", "hmac-auth", "jwt", "acls", "oauth2", "plugins"):
             assert c.get(f"/consumers/u/{nested}").json()["data"] == []
+        # OSS 3.9.1 bundles no mtls-auth plugin (kong/constants.lua) and serves /filter-chains only with wasm on
+        for absent in ("/mtls-auths", "/consumers/u/mtls-auth", "/filter-chains"):
+            assert c.get(absent).status_code == 404, absent
 
 
 def test_token_required_when_configured() -> None:
@@ -125,52 +129,76 @@ def test_dbless_tags_filter_each_page_after_paging() -> None:
 
 
 def test_dbless_entity_writes_answer_405(dbless: KongEmulator) -> None:
+    """kong/api/endpoints.lua and kong/db/dao/init.lua run as with a database (lookups, validation) until
+    the DB-less strategy refuses the write (kong/db/strategies/off/init.lua:374-400)."""
+    dbless.load_config({"_format_version": "3.0", "services": [{"name": "s", "host": "h"}],
+                        "consumers": [{"username": "c"}]})
+    sid = dbless.entities("services")[0]["id"]
+
+    def refusal(verb: str, what: str) -> dict[str, Any]:
+        return {"code": 12, "name": "operation unsupported", "message": f"cannot {verb} {what} when not using a database"}
+
     with client(dbless) as c:
         r = c.post("/routes", json={"paths": ["/x"]})
-        assert r.status_code == 405 and r.json() == {
-            "code": 12, "name": "operation unsupported",
-            "message": "cannot create 'routes' entities when not using a database"}
-        assert c.delete("/services/x").status_code == 405
-        assert c.put("/consumers/x/key-auth/y", json={}).status_code == 405
+        assert r.status_code == 405 and r.json() == refusal("create", "'routes' entities")
+        invalid = c.post("/routes", json={"paths": ["no-slash"]})
+        assert invalid.status_code == 400 and invalid.json()["code"] == 2  # validated before the strategy
+        assert c.delete("/services/missing").status_code == 204  # the DAO reads first: nothing to remove
+        assert c.delete("/services/s").json() == refusal("remove", "'services' entities by 'name'")
+        assert c.delete(f"/services/{sid}").json() == refusal("remove", "'services' entities")
+        assert c.patch("/services/missing", json={"retries": 1}).status_code == 404
+        assert c.patch("/services/s", json={"retries": 1}).json() == refusal("update", "'services' entities by 'name'")
+        assert c.put("/services/t", json={"host": "h"}).json() == refusal(
+            "create or update", "'services' entities by 'name'")
+        assert c.post("/services/missing/routes", json={"paths": ["/x"]}).status_code == 404
+        assert c.put("/consumers/nobody/key-auth/y", json={}).status_code == 404
+        assert c.put("/consumers/c/key-auth/y", json={}).json() == refusal(
+            "create or update", "'keyauth_credentials' entities by 'key'")
+        assert c.delete("/consumers/c/key-auth/y").status_code == 404  # nested: the child must exist
+
+
+def test_status_and_config_hash(dbless: KongEmulator, db: KongEmulator) -> None:
+    """/status: DB-less reports the configuration hash instead of the database (routes/health.lua:52-56);
+    the empty configuration hashes to zeros (declarative/import.lua:433-434)."""
+    with KongEmulator(mode="dbless") as fresh, client(fresh) as c, client(db) as c2:
+        status = c.get("/status").json()
+        assert status["configuration_hash"] == "0" * 32 and "database" not in status
+        assert c2.get("/status").json()["database"] == {"reachable": True}
+        assert "configuration_hash" not in c2.get("/status").json()
+        assert c.post("/config", json={"_format_version": "3.0"}).status_code == 201
+        assert c.get("/status").json()["configuration_hash"] == "0" * 32
 
 
 def test_config_is_replaced_atomically_and_check_hash(dbless: KongEmulator) -> None:
+    """routes/config.lua: `check_hash` is honoured only for `check_hash=1` and only when the
+    configuration came as text (`config` or a raw body: md5 of that text); a JSON document is hashed
+    after loading (declarative/init.lua parse_table), so it is never answered 304."""
     doc = {"_format_version": "3.0", "services": [{"name": "a", "url": "http://a.internal:81/p",
                                                    "routes": [{"name": "ra", "paths": ["/a"]}]}]}
+    text = yaml.safe_dump(doc)
     with client(dbless) as c:
         r = c.post("/config", json=doc)
         assert r.status_code == 201 and len(r.json()["services"]) == 1 and len(r.json()["routes"]) == 1
-        assert c.post("/config?check_hash=1", json=doc).status_code == 304
-        assert c.get("/status").json()["configuration_hash"] != "0" * 32
+        assert c.post("/config?check_hash=1", json=doc).status_code == 201
+        assert c.post("/config", json={"config": text}).status_code == 201
+        assert c.get("/status").json()["configuration_hash"] == hashlib.md5(text.encode()).hexdigest()
+        assert c.post("/config?check_hash=1", json={"config": text}).status_code == 304
+        assert c.post("/config?check_hash=true", json={"config": text}).status_code == 201
+        assert c.post("/config?check_hash=1", content=text.encode(),
+                      headers={"content-type": "application/yaml"}).status_code == 304
         exported = yaml.safe_load(c.get("/config").json()["config"])
         assert exported["services"][0]["port"] == 81 and exported["routes"][0]["service"] == exported["services"][0]["id"]
         bad = {"_format_version": "3.0", "services": [{"name": "b", "host": "b"}],
-               "routes": [{"name": "orphan", "paths": ["/o"], "service": {"name": "missing"}}]}
+               "routes": [{"name": "orphan", "paths": ["/o"], "service": "missing"}]}
         assert c.post("/config", json=bad).status_code == 400
         assert [s["name"] for s in c.get("/services").json()["data"]] == ["a"]  # unchanged
         assert c.post("/config", content=b"", headers={"content-type": "application/json"}).json() == {
             "message": "expected a declarative configuration"}
-        assert c.post("/config", json={"config": yaml.safe_dump(doc)}).status_code == 201
-
-
-def test_config_400_body_with_flattened_errors(dbless: KongEmulator) -> None:
-    bad = {"_format_version": "3.0", "nope": [],
-           "services": [{"name": "dup", "host": "h"}, {"name": "dup", "port": 70000, "plugins": [
-               {"name": "rate-limiting", "config": {"minutes": 5}}]}]}
-    with client(dbless) as c:
-        plain = c.post("/config", json=bad).json()
-        body = c.post("/config?flatten_errors=1", json=bad).json()
-    assert "flattened_errors" not in plain
-    assert body["code"] == 14 and body["name"] == "invalid declarative configuration"
-    assert body["fields"]["nope"] == "unknown field"
-    assert body["fields"]["services"][0] is None
-    second = body["fields"]["services"][1]
-    assert second["host"] == "required field missing" and second["port"] == "value should be between 0 and 65535"
-    assert any("uniqueness violation: 'services' entity with name set to 'dup'" in m for m in second["@entity"])
-    assert second["plugins"][0]["config"] == {"minutes": "unknown field"}
-    flat = {(e["entity_type"], e.get("entity_name")): e for e in body["flattened_errors"]}
-    assert {"type": "field", "field": "config.minutes", "message": "unknown field"} in flat[("plugin", None)]["errors"]
-    assert flat[("service", "dup")]["entity"] == {"name": "dup", "port": 70000}
+        unparsable = c.post("/config", json={"config": "services: [unclosed"})
+        assert unparsable.status_code == 400 and unparsable.json()["code"] == 14
+        assert unparsable.json()["fields"]["error"].startswith("failed parsing declarative configuration")
+        assert c.post("/config", json={"config": "just text"}).json()["fields"] == {
+            "error": "failed parsing declarative configuration: expected an object"}
 
 
 def test_config_only_in_dbless(db: KongEmulator) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import json
 import re
 import threading
@@ -25,19 +26,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.emulators.kong.declarative import (
+    EMPTY_HASH,
     UUID_RE,
     Db,
     DeclarativeError,
-    config_hash,
     export,
     hash_password,
     load,
+    state_hash,
+    text_hash,
 )
 from reconciler.emulators.kong.entities import BY_ENDPOINT, CREDENTIAL_PATHS, SCHEMAS, Schema, fill_auto, validate
 from reconciler.emulators.server import Emulator
 
 VERSION = "3.9.1"
-EMPTY_HASH = "00000000000000000000000000000000"
 TRUTHY = ("1", "true", "on", "yes")
 _TAG_BYTES = r"\x20-\x2B\x2D\x2E\x30-\x7E\x80-\U0010FFFF"
 TAGS_AND_RE = re.compile(f"([{_TAG_BYTES}]+(?:,|$))+")
@@ -52,6 +54,7 @@ NESTED_PATHS: dict[tuple[str, str], tuple[str, str]] = {
     ("consumers", "plugins"): ("plugins", "consumer"),
     ("upstreams", "targets"): ("targets", "upstream"),
     ("certificates", "snis"): ("snis", "certificate"),
+    ("key-sets", "keys"): ("keys", "set"),
     **{("consumers", path): (schema.table, "consumer") for path, schema in CREDENTIAL_PATHS.items()},
 }
 #: What a delete takes with it (Kong's on_delete = "cascade").
@@ -61,6 +64,7 @@ CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
     "consumers": tuple((s.table, "consumer") for s in CREDENTIAL_PATHS.values()) + (("plugins", "consumer"),),
     "upstreams": (("targets", "upstream"),),
     "certificates": (("snis", "certificate"),),
+    "key_sets": (("keys", "set"),),
 }
 
 
@@ -74,6 +78,47 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 
 def _fmt_key(fields: dict[str, Any]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in fields.items()) + "}"
+
+
+def _schema_violation(errors: dict[str, Any]) -> str:
+    """kong/db/errors.lua schema_violation: entity errors, then fields sorted, `n schema violations (…)`."""
+    parts = list(errors.get("@entity") or [])
+    for name in sorted(k for k in errors if k != "@entity"):
+        value = errors[name]
+        if isinstance(value, dict):
+            parts.extend(f"{name}.{sub}: {value[sub]}" for sub in sorted(value))
+        elif isinstance(value, list):
+            parts.extend(f"{name}.{i + 1}: {v}" for i, v in enumerate(value) if v is not None)
+        else:
+            parts.append(f"{name}: {value}")
+    if len(parts) == 1:
+        return f"schema violation ({parts[0]})"
+    return f"{len(parts)} schema violations ({'; '.join(parts)})"
+
+
+def _meta(doc: Any) -> dict[str, Any]:
+    meta = {k: v for k, v in doc.items() if k.startswith("_")} if isinstance(doc, dict) else {}
+    meta.setdefault("_transform", True)
+    return meta
+
+
+def _unserialize(text: bytes | None) -> tuple[Any, str | None]:
+    """declarative/init.lua unserialize: JSON first, then YAML; a table or an error."""
+    if text is None:
+        return None, "failed parsing declarative configuration: expected a string"
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict):
+            return value, None
+    except ValueError:
+        pass
+    try:
+        value = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        return None, f"failed parsing declarative configuration: {exc}"
+    if not isinstance(value, dict):
+        return None, "failed parsing declarative configuration: expected an object"
+    return value, None
 
 
 def _tags_problem(tags: str) -> str | None:
@@ -162,7 +207,7 @@ class KongEmulator(Emulator):
         """Seed state (both modes) from a declarative document; raises DeclarativeError."""
         with self.state_lock:
             self.db, _ = load(copy.deepcopy(doc), self.db)
-            self.hash = config_hash(doc)
+            self.hash = state_hash(self.db, _meta(doc))
 
     # ---------------------------------------------------------------- routing
     def routes(self) -> list[BaseRoute]:
@@ -177,6 +222,9 @@ class KongEmulator(Emulator):
         body: Any = None
         if method in ("POST", "PUT", "PATCH"):
             raw = await request.body()
+            if parts == ["config"]:
+                with self.state_lock:
+                    return self._config(request, method, raw)
             body, problem = self._parse_body(request, raw)
             if problem is not None:
                 return problem
@@ -205,7 +253,7 @@ class KongEmulator(Emulator):
         if head == "status" and len(parts) == 1:
             return self._status() if method == "GET" else _error(405, "Method not allowed")
         if head == "config" and len(parts) == 1:
-            return self._config(request, method, body)
+            return self._config(request, method, b"")
         if head == "tags":
             return self._tags(request, parts)
         schema = BY_ENDPOINT.get(head)
@@ -213,12 +261,6 @@ class KongEmulator(Emulator):
             return _error(404, "Not found")
         if len(parts) == 1:
             return self._collection(request, method, schema, body, None)
-        if self.dbless and method in ("POST", "PUT", "PATCH", "DELETE") and len(parts) <= 4:
-            # DB-less answers 405 from the route itself, before any lookup
-            target = schema if len(parts) == 2 else SCHEMAS.get(NESTED_PATHS.get((head, parts[2]), ("", ""))[0])
-            if target is not None and (len(parts) > 2 or method != "POST"):
-                verb = {"POST": "create", "PUT": "create or update", "PATCH": "update", "DELETE": "delete"}[method]
-                return self._dbless_refusal(target, verb)
         parent = self._find(schema, parts[1])
         if len(parts) == 2:
             return self._item(method, schema, parts[1], parent, body, None)
@@ -235,6 +277,8 @@ class KongEmulator(Emulator):
             child = self._find(child_schema, parts[3])
             if child is not None and (child.get(scope[0]) or {}).get("id") != scope[1]:
                 child = None
+            if child is None and method == "DELETE":
+                return _error(404, "Not found")  # endpoints.lua delete_entity_endpoint: nested, not found
             return self._item(method, child_schema, parts[3], child, body, scope)
         return _error(404, "Not found")
 
@@ -253,15 +297,16 @@ class KongEmulator(Emulator):
 
     def _status(self) -> Response:
         body: dict[str, Any] = {
-            "database": {"reachable": True},
             "server": {"connections_accepted": len(self.requests), "connections_active": 1,
                        "connections_handled": len(self.requests), "connections_reading": 0,
                        "connections_waiting": 0, "connections_writing": 1, "total_requests": len(self.requests)},
             "memory": {"lua_shared_dicts": {"kong": {"allocated_slabs": "0.04 MiB", "capacity": "5.00 MiB"}},
                        "workers_lua_vms": [{"http_allocated_gc": "40.00 MiB", "pid": 2}]},
         }
-        if self.dbless:
+        if self.dbless:  # kong/api/routes/health.lua:52-56: the hash instead of the database
             body["configuration_hash"] = self.hash
+        else:
+            body["database"] = {"reachable": True}
         return _json(body)
 
     def _tags(self, request: Request, parts: list[str]) -> Response:
@@ -274,32 +319,59 @@ class KongEmulator(Emulator):
         return self._page(request, rows, "tags", "/" + "/".join(parts), tagged=False)
 
     # ---------------------------------------------------------------- /config
-    def _config(self, request: Request, method: str, body: Any) -> Response:
+    def _config(self, request: Request, method: str, raw: bytes) -> Response:
+        """kong/api/routes/config.lua. The document is the JSON body when it has `_format_version`;
+        otherwise the `config` parameter or the raw body is parsed as JSON, then YAML. Only that text
+        is hashed for `check_hash=1` (304); a JSON document's hash is the loaded entities'."""
         if not self.dbless:
             return _error(400, "this endpoint is only available when Kong is configured to not use a database")
         if method == "GET":
             return _json({"config": yaml.dump(export(self.db), Dumper=_DUMPER, sort_keys=False)})
         if method != "POST":
             return _error(405, "Method not allowed")
-        doc = body
-        if isinstance(doc, dict) and "config" in doc and "_format_version" not in doc:
-            try:
-                doc = yaml.load(doc["config"], Loader=_LOADER) if isinstance(doc["config"], str) else doc["config"]
-            except yaml.YAMLError as exc:
-                return _error(400, f"failed parsing declarative configuration: {exc}")
-        if not doc:
-            return _error(400, "expected a declarative configuration")
         query = request.query_params
-        if query.get("check_hash", "").lower() in TRUTHY and config_hash(doc) == self.hash:
+        params = self._config_params(request, raw)
+        flatten = str(query.get("flatten_errors", params.pop("flatten_errors", ""))).lower() in TRUTHY
+        check_hash = str(query.get("check_hash", params.pop("check_hash", ""))) == "1"
+        text: bytes | None = None
+        if "_format_version" in params:
+            doc: Any = params
+        else:
+            config = params.get("config")
+            if config is None:
+                if not raw:
+                    return _error(400, "expected a declarative configuration")
+                config = raw
+            text = config.encode() if isinstance(config, str) else config if isinstance(config, bytes) else None
+            doc, problem = _unserialize(text)
+            if problem is not None:
+                return _json(DeclarativeError({"error": problem}, None).body(False), 400)
+        if check_hash and text is not None and hashlib.md5(text).hexdigest() == self.hash:
             return Response(status_code=304)
         try:
-            new_db, loaded = load(copy.deepcopy(doc), self.db)
+            new_db, loaded = load(copy.deepcopy(doc))
         except DeclarativeError as exc:
-            return _json(exc.body(query.get("flatten_errors", "").lower() in TRUTHY), 400)
+            return _json(exc.body(flatten), 400)
         self.db = new_db
-        self.hash = config_hash(doc)
+        self.hash = text_hash(text, new_db) if text is not None else state_hash(new_db, _meta(doc))
         return _json({table: {eid: self._render(SCHEMAS[table], e) for eid, e in rows.items()}
                       for table, rows in loaded.items()}, 201)
+
+    @staticmethod
+    def _config_params(request: Request, raw: bytes) -> dict[str, Any]:
+        """Lapis parses JSON and form bodies into parameters; other bodies give none."""
+        ctype = request.headers.get("content-type", "")
+        if "x-www-form-urlencoded" in ctype:
+            from urllib.parse import parse_qsl
+
+            return dict(parse_qsl(raw.decode(errors="replace")))
+        if "json" in ctype:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+        return {}
 
     # ---------------------------------------------------------------- lookup and rendering
     def _find(self, schema: Schema, ref: str) -> dict[str, Any] | None:
@@ -393,9 +465,7 @@ class KongEmulator(Emulator):
             return self._page(request, rows, schema.table, request.url.path.rstrip("/"), nested=True)
         if method != "POST":
             return _error(405, "Method not allowed")
-        if self.dbless:
-            return self._dbless_refusal(schema, "create")
-        return self._write(schema, body, None, scope, status=201)
+        return self._write(schema, body, None, scope, status=201, verb="create")
 
     def _item(self, method: str, schema: Schema, ref: str, entity: dict[str, Any] | None, body: Any,
               scope: tuple[str, str] | None) -> Response:
@@ -403,11 +473,11 @@ class KongEmulator(Emulator):
             return _json(self._render_live(schema, entity)) if entity else _error(404, "Not found")
         if method not in ("PUT", "PATCH", "DELETE"):
             return _error(405, "Method not allowed")
-        if self.dbless:
-            verb = {"PUT": "create or update", "PATCH": "update", "DELETE": "delete"}[method]
-            return self._dbless_refusal(schema, verb)
+        by = schema.endpoint_key if not UUID_RE.match(ref) and schema.endpoint_key else None
         if method == "DELETE":
             if entity is not None:
+                if self.dbless:  # the DAO reads first: deleting nothing is a 204 in DB-less mode too
+                    return self._dbless_refusal(schema, "remove", by)
                 problem = self._delete(schema, entity)
                 if problem is not None:
                     return problem
@@ -415,7 +485,7 @@ class KongEmulator(Emulator):
         if method == "PATCH":
             if entity is None:
                 return _error(404, "Not found")
-            return self._write(schema, body, entity, scope, status=200, partial=True)
+            return self._write(schema, body, entity, scope, status=200, partial=True, verb="update", by=by)
         # PUT: upsert by id or endpoint key
         data = dict(body) if isinstance(body, dict) else {}
         if UUID_RE.match(ref):
@@ -425,14 +495,19 @@ class KongEmulator(Emulator):
         else:
             return _json({"code": 3, "name": "invalid primary key", "message": f"invalid primary key: '{ref}'",
                           "fields": {"id": "expected a valid UUID"}}, 400)
-        return self._write(schema, data, entity, scope, status=200, replace=True)
+        return self._write(schema, data, entity, scope, status=200, replace=True, verb="create or update", by=by)
 
-    def _dbless_refusal(self, schema: Schema, verb: str) -> Response:
+    def _dbless_refusal(self, schema: Schema, verb: str, by: str | None = None) -> Response:
+        """kong/db/strategies/off/init.lua:374-400: every write of the DB-less strategy."""
+        what = f"'{schema.table}' entities by '{by}'" if by else f"'{schema.table}' entities"
         return _json({"code": 12, "name": "operation unsupported",
-                      "message": f"cannot {verb} '{schema.table}' entities when not using a database"}, 405)
+                      "message": f"cannot {verb} {what} when not using a database"}, 405)
 
     def _write(self, schema: Schema, body: Any, existing: dict[str, Any] | None, scope: tuple[str, str] | None,
-               *, status: int, partial: bool = False, replace: bool = False) -> Response:
+               *, status: int, partial: bool = False, replace: bool = False, verb: str = "create",
+               by: str | None = None) -> Response:
+        """Database mode: validate, resolve foreign keys, check uniqueness, store. DB-less mode: the DAO
+        validates the same way, then its strategy refuses (405)."""
         if not isinstance(body, dict):
             return _json({"code": 2, "name": "schema violation", "message": "schema violation (expected a record)",
                           "fields": {"@entity": ["expected a record"]}}, 400)
@@ -449,9 +524,10 @@ class KongEmulator(Emulator):
                           "fields": {"id": "cannot modify 'id'"}}, 400)
         entity, errors = validate(schema, data, partial=partial, base=existing if partial else None)
         if errors:
-            summary = ", ".join(f"{k}: {v}" for k, v in errors.items() if not isinstance(v, dict | list))
-            return _json({"code": 2, "name": "schema violation", "message": f"schema violation ({summary or 'see fields'})",
+            return _json({"code": 2, "name": "schema violation", "message": _schema_violation(errors),
                           "fields": errors}, 400)
+        if self.dbless:
+            return self._dbless_refusal(schema, verb, by)
         # foreign keys
         for fk, table in schema.foreign_keys.items():
             ref = entity.get(fk)
