@@ -69,7 +69,10 @@ async def test_every_config_body_validates_against_the_declarative_schema() -> N
     for body in bodies:
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
         assert errors == [], [f"{list(e.path)}: {e.message}" for e in errors[:5]]
-        assert {"upstreams", "certificates", "consumers", "services", "routes", "plugins"} <= set(body)
+        assert {"upstreams", "certificates", "consumers", "services", "routes", "plugins", "vaults", "key_sets",
+                "keys"} <= set(body)
+        assert [k["set"] for k in body["keys"] if k["name"] == "ops-signing"] == [
+            {"id": body["key_sets"][0]["id"]}]
 
 
 def test_the_schema_check_is_not_vacuous() -> None:

@@ -17,6 +17,7 @@ from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reco
 TOKEN = "kong-e2e-admin-token"
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 PKEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"
+PUBLIC_PEM = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----"
 UNOWNED: dict[str, Any] = {
     "_format_version": "3.0",
     "upstreams": [{"name": "legacy-upstream", "algorithm": "least-connections", "tags": ["team-a"],
@@ -30,8 +31,14 @@ UNOWNED: dict[str, Any] = {
     "plugins": [{"name": "prometheus", "config": {"per_consumer": True}, "tags": ["global"]}],
     "consumers": [{"username": "ops", "basicauth_credentials": [{"username": "ops", "password": "pw-ops"}],
                    "jwt_secrets": [{"key": "ops-jwt", "secret": "jwt-secret", "algorithm": "HS256"}]}],
+    # tables the reconciler never manages: a vault, a key set with a PEM key, a JWK key outside any set
+    "vaults": [{"name": "env", "prefix": "ops-env", "description": "team A secrets", "config": {"prefix": "OPS_"},
+                "tags": ["team-a"]}],
+    "key_sets": [{"name": "ops-jwks", "tags": ["team-a"],
+                  "keys": [{"name": "ops-signing", "kid": "ops-signing", "pem": {"public_key": PUBLIC_PEM}}]}],
+    "keys": [{"name": "ops-jwk", "kid": "ops-jwk", "jwk": '{"kid":"ops-jwk","kty":"oct","k":"c2VjcmV0"}'}],
 }
-SNAPSHOT_PATHS = ("/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
+SNAPSHOT_PATHS = ("/vaults/ops-env", "/key-sets/ops-jwks", "/keys/ops-signing", "/keys/ops-jwk", "/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
                   "/certificates/0a5a3bd2-8a8f-4c37-9a6c-3c2c1b7f0e11", "/snis/legacy.example.com",
                   "/services/legacy", "/services/legacy/plugins", "/routes/legacy-route", "/routes/serviceless",
                   "/plugins?tags=global", "/consumers/ops", "/consumers/ops/basic-auth", "/consumers/ops/jwt")

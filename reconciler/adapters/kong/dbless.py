@@ -1,9 +1,9 @@
 """DB-less merge (pure): the current declarative config + a plan -> the next config, and back.
 
 The current config is Kong's flat export (`GET /config`: one list per entity type, foreign keys as
-ids). Every change is merged into it; everything the reconciler does not own (upstreams, targets,
-certificates, SNIs, other plugins and credentials, routes without a service, unmanaged fields and
-tags) is carried over untouched. `to_document` then nests what the declarative JSON Schema wants
+ids, nulls kept). Every change is merged into it; everything the reconciler does not own (upstreams,
+targets, certificates, SNIs, vaults, key sets and keys, any other table Kong exports, other plugins
+and credentials, routes without a service, unmanaged fields and tags) is carried over untouched. `to_document` then nests what the declarative JSON Schema wants
 nested (credentials under consumers, targets under upstreams, SNIs under certificates) so the body
 of the single `POST /config` validates.
 """
@@ -29,6 +29,8 @@ FOREIGN = {
     "targets": {"upstream": True},
     "snis": {"certificate": True},
     "mtls_auth_credentials": {"ca_certificate": True},
+    "keys": {"set": True},
+    "filter_chains": {"service": False, "route": False},
     **{c: {"consumer": True} for c in CREDENTIALS},
 }
 #: `updated_at` is server-managed and absent from these declarative schemas.
