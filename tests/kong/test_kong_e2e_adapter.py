@@ -38,7 +38,8 @@ UNOWNED: dict[str, Any] = {
                   "keys": [{"name": "ops-signing", "kid": "ops-signing", "pem": {"public_key": PUBLIC_PEM}}]}],
     "keys": [{"name": "ops-jwk", "kid": "ops-jwk", "jwk": '{"kid":"ops-jwk","kty":"oct","k":"c2VjcmV0"}'}],
 }
-SNAPSHOT_PATHS = ("/vaults/ops-env", "/key-sets/ops-jwks", "/keys/ops-signing", "/keys/ops-jwk", "/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
+SNAPSHOT_PATHS = ("/vaults/ops-env", "/key-sets/ops-jwks", "/keys/ops-signing", "/keys/ops-jwk",
+                  "/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
                   "/certificates/0a5a3bd2-8a8f-4c37-9a6c-3c2c1b7f0e11", "/snis/legacy.example.com",
                   "/services/legacy", "/services/legacy/plugins", "/routes/legacy-route", "/routes/serviceless",
                   "/plugins?tags=global", "/consumers/ops", "/consumers/ops/basic-auth", "/consumers/ops/jwt")

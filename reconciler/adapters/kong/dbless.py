@@ -3,9 +3,9 @@
 The current config is Kong's flat export (`GET /config`: one list per entity type, foreign keys as
 ids, nulls kept). Every change is merged into it; everything the reconciler does not own (upstreams,
 targets, certificates, SNIs, vaults, key sets and keys, any other table Kong exports, other plugins
-and credentials, routes without a service, unmanaged fields and tags) is carried over untouched. `to_document` then nests what the declarative JSON Schema wants
-nested (credentials under consumers, targets under upstreams, SNIs under certificates) so the body
-of the single `POST /config` validates.
+and credentials, routes without a service, unmanaged fields and tags) is carried over untouched.
+`to_document` then nests what the declarative JSON Schema wants nested (credentials under consumers,
+targets under upstreams, SNIs under certificates) so the body of the single `POST /config` validates.
 """
 
 from __future__ import annotations
