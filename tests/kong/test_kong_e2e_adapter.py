@@ -263,3 +263,28 @@ async def test_reads_follow_short_and_empty_tag_pages(mode: str, monkeypatch: py
             emu.clear_log()
             changes, report = await reconcile(adapter, desired())
             assert changes == [] and emu.writes == []
+
+
+@pytest.mark.parametrize("mode", ["dbless", "postgres"])
+async def test_a_key_held_by_a_foreign_consumer_fails_only_our_consumer_and_is_never_shown(mode: str) -> None:
+    """DB-less: Kong keys a duplicate nested key-auth key by its position and cannot flatten it
+    (kong/db/schema/others/declarative_config.lua:400-406, kong/db/errors.lua:1032-1037): the error
+    stays in `fields`, quoting the key. The adapter blames the change whose key it quotes, and scrubs
+    it; with a database the PUT answers 409 `UNIQUE violation detected on '{key="…"}'`."""
+    with KongEmulator(mode=mode, admin_token=TOKEN) as emu:
+        emu.load_config({"_format_version": "3.0", "consumers": [
+            {"username": "legacy", "keyauth_credentials": [{"key": KEY}]}]})
+        async with make_adapter(emu.url, TOKEN) as adapter:
+            assert isinstance(adapter, KongAdapter)
+            _, report = await reconcile(adapter, desired())
+    results = {(r.kind, r.name): r for r in report.results}
+    mobile = results[("Consumer", "mobile")]
+    assert mobile.status is Status.FAILED
+    assert ("uniqueness violation: 'keyauth_credentials' entity with key set to" if mode == "dbless"
+            else "UNIQUE violation detected on") in (mobile.error or "")
+    assert all(KEY not in (r.error or "") for r in report.results)
+    others = {r.status for k, r in results.items() if k != ("Consumer", "mobile")}
+    assert others == ({Status.NOT_ATTEMPTED} if mode == "dbless" else {Status.APPLIED})
+    if mode == "dbless":
+        rejected = next(r for r in emu.requests if r.path == "/config" and r.status == 400)
+        assert rejected.status == 400
