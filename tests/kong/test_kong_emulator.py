@@ -264,3 +264,54 @@ def test_patch_merges_plugin_config(db: KongEmulator) -> None:
         patched = c.patch(f"/plugins/{plugin['id']}", json={"config": {"minute": 7}}).json()
     assert patched["config"]["minute"] == 7 and patched["config"]["hour"] == 100
     assert patched["created_at"] == plugin["created_at"] and patched["id"] == plugin["id"]
+
+
+def test_entity_rules_and_messages_of_kong_3_9_1(db: KongEmulator) -> None:
+    """Messages as Kong/kong@3.9.1 writes them: routes_subschemas.lua (http/https), services.lua
+    conditional on `protocol`, typedefs.lua (router_path, utf8_name, tag, http_method), acl/schema.lua
+    entity checks, constants.lua protocols, schema/init.lua empty strings, errors.lua invalid_primary_key
+    and schema_violation, rand.lua random_string."""
+    with client(db) as c:
+        def fields(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            r = c.post(path, json=body)
+            assert r.status_code == 400 and r.json()["code"] == 2, r.text
+            result: dict[str, Any] = r.json()["fields"]
+            return result
+
+        assert fields("/routes", {"protocols": ["http"]})["@entity"] == [
+            "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'"]
+        assert fields("/routes", {"protocols": ["https"]})["@entity"] == [
+            "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'"]
+        assert fields("/routes", {"protocols": ["nope"], "paths": ["/"]})["protocols"] == "unknown type: nope"
+        assert fields("/routes", {"paths": ["/ok", "bad"]})["paths"] == [
+            None, "should start with: / (fixed path) or ~/ (regex path)"]
+        assert fields("/routes", {"paths": ["/"], "methods": ["get"]})["methods"] == ["invalid value: get"]
+        assert fields("/services", {"host": "h", "protocol": "ws"})["protocol"] == (
+            "expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp")
+        assert fields("/services", {"host": "h", "protocol": "tcp", "path": "/p"}) == {
+            "@entity": ["failed conditional validation given value of field 'protocol'"], "path": "value must be null"}
+        assert fields("/services", {"host": "h", "name": "a b"})["name"] == (
+            "invalid value 'a b': the only accepted ascii characters are alphanumerics or ., -, _, and ~")
+        assert fields("/services", {"host": ""}) == {"host": "length must be at least 1"}
+        assert fields("/services", {"host": "h", "tags": ["ok", "a,b"]})["tags"] == [
+            None, "invalid tag 'a,b': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"]
+        two = c.post("/services", json={"port": -1})
+        assert two.json()["message"] == (
+            "2 schema violations (host: required field missing; port: value should be between 0 and 65535)")
+        assert fields("/plugins", {"name": "acl", "config": {}})["@entity"] == [
+            "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'",
+            "at least one of these fields must be non-empty: 'config.allow', 'config.deny'"]
+        assert fields("/plugins", {"name": "acl", "config": {"allow": ["a"], "deny": ["b"]}})["@entity"] == [
+            "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'"]
+        assert fields("/plugins", {"name": "acl", "config": {"allow": ["a"], "include_consumer_groups": True}})[
+            "config"] == {"include_consumer_groups": "unknown field"}  # an Enterprise field
+        assert fields("/plugins", {"name": "mtls-auth"})["name"] == (
+            "plugin 'mtls-auth' not enabled; add it to the 'plugins' configuration property")
+        bad_pk = c.get("/certificates/not-a-uuid")
+        assert bad_pk.status_code == 400 and bad_pk.json() == {
+            "code": 1, "name": "invalid primary key", "message": "invalid primary key: '{id=\"expected a valid UUID\"}'",
+            "fields": {"id": "expected a valid UUID"}}
+        assert c.put("/certificates/not-a-uuid", json={"cert": "c", "key": "k"}).status_code == 400
+        c.put("/consumers/alice", json={})
+        key = c.post("/consumers/alice/key-auth", json={}).json()["key"]
+        assert len(key) == 32 and key.isalnum()

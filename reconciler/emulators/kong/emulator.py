@@ -80,6 +80,14 @@ def _fmt_key(fields: dict[str, Any]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in fields.items()) + "}"
 
 
+def _invalid_primary_key() -> Response:
+    """endpoints.lua query_entity: a key that is no UUID on a table without an endpoint key reaches the
+    DAO as `{id = key}`; validate_primary_key fails (kong/db/errors.lua:194-202, code 1)."""
+    return _json({"code": 1, "name": "invalid primary key",
+                  "message": "invalid primary key: '{id=\"expected a valid UUID\"}'",
+                  "fields": {"id": "expected a valid UUID"}}, 400)
+
+
 def _schema_violation(errors: dict[str, Any]) -> str:
     """kong/db/errors.lua schema_violation: entity errors, then fields sorted, `n schema violations (…)`."""
     parts = list(errors.get("@entity") or [])
@@ -261,6 +269,8 @@ class KongEmulator(Emulator):
             return _error(404, "Not found")
         if len(parts) == 1:
             return self._collection(request, method, schema, body, None)
+        if not UUID_RE.match(parts[1]) and not schema.endpoint_key:
+            return _invalid_primary_key()
         parent = self._find(schema, parts[1])
         if len(parts) == 2:
             return self._item(method, schema, parts[1], parent, body, None)
@@ -274,6 +284,8 @@ class KongEmulator(Emulator):
         if len(parts) == 3:
             return self._collection(request, method, child_schema, body, scope)
         if len(parts) == 4:
+            if not UUID_RE.match(parts[3]) and not child_schema.endpoint_key:
+                return _invalid_primary_key()
             child = self._find(child_schema, parts[3])
             if child is not None and (child.get(scope[0]) or {}).get("id") != scope[1]:
                 child = None
@@ -493,8 +505,7 @@ class KongEmulator(Emulator):
         elif schema.endpoint_key:
             data[schema.endpoint_key] = ref
         else:
-            return _json({"code": 3, "name": "invalid primary key", "message": f"invalid primary key: '{ref}'",
-                          "fields": {"id": "expected a valid UUID"}}, 400)
+            return _invalid_primary_key()
         return self._write(schema, data, entity, scope, status=200, replace=True, verb="create or update", by=by)
 
     def _dbless_refusal(self, schema: Schema, verb: str, by: str | None = None) -> Response:

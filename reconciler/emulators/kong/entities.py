@@ -8,15 +8,18 @@ loader validate with the same functions, so both report the same `{field: messag
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
+#: kong/constants.lua protocols_with_subsystem, sorted (ws/wss are Enterprise only).
+PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp")
 HTTP_METHODS_RE = re.compile(r"^[A-Z]+$")
 NAME_RE = re.compile("[A-Za-z0-9.\\-_~\u0080-\U0010FFFF]+")
 """typedefs.lua validate_utf8_name: `^[%w%.%-%_~\128-\244]+$`."""
@@ -281,7 +284,9 @@ def _topological(tables: list[str]) -> tuple[str, ...]:
 #: Load and export order (`known_entities`): referenced tables first.
 LOAD_ORDER = _topological(list(SCHEMAS))
 
-# Plugin config schemas of the plugins the reconciler manages (others are stored as given).
+# Plugin config schemas of the plugins the reconciler manages (others are stored as given): fields and
+# defaults of kong/plugins/{rate-limiting,cors,key-auth,acl}/schema.lua@3.9.1 (rate-limiting's `redis`
+# is kong/tools/redis/schema.lua).
 PLUGIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "rate-limiting": {
         "second": None, "minute": None, "hour": None, "day": None, "month": None, "year": None,
@@ -299,8 +304,7 @@ PLUGIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "key_names": ["apikey"], "hide_credentials": False, "anonymous": None, "key_in_header": True,
         "key_in_query": True, "key_in_body": False, "run_on_preflight": True, "realm": None,
     },
-    "acl": {"allow": None, "deny": None, "hide_groups_header": False, "include_consumer_groups": False,
-            "always_use_authenticated_groups": False},
+    "acl": {"allow": None, "deny": None, "hide_groups_header": False, "always_use_authenticated_groups": False},
 }
 RATE_LIMIT_PERIODS = ("second", "minute", "hour", "day", "month", "year")
 
@@ -316,7 +320,13 @@ def gen_id(table: str, seed: str) -> str:
 
 
 def random_token() -> str:
-    return uuid.uuid4().hex
+    """kong/tools/rand.lua random_string: 24 random bytes in base64 (32 characters), `+` and `/`
+    replaced by random alphanumerics."""
+    raw = base64.b64encode(secrets.token_bytes(24)).decode()
+    return "".join(secrets.choice(_ALNUM) if c in "+/" else c for c in raw)
+
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def _type_ok(f: F, value: Any) -> str | None:
@@ -392,11 +402,11 @@ def _validate_plugin_config(name: str, config: dict[str, Any]) -> tuple[dict[str
             errors["max_age"] = "expected a number"
         if not isinstance(out["credentials"], bool):
             errors["credentials"] = "expected a boolean"
-    elif name == "acl":
+    elif name == "acl":  # acl/schema.lua entity_checks: only_one_of, then at_least_one_of
+        if (out["allow"] is None) == (out["deny"] is None):
+            entity.append("exactly one of these fields must be non-empty: 'config.allow', 'config.deny'")
         if out["allow"] is None and out["deny"] is None:
             entity.append("at least one of these fields must be non-empty: 'config.allow', 'config.deny'")
-        elif out["allow"] is not None and out["deny"] is not None:
-            entity.append("only one of these fields must be non-empty: 'config.allow', 'config.deny'")
     return out, errors, entity
 
 
@@ -492,12 +502,14 @@ def _entity_rules(schema: Schema, out: dict[str, Any], errors: dict[str, Any], e
     if table == "routes":
         protocols = out.get("protocols") or []
         for p in protocols:
-            if p not in PROTOCOLS:
-                errors["protocols"] = "expected one of: " + ", ".join(PROTOCOLS)
-        if any(p in ("http", "https") for p in protocols) and not any(
-                out.get(k) for k in ("methods", "hosts", "headers", "paths", "snis")):
+            if p not in PROTOCOLS:  # `protocols` picks the subschema (routes_subschemas.lua)
+                errors["protocols"] = f"unknown type: {p}"
+        # routes_subschemas.lua http_subschema: conditional_at_least_one_of on `protocols`
+        if "https" in protocols and not any(out.get(k) for k in ("methods", "hosts", "headers", "paths", "snis")):
             entity.append("must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is "
-                          "'http' or 'https'")
+                          "'https'")
+        elif "http" in protocols and not any(out.get(k) for k in ("methods", "hosts", "headers", "paths")):
+            entity.append("must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'")
         for i, path in enumerate(out.get("paths") or []):
             if not isinstance(path, str) or not (path.startswith(("/", "~/"))):
                 errors.setdefault("paths", [None] * len(out["paths"]))[i] = (
@@ -526,7 +538,8 @@ def _entity_rules(schema: Schema, out: dict[str, Any], errors: dict[str, Any], e
 
         out["cert_digest"] = hashlib.sha256(out["cert"].encode()).hexdigest()
     elif table == "services" and out.get("protocol") in ("tcp", "tls", "udp", "grpc", "grpcs") and out.get("path"):
-        errors["path"] = "value must be null"
+        errors["path"] = "value must be null"  # services.lua:53-56 conditional on `protocol`
+        entity.append("failed conditional validation given value of field 'protocol'")
     elif table == "vaults":
         _vault_rules(out, errors)
     elif table == "keys":
