@@ -315,3 +315,52 @@ def test_entity_rules_and_messages_of_kong_3_9_1(db: KongEmulator) -> None:
         c.put("/consumers/alice", json={})
         key = c.post("/consumers/alice/key-auth", json={}).json()["key"]
         assert len(key) == 32 and key.isalnum()
+
+
+def test_db_error_bodies_cascades_and_derived_fields(db: KongEmulator) -> None:
+    """kong/db/errors.lua unique_violation (:361-370), foreign_key_violation_invalid_reference (:277-298),
+    foreign_key_violation_restricted (:301-316); kong/api/api_helpers.lua:543-555 (404/405);
+    kong/db/dao/init.lua:1305-1330 (deleting nothing is a 204); on_delete cascade (keys.lua:24);
+    basic-auth/crypto.lua (sha1 of password .. consumer id); dao/targets.lua:17,36 (port 8000);
+    dao/certificates.lua:68 (`snis` of a certificate); upstreams.lua:88-129 (healthcheck defaults)."""
+    with client(db) as c:
+        s = c.post("/services", json={"name": "s", "host": "h"}).json()
+        dup = c.post("/services", json={"name": "s", "host": "h"})
+        assert dup.status_code == 409 and dup.json() == {
+            "code": 5, "name": "unique constraint violation", "message": "UNIQUE violation detected on '{name=\"s\"}'",
+            "fields": {"name": "s"}}
+        missing = "00000000-0000-4000-8000-000000000000"
+        fk = c.post("/routes", json={"paths": ["/r"], "service": {"id": missing}}).json()
+        assert fk["code"] == 4 and fk["name"] == "foreign key violation"
+        assert fk["message"] == f"the foreign key '{{id=\"{missing}\"}}' does not reference an existing 'services' entity."
+        c.post("/services/s/routes", json={"paths": ["/r"]})
+        assert c.delete("/services/s").json() == {
+            "code": 4, "name": "foreign key violation",
+            "message": "an existing 'routes' entity references this 'services' entity",
+            "fields": {"@referenced_by": "routes"}}
+        assert c.delete(f"/services/{missing}").status_code == 204
+        assert c.get("/nothing-here").json() == {"message": "Not found"}
+        assert c.get("/services/nope").json() == {"message": "Not found"}
+        assert c.request("PATCH", "/services").json() == {"message": "Method not allowed"}
+        consumer = c.put("/consumers/bob", json={}).json()
+        basic = c.post("/consumers/bob/basic-auth", json={"username": "bob", "password": "pw"}).json()
+        assert basic["password"] == hashlib.sha1(("pw" + consumer["id"]).encode()).hexdigest()
+        up = c.post("/upstreams", json={"name": "up"}).json()
+        assert up["healthchecks"]["active"]["unhealthy"]["http_statuses"] == [429, 404, 500, 501, 502, 503, 504, 505]
+        assert up["healthchecks"]["threshold"] == 0
+        assert c.post("/upstreams/up/targets", json={"target": "10.0.0.1"}).json()["target"] == "10.0.0.1:8000"
+        cert = c.post("/certificates", json={"cert": "c", "key": "k"}).json()
+        assert cert["snis"] == []
+        c.post("/snis", json={"name": "a.example.com", "certificate": {"id": cert["id"]}})
+        assert c.get(f"/certificates/{cert['id']}").json()["snis"] == ["a.example.com"]
+        ks = c.post("/key-sets", json={"name": "set"}).json()
+        c.post("/keys", json={"name": "k", "kid": "k", "set": {"id": ks["id"]}, "pem": {"public_key": "p"}})
+        assert [k["name"] for k in c.get("/key-sets/set/keys").json()["data"]] == ["k"]
+        assert c.delete("/key-sets/set").status_code == 204
+        assert c.get("/keys").json()["data"] == []  # keys.set: on_delete = "cascade"
+        tags = c.get("/tags").json()["data"]
+        assert tags == [] and c.get("/tags/none").json()["data"] == []
+        c.patch("/services/" + s["id"], json={"tags": ["t1"]})
+        assert c.get("/tags/t1").json()["data"] == [{"entity_name": "services", "entity_id": s["id"], "tag": "t1"}]
+        form = c.post("/services", data={"name": "f", "host": "h", "port": "8080", "enabled": "false"}).json()
+        assert form["port"] == 8080 and form["enabled"] is False  # form values inferred by the field types
