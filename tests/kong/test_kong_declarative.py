@@ -92,6 +92,14 @@ def test_flattening_drains_fields_but_keeps_top_level_errors(kong: httpx.Client)
     assert flat["message"] == "declarative config is invalid: " + json.dumps(flat["fields"], sort_keys=True)
 
 
+def test_format_version_is_required_and_known(kong: httpx.Client) -> None:
+    """declarative_config.lua build_fields:254 `_format_version` required, one of 1.1, 2.1, 3.0."""
+    assert kong.post("/config", json={"services": []}).json()["fields"] == {
+        "_format_version": "required field missing"}
+    assert kong.post("/config", json={"_format_version": "4.0"}).json()["fields"] == {
+        "_format_version": "expected one of: 1.1, 2.1, 3.0"}
+
+
 def test_field_positions_are_one_based_and_ids_and_tags_only_when_valid(kong: httpx.Client) -> None:
     """errors.lua categorize_errors joins Lua (1-based) positions; entity_id/entity_tags are omitted when
     invalid (15-off_spec.lua 'omits top-level entity_* fields if they are invalid')."""

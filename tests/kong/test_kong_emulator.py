@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -96,6 +98,10 @@ def test_paging_size_offset_and_tags(db: KongEmulator) -> None:
         assert c.get("/services/s0").json()["tags"] == ["a", "even"]
         c.post("/services", json={"name": "untagged", "host": "h"})
         assert c.get("/services/untagged").json()["tags"] is None
+        # the offset is base64 of the last primary key as a JSON array (postgres/init.lua page)
+        assert json.loads(base64.b64decode(first["offset"])) == [first["data"][-1]["id"]]
+        c.post("/services/s0/routes", json={"name": "r0", "paths": ["/r0"]})
+        assert [r["name"] for r in c.get("/services/s0/routes?tags=nothing").json()["data"]] == ["r0"]
 
 
 def _uuid(prefix: str, i: int) -> str:
@@ -115,6 +121,9 @@ def test_dbless_tags_filter_each_page_after_paging() -> None:
         first = c.get("/services", params={"tags": "mine", "size": 5}).json()
         assert first["data"] == [] and first["offset"]  # an empty page that is not the last
         assert first["next"] == f"/services?offset={quote(first['offset'], safe='')}&tags=mine&size=5"
+        # base64 (unpadded) of the last LMDB key read and a NUL (off/init.lua page_for_prefix)
+        token = first["offset"]
+        assert base64.b64decode(token + "=" * (-len(token) % 4)) == f"services|*|*|{_uuid('0', 4)}\x00".encode()
         items, pages = _all_pages(c, "/services", tags="mine", size=5)
         assert [s["name"] for s in items] == ["ours-0", "ours-1", "ours-2"]
         assert [len(p["data"]) for p in pages] == [0, 0, 3, 0]
@@ -364,3 +373,14 @@ def test_db_error_bodies_cascades_and_derived_fields(db: KongEmulator) -> None:
         assert c.get("/tags/t1").json()["data"] == [{"entity_name": "services", "entity_id": s["id"], "tag": "t1"}]
         form = c.post("/services", data={"name": "f", "host": "h", "port": "8080", "enabled": "false"}).json()
         assert form["port"] == 8080 and form["enabled"] is False  # form values inferred by the field types
+        assert c.post("/services", content=b"{not json", headers={"content-type": "application/json"}).json() == {
+            "message": "Cannot parse JSON body"}
+        assert c.patch(f"/services/{s['id']}", json={"id": missing}).json()["code"] == 3
+        by_name = c.post("/routes", json={"paths": ["/n"], "service": {"name": "s"}}).json()
+        assert by_name["service"] == {"id": s["id"]}
+        assert c.post("/routes", json={"paths": ["/n"], "service": {"name": "gone"}}).json()["code"] == 4
+        ca = c.post("/ca_certificates", json={"cert": "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----"})
+        assert len(ca.json()["cert_digest"]) == 64
+        assert c.post("/consumers", json={"tags": ["t"]}).json()["fields"]["@entity"] == [
+            "at least one of these fields must be non-empty: 'custom_id', 'username'"]
+        assert c.post("/services", json={"id": "nope", "host": "h"}).json()["fields"] == {"id": "expected a valid UUID"}
