@@ -1,10 +1,11 @@
 """A Kong 3.9 Admin API on 127.0.0.1, in DB-less (`database=off`) or database (`postgres`) mode.
 
-Behaviour comes from `../shared/specs/kong` and its README: `{data, next, offset}` paging with
-`size` (default 100, max 1000), `offset` and `tags` (`a,b` AND, `a/b` OR); DB-less entity writes
-answer 405 and `POST /config` replaces everything atomically or rejects it whole (400, code 14,
-`fields`, `flattened_errors`); database mode answers CRUD with Kong's codes (2 schema, 4 foreign
-key, 5 unique → 409, 404 `Not found`). `Kong-Admin-Token` is checked when a token is configured.
+Every rule is listed with its source in Kong/kong@3.9.1 in `../fidelity/kong.md`: `{data, next, offset}`
+paging in primary-key order (`size` 100 by default, max 1000; `tags` `a,b` AND / `a/b` OR, filtered
+after paging in DB-less mode, before it with a database); CRUD with Kong's error codes (1 invalid
+primary key, 2 schema, 4 foreign key, 5 unique → 409, 404 `Not found`); DB-less entity writes validated
+then refused (405, code 12) and `POST /config` replacing everything or nothing (`declarative.py`);
+`Kong-Admin-Token` checked when a token is configured (Enterprise RBAC's header).
 """
 
 from __future__ import annotations
@@ -155,10 +156,10 @@ def _tags_match(item_tags: Any, wanted: list[str], cond: str) -> bool:
 
 def _encode_offset(table: str, last_id: str, dbless: bool) -> str:
     """DB-less: base64 of the last LMDB key + NUL, unpadded (page_for_prefix); a database: base64 of the
-    JSON array of the last primary key (kong/db/strategies/postgres/init.lua page)."""
+    JSON array of the last primary key, unpadded too (kong/db/strategies/postgres/init.lua:512-522)."""
     if dbless:
         return base64.b64encode(f"{table}|*|*|{last_id}\x00".encode()).decode().rstrip("=")
-    return base64.b64encode(json.dumps([last_id]).encode()).decode()
+    return base64.b64encode(json.dumps([last_id]).encode()).decode().rstrip("=")
 
 
 def _decode_offset(token: str, dbless: bool) -> tuple[str | None, str]:
