@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,6 +130,13 @@ def test_missing_field_and_bad_json_behave_like_axum(client: httpx.Client) -> No
     assert bad.status_code == 400
     wrong = client.post("/admin/apis", json=route(methods="GET"))
     assert wrong.status_code == 422
+    assert bad.text.startswith("Failed to parse the request body as JSON")
+    assert client.post("/admin/apis", json=[route()]).status_code == 422  # not an object: a data error
+    untyped = client.post("/admin/apis", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert untyped.status_code == 415 and untyped.text == "Expected request with `Content-Type: application/json`"
+    vendor = client.post("/admin/apis", content=json.dumps(route()).encode(),
+                         headers={"Content-Type": "application/vnd.api+json"})
+    assert vendor.status_code == 201
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost/x", "http://10.1.2.3", "http://192.168.0.1",
@@ -145,7 +153,7 @@ def test_ssrf_guard(client: httpx.Client, url: str) -> None:
                                  "ftp://x.example.com", "http://app.localhost", "http://192.0.2.1",
                                  "http://100.64.0.1", "http://[fe80::1]/"])
 def test_ssrf_allows_what_is_blocked_url_allows(url: str) -> None:
-    """proxy/dynamic.rs:867-892 is_blocked_url: no scheme check, only the exact host `localhost`, and
+    """proxy/dynamic.rs:867-911 is_blocked_url: no scheme check, only the exact host `localhost`, and
     Rust's `is_private` (RFC 1918 only); IPv6 link-local is not blocked."""
     assert ssrf_reason(url) is None
 

@@ -99,6 +99,12 @@ class _Fault:
     retry_after: str | None
 
 
+def _is_json(content_type: str) -> bool:
+    """axum's `json_content_type`: `application/json` or `application/<x>+json`."""
+    mime = content_type.split(";")[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
 def _text(status: int, message: str) -> Response:
     """axum's `(StatusCode, &str)`: a text/plain body."""
     return PlainTextResponse(message, status_code=status)
@@ -228,6 +234,9 @@ class StoaEmulator(Emulator):
                 try:
                     self._authorize(request)
                     body = await request.body()
+                    if request.method == "POST" and not _is_json(request.headers.get("content-type", "")):
+                        raise _Rejection(PlainTextResponse(  # axum extract/rejection.rs MissingJsonContentType
+                            "Expected request with `Content-Type: application/json`", status_code=415))
                     with self._state_lock:
                         result: Response = handler(request, body)
                     return result
