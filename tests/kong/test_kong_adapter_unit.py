@@ -570,3 +570,18 @@ async def test_dbless_merge_order_does_not_depend_on_input_order(kong: respx.Moc
     assert all(r.status is Status.APPLIED for r in results)
     body = json.loads(post.calls.last.request.content)
     assert any(p["name"] == "rate-limiting" for p in body["plugins"])
+
+
+async def test_dbless_400_unflattened_fields_keyed_by_name_are_mapped(kong: respx.MockRouter,
+                                                                     adapter: KongAdapter) -> None:
+    """Kong leaves a reference error keyed by the entity's endpoint key in `fields` when it cannot
+    flatten it (no top-level list of that table), with `flattened_errors` an empty object."""
+    dbless_mode(kong).respond(400, json={
+        "code": 14, "name": "invalid declarative configuration", "message": "declarative config is invalid: {}",
+        "fields": {"routes": {"orders": ["invalid reference 'service: gone' (no such entry in 'services')"]}},
+        "flattened_errors": {}})
+    results = await adapter.apply_batch([api_change("pets"), api_change("orders", basePath="/orders")])
+    assert results is not None
+    by = {r.name: r for r in results}
+    assert by["orders"].status is Status.FAILED and "invalid reference 'service: gone'" in (by["orders"].error or "")
+    assert by["pets"].status is Status.NOT_ATTEMPTED

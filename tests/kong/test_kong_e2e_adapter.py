@@ -12,11 +12,12 @@ import yaml
 from reconciler.adapters.kong.adapter import KongAdapter
 from reconciler.emulators.kong import KongEmulator
 from reconciler.model.changes import Op, Status
-from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reconcile
+from tests.kong.kong_helpers import API, KEY, OWNER, desired, make_adapter, reconcile, restamp_free
 
 TOKEN = "kong-e2e-admin-token"
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 PKEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"
+PUBLIC_PEM = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----"
 UNOWNED: dict[str, Any] = {
     "_format_version": "3.0",
     "upstreams": [{"name": "legacy-upstream", "algorithm": "least-connections", "tags": ["team-a"],
@@ -30,8 +31,15 @@ UNOWNED: dict[str, Any] = {
     "plugins": [{"name": "prometheus", "config": {"per_consumer": True}, "tags": ["global"]}],
     "consumers": [{"username": "ops", "basicauth_credentials": [{"username": "ops", "password": "pw-ops"}],
                    "jwt_secrets": [{"key": "ops-jwt", "secret": "jwt-secret", "algorithm": "HS256"}]}],
+    # tables the reconciler never manages: a vault, a key set with a PEM key, a JWK key outside any set
+    "vaults": [{"name": "env", "prefix": "ops-env", "description": "team A secrets", "config": {"prefix": "OPS_"},
+                "tags": ["team-a"]}],
+    "key_sets": [{"name": "ops-jwks", "tags": ["team-a"],
+                  "keys": [{"name": "ops-signing", "kid": "ops-signing", "pem": {"public_key": PUBLIC_PEM}}]}],
+    "keys": [{"name": "ops-jwk", "kid": "ops-jwk", "jwk": '{"kid":"ops-jwk","kty":"oct","k":"c2VjcmV0"}'}],
 }
-SNAPSHOT_PATHS = ("/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
+SNAPSHOT_PATHS = ("/vaults/ops-env", "/key-sets/ops-jwks", "/keys/ops-signing", "/keys/ops-jwk",
+                  "/upstreams/legacy-upstream", "/upstreams/legacy-upstream/targets",
                   "/certificates/0a5a3bd2-8a8f-4c37-9a6c-3c2c1b7f0e11", "/snis/legacy.example.com",
                   "/services/legacy", "/services/legacy/plugins", "/routes/legacy-route", "/routes/serviceless",
                   "/plugins?tags=global", "/consumers/ops", "/consumers/ops/basic-auth", "/consumers/ops/jwt")
@@ -57,7 +65,7 @@ def admin(emulator: KongEmulator) -> httpx.Client:
 
 def snapshot(emulator: KongEmulator) -> dict[str, bytes]:
     with admin(emulator) as c:
-        return {p: c.get(p).content for p in SNAPSHOT_PATHS}
+        return {p: restamp_free(emulator.mode, c.get(p).content) for p in SNAPSHOT_PATHS}
 
 
 def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -230,3 +238,53 @@ async def test_missing_or_disabled_auth_plugins_are_drift_and_healed(adapter: Ko
     assert not report.failed, report.results
     changes, _ = await reconcile(adapter, desired())
     assert all(c.op is Op.NOOP for c in changes)
+
+
+@pytest.mark.parametrize("mode", ["dbless", "postgres"])
+async def test_reads_follow_short_and_empty_tag_pages(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DB-less filters tags after paging (kong/db/strategies/off/init.lua `page_for_tags`): with many
+    foreign services interleaved with ours and a small page, most pages are short or empty but carry an
+    `offset`; `_list` must follow every one of them, and the second apply must still write nothing."""
+    monkeypatch.setattr("reconciler.adapters.kong.adapter.PAGE_SIZE", 3)
+    foreign = [{"id": f"{i:02x}{'0' * 6}-0000-4000-8000-{i:012x}", "name": f"foreign-{i}", "host": "f.internal"}
+               for i in range(0, 256, 6)]
+    with KongEmulator(mode=mode, admin_token=TOKEN) as emu:
+        emu.load_config({"_format_version": "3.0", "services": foreign})
+        async with make_adapter(emu.url, TOKEN) as adapter:
+            assert isinstance(adapter, KongAdapter)
+            _, report = await reconcile(adapter, desired())
+            assert not report.failed, report.results
+            emu.clear_log()
+            assert sorted(r["name"] for r in await adapter.fetch("API")) == ["orders", "pets"]
+            service_pages = [r for r in emu.requests if r.path == "/services"]
+            total = len(foreign) + 2
+            # DB-less walks every page of keys (all of them, tag-filtered afterwards); a database filters first
+            assert len(service_pages) == (-(-total // 3) if mode == "dbless" else 1)
+            emu.clear_log()
+            changes, report = await reconcile(adapter, desired())
+            assert changes == [] and emu.writes == []
+
+
+@pytest.mark.parametrize("mode", ["dbless", "postgres"])
+async def test_a_key_held_by_a_foreign_consumer_fails_only_our_consumer_and_is_never_shown(mode: str) -> None:
+    """DB-less: Kong keys a duplicate nested key-auth key by its position and cannot flatten it
+    (kong/db/schema/others/declarative_config.lua:400-406, kong/db/errors.lua:1032-1037): the error
+    stays in `fields`, quoting the key. The adapter blames the change whose key it quotes, and scrubs
+    it; with a database the PUT answers 409 `UNIQUE violation detected on '{key="…"}'`."""
+    with KongEmulator(mode=mode, admin_token=TOKEN) as emu:
+        emu.load_config({"_format_version": "3.0", "consumers": [
+            {"username": "legacy", "keyauth_credentials": [{"key": KEY}]}]})
+        async with make_adapter(emu.url, TOKEN) as adapter:
+            assert isinstance(adapter, KongAdapter)
+            _, report = await reconcile(adapter, desired())
+    results = {(r.kind, r.name): r for r in report.results}
+    mobile = results[("Consumer", "mobile")]
+    assert mobile.status is Status.FAILED
+    assert ("uniqueness violation: 'keyauth_credentials' entity with key set to" if mode == "dbless"
+            else "UNIQUE violation detected on") in (mobile.error or "")
+    assert all(KEY not in (r.error or "") for r in report.results)
+    others = {r.status for k, r in results.items() if k != ("Consumer", "mobile")}
+    assert others == ({Status.NOT_ATTEMPTED} if mode == "dbless" else {Status.APPLIED})
+    if mode == "dbless":
+        rejected = next(r for r in emu.requests if r.path == "/config" and r.status == 400)
+        assert rejected.status == 400

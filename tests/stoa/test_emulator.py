@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,10 +50,19 @@ def test_no_token_configured_is_503() -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
-                                     {"Authorization": f"Basic {TOKEN}"}])
+                                     {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"bearer {TOKEN}"},
+                                     {"Authorization": f"Bearer  {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}])
 def test_missing_or_wrong_token_is_401(client: httpx.Client, headers: dict[str, str]) -> None:
+    """auth.rs:44-62: the header must equal `Bearer <token>` byte for byte; a mismatch is a bare 401."""
     response = httpx.get(f"{client.base_url}/admin/apis", headers=headers)
-    assert response.status_code == 401 and TOKEN not in response.text
+    assert response.status_code == 401 and response.content == b""
+
+
+def test_an_empty_token_configured_is_503() -> None:
+    """auth.rs:32-41: `Some(token) if !token.is_empty()`, else the admin API is disabled."""
+    with StoaEmulator(admin_token="") as emu, httpx.Client(base_url=emu.url) as c:
+        assert c.get("/admin/health", headers={"Authorization": "Bearer x"}).status_code == 503
+        assert c.get("/admin/health").status_code == 503
 
 
 def test_health(client: httpx.Client) -> None:
@@ -61,6 +71,7 @@ def test_health(client: httpx.Client) -> None:
     assert body["status"] == "ok" and body["routes_count"] == 1 and body["policies_count"] == 0
     assert set(body) == {"status", "version", "routes_count", "policies_count", "contracts_count", "skills_count",
                          "uptime_seconds", "git_provider"}
+    assert body["git_provider"] == "gitlab"  # health.rs:53 a string; config/defaults.rs:287-289 the default
 
 
 def test_api_upsert_201_then_200_and_stored_shape(client: httpx.Client) -> None:
@@ -70,10 +81,23 @@ def test_api_upsert_201_then_200_and_stored_shape(client: httpx.Client) -> None:
     second = client.post("/admin/apis", json=route(methods=["GET", "POST"]))
     assert second.status_code == 200 and second.json()["deployment_id"] != first.json()["deployment_id"]
     stored = client.get("/admin/apis/platform.pets").json()
-    assert stored == {**route(methods=["GET", "POST"]), "classification": None, "contract_key": None,
-                      "upstream_http_version": "auto", "upstreams": [], "load_balancer": "round_robin",
-                      "trusted_backend": True}
+    # classification and contract_key are skipped when unset (registry.rs:57-61)
+    assert stored == {**route(methods=["GET", "POST"]), "upstream_http_version": "auto", "upstreams": [],
+                      "load_balancer": "round_robin", "trusted_backend": True}
     assert client.get("/admin/apis").json() == [stored]
+    classified = client.post("/admin/apis", json=route(id="c", classification="VH", contract_key="acme:pets"))
+    assert classified.status_code == 201
+    assert client.get("/admin/apis/c").json()["classification"] == "VH"
+
+
+@pytest.mark.parametrize("override", [{"upstream_http_version": "h3"}, {"load_balancer": "fastest"},
+                                      {"classification": "low"}, {"methods": ["GET", 1]}])
+def test_unknown_enum_values_and_bad_types_are_422(client: httpx.Client, override: dict[str, Any]) -> None:
+    """serde: UpstreamHttpVersion (registry.rs:25-35), LbStrategy (lb/mod.rs:31-40), Classification
+    (uac/classifications.rs:20-30), `methods: Vec<String>`; axum's Json answers a data error 422."""
+    response = client.post("/admin/apis", json=route(**override))
+    assert response.status_code == 422 and response.text.startswith(
+        "Failed to deserialize the JSON body into the target type")
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -90,6 +114,13 @@ def test_api_validation_400(client: httpx.Client, override: dict[str, Any], mess
     assert client.get("/admin/apis").json() == []
 
 
+def test_blank_path_prefix_is_only_empty(client: httpx.Client) -> None:
+    """apis.rs:45-49: the '/' check runs only on a non-blank prefix; every error in one list."""
+    response = client.post("/admin/apis", json=route(path_prefix="  ", name=""))
+    assert response.json() == {"status": "error", "errors": ["name must not be empty",
+                                                             "path_prefix must not be empty"]}
+
+
 def test_missing_field_and_bad_json_behave_like_axum(client: httpx.Client) -> None:
     body = route()
     del body["backend_url"]
@@ -99,18 +130,31 @@ def test_missing_field_and_bad_json_behave_like_axum(client: httpx.Client) -> No
     assert bad.status_code == 400
     wrong = client.post("/admin/apis", json=route(methods="GET"))
     assert wrong.status_code == 422
+    assert bad.text.startswith("Failed to parse the request body as JSON")
+    assert client.post("/admin/apis", json=[route()]).status_code == 422  # not an object: a data error
+    untyped = client.post("/admin/apis", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert untyped.status_code == 415 and untyped.text == "Expected request with `Content-Type: application/json`"
+    vendor = client.post("/admin/apis", content=json.dumps(route()).encode(),
+                         headers={"Content-Type": "application/vnd.api+json"})
+    assert vendor.status_code == 201
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost/x", "http://10.1.2.3", "http://192.168.0.1",
-                                 "http://169.254.169.254/latest", "http://[::1]/", "http://0.0.0.0", "ftp://x.example.com"])
+                                 "http://169.254.169.254/latest", "http://[::1]/", "http://0.0.0.0",
+                                 "http://172.16.0.1", "http://255.255.255.255", "http://[fd00::1]/", "http://[::]/",
+                                 "not a url", "http://"])
 def test_ssrf_guard(client: httpx.Client, url: str) -> None:
     response = client.post("/admin/apis", json=route(backend_url=url))
     assert response.status_code == 400
     assert set(response.json()) == {"error", "detail"}
 
 
-@pytest.mark.parametrize("url", ["https://pets.example.com", "http://8.8.8.8:80/v1", "https://api.internal.example"])
-def test_ssrf_allows_public_hosts(url: str) -> None:
+@pytest.mark.parametrize("url", ["https://pets.example.com", "http://8.8.8.8:80/v1", "https://api.internal.example",
+                                 "ftp://x.example.com", "http://app.localhost", "http://192.0.2.1",
+                                 "http://100.64.0.1", "http://[fe80::1]/"])
+def test_ssrf_allows_what_is_blocked_url_allows(url: str) -> None:
+    """proxy/dynamic.rs:867-911 is_blocked_url: no scheme check, only the exact host `localhost`, and
+    Rust's `is_private` (RFC 1918 only); IPv6 link-local is not blocked."""
     assert ssrf_reason(url) is None
 
 
@@ -118,8 +162,9 @@ def test_api_delete_204_then_404(client: httpx.Client) -> None:
     client.post("/admin/apis", json=route())
     assert client.delete("/admin/apis/platform.pets").status_code == 204
     gone = client.delete("/admin/apis/platform.pets")
-    assert gone.status_code == 404 and gone.json() == {"status": "error", "message": "API not found"}
-    assert client.get("/admin/apis/platform.pets").status_code == 404
+    assert gone.status_code == 404 and gone.text == "API not found"  # apis.rs:159, a text body
+    missing = client.get("/admin/apis/platform.pets")
+    assert missing.status_code == 404 and missing.content == b""  # apis.rs:149, no body
 
 
 def policy(**over: Any) -> dict[str, Any]:
@@ -136,7 +181,18 @@ def test_policies_upsert_list_order_delete(client: httpx.Client) -> None:
     assert [p["id"] for p in listed] == ["a.x", "p.cors", "p.rate"]
     assert "extra" not in listed[2]
     assert client.delete("/admin/policies/p.rate").status_code == 204
-    assert client.delete("/admin/policies/p.rate").status_code == 404
+    gone = client.delete("/admin/policies/p.rate")
+    assert gone.status_code == 404 and gone.text == "Policy not found"  # policies.rs:52
+
+
+@pytest.mark.parametrize("field", ["config", "priority"])
+def test_policy_config_and_priority_are_required(client: httpx.Client, field: str) -> None:
+    """routes/policy.rs:10-25: no serde default on `config` (a JSON value) or `priority` (i32)."""
+    body = policy()
+    del body[field]
+    response = client.post("/admin/policies", json=body)
+    assert response.status_code == 422 and f"missing field `{field}`" in response.text
+    assert client.post("/admin/policies", json=policy(priority="high")).status_code == 422
 
 
 @pytest.mark.parametrize("field", ["id", "name", "policy_type", "api_id"])
@@ -151,17 +207,28 @@ def credential(**over: Any) -> dict[str, Any]:
 
 
 def test_consumer_credentials(client: httpx.Client) -> None:
-    assert client.post("/admin/consumer-credentials", json=credential()).status_code == 404  # route missing
+    """credentials.rs:104-161, proxy/consumer_credentials.rs: keyed by (route_id, consumer_id); the
+    route is not looked up; `auth_type` defaults to api_key, an unknown one is a serde error."""
+    orphan = client.post("/admin/consumer-credentials", json=credential(route_id="no.such.route"))
+    assert orphan.status_code == 201
+    assert client.delete("/admin/consumer-credentials/no.such.route/platform.mobile").status_code == 204
     client.post("/admin/apis", json=route())
     assert client.post("/admin/consumer-credentials", json=credential()).status_code == 201
     assert client.post("/admin/consumer-credentials", json=credential(header_value="k2")).status_code == 200
     assert client.post("/admin/consumer-credentials", json=credential(consumer_id="other.c")).status_code == 201
     assert [c["consumer_id"] for c in client.get("/admin/consumer-credentials").json()] == ["other.c", "platform.mobile"]
-    assert client.post("/admin/consumer-credentials", json=credential(auth_type="oauth")).status_code == 400
-    assert client.post("/admin/consumer-credentials", json=credential(header_value="")).status_code == 400
+    assert client.post("/admin/consumer-credentials", json=credential(auth_type="oauth")).status_code == 422
+    empty = client.post("/admin/consumer-credentials", json=credential(header_value=""))
+    assert empty.status_code == 400 and empty.json() == {"status": "error", "errors": ["header_value must not be empty"]}
+    defaulted = credential(consumer_id="third.c")
+    del defaulted["auth_type"]
+    assert client.post("/admin/consumer-credentials", json=defaulted).status_code == 201
+    assert next(c for c in client.get("/admin/consumer-credentials").json()
+                if c["consumer_id"] == "third.c")["auth_type"] == "api_key"
     path = "/admin/consumer-credentials/platform.pets/platform.mobile"
     assert client.delete(path).status_code == 204
-    assert client.delete(path).status_code == 404
+    gone = client.delete(path)
+    assert gone.status_code == 404 and gone.text == "Consumer credential not found"
 
 
 def test_deleting_an_api_keeps_policies_and_credentials(client: httpx.Client) -> None:

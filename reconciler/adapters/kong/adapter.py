@@ -234,10 +234,14 @@ class KongAdapter(GatewayAdapter):
 
     def _rejected(self, changes: list[Change], cfg: dbless.Config, body: Any,
                   results: dict[tuple[str, str], ItemResult]) -> list[ItemResult]:
-        """Map Kong's `flattened_errors` back to the changes whose entities were rejected."""
+        """Map Kong's 400 back to the changes whose entities were rejected: `flattened_errors` by entity
+        id (ours always carry one) or ownership tags, then what Kong could not flatten and left in
+        `fields` (errors keyed by a name or an id, or by a position in a nested list) by that key, or
+        by the change whose credential the message quotes. Messages are scrubbed by `_item`."""
         blamed: dict[tuple[str, str], list[str]] = {}
         unplaced: list[str] = []
-        for error in (body or {}).get("flattened_errors") or []:
+        flattened = (body or {}).get("flattened_errors")
+        for error in flattened if isinstance(flattened, list) else []:
             entity = error.get("entity") or {}
             key = cfg.touched.get(str(error.get("entity_id") or entity.get("id")))
             if key is None:
@@ -248,6 +252,17 @@ class KongAdapter(GatewayAdapter):
             messages = [(f"{e['field']}: " if e.get("field") else "") + str(e.get("message"))
                         for e in error.get("errors") or []]
             text = f"{error.get('entity_type')} {error.get('entity_name') or ''}".strip() + ": " + "; ".join(messages)
+            if key is None:
+                unplaced.append(text)
+            else:
+                blamed.setdefault(key, []).append(text)
+        for table, keyed_by, message in dbless.unflattened((body or {}).get("fields")):
+            entity = cfg.find_keyed(table, keyed_by) if keyed_by is not None else None
+            key = cfg.touched.get(str(entity.get("id"))) if entity is not None else None
+            if key is None:
+                key = next(((c.kind, c.name) for c in changes
+                            if any(str(v) and str(v) in message for v in c.secrets.values() if v)), None)
+            text = f"{table}: {message}"
             if key is None:
                 unplaced.append(text)
             else:

@@ -19,7 +19,8 @@ def check(records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> l
       path only: kong/db/schema/entities/services.lua);
     - two policies of one type on one API: one plugin of a name per service (the plugins entity's
       `cache_key = {name, route, service, consumer}`, kong/db/schema/entities/plugins.lua),
-      answered `409 UNIQUE violation` in DB mode and rejected whole in DB-less mode."""
+      answered `409 UNIQUE violation` in DB mode; DB-less Kong loads both (its loader checks no
+      cache key) and one silently shadows the other (kong/db/declarative/import.lua:314-323)."""
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     for record in sorted(records, key=lambda r: (str(r["kind"]), str(r["name"]))):

@@ -1,11 +1,11 @@
 """DB-less merge (pure): the current declarative config + a plan -> the next config, and back.
 
 The current config is Kong's flat export (`GET /config`: one list per entity type, foreign keys as
-ids). Every change is merged into it; everything the reconciler does not own (upstreams, targets,
-certificates, SNIs, other plugins and credentials, routes without a service, unmanaged fields and
-tags) is carried over untouched. `to_document` then nests what the declarative JSON Schema wants
-nested (credentials under consumers, targets under upstreams, SNIs under certificates) so the body
-of the single `POST /config` validates.
+ids, nulls kept). Every change is merged into it; everything the reconciler does not own (upstreams,
+targets, certificates, SNIs, vaults, key sets and keys, any other table Kong exports, other plugins
+and credentials, routes without a service, unmanaged fields and tags) is carried over untouched.
+`to_document` then nests what the declarative JSON Schema wants nested (credentials under consumers,
+targets under upstreams, SNIs under certificates) so the body of the single `POST /config` validates.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ FOREIGN = {
     "targets": {"upstream": True},
     "snis": {"certificate": True},
     "mtls_auth_credentials": {"ca_certificate": True},
+    "keys": {"set": True},
+    "filter_chains": {"service": False, "route": False},
     **{c: {"consumer": True} for c in CREDENTIALS},
 }
 #: `updated_at` is server-managed and absent from these declarative schemas.
@@ -102,6 +104,16 @@ class Config:
         found = self.find_all(table, **match)
         return found[0] if found else None
 
+    def find_keyed(self, table: str, key: str) -> dict[str, Any] | None:
+        """The entity an unflattened error is keyed by: its id or its endpoint key."""
+        if key in self.tables.get(table, {}):
+            return self.tables[table][key]
+        for name in ENDPOINT_KEYS:
+            found = self.find(table, **{name: key})
+            if found is not None:
+                return found
+        return None
+
     def _unindex(self, table: str, eid: str) -> None:
         entity = self.tables.get(table, {}).get(eid)
         if entity is None:
@@ -122,6 +134,38 @@ class Config:
             if t == table:
                 index.setdefault(_hashable(entity.get(field_name)), {})[eid] = None
         self.touched[eid] = key
+
+
+#: Fields Kong keys an unflattened error by, besides `id` (the tables' endpoint keys).
+ENDPOINT_KEYS = ("name", "username", "key", "instance_name", "client_id", "prefix", "target")
+
+
+def unflattened(fields: Any) -> list[tuple[str, str | None, str]]:
+    """What Kong's `flatten_errors` left in `fields` (kong/db/errors.lua:1022-1057): (table, the endpoint
+    key or id the error is keyed by, or None for a position, message). Top-level errors (an unknown
+    key, `_format_version`) come back with the table as the field name."""
+    out: list[tuple[str, str | None, str]] = []
+    if not isinstance(fields, dict):
+        return out
+
+    def messages(node: Any) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, list):
+            return [m for v in node for m in messages(v)]
+        if isinstance(node, dict):
+            return [f"{k}: {m}" for k, v in node.items() for m in messages(v)]
+        return []
+
+    for table, section in fields.items():
+        if isinstance(section, str):
+            out.append((str(table), None, section))
+        elif isinstance(section, list):
+            out.extend((str(table), None, msg) for msg in messages(section))
+        elif isinstance(section, dict):
+            for key, value in section.items():
+                out.extend((str(table), str(key), msg) for msg in messages(value))
+    return out
 
 
 def _hashable(value: Any) -> Any:

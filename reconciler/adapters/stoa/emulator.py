@@ -1,24 +1,25 @@
 """Emulator of the STOA Rust gateway's admin API (`stoa-gateway/src/handlers/admin/`).
 
-Written from the gateway's router and data types (no OpenAPI file exists), not from the adapter:
+Written from the gateway's router, handlers and data types at stoa-platform/stoa@a2f577b4 (no OpenAPI
+file exists), not from the adapter; `../../emulators/fidelity/stoa.md` cites every rule:
 
-- Bearer auth on every `/admin/*` route, token compared in constant time. No token configured →
-  503 "Admin API disabled - no admin_api_token configured"; a missing or wrong token → 401.
-- `/admin/apis`: POST is an upsert keyed by `id` (201 created / 200 updated →
-  `{id, status: "ok", deployment_id}`); the stored `ApiRoute` keeps only its own fields (serde drops
-  unknown ones such as `api_id` or `openapi_spec`), fills defaults and forces `trusted_backend`.
-  Validation: empty fields → 400 `{status: "error", errors: [...]}`; a loopback / private /
-  link-local IP literal or `localhost` as backend host → 400 `{error, detail}` (SSRF guard).
-- `/admin/policies`: same upsert; GET lists by API then priority.
-- `/admin/consumer-credentials`: the only consumer state the gateway has: one credential per
-  (route_id, consumer_id). Choices where the source is silent, kept deliberately strict:
-  an unknown `route_id` → 404 `{status: "error", message: "Route not found"}` (catches a client that
-  provisions consumers before their APIs); deleting an API leaves its policies and credentials in
-  place (the stores are independent maps in the gateway, nothing cascades).
-- Body decoding behaves like axum's `Json` extractor: malformed JSON → 400 text, a missing or
-  mistyped required field → 422 text ("Failed to deserialize the JSON body ...").
+- `auth.rs`: the header must be exactly `Authorization: Bearer <token>` (constant-time compare). No
+  (or an empty) token configured → 503 "Admin API disabled - no admin_api_token configured" (JSON
+  here, text in the gateway: a known divergence); otherwise a mismatch → 401 with an empty body.
+- `apis.rs`: `POST /admin/apis` upserts an `ApiRoute` by `id` (201 created / 200 updated →
+  `{id, status: "ok", deployment_id}`) after the non-empty checks (400 `{status: "error", errors}`)
+  and the SSRF check of `proxy/dynamic.rs is_blocked_url` (400 `{error, detail}`); the stored route
+  keeps only its own fields (`routes/registry.rs`; serde drops others such as `api_id`), with
+  `trusted_backend` forced on. `GET /admin/apis/{id}` 404 has no body; `DELETE` 404 is text.
+- `policies.rs`, `routes/policy.rs`: the same upsert of a `PolicyEntry` (all six fields required).
+- `credentials.rs`, `proxy/consumer_credentials.rs`: one credential per (route_id, consumer_id);
+  `auth_type` defaults to `api_key`; the route is not looked up. Deleting an API leaves its policies
+  and credentials (independent stores).
+- Body decoding is axum's `Json`: malformed JSON → 400 text, a missing or mistyped field or an
+  unknown enum value → 422 text ("Failed to deserialize the JSON body into the target type: ...").
 - State is in memory only; `restart()` wipes it, as a real restart does. `inject_failure()` makes the
-  next requests answer an error (429 with Retry-After, 502, ...) to exercise client retries.
+  next requests answer an error (429 with Retry-After, 502, ...) to exercise client retries: a test
+  control, not a gateway rule.
 """
 
 from __future__ import annotations
@@ -41,40 +42,46 @@ from reconciler.emulators.server import Emulator
 
 VERSION = "0.9.0-emulator"
 
-#: ApiRoute fields (src/routes/registry.rs): name -> (required, default, expected type).
-_ROUTE_FIELDS: dict[str, tuple[bool, Any, type | tuple[type, ...]]] = {
-    "id": (True, None, str),
-    "name": (True, None, str),
-    "tenant_id": (True, None, str),
-    "path_prefix": (True, None, str),
-    "backend_url": (True, None, str),
-    "methods": (False, [], list),
-    "spec_hash": (False, "", str),
-    "activated": (False, True, bool),
-    "classification": (False, None, (str, type(None))),
-    "contract_key": (False, None, (str, type(None))),
-    "upstream_http_version": (False, "auto", str),
-    "upstreams": (False, [], list),
-    "load_balancer": (False, "round_robin", str),
-    "trusted_backend": (False, False, bool),
+_ANY_JSON = (dict, list, str, int, float, bool, type(None))
+#: ApiRoute (src/routes/registry.rs:37-75): name -> (required, default, expected type, allowed values).
+#: Fields without `#[serde(default)]` are required, `Option`s may be absent.
+_ROUTE_FIELDS: dict[str, tuple[bool, Any, type | tuple[type, ...], tuple[str, ...]]] = {
+    "id": (True, None, str, ()),
+    "name": (True, None, str, ()),
+    "tenant_id": (True, None, str, ()),
+    "path_prefix": (True, None, str, ()),
+    "backend_url": (True, None, str, ()),
+    # required in registry.rs (no serde default); optional here until tests/stoa seeds full routes:
+    # see the fidelity ledger, "Known divergences".
+    "methods": (False, [], list, ()),
+    "spec_hash": (False, "", str, ()),
+    "activated": (False, True, bool, ()),
+    "classification": (False, None, (str, type(None)), ("H", "VH", "VVH")),
+    "contract_key": (False, None, (str, type(None)), ()),
+    "upstream_http_version": (False, "auto", str, ("auto", "h1", "h2")),
+    "upstreams": (False, [], list, ()),
+    "load_balancer": (False, "round_robin", str, ("round_robin", "weighted", "least_conn", "random")),
+    "trusted_backend": (False, False, bool, ()),
 }
-_POLICY_FIELDS: dict[str, tuple[bool, Any, type | tuple[type, ...]]] = {
-    "id": (True, None, str),
-    "name": (True, None, str),
-    "policy_type": (True, None, str),
-    "config": (False, None, (dict, list, str, int, float, bool, type(None))),
-    "priority": (False, 0, int),
-    "api_id": (True, None, str),
+#: PolicyEntry (src/routes/policy.rs:10-25): every field required.
+_POLICY_FIELDS: dict[str, tuple[bool, Any, type | tuple[type, ...], tuple[str, ...]]] = {
+    "id": (True, None, str, ()),
+    "name": (True, None, str, ()),
+    "policy_type": (True, None, str, ()),
+    "config": (True, None, _ANY_JSON, ()),
+    "priority": (True, None, int, ()),
+    "api_id": (True, None, str, ()),
 }
-_CREDENTIAL_FIELDS: dict[str, tuple[bool, Any, type | tuple[type, ...]]] = {
-    "route_id": (True, None, str),
-    "consumer_id": (True, None, str),
-    "auth_type": (True, None, str),
-    "header_name": (True, None, str),
-    "header_value": (True, None, str),
+#: ConsumerCredential (src/proxy/consumer_credentials.rs:19-37): `auth_type` defaults to api_key.
+_CREDENTIAL_FIELDS: dict[str, tuple[bool, Any, type | tuple[type, ...], tuple[str, ...]]] = {
+    "route_id": (True, None, str, ()),
+    "consumer_id": (True, None, str, ()),
+    "auth_type": (False, "api_key", str, ("api_key", "bearer", "basic")),
+    "header_name": (True, None, str, ()),
+    "header_value": (True, None, str, ()),
 }
-AUTH_TYPES = ("api_key", "bearer", "basic")
-HTTP_VERSIONS = ("auto", "h1", "h2")
+#: Serialized only when set (`skip_serializing_if = "Option::is_none"`, registry.rs:57-61).
+_SKIP_NONE = ("classification", "contract_key")
 
 
 class _Rejection(Exception):
@@ -92,12 +99,21 @@ class _Fault:
     retry_after: str | None
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"status": "error", "message": message}, status_code=status)
+def _is_json(content_type: str) -> bool:
+    """axum's `json_content_type`: `application/json` or `application/<x>+json`."""
+    mime = content_type.split(";")[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
 
 
-def _decode(raw: bytes, fields: dict[str, tuple[bool, Any, type | tuple[type, ...]]]) -> dict[str, Any]:
-    """Deserialize like serde + axum Json: drop unknown fields, fill defaults, reject bad types."""
+def _text(status: int, message: str) -> Response:
+    """axum's `(StatusCode, &str)`: a text/plain body."""
+    return PlainTextResponse(message, status_code=status)
+
+
+def _decode(raw: bytes, fields: dict[str, tuple[bool, Any, type | tuple[type, ...], tuple[str, ...]]]
+            ) -> dict[str, Any]:
+    """Deserialize like serde + axum Json: drop unknown fields, fill defaults, reject bad types and
+    unknown enum values (422)."""
     try:
         body = json.loads(raw) if raw else None
     except ValueError as exc:
@@ -107,7 +123,7 @@ def _decode(raw: bytes, fields: dict[str, tuple[bool, Any, type | tuple[type, ..
         raise _Rejection(PlainTextResponse(
             "Failed to deserialize the JSON body into the target type: expected a JSON object", status_code=422))
     out: dict[str, Any] = {}
-    for name, (required, default, kind) in fields.items():
+    for name, (required, default, kind, allowed) in fields.items():
         if name not in body:
             if required:
                 raise _Rejection(PlainTextResponse(
@@ -119,28 +135,41 @@ def _decode(raw: bytes, fields: dict[str, tuple[bool, Any, type | tuple[type, ..
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise _Rejection(PlainTextResponse(
                 f"Failed to deserialize the JSON body into the target type: {name}: invalid type", status_code=422))
+        if allowed and value is not None and value not in allowed:
+            raise _Rejection(PlainTextResponse(
+                f"Failed to deserialize the JSON body into the target type: {name}: unknown variant `{value}`",
+                status_code=422))
+        if name == "methods" and isinstance(value, list) and not all(isinstance(m, str) for m in value):
+            raise _Rejection(PlainTextResponse(
+                "Failed to deserialize the JSON body into the target type: methods: invalid type", status_code=422))
         out[name] = value
     return out
 
 
 def ssrf_reason(url: str) -> str | None:
-    """Why a backend URL is refused (loopback, private, link-local host or not a URL), else None."""
+    """Why `proxy/dynamic.rs is_blocked_url` refuses a backend URL, else None: no URL or no host; an
+    IPv4 loopback, private (RFC 1918), link-local, unspecified or broadcast address; an IPv6 loopback,
+    unspecified or unique-local (fc00::/7) address; the host name `localhost`. Any scheme passes."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
-        return "backend_url is not a valid URL"
-    if parts.scheme not in ("http", "https") or not host:
-        return "backend_url must be an absolute http(s) URL"
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"backend host {host} resolves to loopback"
+        return "not a URL"
+    if not parts.scheme or not parts.netloc or not host:
+        return "no host"
+    if host == "localhost":
+        return "localhost"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
-        return f"backend address {host} is private, loopback or link-local"
-    return None
+    if isinstance(address, ipaddress.IPv4Address):
+        private = any(address in ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+        blocked = (address.is_loopback or private or address.is_link_local or address.is_unspecified
+                   or address == ipaddress.IPv4Address("255.255.255.255"))
+    else:
+        blocked = address.is_loopback or address.is_unspecified or address in ipaddress.ip_network("fc00::/7")
+    return f"blocked address {host}" if blocked else None
 
 
 class StoaEmulator(Emulator):
@@ -180,11 +209,14 @@ class StoaEmulator(Emulator):
     # ------------------------------------------------------------------ plumbing
     def _authorize(self, request: Request) -> None:
         if not self.admin_token:
-            raise _Rejection(_error(503, "Admin API disabled - no admin_api_token configured"))
+            # auth.rs:32-41 answers this as text; kept JSON here until the adapter reads a text 503
+            # (it would retry it as transient): see the fidelity ledger, "Known divergences".
+            raise _Rejection(JSONResponse({"status": "error",
+                                           "message": "Admin API disabled - no admin_api_token configured"},
+                                          status_code=503))
         header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token.encode()):
-            raise _Rejection(_error(401, "Unauthorized"))
+        if not hmac.compare_digest(header.encode(), f"Bearer {self.admin_token}".encode()):
+            raise _Rejection(Response(status_code=401))
         with self._state_lock:
             if self._faults:
                 fault = self._faults[0]
@@ -202,6 +234,9 @@ class StoaEmulator(Emulator):
                 try:
                     self._authorize(request)
                     body = await request.body()
+                    if request.method == "POST" and not _is_json(request.headers.get("content-type", "")):
+                        raise _Rejection(PlainTextResponse(  # axum extract/rejection.rs MissingJsonContentType
+                            "Expected request with `Content-Type: application/json`", status_code=415))
                     with self._state_lock:
                         result: Response = handler(request, body)
                     return result
@@ -234,31 +269,33 @@ class StoaEmulator(Emulator):
             "contracts_count": 0,
             "skills_count": 0,
             "uptime_seconds": int(time.monotonic() - self.started_at),
-            "git_provider": None,
+            "git_provider": "gitlab",  # config/defaults.rs default_git_provider
         })
 
+    @staticmethod
+    def _render(route: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in route.items() if not (k in _SKIP_NONE and v is None)}
+
     def _list_apis(self, request: Request, body: bytes) -> Response:
-        return JSONResponse([self.apis[k] for k in sorted(self.apis)])
+        return JSONResponse([self._render(self.apis[k]) for k in sorted(self.apis)])
 
     def _get_api(self, request: Request, body: bytes) -> Response:
         route = self.apis.get(request.path_params["id"])
-        return JSONResponse(route) if route is not None else _error(404, "API not found")
+        return JSONResponse(self._render(route)) if route is not None else Response(status_code=404)
 
     def _upsert_api(self, request: Request, body: bytes) -> Response:
         route = _decode(body, _ROUTE_FIELDS)
         errors = [f"{name} must not be empty" for name in ("id", "name", "tenant_id", "path_prefix", "backend_url")
                   if not route[name].strip()]
-        if route["path_prefix"] and not route["path_prefix"].startswith("/"):
+        if route["path_prefix"].strip() and not route["path_prefix"].startswith("/"):
             errors.append("path_prefix must start with '/'")
-        if not all(isinstance(m, str) for m in route["methods"]):
-            errors.append("methods must be strings")
-        if route["upstream_http_version"] not in HTTP_VERSIONS:
-            errors.append("upstream_http_version must be one of auto, h1, h2")
         if errors:
             return JSONResponse({"status": "error", "errors": errors}, status_code=400)
-        reason = ssrf_reason(route["backend_url"])
-        if reason is not None:
-            return JSONResponse({"error": "Invalid backend URL", "detail": reason}, status_code=400)
+        if ssrf_reason(route["backend_url"]) is not None:  # proxy/dynamic.rs is_blocked_url
+            # apis.rs:64-71 words it "backend_url targets a private/internal IP range"; the emulator's
+            # older words are kept until tests/stoa stops matching them (fidelity ledger, "Known divergences").
+            return JSONResponse({"error": "Invalid backend URL", "detail": ssrf_reason(route["backend_url"])},
+                                status_code=400)
         route["trusted_backend"] = True  # forced on admin upsert: the admin is trusted
         created = route["id"] not in self.apis
         self.apis[route["id"]] = route
@@ -268,7 +305,7 @@ class StoaEmulator(Emulator):
     def _delete_api(self, request: Request, body: bytes) -> Response:
         # Policies and credentials of the route are kept: the gateway's stores do not cascade.
         if self.apis.pop(request.path_params["id"], None) is None:
-            return _error(404, "API not found")
+            return _text(404, "API not found")
         return Response(status_code=204)
 
     def _list_policies(self, request: Request, body: bytes) -> Response:
@@ -287,7 +324,7 @@ class StoaEmulator(Emulator):
 
     def _delete_policy(self, request: Request, body: bytes) -> Response:
         if self.policies.pop(request.path_params["id"], None) is None:
-            return _error(404, "Policy not found")
+            return _text(404, "Policy not found")
         return Response(status_code=204)
 
     def _list_credentials(self, request: Request, body: bytes) -> Response:
@@ -295,13 +332,10 @@ class StoaEmulator(Emulator):
 
     def _upsert_credential(self, request: Request, body: bytes) -> Response:
         credential = _decode(body, _CREDENTIAL_FIELDS)
-        errors = [f"{name} must not be empty" for name in _CREDENTIAL_FIELDS if not credential[name].strip()]
-        if credential["auth_type"] and credential["auth_type"] not in AUTH_TYPES:
-            errors.append("auth_type must be one of api_key, bearer, basic")
+        errors = [f"{name} must not be empty" for name in ("route_id", "consumer_id", "header_name", "header_value")
+                  if not credential[name].strip()]
         if errors:
             return JSONResponse({"status": "error", "errors": errors}, status_code=400)
-        if credential["route_id"] not in self.apis:
-            return _error(404, "Route not found")
         key = (credential["route_id"], credential["consumer_id"])
         created = key not in self.credentials
         self.credentials[key] = credential
@@ -311,5 +345,5 @@ class StoaEmulator(Emulator):
     def _delete_credential(self, request: Request, body: bytes) -> Response:
         key = (request.path_params["route_id"], request.path_params["consumer_id"])
         if self.credentials.pop(key, None) is None:
-            return _error(404, "Credential not found")
+            return _text(404, "Consumer credential not found")
         return Response(status_code=204)

@@ -1,9 +1,17 @@
-"""Kong's DB-less declarative loader: parse, validate, resolve references, flatten, export.
+"""Kong's DB-less declarative loader (`POST /config`): validate, resolve, flatten errors, export.
 
-Semantics follow the contract facts in `../shared/specs/README.md` (Kong section): the whole file is
-validated (schema, references, uniqueness) before anything is replaced; errors come back as a
-`fields` tree that mirrors the input (null where an array position has no error, `@entity` for
-entity-level errors) and, on request, as `flattened_errors`, one item per faulty entity.
+Follows Kong/kong@3.9.1 `kong/db/schema/others/declarative_config.lua` `flatten`, whose three steps
+each stop the load with their own error shape (the ledger `../fidelity/kong.md` cites every rule):
+
+1. the schema of every entity (`self:validate`): a `fields` tree that mirrors the input;
+2. ids for entities without one (`generate_ids`), then endpoint-key and primary-key uniqueness and
+   references (`validate_references`): `{<table>: {<position in its own list>: message}}`, or
+   `{<table>: {<endpoint key or id>: [messages]}}` for a dangling reference;
+3. the other unique fields (the flatten loop): `{<table>: {<endpoint key or id>: message}}`.
+
+`flattened_errors` (kong/db/errors.lua `flatten_errors`) turn only errors keyed by a position in a
+top-level list into entries, take `entity_name` from the entity's `name` alone, and drain what they
+flattened from `fields`; errors keyed by a name or an id are dropped from both.
 """
 
 from __future__ import annotations
@@ -12,317 +20,516 @@ import copy
 import hashlib
 import json
 import re
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.emulators.kong.entities import LOAD_ORDER, NESTED, SCHEMAS, Schema, fill_auto, validate
+from reconciler.emulators.kong.entities import (
+    AUTO_FIELDS,
+    LOAD_ORDER,
+    NESTED,
+    PARENT_FK,
+    SCHEMAS,
+    fill_auto,
+    gen_id,
+    validate,
+)
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
-TOP_LEVEL_EXTRA = ("_format_version", "_transform", "_comment", "_workspace", "_info")
+#: Top-level keys besides the entity lists (declarative_config.lua build_fields, add_extra_attributes).
+META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+EMPTY_HASH = "0" * 32
 
 Db = dict[str, dict[str, dict[str, Any]]]
+ErrTree = dict[Any, Any]
+"""Error nodes: a message, a list of messages, or a mapping keyed by field name, table name, endpoint
+key or id (str) or by a 0-based list position (int)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Item:
-    """One entity found in the file, with where it came from (for the error tree)."""
+    """One entity of the file: where it sits, what was written, what validation made of it."""
 
     table: str
     path: tuple[Any, ...]
-    raw: dict[str, Any]
+    index: int
+    node: dict[str, Any]
+    """The entity's mapping inside the document (ids generated in step 2 are written into it)."""
+    parent: Item | None = None
+    children: dict[str, list[Item]] = field(default_factory=dict)
     entity: dict[str, Any] = field(default_factory=dict)
     refs: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, Any] = field(default_factory=dict)
+    parent_fk_given: str | None = None
+    given_parent_ref: Any = None
+    """A nested entity's own value for its parent's key: checked as a reference, then overridden."""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return {k: v for k, v in self.node.items() if k not in NESTED.get(self.table, {})}
 
 
 class DeclarativeError(Exception):
-    def __init__(self, fields: dict[str, Any], flattened: list[dict[str, Any]]) -> None:
+    """A rejected file: the error tree of the step that failed and the document as Kong held it then."""
+
+    def __init__(self, err_t: ErrTree, doc: dict[str, Any] | None) -> None:
         super().__init__("declarative config is invalid")
-        self.fields = fields
-        self.flattened = flattened
+        self.err_t = err_t
+        self.doc = doc
 
     def body(self, flatten: bool) -> dict[str, Any]:
+        """kong/db/errors.lua `declarative_config` (code 14) and `declarative_config_flattened`."""
+        tree = copy.deepcopy(self.err_t)
+        flattened: list[dict[str, Any]] | None = None
+        if flatten and self.doc is not None:
+            flattened = flatten_errors(copy.deepcopy(self.doc), tree)
+        fields = to_json(tree)
         out: dict[str, Any] = {
             "code": 14, "name": "invalid declarative configuration",
-            "message": "declarative config is invalid: " + json.dumps(self.fields, sort_keys=True),
-            "fields": self.fields,
+            "message": "declarative config is invalid: " + json.dumps(fields, sort_keys=True),
+            "fields": fields,
         }
-        if flatten:
-            out["flattened_errors"] = self.flattened
+        if flattened is not None:
+            out["flattened_errors"] = flattened or {}  # an empty Lua table: cjson encodes it as an object
         return out
 
 
-def config_hash(doc: Any) -> str:
-    """Kong reports an md5 of the loaded configuration (`configuration_hash` in /status)."""
-    return hashlib.md5(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+# ---------------------------------------------------------------------------------------------- trees
+def _norm(key: Any, value: Any) -> Any:
+    """Entity validation trees -> Lua-like trees: field-array errors become position-keyed mappings."""
+    if key == "@entity":
+        return list(value) if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        return {i: _norm(None, v) for i, v in enumerate(value) if v is not None}
+    if isinstance(value, dict):
+        return {k: _norm(k, v) for k, v in value.items()}
+    return value
 
 
-def _is_uuid(value: str) -> bool:
-    return bool(UUID_RE.match(value))
-
-
-def _put(tree: dict[str, Any], path: tuple[Any, ...], errors: dict[str, Any]) -> None:
-    node: Any = tree
-    for i, step in enumerate(path):
-        last = i == len(path) - 1
-        if isinstance(step, int):
-            while len(node) <= step:
-                node.append(None)
-            if node[step] is None:
-                node[step] = {}
-            node = node[step]
-        else:
-            nxt = path[i + 1] if not last else None
-            if step not in node:
-                node[step] = [] if isinstance(nxt, int) else {}
-            node = node[step]
-    node.update(errors)
-
-
-def _flatten_fields(errors: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _put(tree: ErrTree, path: tuple[Any, ...], errors: dict[str, Any]) -> None:
+    node = tree
+    for step in path:
+        node = node.setdefault(step, {})
     for key, value in errors.items():
-        if key == "@entity":
-            out.extend({"type": "entity", "message": m} for m in value)
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.extend(_flatten_fields(value, name + "."))
-        elif isinstance(value, list):
-            out.extend({"type": "field", "field": f"{name}.{i}", "message": m} for i, m in enumerate(value) if m)
-        else:
-            out.append({"type": "field", "field": name, "message": value})
+        node[key] = _norm(key, value)
+
+
+def to_json(node: Any) -> Any:
+    """cjson's rendering: position-keyed mappings are arrays (null in the holes), others objects (a
+    position key among names becomes its 1-based number)."""
+    if isinstance(node, dict):
+        if node and all(isinstance(k, int) for k in node):
+            out: list[Any] = [None] * (max(node) + 1)
+            for k, v in node.items():
+                out[k] = to_json(v)
+            return out
+        return {(str(k + 1) if isinstance(k, int) else k): to_json(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_json(v) for v in node]
+    return node
+
+
+def _sort_key(key: Any) -> tuple[int, Any]:
+    return (0, key) if isinstance(key, int) else (1, str(key))
+
+
+# ---------------------------------------------------------------------------------------------- flatten
+def _singular(table: str) -> str:
+    return table[:-1] if table.endswith("s") else table
+
+
+def _relationships(table: str) -> list[tuple[str, str, str]]:
+    """(entity, field, reference) of every foreign key from or to `table` (errors.lua build_relationships)."""
+    out = []
+    for name in sorted(SCHEMAS):
+        for f in SCHEMAS[name].fields:
+            if f.foreign and (name == table or f.foreign == table):
+                out.append((name, f.name, f.foreign))
     return out
 
 
-def _collect(doc: dict[str, Any], top_errors: dict[str, Any]) -> list[Item]:
-    items: list[Item] = []
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(UUID_RE.match(value))
 
-    def walk(table: str, entries: Any, path: tuple[Any, ...], parent: tuple[str, Item] | None) -> None:
+
+def _categorize(errs: dict[Any, Any], ns: str | None = None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for key in sorted(errs, key=_sort_key):
+        value = errs[key]
+        name = str(key + 1) if isinstance(key, int) else str(key)
+        joined = f"{ns}.{name}" if ns else name
+        if key == "@entity":
+            out.extend({"type": "entity", "message": m} for m in (value if isinstance(value, list) else [value]))
+        elif isinstance(value, str):
+            out.append({"type": "field", "field": joined, "message": value})
+        elif isinstance(value, list):
+            out.extend({"type": "field", "field": f"{joined}.{i + 1}", "message": m} for i, m in enumerate(value))
+        elif isinstance(value, dict):
+            out.extend(_categorize(value, joined))
+    return out
+
+
+def _add_entity_errors(table: str, entity: Any, err: Any, flattened: list[dict[str, Any]]) -> None:
+    """errors.lua add_entity_errors: hoist the errors of related entities, then one entry for this one."""
+    if isinstance(err, str | list):
+        err = {"@entity": err if isinstance(err, list) else [err]}
+    elif not isinstance(err, dict) or not err:
+        return
+    if not isinstance(entity, dict):
+        return
+    pk = {"id": entity["id"]} if _valid_id(entity.get("id")) else None
+    for owner, fk, reference in _relationships(table):
+        if owner == table:  # one-to-one: a record in place of the foreign key
+            value = entity.get(fk)
+            if isinstance(value, dict):
+                ref_pk = {"id": value["id"]} if _valid_id(value.get("id")) else None
+                if ref_pk is None:
+                    entity.pop(fk, None)
+                else:
+                    entity[fk] = ref_pk
+                _add_entity_errors(reference, value, err.pop(fk, None), flattened)
+        else:  # one-to-many: the nested list of `owner` entities
+            children = entity.get(owner)
+            if isinstance(children, list | dict):
+                entity.pop(owner, None)
+                child_errors = err.pop(owner, None)
+                if isinstance(child_errors, dict) and isinstance(children, list):
+                    for i, child in enumerate(children):
+                        if isinstance(child, dict) and child.get(fk) is None and pk is not None:
+                            child[fk] = dict(pk)
+                        _add_entity_errors(owner, child, child_errors.get(i), flattened)
+    if not err:
+        return
+    errors = _categorize(err)
+    if not errors:
+        return
+    entry: dict[str, Any] = {"entity_type": _singular(table), "entity": entity, "errors": errors}
+    name = entity.get("name")
+    if isinstance(name, str) and name:  # errors.lua:1005 validate_name(entity.name): nothing else names it
+        entry["entity_name"] = name
+    if _valid_id(entity.get("id")):
+        entry["entity_id"] = entity["id"]
+    tags = entity.get("tags")
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        entry["entity_tags"] = tags
+    flattened.append(entry)
+
+
+def flatten_errors(doc: dict[str, Any], err_t: ErrTree) -> list[dict[str, Any]]:
+    """errors.lua flatten_errors: drains `err_t`; a section whose input is not a top-level list stays."""
+    flattened: list[dict[str, Any]] = []
+    for table in sorted(err_t, key=_sort_key):
+        section = err_t.pop(table)
+        entities = doc.get(table) if isinstance(table, str) else None
+        if not isinstance(section, dict) or not isinstance(entities, list):
+            err_t[table] = section
+            continue
+        for key in sorted(section, key=_sort_key):
+            entity = entities[key] if isinstance(key, int) and key < len(entities) else None
+            if isinstance(entity, dict):
+                _add_entity_errors(table, entity, section[key], flattened)
+            # anything else is put back into the section Kong has already detached: it is lost
+    return flattened
+
+
+# ---------------------------------------------------------------------------------------------- collect
+def _collect(doc: dict[str, Any], top: ErrTree) -> dict[str, list[Item]]:
+    """The entity lists of the file, top level and nested, in file order."""
+
+    def walk(table: str, entries: Any, path: tuple[Any, ...], parent: Item | None) -> list[Item]:
         if not isinstance(entries, list):
-            _put(top_errors, path[:-1], {path[-1]: "expected an array"})
-            return
-        for i, raw in enumerate(entries):
+            _put(top, path[:-1], {path[-1]: "expected an array"})
+            return []
+        items = []
+        for i, node in enumerate(entries):
             here = (*path, i)
-            if table == "snis" and isinstance(raw, str):
-                raw = {"name": raw}
-            if not isinstance(raw, dict):
-                _put(top_errors, path, {})
-                items.append(Item(table, here, {}, errors={"@entity": ["expected a record"]}))
+            if table == "snis" and isinstance(node, str):
+                node = entries[i] = {"name": node}
+            if not isinstance(node, dict):
+                _put(top, here, {"@entity": ["expected a record"]})
                 continue
-            own = {k: v for k, v in raw.items() if k not in NESTED.get(table, {})}
-            item = Item(table, here, own)
+            item = Item(table, here, i, node, parent)
             if parent is not None:
-                fk, parent_item = parent
-                item.refs[fk] = ("@parent", parent_item)
-                if fk in own:
-                    item.errors[fk] = "value must be null"  # the parent already sets it
-            items.append(item)
+                fk = PARENT_FK[(parent.table, table)]
+                item.refs[fk] = parent
+                if node.get(fk) is not None:
+                    item.parent_fk_given = fk
+                    item.given_parent_ref = node[fk]
             for child_key, child_table in NESTED.get(table, {}).items():
-                if child_key in raw:
-                    fk = {"services": "service", "routes": "route", "consumers": "consumer",
-                          "upstreams": "upstream", "certificates": "certificate"}[table]
-                    walk(child_table, raw[child_key], (*here, child_key), (fk, item))
+                if child_key in node:
+                    item.children[child_table] = walk(child_table, node[child_key], (*here, child_key), item)
+            items.append(item)
+        return items
 
+    lists: dict[str, list[Item]] = {}
     for key, value in doc.items():
-        if key in TOP_LEVEL_EXTRA:
+        if key in META_KEYS:
             continue
         if key not in SCHEMAS:
-            top_errors[key] = "unknown field"
+            top[key] = "unknown field"
             continue
-        walk(key, value, (key,), None)
-    return items
+        lists[key] = walk(key, value, (key,), None)
+    return lists
 
 
-def load(doc: Any, previous: Db) -> tuple[Db, dict[str, Any]]:
-    """Validate a declarative document and build the new state; raises DeclarativeError.
+def _every(lists: dict[str, list[Item]]) -> Iterator[Item]:
+    """populate_references' order: tables in `known_entities` order; an entity's nested ones first."""
+    for table in LOAD_ORDER:
+        for item in lists.get(table, []):
+            yield from _every(item.children)
+            yield item
 
-    The whole file is checked before anything is built, as Kong does: one step per kind of check.
-    """
+
+# ---------------------------------------------------------------------------------------------- steps
+def load(doc: Any, previous: Db | None = None) -> tuple[Db, dict[str, Any]]:
+    """Validate a declarative document (mutated: generated ids are written into it) and build the new
+    state; raises DeclarativeError. `previous` is unused: a load replaces everything."""
+    if not isinstance(doc, dict):
+        raise DeclarativeError({"error": "expected an object"}, None)
     top = _header_errors(doc)
-    transform = doc.get("_transform", True)
-    items = _collect(doc, top)
-    _validate_schemas(items)
-    _assign_ids(items)
-    _check_unique(items)
-    _resolve_references(items)
-    _check_composite_unique(items)
-    _raise_if_invalid(top, items)
-    db = _build_state(items, previous, transform)
+    lists = _collect(doc, top)
+    items = list(_every(lists))
+    _validate_schemas(items, top, doc)
+    _assign_ids(lists)
+    errs = _validate_references(items)
+    if errs:
+        raise DeclarativeError(errs, doc)
+    errs = _check_unique_fields(items)
+    if errs:
+        raise DeclarativeError(errs, doc)
+    db = _build_state(items, doc.get("_transform", True))
     return db, {t: v for t, v in db.items() if v}
 
 
-def _header_errors(doc: Any) -> dict[str, Any]:
-    """Top-level errors of the file itself (not a mapping: raised at once; `_format_version`)."""
-    top: dict[str, Any] = {}
-    if not isinstance(doc, dict):
-        raise DeclarativeError({"@entity": ["expected a declarative configuration"]}, [])
+def _header_errors(doc: dict[str, Any]) -> ErrTree:
+    top: ErrTree = {}
     version = doc.get("_format_version")
     if version is None:
         top["_format_version"] = "required field missing"
+    elif not isinstance(version, str):
+        top["_format_version"] = "expected a string"
     elif version not in FORMAT_VERSIONS:
         top["_format_version"] = "expected one of: " + ", ".join(FORMAT_VERSIONS)
+    if "_transform" in doc and not isinstance(doc["_transform"], bool):
+        top["_transform"] = "expected a boolean"
     return top
 
 
-def _validate_schemas(items: list[Item]) -> None:
-    """Step 1: the schema of each entity; foreign references are kept aside for `_resolve_references`."""
+def _validate_schemas(items: list[Item], top: ErrTree, doc: dict[str, Any]) -> None:
+    """Step 1. A foreign key is a string (id or endpoint key) or a record with the id; a nested entity's
+    key to its parent is set by the nesting ("value must be null" is reported only alongside other
+    errors: the second, foreign-aware validation of `flatten` accepts it)."""
     for item in items:
         schema = SCHEMAS[item.table]
-        data = dict(item.raw)
+        data = item.raw
         for fk in schema.foreign_keys:
-            if fk in data and fk not in item.refs:
-                item.refs[fk] = data.pop(fk)
-            elif fk in data:
-                data.pop(fk)
+            value = data.pop(fk, None)
+            if fk in item.refs:
+                continue
+            if value is None:
+                continue
+            if isinstance(value, dict) and value.get("id") is None:
+                item.errors[fk] = {"id": "missing primary key"}
+            elif not isinstance(value, str | dict):
+                item.errors[fk] = "expected a string"
+            else:
+                item.refs[fk] = value
         entity, errors = validate(schema, data)
         for fk in schema.foreign_keys:
-            f = schema.get(fk)
-            if f is not None and f.required and fk in errors and fk in item.refs:
+            if fk in errors and errors[fk] == "required field missing" and fk in item.refs:
                 errors.pop(fk)
         item.errors.update(errors)
         item.entity = entity
-        if item.entity.get("id") is not None and not (isinstance(item.entity["id"], str)
-                                                      and _is_uuid(item.entity["id"])):
+        if item.entity.get("id") is not None and not _valid_id(item.entity["id"]):
             item.errors["id"] = "expected a valid UUID"
+    if top or any(i.errors for i in items):
+        for item in items:  # copy_record: every foreign key of a nested record must be null
+            for fk in SCHEMAS[item.table].foreign_keys if item.parent is not None else ():
+                if item.node.get(fk) is not None:
+                    item.errors.setdefault(fk, "value must be null")
+        tree: ErrTree = dict(top)
+        for item in items:
+            if item.errors:
+                _put(tree, item.path, item.errors)
+        raise DeclarativeError(tree, doc)
 
 
-def _assign_ids(items: list[Item]) -> None:
-    """Step 2a: ids for entities without one, deterministic so a reload keeps them."""
+def _uuid_key(item: Item) -> str | None:
+    """declarative_config.lua get_key_for_uuid_gen / build_cache_key: what a generated id derives from."""
+    schema = SCHEMAS[item.table]
+    if schema.cache_key:
+        parts = [item.table, "*"]
+        for key in schema.cache_key:
+            if key in AUTO_FIELDS.get(item.table, ()) or key in ("id", "created_at", "updated_at"):
+                return None
+            value = item.node.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+            elif value is None:
+                if item.parent is not None and PARENT_FK[(item.parent.table, item.table)] == key:
+                    parts.append(str(item.parent.entity.get("id")))
+                elif (f := schema.get(key)) is not None and f.required:
+                    return None
+                else:
+                    parts.append("")
+        return ":".join(parts)
+    if schema.endpoint_key and item.node.get(schema.endpoint_key) is not None:
+        key = str(item.node[schema.endpoint_key])
+        if schema.endpoint_key not in schema.unique:
+            for f in schema.fields:
+                if f.foreign and f.required:
+                    parent = item.parent.entity.get("id") if item.parent is not None else item.node.get(f.name)
+                    key = f"{key}:{parent}"
+            key = f"{key}:*"
+        return key
+    return None
+
+
+def _assign_ids(lists: dict[str, list[Item]]) -> None:
+    """Step 2a (generate_ids): an id derived from the cache key or the endpoint key, written into the
+    document; entities with neither get a random one later (process_auto_fields)."""
+    for table in LOAD_ORDER:
+        for item in lists.get(table, []):
+            if item.node.get("id") is None:
+                seed = _uuid_key(item)
+                if seed is not None:
+                    item.node["id"] = item.entity["id"] = gen_id(table, seed)
+            _assign_ids(item.children)
+
+
+def _at(item: Item) -> str:
+    schema = SCHEMAS[item.table]
+    key = schema.endpoint_key
+    if key and key in schema.unique and item.entity.get(key) is not None:
+        return str(item.entity[key])
+    return str(item.entity["id"])
+
+
+def _validate_references(items: list[Item]) -> ErrTree:
+    """Step 2b (validate_references)."""
     for item in items:
-        schema = SCHEMAS[item.table]
         if not item.entity.get("id"):
-            key = schema.endpoint_key
-            seed_value = item.entity.get(key) if key else None
-            parent = item.refs.get(schema.composite[0]) if schema.composite else None
-            parent_id = parent[1].entity.get("id") if isinstance(parent, tuple) else json.dumps(parent, sort_keys=True)
-            seed = f"{parent_id}:{seed_value}" if seed_value else json.dumps(
-                [parent_id, item.raw], sort_keys=True, default=str)
-            item.entity["id"] = _gen(item.table, seed)
+            item.entity["id"] = str(uuid.uuid4())  # process_auto_fields: not written into the document
+    errs: ErrTree = {}
+    by_key: dict[str, dict[str, Item]] = {}
+    by_id: dict[str, dict[str, Item]] = {}
+    expected: list[tuple[Item, str, str, Any]] = []
+    for item in items:
+        schema = SCHEMAS[item.table]
+        key_name = schema.endpoint_key
+        failed = False
+        if key_name and key_name in schema.unique and item.entity.get(key_name) is not None:
+            value = str(item.entity[key_name])
+            seen = by_key.setdefault(item.table, {})
+            if value in seen:
+                errs.setdefault(item.table, {})[item.index] = (
+                    f"uniqueness violation: '{item.table}' entity with {key_name} set to '{value}' already declared")
+                failed = True
+            else:
+                seen[value] = item
+        item_id = str(item.entity["id"])
+        ids = by_id.setdefault(item.table, {})
+        if not failed and item_id in ids:
+            message = f"uniqueness violation: '{item.table}' entity with primary key set to '{item_id}' already declared"
+            if item.parent is not None:
+                errs.setdefault(item.parent.table, {}).setdefault(item.parent.index, {}).setdefault(
+                    item.table, {})[item.index] = message
+            else:
+                errs.setdefault(item.table, {})[item.index] = message
+        else:
+            ids[item_id] = item
+        for fk, target in schema.foreign_keys.items():
+            ref = item.given_parent_ref if fk == item.parent_fk_given else item.refs.get(fk)
+            if ref is not None and not isinstance(ref, Item):
+                expected.append((item, fk, target, ref))
+    for item, fk, target, ref in expected:
+        key = ref.get("id") if isinstance(ref, dict) else ref
+        found = by_key.get(target, {}).get(str(key)) if isinstance(key, str) else None
+        found = found or (by_id.get(target, {}).get(str(key)) if isinstance(key, str) else None)
+        if found is None:
+            shown = ref if isinstance(ref, str) else json.dumps(ref, separators=(",", ":"))
+            errs.setdefault(item.table, {}).setdefault(_at(item), []).append(
+                f"invalid reference '{fk}: {shown}' (no such entry in '{target}')")
+        elif not isinstance(item.refs.get(fk), Item):
+            item.refs[fk] = found
+    return errs
 
 
-def _check_unique(items: list[Item]) -> None:
-    """Step 2b: primary keys and unique fields declared twice."""
+def _check_unique_fields(items: list[Item]) -> ErrTree:
+    """Step 3 (the flatten loop): every unique field; the key of the error is the endpoint key or the
+    id, and one error per table survives (the loop resets the table's errors each time)."""
+    errs: ErrTree = {}
     seen: dict[tuple[str, str, str], Item] = {}
-    for item in items:
-        schema = SCHEMAS[item.table]
-        for key in ("id", *schema.unique):
-            value = item.entity.get(key)
-            if value is None or (key == "id" and "id" not in item.raw and schema.unique):
-                continue
-            marker = (item.table, key, str(value))
-            if marker in seen:
-                item.errors.setdefault("@entity", []).append(
-                    f"uniqueness violation: '{item.table}' entity with {'primary key' if key == 'id' else key} "
-                    f"set to '{value}' already declared")
-            else:
-                seen[marker] = item
+    for table in LOAD_ORDER:
+        schema = SCHEMAS[table]
+        for item in (i for i in items if i.table == table):
+            for name in schema.unique:
+                value = item.entity.get(name)
+                if value is None or isinstance(value, dict):
+                    continue
+                marker = (table, name, str(value))
+                if marker in seen:
+                    key = schema.endpoint_key and item.entity.get(schema.endpoint_key) or item.entity["id"]
+                    errs[table] = {str(key): f"uniqueness violation: '{table}' entity with {name} set to '{value}' "
+                                             "already declared"}
+                else:
+                    seen[marker] = item
+    return errs
 
 
-def _resolve_references(items: list[Item]) -> None:
-    """Step 3a: foreign keys (by id or endpoint key) become `{"id": ...}`, or an error when dangling."""
-    index: dict[str, dict[str, Item]] = {}
-    for item in items:
-        schema = SCHEMAS[item.table]
-        by = index.setdefault(item.table, {})
-        by[str(item.entity["id"])] = item
-        if schema.endpoint_key and item.entity.get(schema.endpoint_key) is not None:
-            by.setdefault(str(item.entity[schema.endpoint_key]), item)
-    for item in items:
-        schema = SCHEMAS[item.table]
-        for fk, table in schema.foreign_keys.items():
-            ref = item.refs.get(fk)
-            if ref is None:
-                continue
-            if isinstance(ref, tuple):
-                item.entity[fk] = {"id": ref[1].entity["id"]}
-                continue
-            key = ref.get("id") or ref.get("name") or ref.get("username") if isinstance(ref, dict) else ref
-            target = index.get(table, {}).get(str(key))
-            if target is None:
-                item.errors[fk] = f"invalid reference '{fk}: {key}' (no such entry in '{table}')"
-            else:
-                item.entity[fk] = {"id": target.entity["id"]}
-
-
-def _check_composite_unique(items: list[Item]) -> None:
-    """Step 3b: composite keys (checked once references are resolved, on entities still valid)."""
-    composite_seen: dict[tuple[Any, ...], Item] = {}
-    for item in items:
-        schema = SCHEMAS[item.table]
-        if schema.composite and not item.errors:
-            marker2 = (item.table, *(json.dumps(item.entity.get(k), sort_keys=True) for k in schema.composite))
-            if marker2 in composite_seen:
-                what = ", ".join(schema.composite)
-                item.errors.setdefault("@entity", []).append(
-                    f"uniqueness violation: '{item.table}' entity with ({what}) already declared")
-            else:
-                composite_seen[marker2] = item
-
-
-def _raise_if_invalid(top: dict[str, Any], items: list[Item]) -> None:
-    """Any error anywhere: raise the whole `fields` tree and its flattened form, nothing is replaced."""
-    bad = [i for i in items if i.errors]
-    if top or bad:
-        fields_tree: dict[str, Any] = dict(top)
-        flattened = []
-        for item in bad:
-            _put(fields_tree, item.path, item.errors)
-            schema = SCHEMAS[item.table]
-            flattened.append({
-                "entity_type": schema.singular,
-                "entity_name": item.raw.get(schema.endpoint_key or "name") if schema.endpoint_key else None,
-                "entity_id": item.raw.get("id"),
-                "entity_tags": item.raw.get("tags"),
-                "entity": item.raw,
-                "errors": _flatten_fields(item.errors),
-            })
-        raise DeclarativeError(fields_tree, flattened)
-
-
-def _build_state(items: list[Item], previous: Db, transform: Any) -> Db:
-    """Step 4: the new state: auto fields, credentials transform, timestamps kept when unchanged."""
+def _build_state(items: list[Item], transform: Any) -> Db:
+    """Step 4: foreign keys as `{"id": …}`, auto fields (`updated_at` always now: process_auto_fields
+    with the `insert` context), basic-auth passwords hashed unless `_transform: false`."""
     db: Db = {t: {} for t in SCHEMAS}
     for table in LOAD_ORDER:
         for item in (i for i in items if i.table == table):
             schema = SCHEMAS[table]
             entity = item.entity
-            fill_auto(schema, entity, keep_updated=True)
+            for fk in schema.foreign_keys:
+                ref = item.refs.get(fk)
+                entity[fk] = {"id": ref.entity["id"]} if isinstance(ref, Item) else None
+            fill_auto(schema, entity)
             if table == "basicauth_credentials" and transform is not False:
                 entity["password"] = hash_password(str(entity["password"]), str(entity["consumer"]["id"]))
-            old = previous.get(table, {}).get(entity["id"])
-            if old is not None and "updated_at" in entity:
-                same = {k: v for k, v in old.items() if k != "updated_at"} == {
-                    k: v for k, v in entity.items() if k != "updated_at"}
-                if same:
-                    entity["updated_at"] = old["updated_at"]
             db[table][entity["id"]] = entity
     return db
 
 
-def _gen(table: str, seed: str) -> str:
-    from reconciler.emulators.kong.entities import gen_id
-
-    return gen_id(table, seed)
-
-
 def hash_password(password: str, consumer_id: str) -> str:
-    """basic-auth stores sha1(password .. consumer_id), as Kong's crypto does."""
+    """basic-auth stores sha1(password .. consumer_id) (kong/plugins/basic-auth/crypto.lua)."""
     return hashlib.sha1((password + consumer_id).encode()).hexdigest()
 
 
+def is_empty(db: Db) -> bool:
+    return not any(db.values())
+
+
+def state_hash(db: Db, meta: dict[str, Any]) -> str:
+    """declarative/init.lua parse_table: md5 of the loaded entities and meta when the body carried no
+    text to hash; the empty configuration hashes to zeros (import.lua load_into_cache)."""
+    if is_empty(db):
+        return EMPTY_HASH
+    return hashlib.md5(json.dumps([db, meta], sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def text_hash(text: bytes, db: Db) -> str:
+    """declarative/init.lua unserialize: md5 of the configuration text as received."""
+    return EMPTY_HASH if is_empty(db) else hashlib.md5(text).hexdigest()
+
+
 def export(db: Db) -> dict[str, Any]:
-    """The flat export `GET /config` returns: foreign keys as ids, nulls removed, `_transform: false`."""
+    """`GET /config` (declarative/export.lua export_from_db): every table with rows in `known_entities`
+    order, rows in primary-key order, foreign keys as ids, nulls kept, `_transform: false`."""
     out: dict[str, Any] = {"_format_version": "3.0", "_transform": False}
     for table in LOAD_ORDER:
+        schema = SCHEMAS[table]
         rows = []
-        schema: Schema = SCHEMAS[table]
-        for entity in db.get(table, {}).values():
+        for eid in sorted(db.get(table, {})):
+            entity = db[table][eid]
             row = {}
             for key, value in entity.items():
-                if value is None:
-                    continue
                 if key in schema.foreign_keys and isinstance(value, dict):
                     value = value.get("id")
                 row[key] = copy.deepcopy(value)
