@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,25 +11,14 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.http import GatewayHttp
-from tests.conftest import free_port, run_cli
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 
 MOBILE_KEY = "mobile-app-key-0123456789abcdef"
 ACCESS, SECRET = "AKIAEXAMPLE", "cli-e2e-secret-access-key"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ operations) only `patchOperations`.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,13 +14,12 @@ from typing import Any
 import botocore.session
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.records import make_record, secret_fingerprint
+from tests.aws.conftest import start_moto
 from tests.changes import delete_change
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.contract
 
@@ -58,12 +56,7 @@ def check(method: str, path: str, params: Any, body: Any, operations: list[tuple
 
 @pytest.fixture
 def moto() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    yield from start_moto()
 
 
 async def test_every_adapter_request_matches_the_botocore_model(

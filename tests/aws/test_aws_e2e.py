@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
 from reconciler.model.records import make_record, secret_fingerprint
 from tests.changes import delete_change, reconcile, upsert_change
-from tests.conftest import free_port
 
 KEY = "mobile-app-key-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

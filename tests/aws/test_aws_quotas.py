@@ -8,13 +8,11 @@ surfacing; unpaced, the proxy's 429s reach the results (the layer bites).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reconciler.adapters.aws import quotas
 from reconciler.adapters.aws.adapter import AwsApiGatewayAdapter
@@ -25,19 +23,8 @@ from reconciler.model.records import make_record
 from reconciler.runner import read_live
 from tests.aws.throttle import ThrottleProxy
 from tests.aws.throttle import operation_of as proxy_operation_of
-from tests.conftest import free_port
 
 SCALE = 0.02  # CreateRestApi 1 per 60 ms, DeleteRestApi 1 per 600 ms, CreateDeployment 1 per 100 ms
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
