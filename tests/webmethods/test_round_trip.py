@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from reconciler.adapters.webmethods import mappers
 from reconciler.model.records import make_record
+from tests.strategies import SEGMENT, TEXT
 
-_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
-_segment = st.from_regex(r"[a-z0-9-]{1,8}", fullmatch=True)
+_text, _segment = TEXT, SEGMENT
 
 
 @st.composite

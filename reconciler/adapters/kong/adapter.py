@@ -22,7 +22,7 @@ from reconciler.adapters.kong import checks, dbless
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
-from reconciler.model.errors import CONFLICT, PERMANENT, TEMPORARY, ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.errors import CONFLICT, PERMANENT, TEMPORARY, ConflictError, GatewayError, PermanentError
 from reconciler.model.kinds import level_of
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
@@ -57,7 +57,6 @@ class KongAdapter(GatewayAdapter):
         super().__init__(config)
         self._mode: str | None = None
         self._version: str | None = None
-        self._batch_secrets: tuple[str, ...] = ()
         self.protect_apis = str(self.options.get("protectApis", True)).lower() not in ("false", "0", "no")
 
     # ------------------------------------------------------------------ plumbing
@@ -174,7 +173,7 @@ class KongAdapter(GatewayAdapter):
         re-read, re-merge and try again (bounded)."""
         if await self.mode() != "dbless":
             return None
-        self._batch_secrets = tuple(str(v) for c in changes for v in c.secrets.values() if v)
+        self.scrubber.add(*(v for c in changes for v in c.secrets.values()))  # also when called directly
         for _ in range(RACE_ATTEMPTS):
             before = await self._config_hash()
             cfg, results, ids = await self._merge(changes)
@@ -228,7 +227,7 @@ class KongAdapter(GatewayAdapter):
     def _item(self, change: Change, status: Status, error: str | None = None, category: str | None = None,
               resource_id: str | None = None) -> ItemResult:
         if error is not None:
-            error = sanitize(error, secrets=self.secrets + self._batch_secrets)
+            error = self.scrubber(error)
         return ItemResult(change.gateway, change.kind, change.name, change.op, status, error=error, category=category,
                           resource_id=resource_id)
 
