@@ -59,6 +59,12 @@ def marker_of(body: str) -> str:
     return line
 
 
+def status_text(response: httpx.Response) -> str:
+    """`403 Forbidden`: the status, then the body's words (GitLab's messages already start with the status)."""
+    text, status = error_text(response), str(response.status_code)
+    return text if text.startswith(status) else f"{status} {text}"
+
+
 def error_text(response: httpx.Response) -> str:
     """The documented error body in one line: `message` (a string, or GitLab's field map) and GitHub's `errors`."""
     try:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.comment.api import MAX_PAGES, Api, Comment, CommentError, error_text
+from reconciler.comment.api import MAX_PAGES, Api, Comment, CommentError, status_text
 
 DEFAULT_API = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -113,7 +113,7 @@ class GitHubThread:
         status = response.status_code
         if status == expected:
             return response
-        detail = self._api.scrub(f"{status} {error_text(response)}")
+        detail = self._api.scrub(status_text(response))
         t = self.target
         if status == 401:
             raise CommentError(f"GitHub refused the token in {t.token_env} ({detail}): it is wrong, expired or revoked")

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.comment.api import MAX_PAGES, Api, Comment, CommentError, error_text
+from reconciler.comment.api import MAX_PAGES, Api, Comment, CommentError, status_text
 
 TOKEN_ENV = "GITLAB_TOKEN"
 JOB_TOKEN_ENV = "CI_JOB_TOKEN"
@@ -109,7 +109,7 @@ class GitLabThread:
         status = response.status_code
         if status == expected:
             return response
-        detail = self._api.scrub(f"{status} {error_text(response)}")
+        detail = self._api.scrub(status_text(response))
         t = self.target
         if status == 401:
             raise CommentError(f"GitLab refused the token in {t.token_env} ({detail}): it is wrong, expired or revoked")
