@@ -508,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", help="another repo to demo (default: the embedded examples/repo)")
     p.set_defaults(func=cmd_demo)
 
+    from reconciler.comment.command import register_command as register_comment  # `reconciler comment`
+
+    register_comment(sub)
+
     try:
         from reconciler.daemon.commands import register_commands
     except ModuleNotFoundError as exc:
