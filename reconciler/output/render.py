@@ -90,12 +90,13 @@ def _incomplete_lines(plan: RepoPlan) -> tuple[str, str | None]:
 # ----------------------------------------------------------------------------------------- text
 TARGET_WARNING = (
     "Warning: Resource targeting is in effect\n\n"
-    "You are creating a plan with --target ({targets}), which means that the result of this plan may not\n"
-    "represent all of the changes requested by the current configuration: only the targets and the\n"
-    "objects they depend on are planned, and only targets are deleted.\n\n"
-    "The --target option is not for routine use, and is provided only for exceptional situations such as\n"
-    "recovering from errors or mistakes."
+    "You are creating a plan with --target ({targets}), which means that the result of this\n"
+    "plan may not represent all of the changes requested by the current configuration: only the\n"
+    "targets and the objects they depend on are planned, and only the targets may be deleted.\n\n"
+    "The --target option is not for routine use, and is provided only for exceptional situations\n"
+    "such as recovering from errors or mistakes."
 )
+"""Terraform's warning for `-target` (its words, our option), printed with every targeted plan."""
 SECTION_TITLES: dict[Section, str] = {"change": "This change", "drift": "Drift"}
 
 
@@ -535,7 +536,8 @@ def _md_sections(plan: RepoPlan, gateways: list[GatewayPlan]) -> list[_Section]:
     for section in ("change", "drift"):
         parts = [dataclasses.replace(g, changes=split_changes(plan, g, section)) for g in gateways]
         shown = [_Section(g, "####") for g in parts if g.error or g.pending]
-        title = f"### {SECTION_TITLES[section]}\n\n_{section_intro(plan.base, section)}._\n\n"
+        intro = section_intro(plan.base, section)
+        title = f"### {SECTION_TITLES[section]}\n\n_{intro[0].upper() + intro[1:]}._\n\n"
         out.append(_Title(title + ("" if shown else f"No {SECTION_TITLES[section].lower()}.\n\n")))
         out.extend(shown)
     return out
