@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
+from tests.e2e.conftest import stoa  # noqa: F401 - the emulated STOA gateway of the CLI tests
+
+BILLING = ("apiVersion: gostoa.dev/v1alpha1\nkind: API\nmetadata: {name: billing}\n"
+           "spec: {tenant: acme, version: '1', basePath: /billing, backend: 'https://billing.example.com',"
+           " gateways: [stoa-dev]}\n")
 
 
 def commit_all(repo: Path, message: str) -> str:

@@ -21,7 +21,8 @@ SETTINGS = "apiVersion: gostoa.dev/v1alpha1\nkind: ReconcilerSettings\nspec: {ow
 
 def gateway(name: str, env: str = "dev") -> str:
     return (f"apiVersion: gostoa.dev/v1alpha1\nkind: GatewayInstance\nmetadata: {{name: {name}, labels: {{env: {env}}}}}\n"
-            f"spec: {{displayName: {name}, environment: {env}, gatewayType: stoa, baseUrl: 'http://127.0.0.1:1', credentials: {{token: {{env: T}}}}}}\n")
+            f"spec: {{displayName: {name}, environment: {env}, gatewayType: stoa, baseUrl: 'http://127.0.0.1:1',"
+            " credentials: {token: {env: T}}}\n")
 
 
 def api(name: str, gw: str, backend: str = "https://b.example.com", extra: str = "") -> str:
