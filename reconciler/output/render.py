@@ -423,7 +423,7 @@ def _md_head(plan: RepoPlan, gateways: list[GatewayPlan], repo: str | None, comm
     if plan.targets:
         head += ["> :warning: **Resource targeting is in effect:** only " + ", ".join(f"`{t}`" for t in plan.targets)
                  + " and what they depend on were planned; the plan may be incomplete.", ""]
-    head.extend(f"> Skipped gateway `{name}`: {why}" for name, why in sorted(plan.skipped.items()))
+    head.extend(f"- Skipped gateway `{name}`: {why}" for name, why in sorted(plan.skipped.items()))
     if plan.skipped:
         head.append("")
     for error in plan.errors:
