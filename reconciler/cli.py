@@ -1,4 +1,4 @@
-"""The `reconciler` command: validate, plan, apply, schema, emulate, export, demo (and the daemon).
+"""The `reconciler` command: validate, plan, apply, show, diff, schema, emulate, export, demo (and the daemon).
 
 Exit codes follow Terraform: 0 success (no changes), 1 error, 2 changes present (only with
 `--detailed-exitcode`). A plan with a gateway that could not be read is incomplete: it exits 1, never
@@ -258,6 +258,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     target = Path(args.path)
     interrupts = _Interrupts()
     base: RunOptions = _options(args)  # type: ignore[assignment]
+    if args.target and target.suffix == ".json":
+        print("error: --target limits a plan; a saved plan is applied as it was planned (plan it with --target)",
+              file=sys.stderr)
+        return EXIT_ERROR
     if args.changed_since:
         selected = _changed_since(args, base)
         if isinstance(selected, int):
