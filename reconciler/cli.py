@@ -420,6 +420,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Read a live gateway and write its objects as manifests; a report of what was not written."""
+    from reconciler.importer.documents import Selection
+    from reconciler.importer.report import import_text
+    from reconciler.importer.run import ImportFailed, ImportRequest, import_gateway
+    from reconciler.manifests.loader import ValidationFailed
+    from reconciler.runner import RunOptions
+
+    request = ImportRequest(Path(args.path), args.gateway, Path(args.out) if args.out else None,
+                            Selection(unowned_only=args.unowned, owner=args.owner, names=tuple(args.name or ())),
+                            force=args.force)
+    try:
+        result, written = _run(import_gateway(request, RunOptions(endpoints=_endpoints(args.endpoint or []))))
+    except ValidationFailed as exc:
+        return _print_validation(exc)
+    except (ImportFailed, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(import_text(result, request.target, written, repo=request.repo))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from reconciler.demo import run_demo
 
@@ -607,6 +629,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--endpoint", action="append", metavar="NAME=URL")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="write a live gateway's objects as manifests (then `plan --adopt`)")
+    p.add_argument("path", help="the repo declaring the gateway (its GatewayInstance and settings)")
+    p.add_argument("--gateway", required=True, metavar="NAME", help="the gateway to read")
+    p.add_argument("--out", metavar="DIR", help="where to write (default: PATH/imported/NAME)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--unowned", action="store_true", help="only objects no reconciler owns")
+    who.add_argument("--owner", metavar="OWNER", help="only this owner's objects")
+    p.add_argument("--name", action="append", metavar="PATTERN", help="only names matching this glob (repeatable)")
+    p.add_argument("--endpoint", action="append", metavar="NAME=URL", help="override the gateway's baseUrl")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("demo", help="emulated gateways + examples/repo: apply, re-plan, drift, heal")
     p.add_argument("--repo", help="another repo to demo (default: the embedded examples/repo)")

@@ -418,10 +418,11 @@ def _with_adapter_notes(adapter: GatewayAdapter, change: Change) -> Change:
 
 
 def _check_deletes(plan: RepoPlan, limit: int) -> None:
-    deletes = sum(1 for g in plan.gateways.values() for c in g.changes if c.op is Op.DELETE)
+    deletes, duplicates = plan.guarded_deletes()
     if limit >= 0 and deletes > limit:
+        also = f" (and collapses {duplicates} owned duplicate(s), not counted)" if duplicates else ""
         plan.errors.append(
-            f"the plan deletes {deletes} objects, more than the limit of {limit} (maxDeletes); "
+            f"the plan deletes {deletes} objects{also}, more than the limit of {limit} (maxDeletes); "
             f"check the source, or pass --max-deletes {deletes} to allow it"
         )
 

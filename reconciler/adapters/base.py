@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters.http import GatewayHttp
+from reconciler.adapters.importing import default_import_spec
 from reconciler.model.changes import Change, ItemResult
 from reconciler.model.checks import Problem
 from reconciler.model.errors import UNSUPPORTED, ConflictError, GatewayError, UnsupportedError, sanitize
 from reconciler.model.gateways import CORE, GatewayTypeInfo, gateway_types
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.results import AdapterResult
 from reconciler.model.scrub import Scrubber
 
@@ -301,6 +303,12 @@ class GatewayAdapter(ABC):
         """Notes shown in the plan for a create/update of this spec (pure): a lossy conversion, or a
         side effect the adapter adds (plugins, plans) that the manifest does not say."""
         return []
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        """The manifest spec of one live record for `reconciler import` (pure): what an operator would
+        write to declare this object as it is. Default: the inverse of the canonical record; adapters
+        whose reads carry markers, hashes or placeholders override it and say so in `notes`."""
+        return default_import_spec(kind, record)
 
     @classmethod
     def check(cls, records: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> list[Problem]:

@@ -119,10 +119,10 @@ def plan_gateway(
         if others:
             other = others[0]
             if options.adopt and other.get("owner") is None:
-                diffs = diff_spec(wanted, other.get("spec") or {}, ignore=ignore)
+                diffs, marked = adoption_diffs(diff_spec(wanted, other.get("spec") or {}, ignore=ignore), folds(key[0]))
                 changes.append(Change(gateway, Op.UPDATE, key[0], key[1], desired={**target, "id": other.get("id")},
                                       actual=other, diffs=diffs, adopt=True,
-                                      notes=("adopting an object the reconciler did not create",
+                                      notes=("adopting an object the reconciler did not create", *marked,
                                              *unknown_notes(diffs))))
             else:
                 holder = other.get("owner")
@@ -147,6 +147,22 @@ def plan_gateway(
                 changes.append(Change(gateway, Op.NOOP, key[0], key[1], actual=record,
                                       notes=("no longer declared; kept because prune is off",)))
     return order_changes(changes)
+
+
+def _covers(path: str, diff: FieldDiff) -> bool:
+    return path == diff.path or path.startswith(diff.path + ".") or diff.path.startswith(path + ".")
+
+
+def adoption_diffs(diffs: tuple[FieldDiff, ...], folded: Mapping[str, str]) -> tuple[tuple[FieldDiff, ...], tuple[str, ...]]:
+    """Split an adoption's diffs: the hashes of folded fields that an object we did not create has never
+    held are not field changes but markers the adoption writes (like the ownership marker); the plan
+    says so in a note instead of showing them as a change of the object."""
+    markers = [d for d in diffs if d.before in (None, "", {}) and any(_covers(p, d) for p in folded.values())]
+    if not markers:
+        return diffs, ()
+    fields = sorted(f for f, path in folded.items() if any(_covers(path, d) for d in markers))
+    note = f"adopting records the reconciler's hashes of {', '.join(fields)} (the gateway keeps them only as hashes)"
+    return tuple(d for d in diffs if d not in markers), (note,)
 
 
 def unknown_notes(diffs: Iterable[FieldDiff]) -> tuple[str, ...]:

@@ -94,6 +94,21 @@ class RepoPlan:
     def counts(self) -> dict[str, int]:
         return count_ops(c for g in self.gateways.values() for c in g.changes)
 
+    def guarded_deletes(self) -> tuple[int, int]:
+        """(deletes maxDeletes counts, owned duplicates collapsed). A second owned copy of a declared
+        object (left by an interrupted or concurrent create) is not a delete of anything desired: the
+        declared object stays, so the guard against mass deletion does not count it."""
+        counted = duplicates = 0
+        for g in self.gateways.values():
+            declared = {(c.kind, c.name) for c in g.changes if c.desired is not None}
+            for c in g.changes:
+                if c.op is Op.DELETE:
+                    if (c.kind, c.name) in declared:
+                        duplicates += 1
+                    else:
+                        counted += 1
+        return counted, duplicates
+
     def failures(self) -> dict[ErrorKind, int]:
         """How many gateways failed, per kind (every kind present, zeros included)."""
         out: dict[ErrorKind, int] = {kind: 0 for kind in ERROR_KINDS}

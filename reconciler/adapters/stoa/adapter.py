@@ -31,6 +31,7 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.stoa import mappers
 from reconciler.model.errors import PermanentError, sanitize
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import api_key_of
 from reconciler.model.results import AdapterResult
 
@@ -239,6 +240,11 @@ class StoaAdapter(GatewayAdapter):
     def folded_fields(kind: str) -> Mapping[str, str]:
         """A route keeps version, displayName, description and openapiHash only as hashes."""
         return {key: f"specHash.{key}" for key in mappers.HASHED_API_FIELDS} if kind == "API" else {}
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        if kind == "API":
+            return mappers.api_import_spec(dict(record))
+        return super().import_spec(kind, record)
 
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:

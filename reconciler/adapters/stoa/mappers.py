@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from reconciler.model.records import API_KEY, content_hash, make_record, secret_fingerprint
+from reconciler.adapters import importing
+from reconciler.model.imports import ImportedSpec
+from reconciler.model.records import API_KEY, backend_url, content_hash, make_record, secret_fingerprint
 
 PERIOD_SECONDS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SECONDS_PERIOD: dict[int, str] = {v: k for k, v in PERIOD_SECONDS.items()}
@@ -105,7 +107,7 @@ def api_from_gateway(route: dict[str, Any]) -> dict[str, Any]:
     spec = {
         "tenant": route.get("tenant_id"),
         "basePath": route.get("path_prefix"),
-        "backend": route.get("backend_url"),
+        "backend": backend_url(route.get("backend_url")),
         "methods": sorted(route.get("methods") or []),
         "specHash": parse_spec_hash(route.get("spec_hash")),
     }
@@ -218,3 +220,21 @@ def consumers_from_gateway(credentials: list[dict[str, Any]]) -> list[dict[str, 
         record = make_record("Consumer", name, spec, id=cid, owner=owner)
         records.append(record)
     return records
+
+
+# ---------------------------------------------------------------------------------------- import
+IMPORT_VERSION = "0.0.0"
+
+
+def api_import_spec(record: dict[str, Any]) -> ImportedSpec:
+    """A route holds no version, display name, description or OpenAPI document, only their hashes: the
+    import writes a placeholder version and says so; the other three it leaves out."""
+    spec = dict(record.get("spec") or {})
+    hashes = spec.get("specHash")
+    imported = importing.api_spec({**spec, "version": IMPORT_VERSION})
+    known = isinstance(hashes, dict) and hashes.get("version") == field_hash(IMPORT_VERSION)
+    placeholder = f"version: STOA keeps only a hash of it; written as {IMPORT_VERSION!r}, set the real one"
+    notes: tuple[str, ...] = () if known else (placeholder,)
+    if isinstance(hashes, dict) and any(hashes.get(k) != field_hash(None) for k in ("displayName", "description")):
+        notes += ("displayName/description: STOA keeps only their hashes; not written",)
+    return ImportedSpec(imported.spec, notes + imported.notes)

@@ -1,0 +1,1 @@
+"""`reconciler import`: live gateway objects -> a repo of manifests (decK dump, terraform import)."""
