@@ -11,6 +11,12 @@ from typing import Any, Literal
 
 from reconciler.model.changes import Change, GatewayReport, Op, count_ops
 
+Section = Literal["change", "drift"]
+"""Where a change of a plan made with a base ref belongs: this change (its desired state differs
+between the base and HEAD) or drift (made outside Git: the desired state is the same at both)."""
+Touch = Literal["added", "removed", "modified"]
+"""How the desired state of one object differs between a base ref and HEAD."""
+
 ErrorKind = Literal["unreachable", "stale", "config"]
 """Why a gateway has no plan: its admin API could not be read, its live state changed since a saved
 plan was made, or it could not even be configured (a missing credential, bad options)."""
@@ -43,6 +49,19 @@ class GatewayPlan:
 
 
 @dataclass
+class PlanBase:
+    """The base ref a plan was split against (`plan --base REF`) and the objects the change touches."""
+
+    ref: str
+    commit: str
+    touched: dict[tuple[str, str, str], Touch] = field(default_factory=dict)
+    """(gateway, kind, name) -> how its desired state differs between the base and HEAD."""
+
+    def section_of(self, change: Change) -> Section:
+        return "change" if (change.gateway, change.kind, change.name) in self.touched else "drift"
+
+
+@dataclass
 class RepoPlan:
     gateways: dict[str, GatewayPlan] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -52,6 +71,12 @@ class RepoPlan:
     missing_secrets: list[str] = field(default_factory=list)
     """One line per secret the plan could not read ("Consumer mobile-app: environment variable K is
     not set"): the plan shows those credentials as unknown; an apply refuses to run without them."""
+    base: PlanBase | None = None
+    """Set by `plan --base REF`: the plan is shown as this change and drift."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Gateway -> why it was not planned (`--changed-since`: its desired state did not change)."""
+    targets: list[str] = field(default_factory=list)
+    """The `--target KIND/NAME`s the plan was limited to (with their dependencies): it may be incomplete."""
 
     @property
     def has_changes(self) -> bool:
@@ -92,6 +117,23 @@ class RepoPlan:
             if kind is not None:
                 out[kind] += 1
         return out
+
+
+@dataclass(frozen=True)
+class DesiredDiff:
+    """Two desired states compared (`reconciler diff`), no gateway contacted: gateway -> the objects
+    added (create), removed (delete) and changed (update, with field diffs)."""
+
+    source: str
+    target: str
+    source_commit: str
+    target_commit: str | None
+    """None: the working tree (uncommitted edits included)."""
+    gateways: dict[str, list[Change]]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(self.gateways.values())
 
 
 @dataclass
