@@ -137,6 +137,14 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
+def _last_run(plan: dict[str, Any]) -> str:
+    """`apply: 2 changed`, `detect: 1 differs`: the mode of the last run and what it found or did."""
+    if not plan:
+        return "-"
+    n = len(plan.get("pending", []))
+    return f"{plan.get('mode', '?')}: {n} {'differ' if plan.get('mode') == 'detect' else 'changed'}"
+
+
 def render_status(body: dict[str, Any]) -> str:
     """`reconciler status` for people: the source, then one row per gateway, times in ISO 8601 (UTC)."""
     src = body.get("source") or {}
@@ -152,13 +160,13 @@ def render_status(body: dict[str, Any]) -> str:
                      "gateways stay on the last good commit:")
         for err in invalid.get("errors", []):
             lines.append(f"           {err.get('file')}:{err.get('line') or ''}: {err.get('field')}: {err.get('message')}")
-    rows = [["GATEWAY", "TYPE", "HEALTHY", "COMMIT", "LAST SYNC", "DRIFT", "PENDING", "ERROR"]]
+    rows = [["GATEWAY", "TYPE", "HEALTHY", "COMMIT", "LAST SYNC", "DRIFT", "LAST RUN", "ERROR"]]
     for name, g in sorted((body.get("gateways") or {}).items()):
         healthy = {True: "yes", False: "no", None: "-"}.get(g.get("healthy"), "-")
         plan = g.get("last_plan") or {}
         error = g.get("last_error") or (g.get("health_error") if g.get("healthy") is False else None) or "-"
         rows.append([name, str(g.get("type", "?")), healthy, _short(g.get("last_commit")), iso(g.get("last_sync")),
-                     str(g.get("drift", 0)), str(len(plan.get("pending", []))), error])
+                     str(g.get("drift", 0)), _last_run(plan), error])
     lines += ["", *_table(rows)] if len(rows) > 1 else ["", "no gateway yet"]
     coordination = body.get("coordination")
     if coordination:
@@ -176,12 +184,16 @@ def render_sync(body: dict[str, Any]) -> str:
     if body.get("invalid"):
         lines.append("the head commit is invalid; gateways stay on the last good commit (see `reconciler status`)")
     rows = [["GATEWAY", "MODE", "RESULT", "CHANGES", "ERROR"]]
-    for g in body.get("gateways", []):
+    gateways = body.get("gateways", [])
+    for g in gateways:
         counts = ", ".join(f"{op} {n}" for op, n in sorted((g.get("counts") or {}).items())) or "-"
         rows.append([str(g.get("gateway", "?")), str(g.get("mode", "-")), "ok" if g.get("ok") else "FAILED", counts,
                      g.get("error") or "-"])
     if len(rows) > 1:
-        lines += _table(rows)
+        header, *table = _table(rows)
+        lines.append(header)
+        for row, g in zip(table, gateways, strict=True):
+            lines += [row, *(f"    {obj}" for obj in g.get("objects") or [])]
     return "\n".join(lines)
 
 

@@ -98,7 +98,7 @@ class GatewayRun:
 
     def as_json(self) -> dict[str, Any]:
         return {"gateway": self.gateway, "mode": self.mode, "commit": self.commit, "ok": self.ok,
-                "counts": self.counts, "drift": self.drift, "error": self.error}
+                "counts": self.counts, "drift": self.drift, "error": self.error, "objects": self.objects}
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

@@ -138,7 +138,8 @@ class DaemonProcess:
             raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.logs()}")
 
     def health(self) -> dict[str, Any]:
-        return dict(self.client.get("/health").json())
+        """The detailed `/health` (with the API token; without it, the status only)."""
+        return dict(self.client.get("/health", headers={"Authorization": f"Bearer {API_TOKEN}"}).json())
 
     def gateway(self, name: str = "stoa-dev") -> dict[str, Any]:
         for g in self.health()["gateways"]:
