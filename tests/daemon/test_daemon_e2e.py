@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -295,6 +296,15 @@ def test_smart_http_with_token_and_cli_status_sync(origin: Origin, stoa: StoaEmu
                             env={"RECONCILER_API_TOKEN": "wrong", "PATH": "/usr/bin:/bin"})
     assert denied.returncode == 3 and "401" in denied.stderr and "RECONCILER_API_TOKEN" in denied.stderr
     assert "--token-file" in denied.stderr and "Traceback" not in denied.stderr
+    for command in (["status"], ["status", "--json"], ["sync"]):  # `reconciler status | head`: the reader is gone
+        closed_read, write_end = os.pipe()
+        os.close(closed_read)
+        try:
+            piped = subprocess.run([*base, *command, "--url", daemon.url], stdout=write_end, stderr=subprocess.PIPE,
+                                   text=True, timeout=60, env=env)
+        finally:
+            os.close(write_end)
+        assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
     assert "git-token-s3cret" not in daemon.logs()
     assert daemon.terminate() == 0
 
