@@ -388,7 +388,7 @@ def test_invalid_settings_fail_at_start_with_clear_errors(tmp_path: Path) -> Non
                           timeout=60, env={"PATH": "/usr/bin:/bin", "RECONCILER_LOCAL_PATH": str(tmp_path),
                                            "RECONCILER_DRIFT_MODE": "fix", "RECONCILER_ADOPT": "maybe",
                                            "RECONCILER_API_TOKEN": "do-not-print-me"})
-    assert done.returncode == 2
+    assert done.returncode == 3  # invalid settings; never 2, which means "changes present"
     assert "RECONCILER_ADOPT: expected true or false" in done.stderr
     assert "do-not-print-me" not in done.stderr + done.stdout
 
