@@ -132,7 +132,7 @@ def test_logs_name_the_objects_and_health_hides_details_without_the_token(
     assert drift["objects"] == ["create API/orders"] and drift["msg"].endswith(": create API/orders")
 
     public = daemon.client.get("/health")
-    assert public.status_code == 200 and public.json() == {"status": "degraded"} or public.json() == {"status": "ok"}
+    assert public.status_code == 200 and public.json() in ({"status": "ok"}, {"status": "degraded"})
     assert str(origin.bare) not in public.text
     detailed = daemon.client.get("/health", headers={"Authorization": f"Bearer {API_TOKEN}"}).json()
     assert detailed["source"]["location"] == str(origin.bare) and detailed["gateways"][0]["name"] == "stoa-dev"
