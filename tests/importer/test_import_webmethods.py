@@ -131,7 +131,8 @@ def test_import_then_adopt_round_trip(tmp_path: Path, wm: WebMethodsEmulator, mo
         ("API", "petstore"), ("API", "orders"), ("Policy", "petstore-throttling"), ("Policy", "petstore-cors"),
         ("Consumer", "mobile-banking"), ("Alias", "orders-backend"), ("AuthServer", "corp-idp"),
         ("Strategy", "corp-oauth"), ("Scope", "pets-read")})
-    assert "API Swagger Petstore (unowned): its name 'Swagger Petstore' is no manifest name (DNS-1123 label), and webMethods refers to APIs by name" in report, report
+    assert ("API Swagger Petstore (unowned): its name 'Swagger Petstore' is no manifest name (DNS-1123 label), "
+            "and webMethods refers to APIs by name") in report, report
     assert "CORP_IDP_CLIENT_SECRET" in report and "MOBILE_BANKING_API_KEY" in report
     out = repo / "imported" / "wm-prod"
     for path in [*out.rglob("*.yaml")]:

@@ -475,9 +475,8 @@ class GraviteeAdapter(GatewayAdapter):
 
     async def _key_values(self, subs: list[dict[str, Any]], key_plans: dict[str, tuple[str, str]]) -> list[str]:
         """The active API-key values of these subscriptions (compared and fingerprinted, never logged)."""
-        lists = await self._gather([  # type: ignore[misc]
-            lambda s=s: self._pages(f"{self.v2}/apis/{key_plans[str(s.get('plan'))][0]}/subscriptions/{s['id']}/api-keys")
-            for s in subs])
+        paths = [f"{self.v2}/apis/{key_plans[str(s.get('plan'))][0]}/subscriptions/{s['id']}/api-keys" for s in subs]
+        lists = await self._gather([lambda p=p: self._pages(p) for p in paths])  # type: ignore[misc]
         return sorted({str(k["key"]) for keys in lists for k in keys
                        if k.get("key") and not k.get("revoked") and not k.get("expired")})
 

@@ -315,7 +315,7 @@ class WebMethodsAdapter(GatewayAdapter):
         if not self._apis_loaded:
             await self.fetch_apis()
         actions = await self._policy_actions()
-        stages = await self._policy_stages(list(self._all_policy_ids.values()))
+        stages = await self._policy_stages(sorted(set(self._policy_ids.values()) | set(self._all_policy_ids.values())))
         records = []
         for action in actions:
             if mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))[1] is None:
