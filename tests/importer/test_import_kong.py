@@ -154,3 +154,61 @@ def test_plan_sees_unmanaged_objects_as_conflicts_or_adoptions(tmp_path: Path, k
     kong.clear_log()
     assert run_cli("apply", repo, endpoints) != 0  # without --adopt nothing is taken over
     assert kong.writes == []
+
+
+# ------------------------------------------------------------------ import specs (pure)
+def test_manifest_methods_are_the_manifest_models() -> None:
+    from reconciler.adapters.kong.importing import MANIFEST_METHODS
+    from reconciler.manifests.models import HttpMethod
+
+    assert sorted(MANIFEST_METHODS) == sorted(m.value for m in HttpMethod)
+
+
+def test_what_an_operator_object_holds_beyond_the_model_is_reported() -> None:
+    from reconciler.adapters.kong import mappers as m
+    from reconciler.adapters.kong.importing import import_spec
+
+    service = {"id": "s1", "name": "open", "protocol": "http", "host": "open.internal", "port": 80, "path": None,
+               "retries": 5, "tags": None}
+    route = {"id": "r1", "name": "open", "paths": ["/open", "/legacy"], "methods": None, "strip_path": False,
+             "tags": None}
+    record = m.api_from_kong(service, route, [], [route])
+    imported = import_spec("API", record, protect_apis=True)
+    assert imported.spec is not None and imported.spec["methods"] == sorted(imported.spec["methods"])
+    assert len(imported.spec["methods"]) == 7 and imported.spec["backend"] == "http://open.internal/"
+    text = " | ".join(imported.notes)
+    for expected in ("every method", "strip_path=false", "['/legacy']", "protection is 'none'", "tenant", "version"):
+        assert expected in text, (expected, text)
+    assert "retries" not in text  # Kong's default is not worth a note
+    assert import_spec("API", m.api_from_kong(service, None, []), protect_apis=False).spec is None
+
+    cors = {"id": "p1", "name": "cors", "tags": None, "enabled": False, "service": {"id": "s1"},
+            "config": {"origins": None, "methods": ["GET"], "max_age": None, "preflight_continue": True}}
+    policy = m.plugin_to_policy(cors, "open")
+    assert policy is not None and policy["name"] == "open-cors"
+    imported = import_spec("Policy", policy, protect_apis=True)
+    assert imported.spec is not None and imported.spec["cors"]["maxAge"] == 3600
+    assert imported.spec["cors"]["origins"] == ["*"]
+    text = " | ".join(imported.notes)
+    assert "preflight_continue=True" in text and "disabled" in text and "max_age" in text
+
+    limited = {"id": "p2", "name": "rate-limiting", "tags": None, "service": {"id": "s1"},
+               "config": {"minute": 10, "policy": "redis", "limit_by": "ip"}}
+    policy = m.plugin_to_policy(limited, "open")
+    assert policy is not None
+    imported = import_spec("Policy", policy, protect_apis=True)
+    assert imported.spec == {"api": "open", "type": "rate_limit", "rateLimit": {"requests": 10, "period": "minute"}}
+    assert any("policy='redis'" in n for n in imported.notes) and any("limit_by='ip'" in n for n in imported.notes)
+
+    ops = m.consumer_from_kong({"id": "c1", "username": "ops", "tags": None}, [], [], frozenset())
+    imported = import_spec("Consumer", ops, protect_apis=True)
+    assert imported.spec is None and "no key-auth credential" in imported.notes[0]
+    two = [{"id": f"k{i}", "key": f"key-{i}", "tags": None} for i in range(2)]
+    mobile = m.consumer_from_kong({"id": "c2", "username": "mobile", "tags": None}, two,
+                                  [{"group": "open", "tags": None}, {"group": "admins", "tags": None}],
+                                  frozenset({"open"}))
+    imported = import_spec("Consumer", mobile, protect_apis=True)
+    assert imported.spec is not None and imported.spec["subscriptions"] == ["open"]
+    assert imported.spec["credential"] == {"type": "apiKey", "secretRef": {"env": "MOBILE_API_KEY"}}
+    text = " | ".join(imported.notes)
+    assert "2 key-auth credentials" in text and "['admins']" in text and "key-0" not in text

@@ -23,8 +23,8 @@ from reconciler.adapters.kong import checks, dbless, importing
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
-from reconciler.model.imports import ImportedSpec
 from reconciler.model.errors import CONFLICT, PERMANENT, TEMPORARY, ConflictError, GatewayError, PermanentError
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.kinds import level_of
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
@@ -77,8 +77,8 @@ class KongAdapter(GatewayAdapter):
             self._version = str((info or {}).get("version", ""))
         return self._mode
 
-    async def _list(self, path: str, *, tags: str | None = m.MANAGED_TAG) -> list[dict[str, Any]]:
-        """Every page of a collection (`next` until null)."""
+    async def _list(self, path: str, *, tags: str | None = None) -> list[dict[str, Any]]:
+        """Every page of a collection (`next` until null), optionally filtered by tags server-side."""
         params: dict[str, Any] = {"size": PAGE_SIZE}
         if tags:
             params["tags"] = tags

@@ -14,12 +14,13 @@ from typing import Any
 
 from reconciler.adapters import importing
 from reconciler.adapters.kong import mappers as m
-from reconciler.manifests.models import HttpMethod
 from reconciler.model.imports import ImportedSpec
 
 IMPORT_TENANT = "default"
 """Kong OSS has one workspace, `default`: the tenant an operator's service is written with."""
 IMPORT_VERSION = "0.0.0"
+MANIFEST_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+"""Every method an API manifest can list (`HttpMethod`): what a route open to every method is written as."""
 CORS_MAX_AGE = 3600
 """The manifest's default `maxAge`, written when Kong's cors plugin sends no Access-Control-Max-Age."""
 
@@ -40,7 +41,7 @@ def api_import_spec(record: Mapping[str, Any], *, protect_apis: bool) -> Importe
         spec["version"] = IMPORT_VERSION
         notes.append(f"version: Kong keeps none; written as {IMPORT_VERSION!r}, set the real one")
     if not spec.get("methods"):
-        spec["methods"] = [str(v) for v in HttpMethod]
+        spec["methods"] = list(MANIFEST_METHODS)
     if protect_apis and spec.get("protection") != m.PROTECTED:
         notes.append(f"protection is {spec.get('protection')!r}: adopting with protectApis adds the key-auth and acl "
                      "plugins (only subscribed consumers' keys pass), a change the plan shows")
