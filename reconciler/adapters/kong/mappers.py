@@ -11,7 +11,7 @@ How the reconciler models its objects in Kong (documented in the README's Kong s
   `acl` credential per subscription (`group` = API name).
 
 Ownership and non-routable fields live in Kong tags, which Kong stores, returns and filters on:
-`managed-by:stoa-reconciler` (server-side list filter), `stoa-owner:<owner>`, `stoa-kind:<kind>`,
+`managed-by:stoa-reconciler` (what tells ours from an operator's), `stoa-owner:<owner>`, `stoa-kind:<kind>`,
 `stoa-name:<name>`, and per API `stoa-tenant`, `stoa-version`, `stoa-openapi`, `stoa-display`,
 `stoa-description` (consumers: `stoa-display`, `stoa-email`; key-auth: `stoa-fingerprint`). Tag
 values are percent-encoded because Kong forbids `,` and `/` in tags. Entities we create get
