@@ -129,6 +129,27 @@ def _tenant_of(state: DesiredState, gateway: str) -> str:
     return "acme"
 
 
+def _daemon_step(root: Path, state: DesiredState, admin: StoaAdmin | None, env: dict[str, str], *,
+                 earlier_ok: bool) -> bool:
+    from reconciler.demo.daemon_act import ActFailed, daemon_act
+
+    if admin is None:
+        print("  (no STOA gateway in this repo; skipped)")
+        return True
+    if not earlier_ok:
+        print("  (skipped: an earlier step failed)")
+        return False
+    try:
+        with _exported(env):
+            times = asyncio.run(daemon_act(root, admin, _tenant_of(state, admin.gateway)))
+    except ActFailed as exc:
+        print(f"  FAILED: {exc}")
+        return False
+    print(f"\n  daemon: first reconcile {times.first_sync:.2f}s, webhook -> applied {times.webhook:.2f}s, "
+          f"change by hand -> healed {times.heal:.2f}s")
+    return True
+
+
 def run_demo(repo: Path | None = None) -> int:
     if repo is not None:
         return _run(repo)
@@ -137,8 +158,6 @@ def run_demo(repo: Path | None = None) -> int:
 
 
 def _run(root: Path) -> int:
-    from reconciler.demo.daemon_act import ActFailed, daemon_act
-
     clock = _Clock()
     try:
         state = load(root)
@@ -198,19 +217,7 @@ def _run(root: Path) -> int:
         clock.lap("drift")
 
         _say("6. the daemon: a Git repository, a webhook, drift healed")
-        if admin is None:
-            print("  (no STOA gateway in this repo; skipped)")
-        elif ok:
-            try:
-                with _exported(env):
-                    times = asyncio.run(daemon_act(root, admin, _tenant_of(state, admin.gateway)))
-                print(f"\n  daemon: first reconcile {times.first_sync:.2f}s, webhook -> applied {times.webhook:.2f}s, "
-                      f"change by hand -> healed {times.heal:.2f}s")
-            except ActFailed as exc:
-                print(f"  FAILED: {exc}")
-                ok = False
-        else:
-            print("  (skipped: an earlier step failed)")
+        ok &= _daemon_step(root, state, admin, env, earlier_ok=ok)
         clock.lap("daemon")
     finally:
         stop()

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from reconciler.daemon.runner import Daemon
 from reconciler.daemon.settings import DaemonSettings
+from reconciler.daemon.state import GatewayStatus
 from reconciler.daemon.webhooks import github_signature
 from reconciler.demo.stoa_admin import StoaAdmin
 from reconciler.model.errors import sanitize
@@ -114,9 +115,83 @@ async def _until(what: str, predicate: Callable[[], bool], daemon_task: asyncio.
     return time.monotonic() - started
 
 
+@dataclass
+class _Act:
+    """One run of the act: the repository, the daemon and its task, and what was measured."""
+
+    admin: StoaAdmin
+    origin: Path
+    repo: pygit2.Repository
+    daemon: Daemon
+    task: asyncio.Task[int]
+    webhook_secret: str
+    times: ActTimes
+
+    @property
+    def status(self) -> GatewayStatus:
+        return self.daemon.state.gateway(self.admin.gateway)
+
+    async def first_sync(self, first: str) -> None:
+        status, daemon = self.status, self.daemon
+        self.times.first_sync = await _until(
+            "the first reconcile", lambda: status.last_commit == first and daemon.bound_port is not None, self.task)
+        print(f"  daemon listening on 127.0.0.1:{daemon.bound_port}; commit {first[:12]} reconciled "
+              f"in {self.times.first_sync:.2f}s after start (the gateway already matched it)")
+
+    async def push_and_notify(self, tenant: str) -> str:
+        """Commit a new API, deliver a signed push webhook, wait until it is on the gateway; its route id."""
+        (self.origin / "apis").mkdir(exist_ok=True)
+        (self.origin / "apis" / f"{NEW_API}.yaml").write_text(_new_api(self.admin.gateway, tenant))
+        second = _commit(self.repo, f"add API {NEW_API}")
+        body = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
+        headers = {"X-GitHub-Event": "push", "Content-Type": "application/json",
+                   "X-Hub-Signature-256": github_signature(self.webhook_secret, body)}
+        print(f"\n  git commit {second[:12]} \"add API {NEW_API}\"; POST /webhook (GitHub push, HMAC-signed)")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.daemon.bound_port}", timeout=10) as client:
+            sent = time.monotonic()
+            answer = await client.post("/webhook", content=body, headers=headers)
+        print(f"  webhook answered {answer.status_code} {answer.json()}")
+        if answer.status_code != 202:
+            raise ActFailed(f"the webhook was refused: HTTP {answer.status_code}")
+        status = self.status
+        await _until("the pushed commit to be applied", lambda: status.last_commit == second, self.task)
+        route = next((r for r in await self.admin.routes() if NEW_API in str(r.get("id", ""))), None)
+        self.times.webhook = time.monotonic() - sent
+        if route is None:
+            raise ActFailed(f"commit {second[:12]} is applied but API {NEW_API} is not on {self.admin.gateway}")
+        print(f"  applied {self.times.webhook:.2f}s after the webhook: route {route['id']!r} is on {self.admin.gateway}")
+        return str(route["id"])
+
+    async def change_by_hand_and_heal(self, route_id: str) -> None:
+        await self.admin.delete_route(route_id)
+        changed = time.monotonic()
+        print(f"\n  by hand, outside Git: deleted route {route_id!r} on {self.admin.gateway}")
+        status, seen = self.status, [0]
+
+        def healed() -> bool:
+            # a heal run records the drift it found once its apply is done; the next run sets it back to 0
+            seen[0] = max(seen[0], status.drift)
+            return seen[0] > 0 and status.last_error is None
+
+        await _until("the drift to be found and healed", healed, self.task)
+        back = any(str(r.get("id")) == route_id for r in await self.admin.routes())
+        self.times.heal = time.monotonic() - changed
+        if not back:
+            raise ActFailed(f"the daemon reported drift but route {route_id!r} is not back")
+        print(f"  drift found and healed {self.times.heal:.2f}s after the change: route {route_id!r} is back")
+
+
+def _settings(origin: Path, cache: Path, admin: StoaAdmin, webhook_secret: str) -> DaemonSettings:
+    """Polling off (only the webhook brings a commit), drift checked every second and healed."""
+    return DaemonSettings(
+        git_url=str(origin), git_branch="main", cache_dir=cache,
+        poll_interval=0, poll_jitter=0, drift_interval=DRIFT_INTERVAL, drift_mode="heal", heartbeat_interval=0,
+        webhook_secret=SecretStr(webhook_secret), gateways=(admin.gateway,), endpoints={admin.gateway: admin.url},
+        host="127.0.0.1", port=0, shutdown_timeout=10)
+
+
 async def daemon_act(root: Path, admin: StoaAdmin, tenant: str) -> ActTimes:
     """Run the act against the STOA gateway `admin` reaches; secrets must be in os.environ."""
-    times = ActTimes()
     with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
         origin = Path(tmp) / "origin"
         shutil.copytree(root, origin, ignore=shutil.ignore_patterns(".git"))
@@ -124,63 +199,18 @@ async def daemon_act(root: Path, admin: StoaAdmin, tenant: str) -> ActTimes:
         first = _commit(repo, "the demo repository")
         print(f"  a Git repository in {origin}: commit {first[:12]} (a copy of the demo repo)")
         webhook_secret = secrets.token_urlsafe(24)
-        settings = DaemonSettings(
-            git_url=str(origin), git_branch="main", cache_dir=Path(tmp) / "cache",
-            poll_interval=0, poll_jitter=0, drift_interval=DRIFT_INTERVAL, drift_mode="heal", heartbeat_interval=0,
-            webhook_secret=SecretStr(webhook_secret), gateways=(admin.gateway,), endpoints={admin.gateway: admin.url},
-            host="127.0.0.1", port=0, shutdown_timeout=10)
-        daemon = Daemon(settings)
+        daemon = Daemon(_settings(origin, Path(tmp) / "cache", admin, webhook_secret))
         print(f"  daemon: follows {origin} (branch main, polling off: webhooks only), gateway {admin.gateway}, "
               f"drift check every {DRIFT_INTERVAL:g}s in heal mode")
         with _echo_daemon_logs(daemon.secrets + (admin.token,)):
-            task = asyncio.create_task(daemon.run(install_signals=False))
-            status = daemon.state.gateway(admin.gateway)
+            act = _Act(admin, origin, repo, daemon, asyncio.create_task(daemon.run(install_signals=False)),
+                       webhook_secret, ActTimes())
             try:
-                times.first_sync = await _until("the first reconcile",
-                                                lambda: status.last_commit == first and daemon.bound_port is not None,
-                                                task)
-                print(f"  daemon listening on 127.0.0.1:{daemon.bound_port}; commit {first[:12]} reconciled "
-                      f"in {times.first_sync:.2f}s after start (the gateway already matched it)")
-
-                (origin / "apis" / f"{NEW_API}.yaml").parent.mkdir(exist_ok=True)
-                (origin / "apis" / f"{NEW_API}.yaml").write_text(_new_api(admin.gateway, tenant))
-                second = _commit(repo, f"add API {NEW_API}")
-                body = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
-                headers = {"X-GitHub-Event": "push", "Content-Type": "application/json",
-                           "X-Hub-Signature-256": github_signature(webhook_secret, body)}
-                print(f"\n  git commit {second[:12]} \"add API {NEW_API}\"; POST /webhook (GitHub push, HMAC-signed)")
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.bound_port}", timeout=10) as client:
-                    sent = time.monotonic()
-                    answer = await client.post("/webhook", content=body, headers=headers)
-                print(f"  webhook answered {answer.status_code} {answer.json()}")
-                if answer.status_code != 202:
-                    raise ActFailed(f"the webhook was refused: HTTP {answer.status_code}")
-                await _until("the pushed commit to be applied", lambda: status.last_commit == second, task)
-                route = next((r for r in await admin.routes() if NEW_API in str(r.get("id", ""))), None)
-                times.webhook = time.monotonic() - sent
-                if route is None:
-                    raise ActFailed(f"commit {second[:12]} is applied but API {NEW_API} is not on {admin.gateway}")
-                print(f"  applied {times.webhook:.2f}s after the webhook: route {route['id']!r} is on {admin.gateway}")
-
-                await admin.delete_route(str(route["id"]))
-                changed = time.monotonic()
-                print(f"\n  by hand, outside Git: deleted route {route['id']!r} on {admin.gateway}")
-                seen = {"drift": 0}
-                deleted_id = str(route["id"])
-
-                def healed() -> bool:
-                    seen["drift"] = max(seen["drift"], status.drift)
-                    return seen["drift"] > 0 and status.last_error is None
-
-                await _until("the drift to be found and healed", healed, task)
-                back = any(str(r.get("id")) == deleted_id for r in await admin.routes())
-                times.heal = time.monotonic() - changed
-                if not back:
-                    raise ActFailed(f"the daemon reported drift but route {deleted_id!r} is not back")
-                print(f"  drift found and healed {times.heal:.2f}s after the change: route {deleted_id!r} is back")
+                await act.first_sync(first)
+                await act.change_by_hand_and_heal(await act.push_and_notify(tenant))
             finally:
                 daemon.request_stop()
-                code = await task
+                code = await act.task
         if code != 0:
             raise ActFailed(f"the daemon exited {code}")
-    return times
+    return act.times
