@@ -8,7 +8,9 @@ RUN pip install --no-cache-dir --prefix=/install .
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 reconciler
 COPY --from=build /install /usr/local
-COPY examples /opt/stoa-reconciler/examples
+# examples/repo is a symlink into the package (the demo reads it from there): copy what it points to
+COPY examples/deploy /opt/stoa-reconciler/examples/deploy
+COPY reconciler/examples/repo /opt/stoa-reconciler/examples/repo
 USER reconciler
 WORKDIR /home/reconciler
 ENV PYTHONUNBUFFERED=1

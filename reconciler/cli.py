@@ -642,8 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite files that exist")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("demo", help="emulated gateways + examples/repo: apply, re-plan, drift, heal")
-    p.add_argument("--repo", help="another repo to demo (default: the embedded examples/repo)")
+    p = sub.add_parser("demo", help="emulated gateways + the example repo: apply, re-plan, drift, heal, then the daemon")
+    p.add_argument("--repo", help="another repo to demo (default: the example repo shipped in the package)")
     p.set_defaults(func=cmd_demo)
     _add_review_commands(sub)
 

@@ -6,6 +6,7 @@ process-wide state and names the environment the AWS SDK credentials chain needs
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -46,6 +47,11 @@ class MotoServer(Emulator):
 
         for key, value in self.environment().items():
             os.environ.setdefault(key, value)
+        # werkzeug logs one access line per request (coloured when it thinks it may): the other emulators
+        # run uvicorn with access_log=False, and every request is in `writes`/the adapters' counts anyway.
+        quiet = logging.getLogger("werkzeug")
+        if quiet.level < logging.WARNING:
+            quiet.setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         host, bound = self._moto.get_host_and_port()
@@ -65,6 +71,7 @@ class MotoServer(Emulator):
     def serve_forever(self, port: int) -> None:
         """Foreground mode for `reconciler emulate aws_apigateway --port N` (Ctrl-C stops it)."""
         self.start(port)
+        logging.getLogger("werkzeug").setLevel(logging.INFO)  # in the foreground, the access log is the point
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
