@@ -578,36 +578,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-color", action="store_true", help="no ANSI colours")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reconciler", description="GitOps reconciler for API gateways")
-    parser.add_argument("--version", action="version", version=f"stoa-reconciler {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("validate", help="check a repo of manifests (file, line, field for every error)")
-    p.add_argument("path")
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser("plan", help="show what apply would change (dry run)")
-    p.add_argument("path")
-    _add_run_options(p)
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
-    p.add_argument("--out", metavar="FILE", help="save the plan as JSON for `reconciler apply FILE`")
-    p.add_argument("--verbose", "-v", action="store_true", help="also list unchanged objects")
-    _add_review_options(p, base=True)
-    p.set_defaults(func=cmd_plan)
-
-    p = sub.add_parser("apply", help="apply a repo (or a saved plan.json) to the gateways")
-    p.add_argument("path", help="repo directory, or a plan saved with `plan --out`")
-    _add_run_options(p)
-    p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--repo", help="with a saved plan: the repo root that relative secret files are read from")
-    p.add_argument("--lock-timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                   help="with RECONCILER_ETCD_URL: how long to wait for a gateway's write lock (0: fail at once)")
-    _add_review_options(p, base=False)
-    p.set_defaults(func=cmd_apply)
-
+def _add_tool_commands(sub: Any) -> None:
+    """schema, emulate, export and import: the commands around a plan and an apply."""
     p = sub.add_parser("schema", help="print the JSON Schemas of the manifest kinds")
     p.add_argument("kind", nargs="?")
     p.add_argument("--write", metavar="DIR", help="write schemas/*.json into DIR")
@@ -641,6 +613,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", action="append", metavar="NAME=URL", help="override the gateway's baseUrl")
     p.add_argument("--force", action="store_true", help="overwrite files that exist")
     p.set_defaults(func=cmd_import)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reconciler", description="GitOps reconciler for API gateways")
+    parser.add_argument("--version", action="version", version=f"stoa-reconciler {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a repo of manifests (file, line, field for every error)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="show what apply would change (dry run)")
+    p.add_argument("path")
+    _add_run_options(p)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
+    p.add_argument("--out", metavar="FILE", help="save the plan as JSON for `reconciler apply FILE`")
+    p.add_argument("--verbose", "-v", action="store_true", help="also list unchanged objects")
+    _add_review_options(p, base=True)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("apply", help="apply a repo (or a saved plan.json) to the gateways")
+    p.add_argument("path", help="repo directory, or a plan saved with `plan --out`")
+    _add_run_options(p)
+    p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--repo", help="with a saved plan: the repo root that relative secret files are read from")
+    p.add_argument("--lock-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="with RECONCILER_ETCD_URL: how long to wait for a gateway's write lock (0: fail at once)")
+    _add_review_options(p, base=False)
+    p.set_defaults(func=cmd_apply)
+
+    _add_tool_commands(sub)
 
     p = sub.add_parser("demo", help="emulated gateways + the example repo: apply, re-plan, drift, heal, then the daemon")
     p.add_argument("--repo", help="another repo to demo (default: the example repo shipped in the package)")

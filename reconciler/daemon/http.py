@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -60,19 +61,9 @@ def _token_ok(request: Request, daemon: DaemonControl) -> bool:
     return token is not None and _bearer_ok(request, token.get_secret_value())
 
 
-def build_app(daemon: DaemonControl) -> Starlette:
-    debouncer = Debouncer(lambda: daemon.trigger_fetch(Trigger.WEBHOOK))
-    limiter = RateLimiter()
-
-    async def health(request: Request) -> Response:
-        code, body = daemon.health()
-        return JSONResponse(body if _token_ok(request, daemon) else {"status": body["status"]}, status_code=code)
-
-    async def livez(request: Request) -> Response:
-        return JSONResponse({"status": "alive"})
-
-    async def metrics(request: Request) -> Response:
-        return Response(daemon.metrics.render(), media_type=CONTENT_TYPE)
+def _webhook_handler(daemon: DaemonControl, debouncer: Debouncer,
+                     limiter: RateLimiter) -> Callable[[Request], Awaitable[Response]]:
+    """POST /webhook: rate limit per source, size cap, signature, then one debounced fetch."""
 
     async def webhook(request: Request) -> Response:
         secret = daemon.settings.webhook_secret
@@ -107,6 +98,25 @@ def build_app(daemon: DaemonControl) -> Starlette:
             return JSONResponse({"status": "fetch queued"}, status_code=202)
         daemon.metrics.webhooks.labels(verdict.provider, "coalesced").inc()
         return JSONResponse({"status": "coalesced: one fetch at the end of the window"}, status_code=202)
+
+    return webhook
+
+
+def build_app(daemon: DaemonControl) -> Starlette:
+    debouncer = Debouncer(lambda: daemon.trigger_fetch(Trigger.WEBHOOK))
+    limiter = RateLimiter()
+
+    async def health(request: Request) -> Response:
+        code, body = daemon.health()
+        return JSONResponse(body if _token_ok(request, daemon) else {"status": body["status"]}, status_code=code)
+
+    async def livez(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(daemon.metrics.render(), media_type=CONTENT_TYPE)
+
+    webhook = _webhook_handler(daemon, debouncer, limiter)
 
     def guarded(request: Request) -> Response | None:
         token = daemon.settings.api_token
