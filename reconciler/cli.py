@@ -652,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     _add_review_commands(sub)
 
-    from reconciler.comment.command import register_command as register_comment  # `reconciler comment`
+    from reconciler.comment.register import register_command as register_comment  # `reconciler comment`
 
     register_comment(sub)
 
