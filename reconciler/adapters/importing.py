@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import API_KEY
@@ -61,3 +62,10 @@ def default_import_spec(kind: str, record: Mapping[str, Any]) -> ImportedSpec:
     if kind == "Consumer":
         return consumer_spec(str(record.get("name")), spec)
     return ImportedSpec(dict(spec))
+
+
+def manifest_url(url: str) -> str:
+    """A live URL as the manifest model spells it (pydantic's `AnyHttpUrl` writes an empty path as `/`):
+    the same address, so a hand-made object's backend and its import compare equal."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/")) if parts.scheme and parts.netloc and not parts.path else url
