@@ -356,6 +356,13 @@ class ApigeeAdapter(GatewayAdapter):
     async def fetch_applications(self) -> list[dict[str, Any]]:
         """Every developer's apps: ours (our developer's, or adopted under their own developer, id
         `<email>/<app>`) and hand-made ones, read as unowned consumers."""
+        developers = (await self.client.get_json(f"{self._o}/developers", params={"count": 1000}) or {}).get("developer")
+        apps: list[tuple[str, dict[str, Any]]] = []
+        for email in sorted({str(d.get("email")).lower() for d in developers or []} | {self.developer}):
+            body = await self.client.get_or_none(f"{self._o}/developers/{email}/apps", params={"expand": "true"})
+            apps += [(email, app) for app in (body or {}).get("app") or []]
+        if not apps:
+            return []
         product_api, foreign_api = {}, {}
         for product in await self._products():
             attrs = m.attrs_dict(product.get("attributes"))
@@ -363,19 +370,15 @@ class ApigeeAdapter(GatewayAdapter):
                 product_api[str(product["name"])] = attrs[m.API]
             elif m.owner_of(attrs) is None and m.product_fits(product, str(product.get("name")), self.env):
                 foreign_api[str(product["name"])] = str(product["name"])
-        developers = (await self.client.get_json(f"{self._o}/developers", params={"count": 1000}) or {}).get("developer")
-        emails = sorted({str(d.get("email")).lower() for d in developers or []} | {self.developer})
         records = []
-        for email in emails:
-            body = await self.client.get_or_none(f"{self._o}/developers/{email}/apps", params={"expand": "true"})
-            for app in (body or {}).get("app") or []:
-                if m.owner_of(m.attrs_dict(app.get("attributes"))) is None:
-                    records.append(m.foreign_consumer(app, email, {**foreign_api, **product_api}))
-                    continue
-                record = m.consumer_from_app(app, product_api)
-                if email != self.developer:
-                    record["id"] = m.app_id(email, str(app.get("name", "")))
-                records.append(record)
+        for email, app in apps:
+            if m.owner_of(m.attrs_dict(app.get("attributes"))) is None:
+                records.append(m.foreign_consumer(app, email, {**foreign_api, **product_api}))
+                continue
+            record = m.consumer_from_app(app, product_api)
+            if email != self.developer:
+                record["id"] = m.app_id(email, str(app.get("name", "")))
+            records.append(record)
         return records
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:

@@ -222,7 +222,8 @@ def foreign_api_record(name: str, bundle: dict[str, Any] | None, product: dict[s
     """An unowned proxy as the manifest would declare it: the deployed hand-made bundle's fields (no tenant
     or version: Apigee has no place for them), and what adoption would change or drop, as notes."""
     if bundle is None:
-        return make_record("API", name, {IMPORT_NOTES: ["no single deployed revision whose bundle can be read"]},
+        return make_record("API", name, {"product": "missing",
+                                         IMPORT_NOTES: ["no single deployed revision whose bundle can be read"]},
                            id=name, owner=None)
     notes = list(bundle["unexpressed"])
     if verify_api_key and not bundle["verifiesApiKey"]:
