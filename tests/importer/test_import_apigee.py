@@ -154,6 +154,7 @@ def test_import_then_adopt_round_trip(tmp_path: Path, emulator: ApigeeEmulator, 
     assert "the proxy accepts every verb" in report  # pets has no verb fault
     assert "'partner-bundle', which is no API's product" in report
     assert "version: Apigee has none" in report
+    assert "reads the key from request.queryparam.apikey" in report  # adoption moves the key to x-api-key
     for key in keys.values():
         assert key not in report
         for path in repo.rglob("*.yaml"):

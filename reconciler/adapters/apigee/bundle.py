@@ -27,6 +27,8 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+KEY_REF = "request.header.x-api-key"
+"""Where a generated bundle's VerifyAPIKey reads the consumer's key."""
 _VERB = re.compile(r'request\.verb = "([A-Z]+)"')
 
 
@@ -122,7 +124,7 @@ def bundle_files(name: str, spec: dict[str, Any], *, verify_api_key: bool = True
         files[f"apiproxy/policies/cors-{policy}.xml"] = cors_xml(policy, config)
     if verify_api_key:
         files["apiproxy/policies/verify-api-key.xml"] = (
-            '<VerifyAPIKey name="verify-api-key"><APIKey ref="request.header.x-api-key"/></VerifyAPIKey>\n')
+            f'<VerifyAPIKey name="verify-api-key"><APIKey ref="{KEY_REF}"/></VerifyAPIKey>\n')
         files["apiproxy/policies/enforce-quota.xml"] = (
             '<Quota name="enforce-quota" type="rollingwindow"><UseQuotaConfigInAPIProduct stepName="verify-api-key">'
             "<DefaultConfig><Allow>1000000000</Allow><Interval>1</Interval><TimeUnit>minute</TimeUnit></DefaultConfig>"
@@ -253,6 +255,11 @@ def read_foreign_bundle(data: bytes) -> dict[str, Any]:
             cors[name] = {k: sorted(v) if isinstance(v, list) else v for k, v in config.items()}
         elif element.tag == "VerifyAPIKey":
             verifies = True
+            key = element.find("APIKey")
+            ref = (key.get("ref") if key is not None else None) or ""
+            if ref != KEY_REF:
+                unexpressed.append(f"VerifyAPIKey policy {name!r} reads the key from {ref or 'nowhere'}; "
+                                   f"a generated bundle reads it from {KEY_REF}")
         elif element.tag == "Quota" and element.find("UseQuotaConfigInAPIProduct") is None:
             unexpressed.append(f"Quota policy {name!r} has its own limits (the API product's quota is what is expressed)")
         elif element.tag not in _EXPRESSED:
