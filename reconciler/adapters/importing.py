@@ -49,6 +49,9 @@ def consumer_spec(name: str, spec: Mapping[str, Any]) -> ImportedSpec:
     out: dict[str, Any] = {key: spec[key] for key in ("displayName", "email") if spec.get(key) is not None}
     out["credential"] = {"type": API_KEY, "secretRef": {"env": env_var_of(name)}}
     out["subscriptions"] = sorted(spec.get("subscriptions") or [])
+    if not out["subscriptions"]:  # a Consumer reaches a gateway only through the APIs it subscribes to
+        return ImportedSpec(None, ("subscribed to no API of this gateway: a Consumer is bound to gateways "
+                                   "only through its subscriptions",))
     return ImportedSpec(out)
 
 
