@@ -216,7 +216,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         want_tags, have_tags = m.api_tags(spec, self.owner), dict(live.get("tags") or {})
         stale = [k for k in (m.TAG_DISPLAY, m.TAG_OPENAPI) if k in have_tags and k not in want_tags]
         if any(have_tags.get(k) != v for k, v in want_tags.items()):
-            # TagResource on a REST API ARN (AWS supports it; moto only on stage ARNs).
+            # TagResource on a REST API ARN (AWS supports it; moto through `emulators.moto.install_tagging`).
             await self.client.request("PUT", f"/tags/{quote(self._arn(api_id), safe='')}", json={"tags": want_tags})
         if stale:
             await self.client.request("DELETE", f"/tags/{quote(self._arn(api_id), safe='')}",
