@@ -1,4 +1,4 @@
-"""The `reconciler` command: validate, plan, apply, schema, emulate, export, demo (and the daemon).
+"""The `reconciler` command: validate, plan, apply, show, diff, schema, emulate, export, demo (and the daemon).
 
 Exit codes follow Terraform: 0 success (no changes), 1 error, 2 changes present (only with
 `--detailed-exitcode`). A plan with a gateway that could not be read is incomplete: it exits 1, never
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from reconciler import __version__
 
 if TYPE_CHECKING:
+    from reconciler.gitref import InvalidAtRef
     from reconciler.runner import ApplyOutcome, RunOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -77,6 +78,7 @@ def _options(args: argparse.Namespace) -> object:
         adopt=args.adopt,
         max_deletes=args.max_deletes,
         prune=False if args.no_prune else None,
+        targets=_targets(args),
     )
 
 
@@ -129,16 +131,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from reconciler.gitref import InvalidAtRef
     from reconciler.output import render
     from reconciler.runner import ValidationFailed, plan_repo
 
     try:
-        plan = _run(plan_repo(Path(args.path), _options(args)))  # type: ignore[arg-type]
+        if args.base or args.changed_since:
+            plan = _review_plan(args)
+        else:
+            plan = _run(plan_repo(Path(args.path), _options(args)))  # type: ignore[arg-type]
     except ValidationFailed as exc:
         return _print_validation(exc)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LookupError) as exc:  # LookupError: gitref.RefError (unknown ref, no repo)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except InvalidAtRef as exc:
+        return _print_invalid_ref(exc)
     if args.out:
         Path(args.out).write_text(json.dumps(render.plan_json(plan), indent=2, sort_keys=True) + "\n")
     if args.format == "json":
@@ -250,6 +258,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     target = Path(args.path)
     interrupts = _Interrupts()
     base: RunOptions = _options(args)  # type: ignore[assignment]
+    if args.target and target.suffix == ".json":
+        print("error: --target limits a plan; a saved plan is applied as it was planned (plan it with --target)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    if args.changed_since:
+        selected = _changed_since(args, base)
+        if isinstance(selected, int):
+            return selected
+        base = selected
     options = dataclasses.replace(base, stop=interrupts.stop)
     try:
         return _apply(args, target, interrupts, options)
@@ -431,6 +448,125 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.repo) if args.repo else None)
 
 
+# ------------------------------------------------------------------------------------ review (#14)
+def _target(text: str) -> tuple[str, str]:
+    from reconciler.engine.review import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _targets(args: argparse.Namespace) -> frozenset[tuple[str, str]] | None:
+    targets = getattr(args, "target", None)
+    return frozenset(targets) if targets else None
+
+
+def _print_invalid_ref(exc: InvalidAtRef) -> int:
+    """The manifests at a compared ref are invalid: say it is that ref, then every error."""
+    print(f"error: the manifests at the base ref {exc.ref} ({exc.commit[:12]}) are not valid:", file=sys.stderr)
+    return _print_validation(exc)
+
+
+def _review_plan(args: argparse.Namespace) -> Any:
+    from reconciler.review import plan_review
+
+    return _run(plan_review(Path(args.path), _options(args), base=args.base,  # type: ignore[arg-type]
+                            changed_since=args.changed_since))
+
+
+def _changed_since(args: argparse.Namespace, options: RunOptions) -> RunOptions | int:
+    """`apply --changed-since REF`: the options limited to the changed gateways (the others said), or an exit code."""
+    from reconciler.gitref import InvalidAtRef, load_at
+    from reconciler.review import load_head, select_changed
+    from reconciler.runner import ValidationFailed
+
+    if Path(args.path).suffix == ".json":
+        print("error: --changed-since applies a repo, not a saved plan (plan it with --changed-since)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        selection = select_changed(load_head(Path(args.path)), load_at(Path(args.path), args.changed_since), options)
+    except ValidationFailed as exc:
+        return _print_validation(exc)
+    except (FileNotFoundError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except InvalidAtRef as exc:
+        return _print_invalid_ref(exc)
+    for name, why in sorted(selection.skipped.items()):
+        print(f"Skipped gateway {name}: {why}", file=sys.stderr)
+    return selection.options
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from reconciler.output import render
+
+    try:
+        plan = render.plan_from_json(json.loads(Path(args.plan).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: {args.plan}: not a saved plan: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        print(json.dumps(render.plan_json(plan), indent=2, sort_keys=True))
+    elif args.format == "markdown":
+        print(render.plan_markdown(plan), end="")
+    else:
+        print(render.plan_text(plan, colour=_colour(args), verbose=args.verbose))
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from reconciler.gitref import InvalidAtRef
+    from reconciler.output import diff as rendered
+    from reconciler.review import diff_refs
+    from reconciler.runner import ValidationFailed
+
+    try:
+        found = diff_refs(Path(args.path), args.source, args.to)
+    except ValidationFailed as exc:  # the working tree
+        return _print_validation(exc)
+    except (FileNotFoundError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except InvalidAtRef as exc:
+        print(f"error: the manifests at {exc.ref} ({exc.commit[:12]}) are not valid:", file=sys.stderr)
+        return _print_validation(exc)
+    if args.format == "json":
+        print(json.dumps(rendered.diff_json(found), indent=2, sort_keys=True))
+    elif args.format == "markdown":
+        print(rendered.diff_markdown(found), end="")
+    else:
+        print(rendered.diff_text(found))
+    return EXIT_CHANGES if args.detailed_exitcode and found.has_changes else EXIT_OK
+
+
+def _add_review_options(p: argparse.ArgumentParser, *, base: bool) -> None:
+    if base:
+        p.add_argument("--base", metavar="REF",
+                       help="Git ref to split the plan against: this change (REF vs HEAD) and drift (live vs REF)")
+    p.add_argument("--changed-since", metavar="REF", help="only the gateways whose desired state changed since REF")
+    p.add_argument("--target", action="append", type=_target, metavar="KIND/NAME",
+                   help="only this object and what it depends on (repeatable); the plan may be incomplete")
+
+
+def _add_review_commands(sub: Any) -> None:
+    p = sub.add_parser("show", help="render a plan saved with `plan --out` (text, markdown or json)")
+    p.add_argument("plan", help="plan.json")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--verbose", "-v", action="store_true", help="also list unchanged objects")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colours")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("diff", help="desired-state diff of two Git refs (no gateway contacted)")
+    p.add_argument("path")
+    p.add_argument("--from", dest="source", required=True, metavar="REF")
+    p.add_argument("--to", metavar="REF", help="default: the working tree")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when the desired states differ")
+    p.set_defaults(func=cmd_diff)
+
+
 # ------------------------------------------------------------------------------------ parser
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gateway", action="append", metavar="NAME", help="only this gateway (repeatable)")
@@ -458,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
     p.add_argument("--out", metavar="FILE", help="save the plan as JSON for `reconciler apply FILE`")
     p.add_argument("--verbose", "-v", action="store_true", help="also list unchanged objects")
+    _add_review_options(p, base=True)
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("apply", help="apply a repo (or a saved plan.json) to the gateways")
@@ -468,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", help="with a saved plan: the repo root that relative secret files are read from")
     p.add_argument("--lock-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="with RECONCILER_ETCD_URL: how long to wait for a gateway's write lock (0: fail at once)")
+    _add_review_options(p, base=False)
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("schema", help="print the JSON Schemas of the manifest kinds")
@@ -507,6 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="emulated gateways + examples/repo: apply, re-plan, drift, heal")
     p.add_argument("--repo", help="another repo to demo (default: the embedded examples/repo)")
     p.set_defaults(func=cmd_demo)
+    _add_review_commands(sub)
+
+    from reconciler.comment.command import register_command as register_comment  # `reconciler comment`
+
+    register_comment(sub)
 
     try:
         from reconciler.daemon.commands import register_commands
@@ -522,7 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a reader gone before the exit flush is a BrokenPipeError here
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_ERROR

@@ -26,6 +26,7 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.engine.canonical import desired_records, secret_refs
 from reconciler.engine.conflicts import gateway_conflicts
 from reconciler.engine.plan import PlanOptions, fingerprint, plan_gateway
+from reconciler.engine.review import targeted
 from reconciler.executor.apply import StopSignal, apply_gateway
 from reconciler.manifests.loader import DesiredState, LoadError, ValidationFailed, load
 from reconciler.manifests.models import GatewayInstance, SecretRef
@@ -72,6 +73,8 @@ class RunOptions:
     """Set (by the CLI on SIGTERM/SIGINT) to start no new write; in-flight requests finish."""
     guard: WriteGuard | None = field(default=None, compare=False)
     """Taken before an apply reads its gateways and held until its last write (None: no coordination)."""
+    targets: frozenset[tuple[str, str]] | None = None
+    """`--target KIND/NAME`: plan only these (kind, name) and what they depend on (None: everything)."""
 
 
 @contextlib.asynccontextmanager
@@ -390,7 +393,21 @@ async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None
             view=adapter.desired_view,
             folds=adapter.folded_fields,
         )
+        if options.targets is not None:
+            changes = targeted(changes, options.targets, prep.desired.get(name, []))
         gplan.changes = [_with_adapter_notes(adapter, c) for c in changes]
+
+
+def _check_targets(prep: _Prepared, options: RunOptions) -> None:
+    """Record the targets on the plan; one found neither desired nor live is an error naming it."""
+    if options.targets is None:
+        return
+    prep.plan.targets = [f"{kind}/{name}" for kind, name in sorted(options.targets)]
+    known = {(r["kind"], r["name"]) for records in prep.desired.values() for r in records}
+    known |= {(c.kind, c.name) for g in prep.plan.gateways.values() for c in g.changes}
+    for kind, name in sorted(options.targets - known):
+        prep.plan.errors.append(f"--target {kind}/{name}: no such object in the desired state "
+                                "nor among the managed objects of the gateways planned")
 
 
 def _with_adapter_notes(adapter: GatewayAdapter, change: Change) -> Change:
@@ -401,10 +418,11 @@ def _with_adapter_notes(adapter: GatewayAdapter, change: Change) -> Change:
 
 
 def _check_deletes(plan: RepoPlan, limit: int) -> None:
-    deletes = sum(1 for g in plan.gateways.values() for c in g.changes if c.op is Op.DELETE)
+    deletes, duplicates = plan.guarded_deletes()
     if limit >= 0 and deletes > limit:
+        also = f" (and collapses {duplicates} owned duplicate(s), not counted)" if duplicates else ""
         plan.errors.append(
-            f"the plan deletes {deletes} objects, more than the limit of {limit} (maxDeletes); "
+            f"the plan deletes {deletes} objects{also}, more than the limit of {limit} (maxDeletes); "
             f"check the source, or pass --max-deletes {deletes} to allow it"
         )
 
@@ -428,6 +446,7 @@ async def plan_state(repo: LoadedRepo, options: RunOptions = RunOptions()) -> Re
     finally:
         await _close(prep.adapters)
         uninstall(scrubbing)
+    _check_targets(prep, options)
     limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
     _check_deletes(prep.plan, limit)
     return prep.plan
@@ -456,6 +475,7 @@ async def apply_state(
         async with guarded(options, prep.plan.gateways) as options:
             with paused_gc():  # reading back 90,000 objects builds acyclic records: the GC only rescans
                 await asyncio.gather(*(_plan_gateway(prep, name, options) for name in prep.plan.gateways))
+            _check_targets(prep, options)
             limit = options.max_deletes if options.max_deletes is not None else prep.state.settings.maxDeletes
             _check_deletes(prep.plan, limit)
             if approve is not None and not approve(prep.plan):

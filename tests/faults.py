@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -34,6 +34,9 @@ class Faults:
     """Share forwarded, then the connection dropped before the answer (the write happened)."""
     delays: list[tuple[str, str, float]] = field(default_factory=list)
     """(method, path regex, seconds) added before forwarding."""
+    forwarded: Callable[[str, str], None] | None = None
+    """Called with (method, path) once a request was forwarded and before its answer is returned: a
+    test kills the client here (`kill -9` after the gateway did the write, the answer lost)."""
 
 
 def _dropped() -> Response:
@@ -79,6 +82,8 @@ class FaultProxy(Emulator):
         async with httpx.AsyncClient(timeout=30) as client:
             answer = await client.request(method, self.upstream + path, params=request.query_params,
                                           headers=headers, content=await request.body())
+        if f.forwarded is not None:
+            f.forwarded(method, path)
         if roll < f.error_rate + f.throttle_rate + f.reset_rate:
             self.injected.append(("reset", method, path))
             return _dropped()

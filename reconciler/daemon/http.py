@@ -1,20 +1,24 @@
 """The daemon's HTTP endpoints (Starlette, served by uvicorn in the daemon's own event loop).
 
-    GET  /health    public: status, version, per-gateway health; 503 when the daemon cannot do its job
+    GET  /health    public: `{"status": ok|degraded|failing}`, 503 when the daemon cannot do its job;
+                    with the bearer token also the version, problems, source and per-gateway health
     GET  /livez     public: 200 while the event loop answers (liveness probe)
     GET  /metrics   public: Prometheus text
-    POST /webhook   GitHub / GitLab push: HMAC or token checked in constant time, then a fetch is queued
+    POST /webhook   GitHub / GitLab push: rate-limited per source address, HMAC or token checked in
+                    constant time, then a fetch (debounced: one per window however many deliveries)
     GET  /status    bearer token: last plan per gateway
     POST /sync      bearer token: force a fetch and a reconcile (`?wait=true` returns the results)
 
 Without `RECONCILER_WEBHOOK_SECRET` the webhook answers 404, without `RECONCILER_API_TOKEN`
-/status and /sync answer 404: a feature that is not configured is not exposed.
+/status and /sync answer 404 and /health gives its status only: a feature that is not configured
+is not exposed, and the repository location or a gateway's error text is not public.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import math
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -25,7 +29,7 @@ from starlette.routing import Route
 from reconciler.daemon.metrics import CONTENT_TYPE, Metrics
 from reconciler.daemon.modes import Trigger
 from reconciler.daemon.settings import DaemonSettings
-from reconciler.daemon.webhooks import MAX_BODY, verify, wants_fetch
+from reconciler.daemon.webhooks import MAX_BODY, Debouncer, RateLimiter, verify, wants_fetch
 
 
 class DaemonControl(Protocol):
@@ -51,10 +55,18 @@ def _bearer_ok(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
+def _token_ok(request: Request, daemon: DaemonControl) -> bool:
+    token = daemon.settings.api_token
+    return token is not None and _bearer_ok(request, token.get_secret_value())
+
+
 def build_app(daemon: DaemonControl) -> Starlette:
+    debouncer = Debouncer(lambda: daemon.trigger_fetch(Trigger.WEBHOOK))
+    limiter = RateLimiter()
+
     async def health(request: Request) -> Response:
         code, body = daemon.health()
-        return JSONResponse(body, status_code=code)
+        return JSONResponse(body if _token_ok(request, daemon) else {"status": body["status"]}, status_code=code)
 
     async def livez(request: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -66,6 +78,12 @@ def build_app(daemon: DaemonControl) -> Starlette:
         secret = daemon.settings.webhook_secret
         if secret is None:
             return JSONResponse({"error": "webhook not configured"}, status_code=404)
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.allow(client, daemon.settings.webhook_rate_limit)
+        if wait > 0:
+            daemon.metrics.webhooks.labels("unknown", "rate_limited").inc()
+            return JSONResponse({"error": "too many deliveries from this address"}, status_code=429,
+                                headers={"Retry-After": str(math.ceil(wait))})
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             daemon.metrics.webhooks.labels("unknown", "too_large").inc()
@@ -79,15 +97,16 @@ def build_app(daemon: DaemonControl) -> Starlette:
         verdict = verify({k.lower(): v for k, v in request.headers.items()}, body, secret.get_secret_value())
         if not verdict.ok:
             daemon.metrics.webhooks.labels(verdict.provider, "rejected").inc()
-            log.warning("webhook rejected: %s", verdict.reason,
-                        extra={"provider": verdict.provider, "client": request.client.host if request.client else ""})
+            log.warning("webhook rejected: %s", verdict.reason, extra={"provider": verdict.provider, "client": client})
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if not wants_fetch(verdict):
             daemon.metrics.webhooks.labels(verdict.provider, "ignored").inc()
             return JSONResponse({"status": "ignored", "event": verdict.event})
-        daemon.metrics.webhooks.labels(verdict.provider, "accepted").inc()
-        daemon.trigger_fetch(Trigger.WEBHOOK)
-        return JSONResponse({"status": "fetch queued"}, status_code=202)
+        if debouncer.submit(daemon.settings.webhook_debounce):
+            daemon.metrics.webhooks.labels(verdict.provider, "accepted").inc()
+            return JSONResponse({"status": "fetch queued"}, status_code=202)
+        daemon.metrics.webhooks.labels(verdict.provider, "coalesced").inc()
+        return JSONResponse({"status": "coalesced: one fetch at the end of the window"}, status_code=202)
 
     def guarded(request: Request) -> Response | None:
         token = daemon.settings.api_token

@@ -30,6 +30,7 @@ import functools
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from reconciler.daemon.settings import DaemonSettings, SettingsError, load_setti
 from reconciler.daemon.source import Source, SourceError, make_source
 from reconciler.daemon.state import DaemonState, InvalidCommit, PreparedRevision, Revision, SourceStatus, ValidationIssue
 from reconciler.manifests.loader import ValidationFailed, load
-from reconciler.model.changes import Op
+from reconciler.model.changes import Change, GatewayReport, Op, Status
 from reconciler.model.errors import sanitize
 from reconciler.runner import (
     ApplyOutcome,
@@ -92,10 +93,12 @@ class GatewayRun:
     error: str | None = None
     reset: bool = False
     """A detect run found the gateway empty of our objects (restarted empty)."""
+    objects: list[str] = field(default_factory=list)
+    """`op Kind/name` of every object this run changed (an apply) or would change (a detect run)."""
 
     def as_json(self) -> dict[str, Any]:
         return {"gateway": self.gateway, "mode": self.mode, "commit": self.commit, "ok": self.ok,
-                "counts": self.counts, "drift": self.drift, "error": self.error}
+                "counts": self.counts, "drift": self.drift, "error": self.error, "objects": self.objects}
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -107,6 +110,29 @@ def _consume(fut: asyncio.Future[Any]) -> None:
 def looks_reset(plan: GatewayPlan) -> bool:
     """True when the gateway holds none of our objects but should hold some: restarted empty (or wiped)."""
     return bool(plan.changes) and plan.error is None and all(c.op is Op.CREATE for c in plan.changes)
+
+
+MAX_LISTED = 20
+"""Objects named in one log message; the JSON `objects` field always has them all."""
+
+
+def describe(change: Change) -> str:
+    """`update API/pets (backend, methods)`: what a log line says of one change (names only, no values)."""
+    fields = f" ({', '.join(d.path for d in change.diffs)})" if change.op is Op.UPDATE and change.diffs else ""
+    return f"{change.op} {change.kind}/{change.name}{fields}"
+
+
+def listed(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def changed_objects(plan: GatewayPlan, report: GatewayReport | None) -> list[str]:
+    """What a run changed: the changes that were applied, or (no apply) the plan's pending ones."""
+    if report is None:
+        return [describe(c) for c in plan.pending]
+    applied = {(r.kind, r.name) for r in report.results if r.status is Status.APPLIED and r.op is not Op.NOOP}
+    return [describe(c) for c in plan.pending if (c.kind, c.name) in applied]
 
 
 def plan_summary(plan: GatewayPlan, commit: str, mode: Mode) -> dict[str, Any]:
@@ -122,7 +148,28 @@ def plan_summary(plan: GatewayPlan, commit: str, mode: Mode) -> dict[str, Any]:
     }
 
 
-def _strip(text: str, root: Path) -> str:
+def prepare_revision(settings: DaemonSettings, rev: Revision) -> tuple[list[ValidationIssue], PreparedRevision | None]:
+    """Load and validate a revision: the only load of this commit (its runs and heartbeats reuse it).
+
+    Also what `daemon --check` runs on the revision it fetched."""
+    try:
+        desired = load(rev.path, display_root=settings.subpath or ".")
+    except ValidationFailed as exc:
+        return [ValidationIssue(e.file, e.line, e.field, strip_root(e.message, rev.path)) for e in exc.errors], None
+    gateways = {name: gw.spec.gatewayType.value for name, gw in desired.gateways.items()}
+    if settings.gateways:
+        unknown = sorted(set(settings.gateways) - set(gateways))
+        if unknown:
+            return [ValidationIssue(settings.subpath or ".", None, "RECONCILER_GATEWAYS",
+                                    f"unknown gateway {n!r}") for n in unknown], None
+        gateways = {n: t for n, t in gateways.items() if n in settings.gateways}
+    # the runner's own messages (a missing secret) name files under the snapshot directory, as when it
+    # loaded the path itself; `strip_root` shortens them. The validation issues above keep the sub-path.
+    state = dataclasses.replace(desired, display_root=str(rev.path))
+    return [], PreparedRevision(rev, loaded(state, rev.path), MappingProxyType(gateways))
+
+
+def strip_root(text: str, root: Path) -> str:
     """Show repository-relative paths, not the snapshot directory in the cache."""
     return text.replace(str(root).rstrip("/") + "/", "").replace(str(root), ".")
 
@@ -130,10 +177,12 @@ def _strip(text: str, root: Path) -> str:
 class Daemon:
     """One daemon instance: state, metrics, source, workers, timers and the HTTP server."""
 
-    def __init__(self, settings: DaemonSettings, *, config_file: Path | None = None,
+    def __init__(self, settings: DaemonSettings, *, config_file: Path | None = None, flags: Mapping[str, str] | None = None,
                  source: Source | None = None, plan: PlanFn = plan_state, apply: ApplyFn = apply_state) -> None:
         self.settings = settings
         self.config_file = config_file
+        self.flags = dict(flags or {})
+        """Command-line flags: they keep their precedence when SIGHUP re-reads the file and environment."""
         self.source: Source = source if source is not None else make_source(settings)
         self.state = DaemonState(SourceStatus(self.source.kind, self.source.location, self.source.branch))
         self.metrics = Metrics()
@@ -227,22 +276,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ source: fetch → validate → fan out
     def _validate(self, rev: Revision) -> tuple[list[ValidationIssue], PreparedRevision | None]:
-        """Load and validate a revision: the only load of this commit (its runs and heartbeats reuse it)."""
-        try:
-            desired = load(rev.path, display_root=self.settings.subpath or ".")
-        except ValidationFailed as exc:
-            return [ValidationIssue(e.file, e.line, e.field, _strip(e.message, rev.path)) for e in exc.errors], None
-        gateways = {name: gw.spec.gatewayType.value for name, gw in desired.gateways.items()}
-        if self.settings.gateways:
-            unknown = sorted(set(self.settings.gateways) - set(gateways))
-            if unknown:
-                return [ValidationIssue(self.settings.subpath or ".", None, "RECONCILER_GATEWAYS",
-                                        f"unknown gateway {n!r}") for n in unknown], None
-            gateways = {n: t for n, t in gateways.items() if n in self.settings.gateways}
-        # the runner's own messages (a missing secret) name files under the snapshot directory, as when it
-        # loaded the path itself; `_strip` shortens them. The validation issues above keep the sub-path.
-        state = dataclasses.replace(desired, display_root=str(rev.path))
-        return [], PreparedRevision(rev, loaded(state, rev.path), MappingProxyType(gateways))
+        return prepare_revision(self.settings, rev)
 
     async def _source_run(self, reasons: frozenset[Trigger]) -> list[asyncio.Future[GatewayRun]]:
         src = self.state.source
@@ -352,7 +386,7 @@ class Daemon:
             run.counts = dict(status.last_plan["counts"])
             status.discovered_apis = sum(1 for c in gplan.changes if c.kind == "API" and c.actual is not None)
             pending = len(gplan.pending)
-            errors = [_strip(e, rev.path) for e in plan.errors]
+            errors = [strip_root(e, rev.path) for e in plan.errors]
             if gplan.error is not None:
                 reason, run.error = Failure.READ, gplan.error
             elif errors:
@@ -361,12 +395,15 @@ class Daemon:
                 failed = [r for r in report.results if not r.ok]
                 reason = Failure.APPLY
                 run.error = report.error or "; ".join(f"{r.op} {r.kind}/{r.name}: {r.error}" for r in failed[:5])
+            run.objects = changed_objects(gplan, report)
             if mode in (Mode.DETECT, Mode.HEAL):
                 status.drift = run.drift = pending
                 self.metrics.drift_objects.labels(name).set(pending)
                 if pending:
-                    log.warning("drift on %s: %d object(s) differ from %s", name, pending, rev.commit[:12],
-                                extra={"gateway": name, "commit": rev.commit, "drift": pending, "mode": mode})
+                    drifted = [describe(c) for c in gplan.pending]
+                    log.warning("drift on %s: %d object(s) differ from %s: %s", name, pending, rev.commit[:12],
+                                listed(drifted), extra={"gateway": name, "commit": rev.commit, "drift": pending,
+                                                        "mode": mode, "objects": drifted})
                 run.reset = mode is Mode.DETECT and looks_reset(gplan)
             elif reason is None:
                 status.drift = 0
@@ -374,7 +411,7 @@ class Daemon:
             self.metrics.record_report(name, report)
             run.ok = reason is None
         except ValidationFailed as exc:
-            reason, run.error = Failure.VALIDATION, _strip(str(exc), rev.path)
+            reason, run.error = Failure.VALIDATION, strip_root(str(exc), rev.path)
         except CoordinationError as exc:
             reason, run.error = Failure.LOCK, str(exc)
         except Exception as exc:  # noqa: BLE001 - a reconcile failure is reported, never fatal
@@ -390,9 +427,11 @@ class Daemon:
                 self.metrics.last_success.labels(name).set(status.last_sync)
             if mode is not Mode.DETECT:
                 status.last_commit = rev.commit
-            log.info("reconciled %s (%s) in %.3fs", name, mode, elapsed,
+            done = "changed " + listed(run.objects) if run.objects and mode is not Mode.DETECT else "no change"
+            log.info("reconciled %s (%s) in %.3fs: %s", name, mode, elapsed, done,
                      extra={"gateway": name, "commit": rev.commit, "mode": mode, "duration": round(elapsed, 4),
-                            "changes": sum(v for k, v in run.counts.items() if k != str(Op.NOOP))})
+                            "changes": sum(v for k, v in run.counts.items() if k != str(Op.NOOP)),
+                            "objects": run.objects if mode is not Mode.DETECT else []})
         else:
             status.last_error = run.error
             self.metrics.failures.labels(name, reason).inc()
@@ -545,12 +584,12 @@ class Daemon:
     async def reload(self) -> None:
         """SIGHUP: re-read the settings; invalid new settings are logged and the old ones kept."""
         try:
-            new = await asyncio.to_thread(load_settings, self.config_file, dict(os.environ))
+            new = await asyncio.to_thread(load_settings, self.config_file, dict(os.environ), self.flags)
         except SettingsError as exc:
             log.error("reload refused: %s", "; ".join(exc.problems))
             return
         old, self.settings = self.settings, new
-        configure_logging(new.log_level, self.secrets)
+        configure_logging(new.log_level, self.secrets, new.log_format)
         if (new.host, new.port) != (old.host, old.port):
             log.warning("host/port changes need a restart; still listening on %s:%s", old.host, old.port)
         source_keys = ("git_url", "git_branch", "git_path", "git_username", "git_token", "git_ssh_key_file",
@@ -663,11 +702,21 @@ class Daemon:
 
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the daemon owns SIGTERM (finish applies first)."""
+    """uvicorn without its own signal handlers (the daemon owns SIGTERM: finish applies first), and
+    with one "listening on" line once the socket is bound (the port may have been 0)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            for server in getattr(self, "servers", []):
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    shown = f"[{host}]" if ":" in host else host
+                    log.info("listening on http://%s:%s", shown, port, extra={"host": host, "port": port})
 
 
 def make_coordination(settings: DaemonSettings) -> Coordination | None:
@@ -680,9 +729,10 @@ def make_coordination(settings: DaemonSettings) -> Coordination | None:
     return None
 
 
-def run_daemon(settings: DaemonSettings, *, config_file: Path | None = None) -> int:
+def run_daemon(settings: DaemonSettings, *, config_file: Path | None = None,
+               flags: Mapping[str, str] | None = None) -> int:
     """Entry point of `reconciler daemon`."""
-    configure_logging(settings.log_level, ())
-    daemon = Daemon(settings, config_file=config_file)
-    configure_logging(settings.log_level, daemon.secrets)
+    configure_logging(settings.log_level, (), settings.log_format)
+    daemon = Daemon(settings, config_file=config_file, flags=flags)
+    configure_logging(settings.log_level, daemon.secrets, settings.log_format)
     return asyncio.run(daemon.run())

@@ -1,7 +1,8 @@
 """Daemon settings: a YAML file overlaid by `RECONCILER_*` environment variables, validated at start.
 
-Why a table (`FIELDS`) instead of pydantic-settings: the same rows drive parsing, error messages and
-the README's environment-variable table, so the documentation cannot drift from the code.
+Why a table (`fields.FIELDS`) instead of pydantic-settings: the same rows drive parsing, error messages
+and the README's environment-variable table, so the documentation cannot drift from the code.
+Precedence: command-line flags (`fields.FLAGS`) > environment > file > defaults.
 Secrets (Git token, SSH key passphrase, webhook secret, API token) are read from an environment
 variable or from a file (`<NAME>_FILE`), never from the command line, and are held as `SecretStr`
 so they never show up in a repr, a log line or an error.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from reconciler.coordination.rendezvous import ordinal
-
-ENV_PREFIX = "RECONCILER_"
+from reconciler.daemon.fields import BY_NAME, ENV_PREFIX, FIELDS, FLAG_BY_NAME, parse_raw
+from reconciler.daemon.fields import env_table as env_table  # re-exported: callers read the table here
 
 
 class SettingsError(Exception):
@@ -58,6 +58,8 @@ class DaemonSettings(BaseModel):
     drift_mode: Literal["detect", "heal"] = "detect"
     heartbeat_interval: float = Field(default=30.0, ge=0)
     webhook_secret: SecretStr | None = None
+    webhook_debounce: float = Field(default=1.0, ge=0, le=300)
+    webhook_rate_limit: int = Field(default=60, ge=0)
     # what to reconcile
     gateways: tuple[str, ...] = ()
     endpoints: dict[str, str] = Field(default_factory=dict)
@@ -70,6 +72,7 @@ class DaemonSettings(BaseModel):
     api_token: SecretStr | None = None
     shutdown_timeout: float = Field(default=30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "text", "json"] = "auto"
     # several replicas
     etcd_url: str | None = None
     etcd_prefix: str = "/stoa-reconciler"
@@ -110,90 +113,6 @@ class DaemonSettings(BaseModel):
         return self.git_path.strip("/")
 
 
-@dataclass(frozen=True)
-class Field_:
-    name: str
-    kind: str
-    """str | path | float | int | bool | list | map | secret | choice"""
-    default: str
-    doc: str
-    secret: bool = False
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-
-FIELDS: tuple[Field_, ...] = (
-    Field_("git_url", "str", "", "Git remote of the desired state: `https://…`, `ssh://…`, `git://…`, or a local path. "
-           "Exactly one of this or `LOCAL_PATH`."),
-    Field_("git_branch", "str", "main", "Branch to follow; a force-push is handled like any new head."),
-    Field_("git_path", "str", "", "Sub-directory of the repository that holds the manifests."),
-    Field_("git_username", "str", "x-access-token", "User name sent with the HTTPS token (`oauth2` for GitLab)."),
-    Field_("git_token", "secret", "", "HTTPS token (or `RECONCILER_GIT_TOKEN_FILE`).", secret=True),
-    Field_("git_ssh_key_file", "path", "", "Private key for `ssh://` remotes."),
-    Field_("git_ssh_public_key_file", "path", "", "Public key (default: the private key path + `.pub`)."),
-    Field_("git_ssh_key_passphrase", "secret", "", "Passphrase of the SSH key (or `…_FILE`).", secret=True),
-    Field_("git_ssh_known_hosts_file", "path", "", "known_hosts used to verify the SSH host key (unknown hosts are refused)."),
-    Field_("git_ca_file", "path", "", "CA bundle for an HTTPS remote with a private CA."),
-    Field_("local_path", "path", "", "Local directory instead of Git (development): watched, plus a periodic full rescan."),
-    Field_("cache_dir", "path", "~/.cache/stoa-reconciler", "Where the clone and the per-commit snapshots live."),
-    Field_("poll_interval", "float", "60", "Seconds between fetches of the remote (0: webhooks only)."),
-    Field_("poll_jitter", "float", "0.1", "Random extra delay, as a fraction of each interval."),
-    Field_("rescan_interval", "float", "60", "Seconds between full rescans of `LOCAL_PATH` (inotify can miss events)."),
-    Field_("drift_interval", "float", "300", "Seconds between drift checks of every gateway (0: off)."),
-    Field_("drift_mode", "choice", "detect", "`detect`: report and count drift; `heal`: apply the plan."),
-    Field_("heartbeat_interval", "float", "30", "Seconds between `health_check` calls to every gateway (0: off)."),
-    Field_("webhook_secret", "secret", "", "GitHub HMAC secret / GitLab token for `POST /webhook` (or `…_FILE`); "
-           "unset: the webhook is disabled.", secret=True),
-    Field_("gateways", "list", "", "Comma-separated gateway names to reconcile (default: all in the repo)."),
-    Field_("endpoints", "map", "", "Comma-separated `NAME=URL` overrides of gateways' `baseUrl`."),
-    Field_("adopt", "bool", "false", "Take over unowned objects that have a desired name."),
-    Field_("max_deletes", "int", "", "Refuse a plan with more deletes than this (overrides the repo setting; -1: no limit)."),
-    Field_("prune", "bool", "", "Delete owned objects that are no longer desired (overrides the repo setting)."),
-    Field_("host", "str", "127.0.0.1", "Bind address of the HTTP server (`0.0.0.0` in a container)."),
-    Field_("port", "int", "8080", "Port of the HTTP server."),
-    Field_("api_token", "secret", "", "Bearer token for `GET /status` and `POST /sync` (or `…_FILE`); unset: both are "
-           "disabled.", secret=True),
-    Field_("shutdown_timeout", "float", "30", "On SIGTERM, how long a running apply may take to finish."),
-    Field_("log_level", "choice", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR` (`LOG_LEVEL` also works)."),
-    Field_("etcd_url", "str", "", "etcd v3 client URL (`http://etcd:2379`): several daemons share the gateways "
-           "(rendezvous hashing over live members), fail over, and lock every apply. Unset: one replica."),
-    Field_("etcd_prefix", "str", "/stoa-reconciler", "Key prefix in etcd (members, locks)."),
-    Field_("member_id", "str", "hostname", "This daemon's member name (unique among live members; with `SHARDS`, "
-           "a StatefulSet pod name `name-N`)."),
-    Field_("member_ttl", "int", "5", "Seconds of the member lease: a dead daemon's gateways move after about this."),
-    Field_("lock_timeout", "float", "30", "Seconds an apply waits for a gateway's write lock (etcd only)."),
-    Field_("shards", "int", "0", "Static sharding without etcd: total shards of a StatefulSet; the shard is the "
-           "pod ordinal of `MEMBER_ID` (0: off)."),
-)
-_BY_NAME = {f.name: f for f in FIELDS}
-
-
-def _parse(field: Field_, raw: str) -> Any:
-    """Turn an environment string into the value pydantic validates (which gives the error)."""
-    if field.kind == "list":
-        return tuple(x.strip() for x in raw.split(",") if x.strip())
-    if field.kind == "map":
-        out: dict[str, str] = {}
-        for item in (x.strip() for x in raw.split(",") if x.strip()):
-            name, sep, url = item.partition("=")
-            if not sep or not name or not url:
-                raise ValueError(f"expected NAME=URL, got {item!r}")
-            out[name.strip()] = url.strip()
-        return out
-    if field.kind == "bool":
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected true or false, got {raw!r}")
-    if field.kind == "choice" and field.name == "log_level":
-        return raw.strip().upper()
-    return raw.strip() if field.kind != "secret" else raw
-
-
 def _read_secret_file(path: str) -> str:
     try:
         return Path(path).expanduser().read_text().strip()
@@ -201,11 +120,14 @@ def _read_secret_file(path: str) -> str:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> DaemonSettings:
-    """Read the file (optional), overlay the environment, validate; raise SettingsError with every problem."""
+def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None,
+                  flags: Mapping[str, str] | None = None) -> DaemonSettings:
+    """Read the file (optional), overlay the environment, then the command-line flags (`FLAGS`: flag ->
+    raw value), validate; raise SettingsError with every problem, each naming where the value came from."""
     environ = os.environ if env is None else env
     problems: list[str] = []
     values: dict[str, Any] = {}
+    given_by: dict[str, str] = {}
     if config_file is not None:
         try:
             loaded = yaml.safe_load(config_file.read_text()) or {}
@@ -215,13 +137,13 @@ def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None
             raise SettingsError([f"{config_file}: expected a mapping of setting names to values"])
         for key, value in loaded.items():
             name = str(key)
-            if name.endswith("_file") and name[:-5] in _BY_NAME and _BY_NAME[name[:-5]].secret:
+            if name.endswith("_file") and name[:-5] in BY_NAME and BY_NAME[name[:-5]].secret:
                 try:
                     values[name[:-5]] = _read_secret_file(str(value))
                 except ValueError as exc:
                     problems.append(f"{config_file}: {name}: {exc}")
                 continue
-            field = _BY_NAME.get(name)
+            field = BY_NAME.get(name)
             if field is None:
                 problems.append(f"{config_file}: {name}: unknown setting")
             elif field.secret:
@@ -242,9 +164,19 @@ def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None
         if raw is None or (raw == "" and not field.secret):
             continue
         try:
-            values[field.name] = _parse(field, raw)
+            values[field.name] = parse_raw(field, raw)
         except ValueError as exc:
             problems.append(f"{field.env}: {exc}")
+    for flag_name, raw in (flags or {}).items():
+        flag = FLAG_BY_NAME[flag_name]
+        try:
+            parsed = flag.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{flag.flag}: {exc}")
+            continue
+        for key, value in parsed.items():
+            values[key] = value
+            given_by[key] = flag.flag
     if problems:
         raise SettingsError(problems)
     try:
@@ -252,18 +184,8 @@ def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None
     except ValidationError as exc:
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"])
-            field = _BY_NAME.get(name.split(".")[0])
-            where = f"{name} ({field.env})" if field else "settings"
+            field = BY_NAME.get(name.split(".")[0])
+            where = f"{name} ({given_by.get(field.name, field.env)})" if field else "settings"
             # never echo the input: it may be a secret
             problems.append(f"{where}: {err['msg']}")
         raise SettingsError(problems) from None
-
-
-def env_table() -> str:
-    """The README table of environment variables, generated from `FIELDS`."""
-    rows = ["| Variable | Default | Description |", "|---|---|---|"]
-    for field in FIELDS:
-        default = f"`{field.default}`" if field.default else ""
-        rows.append(f"| `{field.env}` | {default} | {field.doc} |")
-    rows.append("| `LOG_LEVEL` | `INFO` | Same as `RECONCILER_LOG_LEVEL` (the prefixed one wins). |")
-    return "\n".join(rows)

@@ -161,8 +161,7 @@ def adoption_diffs(diffs: tuple[FieldDiff, ...], folded: Mapping[str, str]) -> t
     if not markers:
         return diffs, ()
     fields = sorted(f for f, path in folded.items() if any(_covers(path, d) for d in markers))
-    note = (f"adopting records {', '.join(fields)} where the reconciler keeps them "
-            "(the gateway has no field of its own for them, or only a hash)")
+    note = f"adopting records the reconciler's markers of {', '.join(fields)} (the gateway keeps them only as hashes or tags)"
     return tuple(d for d in diffs if d not in markers), (note,)
 
 

@@ -142,12 +142,12 @@ def dump(document: Mapping[str, Any]) -> str:
 def _secrets_of(spec: Any) -> Iterable[str]:
     """The env variables of the `secretRef`s an imported spec holds (any depth)."""
     if isinstance(spec, Mapping):
-        ref = spec.get("secretRef")
-        if isinstance(ref, Mapping) and ref.get("env"):
-            yield str(ref["env"])
-        for key, value in spec.items():
-            if key != "secretRef":
-                yield from _secrets_of(value)
+        if spec and set(spec) <= {"env", "file"} and all(isinstance(v, str) for v in spec.values()):
+            if spec.get("env"):
+                yield str(spec["env"])  # a reference itself: `clientSecret: {env: X}` or a secretRef's value
+            return
+        for value in spec.values():
+            yield from _secrets_of(value)
     elif isinstance(spec, list):
         for value in spec:
             yield from _secrets_of(value)

@@ -46,6 +46,39 @@ PLAN_SCHEMA: dict[str, Any] = {
             "description": "kind/name -> field -> reference (env:NAME or file:PATH); never a value",
             "additionalProperties": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^(env|file):"}},
         },
+        "base": {
+            "type": "object",
+            "description": "plan --base REF: the plan split into this change (objects whose desired state differs "
+                           "between REF and HEAD) and drift (the other objects: live vs desired at REF)",
+            "required": ["ref", "commit", "touched", "summary"],
+            "properties": {
+                "ref": {"type": "string"},
+                "commit": {"type": "string"},
+                "touched": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["gateway", "kind", "name", "change"],
+                        "properties": {"gateway": {"type": "string"}, "kind": {"type": "string"},
+                                       "name": {"type": "string"},
+                                       "change": {"enum": ["added", "removed", "modified"]}},
+                    },
+                },
+                "summary": {
+                    "type": "object",
+                    "required": ["change", "drift"],
+                    "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                },
+            },
+        },
+        "skipped_gateways": {
+            "type": "object", "additionalProperties": {"type": "string"},
+            "description": "gateway -> why it was not planned (--changed-since: its desired state did not change)",
+        },
+        "targets": {
+            "type": "array", "items": {"type": "string", "pattern": "^[A-Za-z]+/.+"},
+            "description": "--target KIND/NAME: only these and their dependencies were planned; the plan may be incomplete",
+        },
         "gateways": {
             "type": "array",
             "items": {
@@ -71,6 +104,8 @@ PLAN_SCHEMA: dict[str, Any] = {
                                 "id": {"type": ["string", "null"]},
                                 "adopt": {"type": "boolean"},
                                 "notes": {"type": "array", "items": {"type": "string"}},
+                                "section": {"enum": ["change", "drift"],
+                                            "description": "with base: this change, or drift made outside Git"},
                                 "diffs": {
                                     "type": "array",
                                     "items": {

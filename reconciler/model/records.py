@@ -74,6 +74,16 @@ def secret_fingerprint(value: str) -> str:
     return "sha256:" + digest[:16]
 
 
+def backend_url(value: Any) -> Any:
+    """A live backend URL as the manifests spell it: pydantic's `AnyHttpUrl` gives a URL without a path
+    the path `/` (`https://x.example.com` -> `https://x.example.com/`), so a gateway holding the bare
+    form (an object made by hand) must read the same, or an adoption shows a change that is none."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    return value if "/" in rest or "?" in rest or "#" in rest else f"{scheme}://{rest}/"
+
+
 def config_name(key: str) -> str:
     """The manifest name of a configuration key: kebab case (`errorProcessing` -> `error-processing`)."""
     key = key.replace("IPs", "Ips")  # a plural acronym stays one word: whiteListingIPs -> white-listing-ips

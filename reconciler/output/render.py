@@ -10,13 +10,14 @@ counted as such, not as unreachable.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from reconciler.model.changes import Change, FieldDiff, GatewayReport, Op, Status, count_ops
-from reconciler.model.plans import ERROR_KINDS, ErrorKind, GatewayPlan, RepoPlan
+from reconciler.model.plans import ERROR_KINDS, ErrorKind, GatewayPlan, PlanBase, RepoPlan, Section, Touch
 from reconciler.model.records import UNKNOWN_SECRET
 from reconciler.model.version import VERSION as __version__
 
@@ -87,20 +88,50 @@ def _incomplete_lines(plan: RepoPlan) -> tuple[str, str | None]:
 
 
 # ----------------------------------------------------------------------------------------- text
-def plan_text(plan: RepoPlan, *, colour: bool = False, verbose: bool = False) -> str:
+TARGET_WARNING = (
+    "Warning: Resource targeting is in effect\n\n"
+    "You are creating a plan with --target ({targets}), which means that the result of this\n"
+    "plan may not represent all of the changes requested by the current configuration: only the\n"
+    "targets and the objects they depend on are planned, and only the targets may be deleted.\n\n"
+    "The --target option is not for routine use, and is provided only for exceptional situations\n"
+    "such as recovering from errors or mistakes."
+)
+"""Terraform's warning for `-target` (its words, our option), printed with every targeted plan."""
+SECTION_TITLES: dict[Section, str] = {"change": "This change", "drift": "Drift"}
+
+
+def section_intro(base: PlanBase, section: Section) -> str:
+    """What a section of a plan made with a base ref holds, in one sentence."""
+    where = f"{base.ref} ({base.commit[:12]})"
+    if section == "change":
+        return (f"objects whose desired state differs between {where} and HEAD "
+                f"({len(base.touched)} object(s)), as the change will act on the live state")
+    return f"live state vs desired state at {where}, for objects this change does not touch: made outside Git"
+
+
+def split_changes(plan: RepoPlan, gplan: GatewayPlan, section: Section | None) -> list[Change]:
+    """The changes of one gateway in `section` of a plan made with a base ref (all: None or no base)."""
+    if section is None or plan.base is None:
+        return list(gplan.changes)
+    base = plan.base
+    return [c for c in gplan.changes if base.section_of(c) == section]
+
+
+def section_counts(plan: RepoPlan, section: Section) -> dict[str, int]:
+    return count_ops(c for g in plan.gateways.values() for c in split_changes(plan, g, section))
+
+
+def _gateway_lines(plan: RepoPlan, section: Section | None, paint: Any, verbose: bool) -> list[str]:
     lines: list[str] = []
-
-    def paint(op: Op, text: str) -> str:
-        return f"{COLOURS[op]}{text}{RESET}" if colour and op in COLOURS else text
-
     for name, gplan in sorted(plan.gateways.items()):
         lines.append(f"Gateway {name} ({gplan.gateway_type})")
         if gplan.error:
             lines.append(f"  error: {gplan.error}")
             continue
-        shown = [c for c in gplan.changes if verbose or c.op is not Op.NOOP]
+        shown = [c for c in split_changes(plan, gplan, section) if verbose or c.op is not Op.NOOP]
         if not shown:
-            lines.append("  no changes: the gateway matches the desired state")
+            lines.append("  no changes: the gateway matches the desired state" if section is None else
+                         f"  no {SECTION_TITLES[section].lower()} on this gateway")
         for change in shown:
             lines.append(paint(change.op, f"  {SYMBOLS[change.op]} {change.kind} {change.name}"
                                           + (" (adopt)" if change.adopt else "")))
@@ -109,6 +140,26 @@ def plan_text(plan: RepoPlan, *, colour: bool = False, verbose: bool = False) ->
             if change.op in (Op.CREATE, Op.UPDATE):
                 lines.extend(paint(_SIGN_OP[sign], "      " + "    " * depth + f"{sign} {text}")
                              for sign, depth, text in _diff_rows(change))
+    return lines
+
+
+def plan_text(plan: RepoPlan, *, colour: bool = False, verbose: bool = False) -> str:
+    lines: list[str] = []
+
+    def paint(op: Op, text: str) -> str:
+        return f"{COLOURS[op]}{text}{RESET}" if colour and op in COLOURS else text
+
+    if plan.targets:
+        lines += [TARGET_WARNING.format(targets=", ".join(plan.targets)), ""]
+    lines.extend(f"Skipped gateway {name}: {why}" for name, why in sorted(plan.skipped.items()))
+    if plan.base is None:
+        lines.extend(_gateway_lines(plan, None, paint, verbose))
+    else:
+        for section in ("change", "drift"):
+            if lines and lines[-1]:
+                lines.append("")
+            lines.append(f"== {SECTION_TITLES[section]}: {section_intro(plan.base, section)}")
+            lines.extend(_gateway_lines(plan, section, paint, verbose))
     lines.extend(f"Missing secret: {line}" for line in plan.missing_secrets)
     for error in plan.errors:
         lines.append(f"Error: {error}")
@@ -121,7 +172,14 @@ def plan_text(plan: RepoPlan, *, colour: bool = False, verbose: bool = False) ->
     else:
         lines.append(_summary_line(plan.counts()) if plan.has_changes else
                      "No changes. Every gateway matches the desired state.")
+    if plan.base is not None:
+        lines.append(_sections_line(plan))
     return "\n".join(lines)
+
+
+def _sections_line(plan: RepoPlan) -> str:
+    return (f"This change: {_counts_phrase(section_counts(plan, 'change'))}; "
+            f"drift: {_counts_phrase(section_counts(plan, 'drift'))}.")
 
 
 _SIGN_OP = {"+": Op.CREATE, "-": Op.DELETE, "~": Op.UPDATE}
@@ -220,6 +278,28 @@ def change_json(change: Change) -> dict[str, Any]:
 
 
 def plan_json(plan: RepoPlan) -> dict[str, Any]:
+    out = _plan_json(plan)
+    if plan.base is not None:
+        base = plan.base
+        out["base"] = {
+            "ref": base.ref,
+            "commit": base.commit,
+            "touched": [{"gateway": g, "kind": k, "name": n, "change": how}
+                        for (g, k, n), how in sorted(base.touched.items())],
+            "summary": {section: section_counts(plan, section) for section in ("change", "drift")},
+        }
+        for gateway in out["gateways"]:
+            for change in gateway["changes"]:
+                key = (gateway["name"], change["kind"], change["name"])
+                change["section"] = "change" if key in base.touched else "drift"
+    if plan.skipped:
+        out["skipped_gateways"] = dict(sorted(plan.skipped.items()))
+    if plan.targets:
+        out["targets"] = list(plan.targets)
+    return out
+
+
+def _plan_json(plan: RepoPlan) -> dict[str, Any]:
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "tool": {"name": "stoa-reconciler", "version": __version__},
@@ -263,7 +343,19 @@ def plan_from_json(data: Mapping[str, Any]) -> RepoPlan:
         plan.gateways[g["name"]] = GatewayPlan(g["name"], g["type"], changes=changes, error=g.get("error"),
                                                fingerprint=g.get("fingerprint", ""), config=dict(g.get("config") or {}),
                                                error_kind=_error_kind(g.get("error_kind")))
+    base = data.get("base")
+    if base is not None:
+        plan.base = PlanBase(str(base["ref"]), str(base["commit"]),
+                             {(t["gateway"], t["kind"], t["name"]): _touch(t["change"]) for t in base.get("touched") or []})
+    plan.skipped = {str(k): str(v) for k, v in (data.get("skipped_gateways") or {}).items()}
+    plan.targets = [str(t) for t in data.get("targets") or []]
     return plan
+
+
+def _touch(value: Any) -> Touch:
+    if value in ("added", "removed", "modified"):
+        return value  # type: ignore[no-any-return]
+    raise ValueError(f"unknown base change {value!r}")
 
 
 def _element(value: Any) -> Literal["added", "removed"] | None:
@@ -326,6 +418,14 @@ def _md_head(plan: RepoPlan, gateways: list[GatewayPlan], repo: str | None, comm
     else:
         head.append(_summary_line(plan.counts()) if plan.has_changes else "**No changes.** Every gateway matches.")
     head.append("")
+    if plan.base is not None:
+        head += [f"Against base `{plan.base.ref}` (`{plan.base.commit[:12]}`): " + _sections_line(plan), ""]
+    if plan.targets:
+        head += ["> :warning: **Resource targeting is in effect:** only " + ", ".join(f"`{t}`" for t in plan.targets)
+                 + " and what they depend on were planned; the plan may be incomplete.", ""]
+    head.extend(f"- Skipped gateway `{name}`: {why}" for name, why in sorted(plan.skipped.items()))
+    if plan.skipped:
+        head.append("")
     for error in plan.errors:
         head.append(f"> :x: **Error:** {error}")
     head.extend(f"> :warning: **Missing secret:** {line}" for line in plan.missing_secrets)
@@ -353,13 +453,13 @@ class _Section:
     """One gateway in the comment: a heading with its counts and every delete (never cut), then the
     other changes in a collapsed block, cut from the end when the comment would be too long."""
 
-    def __init__(self, g: GatewayPlan) -> None:
+    def __init__(self, g: GatewayPlan, level: str = "###") -> None:
         if g.error:
             message = g.error.replace("\n", " ")
-            self.heading = (f"### `{g.name}` ({g.gateway_type}): not planned, {FAILURE_WORDS[g.failure or 'unreachable']}"
-                            f"\n\n> :x: {message}\n\n")
+            self.heading = (f"{level} `{g.name}` ({g.gateway_type}): not planned, "
+                            f"{FAILURE_WORDS[g.failure or 'unreachable']}\n\n> :x: {message}\n\n")
         else:
-            self.heading = f"### `{g.name}` ({g.gateway_type}): {_counts_phrase(count_ops(g.changes))}\n\n"
+            self.heading = f"{level} `{g.name}` ({g.gateway_type}): {_counts_phrase(count_ops(g.changes))}\n\n"
         self.deletes = [c for c in g.pending if c.op is Op.DELETE]
         self.blocks = [_md_change(c) for c in g.pending if c.op is not Op.DELETE]
         self.label = "other change(s)" if self.deletes else "change(s)"
@@ -421,6 +521,28 @@ class _Section:
         return shown
 
 
+class _Title(_Section):
+    """A section's title in the comment (this change / drift): a heading only, never cut."""
+
+    def __init__(self, text: str) -> None:
+        self.heading, self.deletes, self.blocks, self.label = text, [], [], "change(s)"
+
+
+def _md_sections(plan: RepoPlan, gateways: list[GatewayPlan]) -> list[_Section]:
+    """The comment's gateway sections; with a base ref, under a "This change" and a "Drift" title."""
+    if plan.base is None:
+        return [_Section(g) for g in gateways if g.error or g.pending]
+    out: list[_Section] = []
+    for section in ("change", "drift"):
+        parts = [dataclasses.replace(g, changes=split_changes(plan, g, section)) for g in gateways]
+        shown = [_Section(g, "####") for g in parts if g.error or g.pending]
+        intro = section_intro(plan.base, section)
+        title = f"### {SECTION_TITLES[section]}\n\n_{intro[0].upper() + intro[1:]}._\n\n"
+        out.append(_Title(title + ("" if shown else f"No {SECTION_TITLES[section].lower()}.\n\n")))
+        out.extend(shown)
+    return out
+
+
 def _share(needs: Mapping[tuple[int, str], int], pool: int) -> dict[tuple[int, str], int]:
     """Split `pool` among `needs`: each gets what it needs up to one common level, the most that fits."""
     out: dict[tuple[int, str], int] = {}
@@ -442,7 +564,7 @@ def plan_markdown(plan: RepoPlan, *, limit: int = MARKDOWN_LIMIT, repo: str | No
     as fit and how many more); the other changes are cut from the end, and the comment says so."""
     gateways = sorted(plan.gateways.values(), key=_md_order)
     head = _md_head(plan, gateways, repo, commit)
-    sections = [_Section(g) for g in gateways if g.error or g.pending]
+    sections = _md_sections(plan, gateways)
     whole = head + "".join(s.heading + s.deletes_text("full") + s.details(len(s.blocks)) for s in sections)
     if len(whole) <= limit:
         return whole.rstrip("\n") + "\n"

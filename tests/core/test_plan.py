@@ -197,3 +197,23 @@ def test_element_diffs_turn_the_live_list_into_the_desired_one() -> None:
             for j in range(len(after)):
                 rebuilt.append(new[j] if j in new else next(it))
             assert rebuilt == after and next(it, None) is None
+
+
+def test_owned_duplicates_are_collapsed_outside_max_deletes() -> None:
+    from reconciler.model.plans import GatewayPlan, RepoPlan
+
+    live = [api("pets", id="1"), api("pets", id="2"), api("pets", id="3"), api("old", id="4")]
+    changes = plan_gateway("gw", [api("pets")], live, PlanOptions(owner="platform", prune=True))
+    assert sorted(ops(changes)) == [("delete", "API", "old"), ("delete", "API", "pets"), ("delete", "API", "pets"),
+                                    ("no-op", "API", "pets")]
+    assert [c.notes for c in changes if c.op is Op.DELETE and c.name == "pets"] == [
+        ("duplicate of the managed API 'pets'",)] * 2
+    plan = RepoPlan(gateways={"gw": GatewayPlan("gw", "stoa", changes=changes)})
+    assert plan.guarded_deletes() == (1, 2)
+    from reconciler.runner import _check_deletes
+
+    _check_deletes(plan, 1)
+    assert plan.errors == []
+    _check_deletes(plan, 0)
+    assert plan.errors == ["the plan deletes 1 objects (and collapses 2 owned duplicate(s), not counted), more than "
+                           "the limit of 0 (maxDeletes); check the source, or pass --max-deletes 1 to allow it"]

@@ -115,7 +115,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: fl
 class DaemonProcess:
     """`python -m reconciler daemon` with RECONCILER_* settings; JSON logs go to a file."""
 
-    def __init__(self, tmp: Path, settings: dict[str, str], *, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, tmp: Path, settings: dict[str, str], *, config: dict[str, Any] | None = None,
+                 flags: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"daemon-{self.port}.log"
@@ -130,6 +131,7 @@ class DaemonProcess:
             cfg = tmp / f"daemon-{self.port}.yaml"
             cfg.write_text(json.dumps(config))
             args += ["--config", str(cfg)]
+        args += flags or []
         self.log_file = self.log_path.open("wb")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.url, timeout=10)
@@ -138,7 +140,8 @@ class DaemonProcess:
             raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.logs()}")
 
     def health(self) -> dict[str, Any]:
-        return dict(self.client.get("/health").json())
+        """The detailed `/health` (with the API token; without it, the status only)."""
+        return dict(self.client.get("/health", headers={"Authorization": f"Bearer {API_TOKEN}"}).json())
 
     def gateway(self, name: str = "stoa-dev") -> dict[str, Any]:
         for g in self.health()["gateways"]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
 import signal
 import subprocess
 import time
@@ -34,6 +37,7 @@ from tests.daemon.gitserver import GitHttpServer
 pytestmark = pytest.mark.e2e
 
 Start = Callable[..., DaemonProcess]
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 def settings_for(url: str, stoa: StoaEmulator, **extra: str) -> dict[str, str]:
@@ -273,15 +277,34 @@ def test_smart_http_with_token_and_cli_status_sync(origin: Origin, stoa: StoaEmu
     done = subprocess.run([*base, "sync", "--url", daemon.url, "--token-file", str(api_token)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert '"commit": "' + second in done.stdout
+    assert f"synced commit {second[:12]}" in done.stdout
+    assert re.search(r"^stoa-dev\s+apply\s+ok\s+create 2, no-op 2\s+-\n    create API/orders\n    create Policy/orders-rate$",
+                     done.stdout, re.M), done.stdout
     assert routes(admin) == {"platform.pets", "platform.orders"}
-    status = subprocess.run([*base, "status", "--url", daemon.url], capture_output=True, text=True, timeout=60,
-                            env={"RECONCILER_API_TOKEN": API_TOKEN, "PATH": "/usr/bin:/bin"})
+    env = {"RECONCILER_API_TOKEN": API_TOKEN, "PATH": "/usr/bin:/bin"}
+    status = subprocess.run([*base, "status", "--url", daemon.url], capture_output=True, text=True, timeout=60, env=env)
     assert status.returncode == 0, status.stderr
-    assert '"last_commit": "' + second in status.stdout
+    # a table for people: one row per gateway, the commit, the last sync in ISO 8601 (UTC)
+    row = re.search(r"^stoa-dev\s+stoa\s+\S+\s+(\w{12})\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+0\s+apply: 2 changed\s+-$",
+                    status.stdout, re.M)
+    assert row is not None, status.stdout
+    assert row.group(1) == second[:12]
+    machine = subprocess.run([*base, "status", "--json", "--url", daemon.url], capture_output=True, text=True,
+                             timeout=60, env=env)
+    assert json.loads(machine.stdout)["gateways"]["stoa-dev"]["last_commit"] == second
     denied = subprocess.run([*base, "status", "--url", daemon.url], capture_output=True, text=True, timeout=60,
                             env={"RECONCILER_API_TOKEN": "wrong", "PATH": "/usr/bin:/bin"})
-    assert denied.returncode == 2 and "401" in denied.stderr
+    assert denied.returncode == 3 and "401" in denied.stderr and "RECONCILER_API_TOKEN" in denied.stderr
+    assert "--token-file" in denied.stderr and "Traceback" not in denied.stderr
+    for command in (["status"], ["status", "--json"], ["sync"]):  # `reconciler status | head`: the reader is gone
+        closed_read, write_end = os.pipe()
+        os.close(closed_read)
+        try:
+            piped = subprocess.run([*base, *command, "--url", daemon.url], stdout=write_end, stderr=subprocess.PIPE,
+                                   text=True, timeout=60, env=env)
+        finally:
+            os.close(write_end)
+        assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
     assert "git-token-s3cret" not in daemon.logs()
     assert daemon.terminate() == 0
 
@@ -290,7 +313,7 @@ def test_wrong_git_token_is_reported_without_leaking_it(origin: Origin, stoa: St
                                                         http_git: GitHttpServer) -> None:
     origin.push(manifests(["pets"]), "first")
     daemon = start_daemon(settings_for(http_git.url("origin.git"), stoa, RECONCILER_GIT_TOKEN="wrong-token-value"))
-    response = wait_until(lambda: (r := daemon.client.get("/health")).json()["source"]["last_fetch_error"] and r)
+    response = wait_until(lambda: (r := daemon.client.get("/health", headers=AUTH)).json()["source"]["last_fetch_error"] and r)
     assert response.status_code == 503 and response.json()["status"] == "failing"
     assert "wrong-token-value" not in response.text and "wrong-token-value" not in daemon.logs()
     assert daemon.terminate() == 0
@@ -365,7 +388,7 @@ def test_invalid_settings_fail_at_start_with_clear_errors(tmp_path: Path) -> Non
                           timeout=60, env={"PATH": "/usr/bin:/bin", "RECONCILER_LOCAL_PATH": str(tmp_path),
                                            "RECONCILER_DRIFT_MODE": "fix", "RECONCILER_ADOPT": "maybe",
                                            "RECONCILER_API_TOKEN": "do-not-print-me"})
-    assert done.returncode == 2
+    assert done.returncode == 3  # invalid settings; never 2, which means "changes present"
     assert "RECONCILER_ADOPT: expected true or false" in done.stderr
     assert "do-not-print-me" not in done.stderr + done.stdout
 

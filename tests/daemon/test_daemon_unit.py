@@ -201,7 +201,9 @@ async def test_http_endpoints_guard_webhook_status_and_sync(rig: Any) -> None:
         metrics = (await client.get("/metrics")).text
         assert 'reconciler_changes_applied_total{gateway="stoa-dev",kind="API",op="create"} 1.0' in metrics
         assert 'reconciler_webhooks_total{provider="github",result="rejected"} 1.0' in metrics
-        assert (await client.get("/health")).json()["gateways"][0]["last_commit"] == "a" * 40
+        assert (await client.get("/health", headers={"Authorization": "Bearer tok-123"})).json()["gateways"][0][
+            "last_commit"] == "a" * 40
+        assert (await client.get("/health")).json() == {"status": "ok"}  # no token: the status only
 
 
 async def test_force_push_back_to_the_good_commit_clears_the_invalid_report(rig: Any) -> None:

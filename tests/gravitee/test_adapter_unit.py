@@ -171,12 +171,18 @@ async def test_fetch_apis_follows_every_page(adapter: GraviteeAdapter, mock: res
     assert names == ["a", "b"] and [c.request.url.params["page"] for c in route.calls] == ["1", "2"]
 
 
-async def test_unlabelled_api_is_unowned_and_keeps_its_gravitee_name(adapter: GraviteeAdapter,
-                                                                     mock: respx.MockRouter) -> None:
-    foreign = {**live_api(), "labels": ["team-b"], "name": "Legacy"}
+async def test_unlabelled_api_is_unowned_and_named_as_the_import_names_it(adapter: GraviteeAdapter,
+                                                                          mock: respx.MockRouter) -> None:
+    foreign = {**live_api(), "labels": ["team-b"], "name": "Legacy Pets API"}
     mock.get(f"{V2}/apis").mock(return_value=httpx.Response(200, json=page([foreign])))
+    plans_route(mock, [{**live_plan(m.API_KEY_PLAN, "p-key"), "name": "Gold"}])
     [record] = await adapter.fetch_apis()
-    assert record["owner"] is None and record["name"] == "Legacy" and "plans" not in record["spec"]
+    assert record["owner"] is None and record["name"] == "legacy-pets-api"
+    assert record["spec"]["displayName"] == "Legacy Pets API" and record["spec"]["tenant"] == m.IMPORT_TENANT
+    # the console's API-key plan is the one an adoption takes over; no keyless plan: adding one is said
+    assert record["spec"]["plans"] == [m.API_KEY_PLAN]
+    notes = " ".join(record["spec"][m.IMPORT_NOTES])
+    assert "labels 'team-b'" in notes and "no published KEY_LESS plan" in notes
 
 
 async def test_fetch_raises_but_list_returns_empty_on_failure(adapter: GraviteeAdapter, mock: respx.MockRouter) -> None:
@@ -236,12 +242,20 @@ async def test_fetch_applications_reads_marker_and_managed_subscriptions(adapter
     subs = mock.get(f"{V1}/applications/app1/subscriptions").mock(return_value=httpx.Response(200, json=v1_page([
         {"id": "s1", "api": "a1", "plan": "p-key", "status": "ACCEPTED"},
         {"id": "s2", "api": "x", "plan": "other-plan", "status": "ACCEPTED"}])))
+    mock.get(f"{V1}/applications/app2/subscriptions").mock(return_value=httpx.Response(200, json=v1_page([
+        {"id": "s3", "api": "a1", "plan": "p-key", "status": "ACCEPTED"}])))
+    mock.get(f"{V2}/apis/a1/subscriptions/s3/api-keys").mock(return_value=httpx.Response(200, json=page([
+        {"id": "k1", "key": "console-key-42", "revoked": False, "expired": False}])))
     found = {r["name"]: r for r in await adapter.fetch_applications()}
     mine = found["mobile"]
     assert mine["owner"] == "platform" and mine["id"] == "app1"
     assert mine["spec"] == {"displayName": "Mobile app", "email": "m@example.com", "subscriptions": ["pets"],
                             "credential": {"type": "apiKey", "fingerprint": secret_fingerprint("mobile-key-0123456789")}}
-    assert found["Someone"]["owner"] is None
+    # made in the console: named as the import names it, its live key's fingerprint read (never the key)
+    theirs = found["someone"]
+    assert theirs["owner"] is None and theirs["spec"]["subscriptions"] == ["pets"]
+    assert theirs["spec"]["credential"]["fingerprint"] == secret_fingerprint("console-key-42")
+    assert "console-key-42" not in str(theirs)
     assert subs.calls[0].request.url.params["status"] == "ACCEPTED,PENDING,PAUSED"
 
 

@@ -72,3 +72,11 @@ def test_an_openapi_document_is_saved_beside_its_api() -> None:
     files = {f.path: f.text for f in result.files}
     assert yaml.safe_load(files["apis/pets.yaml"])["spec"]["openapi"] == "../openapi/pets.yaml"
     assert yaml.safe_load(files["openapi/pets.yaml"]) == doc
+
+
+def test_plain_secret_references_are_listed_to_set() -> None:
+    from reconciler.importer.documents import _secrets_of
+
+    spec = {"clientId": "gw", "clientSecret": {"env": "IDP_CLIENT_SECRET"}, "nested": [{"secretRef": {"env": "K"}}],
+            "labels": {"env": "prod", "team": "a"}}
+    assert list(_secrets_of(spec)) == ["IDP_CLIENT_SECRET", "K"]

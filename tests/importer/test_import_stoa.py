@@ -42,7 +42,7 @@ def seed(emulator: StoaEmulator) -> None:
     with httpx.Client(base_url=emulator.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5) as c:
         for name, path in (("pets", "/pets"), ("orders", "/orders")):
             assert c.post("/admin/apis", json={"id": name, "name": name, "tenant_id": "acme", "path_prefix": path,
-                                               "backend_url": f"https://{name}.example.com/v1",
+                                               "backend_url": f"https://{name}.example.com" + ("/v1" if name == "pets" else ""),
                                                "methods": ["GET", "POST"]}).status_code == 201
         assert c.post("/admin/policies", json={"id": "pets-limit", "name": "pets-limit", "policy_type": "rate_limit",
                                                "config": {"maxRequests": 50, "intervalSeconds": 60}, "priority": 10,

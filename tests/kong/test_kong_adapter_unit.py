@@ -171,13 +171,18 @@ async def test_fetch_apis_follows_every_page(kong: respx.MockRouter, adapter: Ko
     assert services.calls[1].request.url.params["offset"] == "T1"
 
 
-async def test_fetch_filters_by_managed_tag_server_side(kong: respx.MockRouter, adapter: KongAdapter) -> None:
-    services = kong.get("/services").respond(200, json=page([]))
-    kong.get("/routes").respond(200, json=page([]))
+async def test_fetch_reads_every_service_and_an_untagged_one_is_unowned(kong: respx.MockRouter,
+                                                                        adapter: KongAdapter) -> None:
+    """No server-side tag filter: a service made by hand must reach the plan (conflict or adoption)."""
+    untagged = {**service(), "tags": None}
+    services = kong.get("/services").respond(200, json=page([untagged]))
+    kong.get("/routes").respond(200, json=page([{**route(), "tags": ["team-a"]}]))
     kong.get("/plugins").respond(200, json=page([]))
-    await adapter.fetch_apis()
+    [record] = await adapter.fetch_apis()
     params = services.calls.last.request.url.params
-    assert params["tags"] == m.MANAGED_TAG and params["size"] == "1000"
+    assert "tags" not in params and params["size"] == "1000"
+    assert record["owner"] is None and record["name"] == "pets" and record["spec"]["basePath"] == "/pets"
+    assert record["spec"]["tenant"] is None and record["spec"]["protection"] == "none"
 
 
 async def test_fetch_apis_reads_back_desired_view(kong: respx.MockRouter, adapter: KongAdapter) -> None:
@@ -313,10 +318,34 @@ async def test_db_sync_api_updates_owned_with_patch_keeping_foreign_tags(kong: r
     patch = kong.patch(f"/services/{SID}").respond(200, json=existing)
     kong.get("/routes/pets").respond(200, json=route())
     kong.patch("/routes/22222222-2222-4222-8222-222222222222").respond(200, json=route())
-    kong.put(url__regex=rf"/services/{SID}/plugins/.+").respond(200, json={})
+    ours = [{**p, "service": {"id": SID}} for p in m.api_auth_plugins("pets", OWNER)]
+    kong.get(f"/services/{SID}/plugins").respond(200, json=page(ours))
+    put = kong.put(url__regex=rf"/services/{SID}/plugins/.+").respond(200, json={})
     result = await adapter.sync_api(make_record("API", "pets", API_SPEC, id=SID), "acme")
     assert result.success
     assert "team-a" in json.loads(patch.calls.last.request.content)["tags"]
+    assert sorted(str(c.request.url).rsplit("/", 1)[1] for c in put.calls) == sorted(p["id"] for p in ours)
+
+
+async def test_db_adopting_a_service_takes_over_its_route_and_auth_plugins(kong: respx.MockRouter,
+                                                                           adapter: KongAdapter) -> None:
+    """Kong allows one plugin of a name per service and routes keep their own names: adoption writes
+    the operator's route and plugins in place (by id) instead of adding second ones."""
+    db_mode(kong)
+    kong.get("/services/pets").respond(200, json=service(owner=None))
+    kong.patch(f"/services/{SID}").respond(200, json=service())
+    kong.get("/routes/pets").respond(404, json={"message": "Not found"})
+    kong.get(f"/services/{SID}/routes").respond(200, json=page([{**route("pets-route", owner=None)}]))
+    patched = kong.patch("/routes/22222222-2222-4222-8222-222222222222").respond(200, json=route())
+    theirs = [{"id": f"0000000{i}-0000-4000-8000-000000000000", "name": n, "service": {"id": SID}, "route": None,
+               "consumer": None, "tags": ["team-a"], "config": {}} for i, n in enumerate(("key-auth", "acl"))]
+    kong.get(f"/services/{SID}/plugins").respond(200, json=page(theirs))
+    put = kong.put(url__regex=rf"/services/{SID}/plugins/.+").respond(200, json={})
+    record = {**make_record("API", "pets", API_SPEC, id=SID), "adopt": True}
+    assert (await adapter.sync_api(record, "acme")).success
+    assert json.loads(patched.calls.last.request.content)["name"] == "pets-route"
+    assert sorted(str(c.request.url).rsplit("/", 1)[1] for c in put.calls) == sorted(p["id"] for p in theirs)
+    assert all("team-a" in json.loads(c.request.content)["tags"] for c in put.calls)
 
 
 async def test_db_sync_api_refuses_unowned_service(kong: respx.MockRouter, adapter: KongAdapter) -> None:

@@ -23,7 +23,7 @@ API: dict[str, Any] = {"tenant": "acme", "version": "1.0.0", "basePath": "/pets"
 @pytest.mark.parametrize(("url", "expected"), [
     ("https://pets.example.com/v1", "https://pets.example.com/v1"),
     ("https://pets.example.com:443/v1", "https://pets.example.com/v1"),
-    ("http://orders.internal:8080", "http://orders.internal:8080"),
+    ("http://orders.internal:8080", "http://orders.internal:8080/"),  # no path proxies as "/" does
     ("https://x.example.com/", "https://x.example.com/"),
 ])
 def test_backend_normalization_matches_read_back(url: str, expected: str) -> None:
@@ -72,7 +72,14 @@ def test_unmanaged_entities_have_no_owner() -> None:
     assert m.owner_of({"tags": None}) is None
     assert m.owner_of({"tags": ["stoa-owner:platform"]}) is None  # the managed marker is required too
     assert m.owner_of({"tags": [m.MANAGED_TAG, "stoa-owner:team-b"]}) == "team-b"
-    assert m.plugin_to_policy({"name": "cors", "tags": None, "config": {}}, None) is None
+    # an operator's plugin reads as an unowned Policy (for the import report), never as ours
+    glob = m.plugin_to_policy({"id": "0123456789", "name": "cors", "tags": None, "config": {}}, None)
+    assert glob is not None and glob["owner"] is None and glob["name"] == "cors-01234567"
+    assert any("global-scoped" in n for n in glob["unexpressed"])
+    # the key-auth/acl pair of a service is the API's protection, not a Policy
+    assert m.plugin_to_policy({"name": "key-auth", "tags": None, "config": {}}, "pets") is None
+    other = m.plugin_to_policy({"name": "request-termination", "tags": ["team-a"], "config": {"message": "x"}}, "pets")
+    assert other is not None and other["name"] == "pets-request-termination" and other["spec"]["config"] == {}
 
 
 def test_merge_tags_keeps_foreign_tags() -> None:
@@ -157,7 +164,8 @@ def _api_specs(draw: st.DrawFn) -> tuple[dict[str, object], str, bool]:
     url = f"{scheme}://{userinfo}{netloc}{path if path != '/' else ''}{query}{fragment}"
     default = {"http": 80, "https": 443}[scheme]
     # What a service holds, written independently of the mappers: default port dropped, nothing else.
-    stored = f"{scheme}://{netloc if port not in (None, default) else netloc.split(':')[0]}{path if path != '/' else ''}"
+    # No path reads as "/": Kong's upstream base path is `service.path or "/"` (kong/router/utils.lua).
+    stored = f"{scheme}://{netloc if port not in (None, default) else netloc.split(':')[0]}{path}"
     lossy = bool(userinfo or query or fragment)
     spec: dict[str, object] = {
         "tenant": draw(_words), "version": draw(_words), "basePath": "/" + "/".join(draw(_segments)),

@@ -39,6 +39,7 @@ from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import api_key_of, make_record, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
@@ -144,12 +145,7 @@ class GraviteeAdapter(GatewayAdapter):
         return self._plans[api_id]
 
     def _managed_plans(self, plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for plan in plans:
-            name = str(plan.get("name", ""))
-            if name in m.PLAN_SECURITY and plan.get("status") != "CLOSED" and name not in out:
-                out[name] = plan
-        return out
+        return m.role_plans(plans)
 
     async def _owned_api(self, name: str) -> dict[str, Any] | None:
         for api in await self._list_apis():
@@ -187,15 +183,15 @@ class GraviteeAdapter(GatewayAdapter):
         self._forget()
         await self._installed_policies()  # for the plan's notes and the apply's checks
         apis = await self._list_apis()
-        managed = [a for a in apis if m.is_managed(a)]
-        plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in managed])  # type: ignore[misc]
-        by_id = {str(a["id"]): p for a, p in zip(managed, plans, strict=True)}
+        # Every API's plans: an API made in the console reads with the plans an adoption would take over.
+        plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in apis])  # type: ignore[misc]
         out = []
-        for api in apis:
+        for api, api_plans in zip(apis, plans, strict=True):
             record = m.api_from_gateway(api)
-            if m.is_managed(api):
-                published = self._managed_plans(by_id[str(api["id"])])
-                record["spec"]["plans"] = sorted(n for n, p in published.items() if p.get("status") == "PUBLISHED")
+            published = self._managed_plans(api_plans)
+            record["spec"]["plans"] = sorted(n for n, p in published.items() if p.get("status") == "PUBLISHED")
+            if not m.is_managed(api):
+                record["spec"][m.IMPORT_NOTES] += m.unmanaged_plan_notes(api_plans, published, record["name"])
             out.append(record)
         return out
 
@@ -243,6 +239,7 @@ class GraviteeAdapter(GatewayAdapter):
             else:
                 policies[policy_name] = {"api": name, "type": spec["type"], "config": spec["config"]}
 
+        adopting = live is not None and not m.is_managed(live)
         api_body = None
         if record is not None and (live is None or not m.api_content_equal(record, live, self.owner)):
             api_body = m.api_update_body(record, self.owner, live)
@@ -262,7 +259,8 @@ class GraviteeAdapter(GatewayAdapter):
                 body = m.with_cors(m.api_update_body(record, self.owner, created), cors_name, cors)
                 live = (await self.client.request("PUT", f"{self.v2}/apis/{created['id']}", json=body)).json()
                 assert live is not None
-                return await self._converge_plans(name, record, live, plans, managed, policies, wrote=True)
+                return await self._converge_plans(name, record, live, plans, managed, policies, wrote=True,
+                                                  replaced=set(edits), adopting=False)
             except Exception:
                 # Never leave a new API behind (unlabelled: unowned and unreachable; or without its plans).
                 await self._discard(str(created["id"]))
@@ -272,12 +270,16 @@ class GraviteeAdapter(GatewayAdapter):
             live = (await self.client.request("PUT", f"{self.v2}/apis/{live['id']}", json=api_body)).json()
             wrote = True
         assert live is not None
-        return await self._converge_plans(name, record, live, plans, managed, policies, wrote=wrote)
+        return await self._converge_plans(name, record, live, plans, managed, policies, wrote=wrote,
+                                          replaced=set(edits), adopting=adopting)
 
     async def _converge_plans(self, name: str, record: dict[str, Any] | None, live: dict[str, Any],
                               plans: list[dict[str, Any]], managed: dict[str, dict[str, Any]],
-                              policies: dict[str, dict[str, Any]], *, wrote: bool) -> str:
-        """Plans (create / update flows) -> `_publish` STAGING plans -> `_start` -> deploy when needed."""
+                              policies: dict[str, dict[str, Any]], *, wrote: bool, replaced: set[str],
+                              adopting: bool) -> str:
+        """Plans (create / update flows) -> `_publish` STAGING plans -> `_start` -> deploy when needed.
+        Flows of a plan that are not ours are kept; of a plan being adopted, the console-made rate limits
+        that are now declared policies (`replaced`) give way to their `stoa-policy:` flows."""
         api_id = str(live["id"])
         new_plans: list[dict[str, Any]] = []
         for plan_name in self.plan_names:
@@ -286,9 +288,10 @@ class GraviteeAdapter(GatewayAdapter):
                 plan = (await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans",
                                                   json=m.plan_create_body(plan_name, policies))).json()
                 wrote = True
-            elif not m.plan_in_sync(plan, policies, name):
+            elif not m.plan_in_sync(plan, policies, name, keep := m.kept_flows(plan, name, replaced,
+                                                                                 managed=not adopting)):
                 plan = (await self.client.request("PUT", f"{self.v2}/apis/{api_id}/plans/{plan['id']}",
-                                                  json=m.plan_update_body(plan, policies))).json()
+                                                  json=m.plan_update_body(plan, policies, keep))).json()
                 wrote = True
             if plan.get("status") == "STAGING":
                 plan = (await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans/{plan['id']}/_publish")).json()
@@ -300,7 +303,7 @@ class GraviteeAdapter(GatewayAdapter):
                 # A duplicate of a managed plan (an interrupted run, a console copy): close it.
                 await self.client.request("POST", f"{self.v2}/apis/{api_id}/plans/{plan['id']}/_close")
                 wrote = True
-        new_plans += [p for p in plans if str(p.get("name")) not in m.PLAN_SECURITY]
+        new_plans += [p for p in plans if str(p.get("name")) not in m.PLAN_SECURITY and str(p.get("id")) not in kept]
 
         if record is not None and live.get("state") != "STARTED":
             await self.client.request("POST", f"{self.v2}/apis/{api_id}/_start")
@@ -372,13 +375,17 @@ class GraviteeAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ policies
     async def fetch_policies(self) -> list[dict[str, Any]]:
-        apis = [a for a in await self._list_apis() if m.is_managed(a)]
+        """Our plan flows and listener CORS; of an API made in the console, its rate-limit flows and its
+        listener's CORS too (named as `reconciler import` names them), so an adoption pairs them."""
+        apis = await self._list_apis()
         plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in apis])  # type: ignore[misc]
         out = []
         for api, api_plans in zip(apis, plans, strict=True):
             name = m.api_name(api)
+            managed_api = m.is_managed(api)
+            read = m.plan_policies if managed_api else m.unmanaged_plan_policies
             managed = self._managed_plans(api_plans)
-            per_plan = [m.plan_policies(managed[p], name) if p in managed else None for p in self.plan_names]
+            per_plan = [read(managed[p], name) if p in managed else None for p in self.plan_names]
             names = sorted({n for pol in per_plan if pol for n in pol})
             for policy_name in names:
                 specs = [pol.get(policy_name) if pol is not None else None for pol in per_plan]
@@ -387,9 +394,16 @@ class GraviteeAdapter(GatewayAdapter):
                 if any(s != spec for s in specs):
                     # The plans disagree (or one is missing): report nothing comparable, so it plans an update.
                     spec = {"api": name, "type": spec["type"], "config": {}}
+                    if not managed_api:
+                        holders = [str(managed[p].get("name")) for p, s in zip(self.plan_names, specs, strict=True)
+                                   if p in managed and s is not None]
+                        spec[m.NOT_IMPORTABLE] = (f"it is on plan(s) {', '.join(map(repr, holders))} only, or differs "
+                                                  "between plans; a manifest policy applies to every plan of its API")
                 out.append(make_record("Policy", policy_name, spec, id=m.policy_id(str(api["id"]), policy_name),
                                        owner=m.api_owner(api)))
             cors_name, cors = m.api_cors(api)
+            if cors_name is None and not managed_api and cors is not None and cors["enabled"]:
+                cors_name = f"{name}-cors"[:63].strip("-")
             if cors_name is not None and cors_name not in names:
                 out.append(make_record("Policy", cors_name, m.policy_from_cors(cors, name),
                                        id=m.policy_id(str(api["id"]), cors_name), owner=m.api_owner(api)))
@@ -425,9 +439,9 @@ class GraviteeAdapter(GatewayAdapter):
         return await self._v1_pages(f"{self.v1}/applications/{app_id}/subscriptions",
                                     {"status": ACTIVE_SUBSCRIPTIONS})
 
-    async def _key_plans(self) -> dict[str, tuple[str, str]]:
-        """API-key plan id -> (API id, API name), for the APIs we own."""
-        apis = [a for a in await self._list_apis() if m.api_owner(a) == self.owner]
+    async def _key_plans(self, *, every_api: bool = False) -> dict[str, tuple[str, str]]:
+        """API-key plan id -> (API id, API name), for the APIs we own (`every_api`: all of them)."""
+        apis = [a for a in await self._list_apis() if every_api or m.api_owner(a) == self.owner]
         plans = await self._gather([lambda a=a: self._list_plans(str(a["id"])) for a in apis])  # type: ignore[misc]
         out: dict[str, tuple[str, str]] = {}
         for api, api_plans in zip(apis, plans, strict=True):
@@ -437,18 +451,34 @@ class GraviteeAdapter(GatewayAdapter):
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
+        """Our applications with their subscriptions to our APIs. An application made in the console is read
+        with its subscriptions to any API's API-key plan and the fingerprint of its live key (when one value
+        is on all of them), so an adoption compares the declared key with the one that works."""
         await self._api_key_settings()  # for the plan's notes and the apply's checks
         apps = await self._list_apps()
         key_plans = await self._key_plans()
-        ours = [a for a in apps if m.app_marker(str(a.get("description") or "")) is not None]
-        subs = await self._gather([lambda a=a: self._app_subscriptions(str(a["id"])) for a in ours])  # type: ignore[misc]
-        by_app = {str(a["id"]): s for a, s in zip(ours, subs, strict=True)}
+        every_plan = await self._key_plans(every_api=True)
+        subs = await self._gather([lambda a=a: self._app_subscriptions(str(a["id"])) for a in apps])  # type: ignore[misc]
         out = []
-        for app in apps:
-            names = [key_plans[str(s.get("plan"))][1] for s in by_app.get(str(app["id"]), [])
-                     if str(s.get("plan")) in key_plans]
-            out.append(m.app_from_gateway(app, names))
+        for app, app_subs in zip(apps, subs, strict=True):
+            if m.app_marker(str(app.get("description") or "")) is not None:
+                names = [key_plans[str(s.get("plan"))][1] for s in app_subs if str(s.get("plan")) in key_plans]
+                out.append(m.app_from_gateway(app, names))
+                continue
+            mine = [s for s in app_subs if str(s.get("plan")) in every_plan]
+            notes = [f"subscription to plan {s.get('plan')} of API {s.get('api')} is not to an API-key plan the "
+                     "reconciler manages; kept on the gateway" for s in app_subs if s not in mine]
+            keys = await self._key_values(mine, every_plan)
+            out.append(m.app_from_gateway(app, [every_plan[str(s.get("plan"))][1] for s in mine], keys=keys,
+                                          notes=notes))
         return out
+
+    async def _key_values(self, subs: list[dict[str, Any]], key_plans: dict[str, tuple[str, str]]) -> list[str]:
+        """The active API-key values of these subscriptions (compared and fingerprinted, never logged)."""
+        paths = [f"{self.v2}/apis/{key_plans[str(s.get('plan'))][0]}/subscriptions/{s['id']}/api-keys" for s in subs]
+        lists = await self._gather([lambda p=p: self._pages(p) for p in paths])  # type: ignore[misc]
+        return sorted({str(k["key"]) for keys in lists for k in keys
+                       if k.get("key") and not k.get("revoked") and not k.get("expired")})
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         self._fresh()
@@ -489,11 +519,17 @@ class GraviteeAdapter(GatewayAdapter):
         if app is not None and (marker or {}).get("owner") != self.owner and not adopt:
             raise ConflictError(f"application {record['name']!r} ({app.get('id')}) is not owned by "
                                 f"{self.owner!r}; not touched")
-        body = m.app_body(record, self.owner, fingerprint)
+        body = m.app_body(record, self.owner, fingerprint,
+                          m.app_text(str(app.get("description") or "")) if app is not None else None)
         live_subs = [] if app is None else await self._app_subscriptions(str(app["id"]))
         old_fingerprint = fingerprint if app is None else (marker or {}).get("fingerprint")
 
         key_plans = await self._key_plans()
+        if app is not None and marker is None:
+            # Adopting: the key that works now is the old one (Gravitee may refuse to be sent a key:
+            # plan.security.apikey.allowCustom.enabled is off by default, so an equal key is not sent).
+            values = await self._key_values([s for s in live_subs if str(s.get("plan")) in key_plans], key_plans)
+            old_fingerprint = secret_fingerprint(values[0]) if len(values) == 1 else None
         wanted: dict[str, tuple[str, str]] = {}
         for api in sorted(set(spec.get("subscriptions") or [])):
             found = next(((pid, aid) for pid, (aid, n) in key_plans.items() if n == api), None)
@@ -633,6 +669,17 @@ class GraviteeAdapter(GatewayAdapter):
             else:
                 seen[api] = str(record["name"])
         return problems
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        """The default inversion, plus what the read says of an object made in the console: why it cannot be
+        declared (`notImportable`) or what its manifest leaves out (`importNotes`)."""
+        spec = dict(record.get("spec") or {})
+        notes = tuple(str(n) for n in spec.pop(m.IMPORT_NOTES, None) or ())
+        why = spec.pop(m.NOT_IMPORTABLE, None)
+        if why is not None:
+            return ImportedSpec(None, (str(why), *notes))
+        imported = super().import_spec(kind, {**record, "spec": spec})
+        return ImportedSpec(imported.spec, notes + imported.notes, imported.openapi, imported.extra)
 
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:

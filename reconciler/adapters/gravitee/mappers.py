@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.adapters import ownership as own
-from reconciler.model.records import api_key_credential, make_record
+from reconciler.model.records import api_key_credential, make_record, secret_fingerprint
 
 MANAGED_LABEL = own.MANAGED_TAG
 OWNER_PREFIX = own.OWNER_TAG_PREFIX
@@ -82,9 +83,18 @@ def api_owner(api: dict[str, Any]) -> str | None:
 
 
 def api_name(api: dict[str, Any]) -> str:
-    """The manifest name of a managed API; the Gravitee name for any other API."""
+    """The manifest name of a managed API; for any other API the one `reconciler import` gives it: its
+    Gravitee name (free text in the console, "Pets API") as a DNS-1123 label ("pets-api")."""
     labels = api.get("labels") or []
-    return (label_value(labels, NAME_PREFIX) if MANAGED_LABEL in labels else None) or str(api.get("name", ""))
+    managed = label_value(labels, NAME_PREFIX) if MANAGED_LABEL in labels else None
+    return managed or manifest_name(str(api.get("name", ""))) or str(api.get("name", ""))
+
+
+def manifest_name(text: str) -> str | None:
+    """A console name as a manifest name (DNS-1123 label): lowercase, runs of other characters -> '-'.
+    None when nothing is left ("!!!")."""
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return value or None
 
 
 # ---------------------------------------------------------------------------- APIs
@@ -137,6 +147,13 @@ def api_update_body(record: dict[str, Any], owner: str, existing: dict[str, Any]
     return base
 
 
+def url_form(url: str) -> str:
+    """A backend URL as a manifest's (pydantic's AnyHttpUrl) reads: `https://host` is `https://host/`.
+    Our writes use that form already; a target typed in the console may not."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/")) if parts.scheme in ("http", "https") and not parts.path else url
+
+
 def _strip_path(path: str) -> str:
     return path.rstrip("/") or "/"
 
@@ -153,7 +170,7 @@ def api_spec_from_gateway(api: dict[str, Any]) -> dict[str, Any]:
         for endpoint in group.get("endpoints") or []:
             target = (endpoint.get("configuration") or {}).get("target")
             if target:
-                backend = str(target)
+                backend = url_form(str(target))
                 break
         if backend:
             break
@@ -162,8 +179,9 @@ def api_spec_from_gateway(api: dict[str, Any]) -> dict[str, Any]:
         if flow.get("name") == METHOD_FILTER_FLOW:
             for selector in flow.get("selectors") or []:
                 blocked |= {str(m).upper() for m in selector.get("methods") or []}
+    tenant = label_value(labels, TENANT_PREFIX)
     spec: dict[str, Any] = {
-        "tenant": label_value(labels, TENANT_PREFIX) or "",
+        "tenant": tenant if tenant is not None or is_managed(api) else IMPORT_TENANT,
         "version": str(api.get("apiVersion", "")),
         "basePath": base_path,
         "backend": backend,
@@ -182,8 +200,10 @@ def gateway_state(api: dict[str, Any]) -> str:
 
 
 def api_from_gateway(api: dict[str, Any]) -> dict[str, Any]:
-    return make_record("API", api_name(api), api_spec_from_gateway(api), id=str(api.get("id")),
-                       owner=api_owner(api))
+    spec = api_spec_from_gateway(api)
+    if not is_managed(api):
+        spec.update(unmanaged_api_notes(api))
+    return make_record("API", api_name(api), spec, id=str(api.get("id")), owner=api_owner(api))
 
 
 def api_content_equal(desired: dict[str, Any], live: dict[str, Any], owner: str) -> bool:
@@ -265,10 +285,19 @@ def plan_flows(policies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [policy_flow(name, policies[name]) for name in sorted(policies)]
 
 
-def plan_in_sync(plan: dict[str, Any], policies: dict[str, dict[str, Any]], api: str) -> bool:
-    """True when the plan's flows are exactly our policy flows (nothing missing, changed or extra)."""
+def is_policy_flow(flow: dict[str, Any]) -> bool:
+    return str(flow.get("name", "")).startswith(POLICY_FLOW_PREFIX)
+
+
+def plan_in_sync(plan: dict[str, Any], policies: dict[str, dict[str, Any]], api: str,
+                 keep: list[dict[str, Any]] | None = None) -> bool:
+    """True when the plan's flows are exactly our policy flows (nothing missing, changed or extra) and
+    the flows that are not ours are `keep` (default: all of them, as they are)."""
     flows = plan.get("flows") or []
-    return len(flows) == len(policies) and plan_policies(plan, api) == policies
+    ours = [f for f in flows if is_policy_flow(f)]
+    foreign = [f for f in flows if not is_policy_flow(f)]
+    return (len(ours) == len(policies) and plan_policies(plan, api) == policies
+            and (keep is None or foreign == keep))
 
 
 def plan_create_body(plan_name: str, policies: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -277,11 +306,19 @@ def plan_create_body(plan_name: str, policies: dict[str, dict[str, Any]]) -> dic
             "validation": "AUTO", "characteristics": [], "flows": plan_flows(policies)}
 
 
-def plan_update_body(plan: dict[str, Any], policies: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"definitionVersion": "V4", "name": plan["name"], "description": plan.get("description") or PLAN_DESCRIPTION,
+#: UpdatePlanV4 fields a plan keeps as they are (an adopted plan made in the console keeps its own).
+PLAN_KEPT_KEYS = ("tags", "excludedGroups", "commentRequired", "commentMessage", "generalConditions", "selectionRule")
+
+
+def plan_update_body(plan: dict[str, Any], policies: dict[str, dict[str, Any]],
+                     keep: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """UpdatePlanV4: our policy flows first, then `keep` (flows that are not ours: kept as they are)."""
+    body = {"definitionVersion": "V4", "name": plan["name"], "description": plan.get("description") or PLAN_DESCRIPTION,
             "security": {"configuration": (plan.get("security") or {}).get("configuration") or {}},
             "validation": "AUTO", "characteristics": plan.get("characteristics") or [],
-            "flows": plan_flows(policies)}
+            "flows": plan_flows(policies) + list(keep or [])}
+    body.update({k: plan[k] for k in PLAN_KEPT_KEYS if plan.get(k) is not None})
+    return body
 
 
 # ---------------------------------------------------------------------------- CORS (the HTTP listener's)
@@ -388,22 +425,36 @@ def app_marker(description: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def app_body(record: dict[str, Any], owner: str, fingerprint: str | None) -> dict[str, Any]:
+def app_text(description: str) -> str:
+    """An application's description without our marker (what the operator wrote)."""
+    return _MARKER.sub("", description or "").strip()
+
+
+def app_body(record: dict[str, Any], owner: str, fingerprint: str | None, text: str | None = None) -> dict[str, Any]:
+    """UpdateApplicationEntity with our marker at the end of the description; `text` is what the live
+    description says before it (an adopted application keeps its own), else "Managed by stoa-reconciler"."""
     spec = record["spec"]
     marker: dict[str, Any] = {"owner": owner, "name": record["name"], "fingerprint": fingerprint}
     if spec.get("email") is not None:
         marker["email"] = spec["email"]
-    description = f"{PLAN_DESCRIPTION} [stoa:{json.dumps(marker, sort_keys=True, separators=(',', ':'))}]"
+    description = f"{text or PLAN_DESCRIPTION} [stoa:{json.dumps(marker, sort_keys=True, separators=(',', ':'))}]"
     return {"name": spec.get("displayName") or record["name"], "description": description,
             "settings": {"app": {"type": "SIMPLE"}}}
 
 
-def app_from_gateway(app: dict[str, Any], subscriptions: list[str]) -> dict[str, Any]:
+def app_from_gateway(app: dict[str, Any], subscriptions: list[str], *, keys: list[str] | None = None,
+                     notes: list[str] | None = None) -> dict[str, Any]:
+    """A Consumer record. An application without our marker is named as `reconciler import` names it
+    (its console name as a DNS-1123 label); `keys` are the values of its live API keys (only their
+    fingerprint enters the record: one value on every subscription is the consumer's key)."""
     marker = app_marker(str(app.get("description") or ""))
     spec: dict[str, Any] = {"displayName": str(app.get("name", "")), "subscriptions": sorted(set(subscriptions))}
     if marker is None:
-        spec["credential"] = api_key_credential(None)
-        return make_record("Consumer", str(app.get("name", "")), spec, id=str(app.get("id")), owner=None)
+        values = sorted(set(keys or []))
+        spec["credential"] = api_key_credential(secret_fingerprint(values[0]) if len(values) == 1 else None)
+        spec.update(unmanaged_app_notes(app, len(values), notes or []))
+        name = manifest_name(str(app.get("name", ""))) or str(app.get("name", ""))
+        return make_record("Consumer", name, spec, id=str(app.get("id")), owner=None)
     if "email" in marker:
         spec["email"] = marker["email"]
     spec["credential"] = api_key_credential(marker.get("fingerprint"))
@@ -420,3 +471,172 @@ def desired_consumer_view(spec: dict[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in spec.items() if not (k in ("displayName", "email") and v is None)}
     view["subscriptions"] = sorted(set(spec.get("subscriptions") or []))
     return view
+
+
+# ---------------------------------------------------------------------------- objects made in the console
+# What `reconciler import` needs of an object the reconciler did not write: its records carry
+# `importNotes` (what the manifest cannot say, kept on the gateway or changed by an adoption) and
+# `notImportable` (why no manifest can declare it). The diff compares declared fields only, so these
+# live-only keys never show as changes.
+IMPORT_TENANT = "default"
+"""Gravitee has no tenant: an API made in the console reads as this one (the label an adoption writes)."""
+IMPORT_NOTES = "importNotes"
+NOT_IMPORTABLE = "notImportable"
+HANDMADE_RATE_POLICIES = ("rate-limit", "quota")
+
+
+def _listed(what: str, values: list[Any]) -> str:
+    return f"{what} {', '.join(sorted(repr(str(v)) for v in values))}"
+
+
+def unmanaged_api_notes(api: dict[str, Any]) -> dict[str, Any]:
+    """Why an API made in the console cannot be declared, or what its manifest leaves out."""
+    name = str(api.get("name", ""))
+    listeners = api.get("listeners") or []
+    http = [lst for lst in listeners if lst.get("type") == "HTTP"]
+    groups = api.get("endpointGroups") or []
+    endpoints = [e for g in groups for e in g.get("endpoints") or []]
+    why: str | None = None
+    if manifest_name(name) is None:
+        why = f"its name {name!r} has no letter or digit to make a manifest name of"
+    elif api.get("type") != "PROXY":
+        why = f"a {api.get('type')} API (the manifest declares HTTP proxies)"
+    elif len(http) != 1 or len(listeners) != 1:
+        why = "it has several listeners (the manifest declares one HTTP path)"
+    elif len(http[0].get("paths") or []) != 1 or (http[0]["paths"][0].get("host")):
+        why = "its listener has several paths or a virtual host (the manifest declares one base path)"
+    elif len(endpoints) != 1 or len(groups) != 1 or endpoints[0].get("type") != "http-proxy":
+        why = "it has several endpoints or endpoint groups (the manifest declares one backend)"
+    notes = [f"tenant: Gravitee has none; written as {IMPORT_TENANT!r} (an adoption stores it as a label)"]
+    kept = [_listed(key, api[key]) for key in ("labels", "tags", "categories", "groups") if api.get(key)]
+    flows = [str(f.get("name") or "(unnamed)") for f in api.get("flows") or [] if f.get("name") != METHOD_FILTER_FLOW]
+    if flows:
+        kept.append(_listed("API flows", flows))
+    if kept:
+        notes.append("kept on the gateway, not in the manifest: " + "; ".join(kept))
+    extra = sorted({k for e in endpoints for k in (e.get("configuration") or {}) if k != "target"}
+                   | {k for g in groups if g.get("sharedConfiguration") for k in ("sharedConfiguration",)}
+                   | {k for e in endpoints if e.get("sharedConfigurationOverride") for k in ("sharedConfigurationOverride",)})
+    if extra:
+        notes.append(f"endpoint settings other than its target ({', '.join(extra)}) are not in the manifest: "
+                     "`apply --adopt` writes the endpoint with Gravitee's defaults")
+    out: dict[str, Any] = {IMPORT_NOTES: notes}
+    if why is not None:
+        out[NOT_IMPORTABLE] = why
+    return out
+
+
+def role_plans(plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Our two plans by role (`stoa-keyless`, `stoa-api-key`): a plan of that name, else (an API made in
+    the console, or one whose plan was replaced there) its first PUBLISHED plan of that security type —
+    adoption takes that plan over (its name, id and subscriptions stay) instead of adding a second one,
+    which Gravitee would refuse for a keyless plan (`plan.keyless.exists`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        name = str(plan.get("name", ""))
+        if name in PLAN_SECURITY and plan.get("status") != "CLOSED" and name not in out:
+            out[name] = plan
+    taken = {str(p.get("id")) for p in out.values()}
+    for role, security in PLAN_SECURITY.items():
+        if role in out:
+            continue
+        found = next((p for p in sorted(plans, key=lambda p: int(p.get("order") or 0))
+                      if p.get("status") == "PUBLISHED" and str(p.get("id")) not in taken
+                      and str(p.get("name", "")) not in PLAN_SECURITY
+                      and (p.get("security") or {}).get("type") == security), None)
+        if found is not None:
+            out[role] = found
+            taken.add(str(found.get("id")))
+    return out
+
+
+def handmade_policy(flow: dict[str, Any], api: str) -> tuple[str, dict[str, Any]] | None:
+    """(policy name, canonical spec) of a rate limit made in the console: a flow of one rate-limit or
+    quota step on every path and method. Named `<api>-<flow name>` ("pets-api-rate-limit")."""
+    if is_policy_flow(flow) or flow.get("response") or len(flow.get("request") or []) != 1:
+        return None
+    selectors = flow.get("selectors") or []
+    if any(s.get("type") != "HTTP" or s.get("methods") or _strip_path(str(s.get("path", "/"))) != "/"
+           or s.get("pathOperator", "STARTS_WITH") != "STARTS_WITH" for s in selectors):
+        return None
+    if len(selectors) > 1 or any(s.get("condition") for s in selectors):
+        return None
+    step = flow["request"][0]
+    if step.get("policy") not in HANDMADE_RATE_POLICIES:
+        return None
+    inner = (step.get("configuration") or {}).get("rate" if step["policy"] == "rate-limit" else "quota") or {}
+    if not isinstance(inner.get("limit"), int) or inner.get("dynamicLimit") or inner.get("key"):
+        return None
+    label = manifest_name(str(flow.get("name") or "")) or str(step["policy"])
+    parsed = policy_from_flow({**flow, "name": POLICY_FLOW_PREFIX + f"{api}-{label}"[:63].strip("-")}, api)
+    return parsed
+
+
+def unmanaged_plan_policies(plan: dict[str, Any], api: str) -> dict[str, dict[str, Any]]:
+    """The policies of a plan of an API made in the console: ours (`stoa-policy:`) and its rate limits."""
+    out = plan_policies(plan, api)
+    for flow in plan.get("flows") or []:
+        parsed = handmade_policy(flow, api)
+        if parsed is not None and parsed[0] not in out:
+            out[parsed[0]] = parsed[1]
+    return out
+
+
+def kept_flows(plan: dict[str, Any], api: str, replaced: set[str], *, managed: bool) -> list[dict[str, Any]]:
+    """The flows of a plan that are not ours, kept as they are by a plan update. Of an API being adopted,
+    the console-made rate limits that become declared policies (`replaced`) are not kept: their
+    `stoa-policy:` flows replace them."""
+    out = []
+    for flow in plan.get("flows") or []:
+        if is_policy_flow(flow):
+            continue
+        parsed = None if managed else handmade_policy(flow, api)
+        if parsed is not None and parsed[0] in replaced:
+            continue
+        out.append(flow)
+    return out
+
+
+def unmanaged_plan_notes(plans: list[dict[str, Any]], roles: dict[str, dict[str, Any]], api: str) -> list[str]:
+    """What the plans of an API made in the console hold that the manifest does not say."""
+    notes = []
+    role_ids = {str(p.get("id")) for p in roles.values()}
+    for plan in plans:
+        name = str(plan.get("name", ""))
+        security = (plan.get("security") or {}).get("type")
+        if str(plan.get("id")) not in role_ids:
+            if plan.get("status") != "CLOSED":
+                notes.append(f"plan {name!r} ({security}, {plan.get('status')}) is kept on the gateway, not in the "
+                             "manifest (the reconciler manages one keyless and one API-key plan)")
+            continue
+        for flow in plan.get("flows") or []:
+            if not is_policy_flow(flow) and handmade_policy(flow, api) is None:
+                notes.append(f"plan {name!r}: flow {str(flow.get('name') or '(unnamed)')!r} has no manifest form; "
+                             "kept on the gateway")
+        if plan.get("validation") not in (None, "AUTO"):
+            notes.append(f"plan {name!r} validates subscriptions {plan.get('validation')}: after adoption the "
+                         "reconciler's plans accept them automatically (AUTO)")
+    for role, security in PLAN_SECURITY.items():
+        if role not in roles:
+            notes.append(f"no published {security} plan: `apply --adopt` adds {role!r}"
+                         + (" (callers without a key are let in)" if security == "KEY_LESS" else ""))
+    return notes
+
+
+def unmanaged_app_notes(app: dict[str, Any], keys: int, notes: list[str]) -> dict[str, Any]:
+    """Why an application made in the console cannot be declared, or what its manifest leaves out."""
+    settings = app.get("settings") or {}
+    out: dict[str, Any] = {IMPORT_NOTES: list(notes)}
+    if settings.get("oauth") or str(app.get("type", "SIMPLE")).upper() != "SIMPLE":
+        out[NOT_IMPORTABLE] = (f"a {app.get('type')} (OAuth client) application: a manifest consumer is a SIMPLE "
+                               "application with an API key")
+    elif manifest_name(str(app.get("name", ""))) is None:
+        out[NOT_IMPORTABLE] = f"its name {app.get('name')!r} has no letter or digit to make a manifest name of"
+    if keys > 1:
+        out[IMPORT_NOTES].append(f"its subscriptions hold {keys} different API keys; a consumer has one: "
+                                 "`apply --adopt` makes the declared key the key of every subscription")
+    elif keys == 0:
+        out[IMPORT_NOTES].append("no live API key to compare with the declared one: `apply --adopt` sends it")
+    if app_text(str(app.get("description") or "")):
+        out[IMPORT_NOTES].append("description: kept on the gateway (the manifest has none)")
+    return out

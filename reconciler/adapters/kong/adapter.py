@@ -1,7 +1,8 @@
 """Kong adapter: DB-less (one `POST /config` per apply) and database mode (per-entity upserts).
 
-The mode comes from `GET /` (`configuration.database`). Reads list only what a reconciler manages,
-filtered server-side by the tag `managed-by:stoa-reconciler`, following every page. In DB-less mode
+The mode comes from `GET /` (`configuration.database`). Reads list every entity (following every
+page): ours by their tags, and those made by hand as records with owner None, so a plan can show
+them as conflicts or adopt them (`--adopt`); adoption re-tags them in place. In DB-less mode
 `apply_batch` reads the whole config once (`GET /config`), merges every change (`dbless.py`), sends a
 single `POST /config?flatten_errors=1`, and maps a 400 back to the changes whose entities Kong
 rejected. In database mode `apply_batch` returns None and the engine calls the per-resource methods
@@ -18,11 +19,12 @@ import yaml
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
-from reconciler.adapters.kong import checks, dbless
+from reconciler.adapters.kong import checks, dbless, importing
 from reconciler.adapters.kong import mappers as m
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
 from reconciler.model.errors import CONFLICT, PERMANENT, TEMPORARY, ConflictError, GatewayError, PermanentError
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.kinds import level_of
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
@@ -75,8 +77,8 @@ class KongAdapter(GatewayAdapter):
             self._version = str((info or {}).get("version", ""))
         return self._mode
 
-    async def _list(self, path: str, *, tags: str | None = m.MANAGED_TAG) -> list[dict[str, Any]]:
-        """Every page of a collection (`next` until null)."""
+    async def _list(self, path: str, *, tags: str | None = None) -> list[dict[str, Any]]:
+        """Every page of a collection (`next` until null), optionally filtered by tags server-side."""
         params: dict[str, Any] = {"size": PAGE_SIZE}
         if tags:
             params["tags"] = tags
@@ -104,25 +106,36 @@ class KongAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ reads
     async def fetch_apis(self) -> list[dict[str, Any]]:
-        services = await self._list("/services")
-        routes = await self._list("/routes")
+        """Every service: ours by their tags, an operator's (untagged) with owner None, so that a plan
+        sees a same-name object to adopt or to report as a conflict."""
+        services = await self._list("/services", tags=None)
+        routes = await self._list("/routes", tags=None)
+        unowned = {str(s["id"]) for s in services if m.unmanaged(s)}
         by_service: dict[str, dict[str, Any]] = {}
+        unowned_routes: dict[str, list[dict[str, Any]]] = {}
         for route in routes:
-            if m.tag_value(route.get("tags"), m.KIND) == "API":
-                sid = (route.get("service") or {}).get("id")
-                if sid and (sid not in by_service or route.get("name") == m.tag_value(route.get("tags"), m.NAME)):
-                    by_service[str(sid)] = route
+            sid = str((route.get("service") or {}).get("id"))
+            if sid in unowned and m.unmanaged(route):
+                unowned_routes.setdefault(sid, []).append(route)
+            elif m.tag_value(route.get("tags"), m.KIND) == "API":
+                if sid not in by_service or route.get("name") == m.tag_value(route.get("tags"), m.NAME):
+                    by_service[sid] = route
+        for sid, found in unowned_routes.items():
+            by_service[sid] = found[0]
         plugins: dict[str, list[dict[str, Any]]] = {}
-        for plugin in await self._list("/plugins"):
-            sid = (plugin.get("service") or {}).get("id")
-            if sid and m.tag_value(plugin.get("tags"), m.KIND) == "API":
-                plugins.setdefault(str(sid), []).append(plugin)
-        return [m.api_from_kong(s, by_service.get(str(s["id"])), plugins.get(str(s["id"]), []))
-                for s in services if m.tag_value(s.get("tags"), m.KIND) == "API"]
+        for plugin in await self._list("/plugins", tags=None):
+            sid = str((plugin.get("service") or {}).get("id"))
+            if m.tag_value(plugin.get("tags"), m.KIND) == "API" or (
+                    sid in unowned and m.unmanaged(plugin) and plugin.get("name") in m.AUTH_PLUGINS
+                    and not plugin.get("route") and not plugin.get("consumer")):
+                plugins.setdefault(sid, []).append(plugin)
+        return [m.api_from_kong(s, by_service.get(str(s["id"])), plugins.get(str(s["id"]), []),
+                                unowned_routes.get(str(s["id"])))
+                for s in services if m.tag_value(s.get("tags"), m.KIND) == "API" or str(s["id"]) in unowned]
 
     async def fetch_policies(self) -> list[dict[str, Any]]:
-        plugins = await self._list("/plugins")
-        names = {str(s["id"]): str(s.get("name")) for s in await self._list("/services")}
+        plugins = await self._list("/plugins", tags=None)
+        names = {str(s["id"]): str(s.get("name")) for s in await self._list("/services", tags=None)}
         out = []
         for plugin in plugins:
             sid = (plugin.get("service") or {}).get("id")
@@ -132,17 +145,29 @@ class KongAdapter(GatewayAdapter):
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
-        consumers = await self._list("/consumers")
-        keyauths = await self._list("/key-auths")
-        acls = await self._list("/acls")
+        consumers = await self._list("/consumers", tags=None)
+        keyauths = await self._list("/key-auths", tags=None)
+        acls = await self._list("/acls", tags=None)
+        unowned = [c for c in consumers if m.unmanaged(c)]
+        apis = frozenset(str(s.get("name")) for s in await self._list("/services", tags=None)) if unowned else None
         by_consumer_keys: dict[str, list[dict[str, Any]]] = {}
         by_consumer_acls: dict[str, list[dict[str, Any]]] = {}
         for cred in keyauths:
             by_consumer_keys.setdefault(str((cred.get("consumer") or {}).get("id")), []).append(cred)
         for acl in acls:
             by_consumer_acls.setdefault(str((acl.get("consumer") or {}).get("id")), []).append(acl)
-        return [m.consumer_from_kong(c, by_consumer_keys.get(str(c["id"]), []), by_consumer_acls.get(str(c["id"]), []))
-                for c in consumers if m.tag_value(c.get("tags"), m.KIND) == "Consumer"]
+        return [m.consumer_from_kong(c, by_consumer_keys.get(str(c["id"]), []), by_consumer_acls.get(str(c["id"]), []),
+                                     apis)
+                for c in consumers if m.tag_value(c.get("tags"), m.KIND) == "Consumer" or m.unmanaged(c)]
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        return importing.import_spec(kind, record, protect_apis=self.protect_apis)
+
+    @staticmethod
+    def folded_fields(kind: str) -> Mapping[str, str]:
+        """Tenant and version live only in the service's `stoa-*` tags: a service made by hand has
+        none, and an adoption writes them like the ownership marker (a note, not a field change)."""
+        return {"tenant": "tenant", "version": "version"} if kind == "API" else {}
 
     def desired_view(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         """The mappers' view, plus the auth plugins a protected service must have (read back as drift)."""
@@ -314,18 +339,27 @@ class KongAdapter(GatewayAdapter):
             else:
                 saved = (await self.client.request("PATCH", f"/services/{service['id']}", json=ours)).json()
             sid = str(saved["id"])
+            adopt = bool(api_spec.get("adopt"))
             route = await self.client.get_or_none(f"/routes/{name}")
-            self._check_owner(route, f"route '{name}'", adopt=bool(api_spec.get("adopt")))
+            if route is None and service is not None:  # an operator's route keeps its own name
+                route = m.service_route(await self._list(f"/services/{sid}/routes", tags=None), self.owner, adopt)
+            self._check_owner(route, f"route '{name}'", adopt=adopt)
             route_body = {**m.api_to_route(api_spec, self.owner), "service": {"id": sid}}
             route_body["tags"] = m.merge_tags((route or {}).get("tags"), route_body["tags"])
             if route is None:
                 await self.client.request("PUT", f"/routes/{name}", json=route_body)
             else:
+                route_body["name"] = route.get("name") or name
                 await self.client.request("PATCH", f"/routes/{route['id']}", json=route_body)
             if self.protect_apis:
+                live = await self._list(f"/services/{sid}/plugins", tags=None) if service is not None else []
                 for plugin in m.api_auth_plugins(name, self.owner):
+                    existing = m.service_plugin(live, str(plugin["name"]))
+                    self._check_owner(existing, f"{plugin['name']} plugin of service '{name}'", adopt=adopt)
                     body = {k: v for k, v in plugin.items() if k != "id"}
-                    await self.client.request("PUT", f"/services/{sid}/plugins/{plugin['id']}", json=body)
+                    body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
+                    pid = existing["id"] if existing else plugin["id"]
+                    await self.client.request("PUT", f"/services/{sid}/plugins/{pid}", json=body)
             return AdapterResult(success=True, resource_id=sid, data={"name": name})
         return await self.guard(f"sync_api {api_spec.get('name')}", run)
 
@@ -364,6 +398,8 @@ class KongAdapter(GatewayAdapter):
             self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", adopt=bool(policy_spec.get("adopt")))
             body = m.policy_to_plugin(policy_spec, self.owner)
             body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
+            if (existing or {}).get("instance_name"):  # a PUT replaces the plugin: keep the operator's name
+                body["instance_name"] = existing["instance_name"]  # type: ignore[index]
             saved = (await self.client.request("PUT", f"/services/{service['id']}/plugins/{pid}", json=body)).json()
             return AdapterResult(success=True, resource_id=str(saved.get("id", pid)))
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
@@ -396,18 +432,29 @@ class KongAdapter(GatewayAdapter):
                 consumer = (await self.client.request("PATCH", f"/consumers/{consumer['id']}", json=body)).json()
             cid = str(consumer["id"])
             secret = api_key_of(app_spec)
+            adopt = bool(app_spec.get("adopt"))
             keys = await self._list(f"/consumers/{cid}/key-auth", tags=None)
             mine = [k for k in keys if m.owner_of(k) == self.owner]
             if secret:
-                if not mine or m.credential_fingerprint(mine[0]) != secret_fingerprint(secret):
+                if not mine and adopt:  # take over the operator's credential holding this key
+                    mine = m.adoptable_keys(keys, secret)[:1]
+                if (not mine or m.credential_fingerprint(mine[0]) != secret_fingerprint(secret)
+                        or m.owner_of(mine[0]) != self.owner):
                     kid = mine[0]["id"] if mine else m.entity_id(self.owner, "Consumer", name, "key-auth")
-                    await self.client.request("PUT", f"/consumers/{cid}/key-auth/{kid}",
-                                              json=m.keyauth_to_kong(app_spec, self.owner, secret))
+                    body = m.keyauth_to_kong(app_spec, self.owner, secret)
+                    body["tags"] = m.merge_tags(mine[0].get("tags") if mine else None, body["tags"])
+                    await self.client.request("PUT", f"/consumers/{cid}/key-auth/{kid}", json=body)
                 for extra in mine[1:]:
                     await self.client.request("DELETE", f"/consumers/{cid}/key-auth/{extra['id']}")
             wanted = set(app_spec["spec"].get("subscriptions") or [])
             for acl in await self._list(f"/consumers/{cid}/acls", tags=None):
                 if m.owner_of(acl) != self.owner:
+                    if adopt and m.unmanaged(acl) and acl.get("group") in wanted:  # re-tag the operator's group
+                        group = str(acl.get("group"))
+                        acl_body = {"group": group, "tags": m.merge_tags(acl.get("tags"), m.acl_to_kong(
+                            name, group, self.owner)["tags"])}
+                        await self.client.request("PUT", f"/consumers/{cid}/acls/{acl['id']}", json=acl_body)
+                        wanted.discard(group)
                     continue
                 if acl.get("group") in wanted:
                     wanted.discard(str(acl.get("group")))

@@ -215,8 +215,13 @@ def _upsert_api(cfg: Config, record: dict[str, Any], owner: str, key: tuple[str,
     cfg.put("services", new, key)
     sid = str(new["id"])
     route = cfg.find("routes", name=name)
+    if route is None and service is not None:  # an operator's route keeps its own name
+        route = m.service_route(cfg.find_all("routes", service=sid), owner, adopt)
     _guard_owner(route, owner, f"route '{name}'", adopt)
-    route_new = _merge(route, {**m.api_to_route(record, owner), "service": sid}, m.entity_id(owner, "API", name, "route"))
+    ours = {**m.api_to_route(record, owner), "service": sid}
+    if route is not None and route.get("name"):
+        ours["name"] = route["name"]
+    route_new = _merge(route, ours, m.entity_id(owner, "API", name, "route"))
     cfg.put("routes", route_new, key)
     if protect:
         for plugin in m.api_auth_plugins(name, owner):
@@ -257,8 +262,11 @@ def _upsert_consumer(cfg: Config, record: dict[str, Any], owner: str, key: tuple
     cfg.put("consumers", new, key)
     cid = str(new["id"])
     secret = api_key_of(record)
-    mine = [c for c in cfg.find_all("keyauth_credentials", consumer=cid) if m.owner_of(c) == owner]
+    keys = cfg.find_all("keyauth_credentials", consumer=cid)
+    mine = [c for c in keys if m.owner_of(c) == owner]
     if secret:
+        if not mine and adopt:  # take over the operator's credential holding this key (keys are unique)
+            mine = m.adoptable_keys(keys, secret)[:1]
         keep = mine[0] if mine else None
         cred = _merge(keep, m.keyauth_to_kong(record, owner, secret), m.entity_id(owner, "Consumer", name, "key-auth"))
         cred["consumer"] = cid
@@ -266,7 +274,13 @@ def _upsert_consumer(cfg: Config, record: dict[str, Any], owner: str, key: tuple
         for extra in mine[1:]:
             cfg.remove("keyauth_credentials", str(extra["id"]))
     wanted = set(record["spec"].get("subscriptions") or [])
-    for acl in [a for a in cfg.find_all("acls", consumer=cid) if m.owner_of(a) == owner]:
+    for acl in cfg.find_all("acls", consumer=cid):
+        if m.owner_of(acl) != owner:
+            if adopt and m.unmanaged(acl) and acl.get("group") in wanted:  # re-tag the operator's group
+                group = str(acl.get("group"))
+                cfg.put("acls", _merge(acl, {"tags": m.acl_to_kong(name, group, owner)["tags"]}, str(acl["id"])), key)
+                wanted.discard(group)
+            continue
         if acl.get("group") not in wanted:
             cfg.remove("acls", str(acl["id"]))
         else:

@@ -11,11 +11,16 @@ How the reconciler models its objects in Kong (documented in the README's Kong s
   `acl` credential per subscription (`group` = API name).
 
 Ownership and non-routable fields live in Kong tags, which Kong stores, returns and filters on:
-`managed-by:stoa-reconciler` (server-side list filter), `stoa-owner:<owner>`, `stoa-kind:<kind>`,
+`managed-by:stoa-reconciler` (what tells ours from an operator's), `stoa-owner:<owner>`, `stoa-kind:<kind>`,
 `stoa-name:<name>`, and per API `stoa-tenant`, `stoa-version`, `stoa-openapi`, `stoa-display`,
 `stoa-description` (consumers: `stoa-display`, `stoa-email`; key-auth: `stoa-fingerprint`). Tag
 values are percent-encoded because Kong forbids `,` and `/` in tags. Entities we create get
 deterministic UUIDs (v5 of owner/kind/name), so DB-less reloads keep ids stable.
+
+Entities an operator made (no `managed-by` tag) read as records with owner None, named as `reconciler
+import` names them: a service by its name, a service-scoped plugin `<service>-<plugin>` (or its
+`instance_name`), a consumer by its username. What such an entity holds that the manifest model
+cannot say is listed in the record's `unexpressed` (outside the spec: never diffed) for the import report.
 """
 
 from __future__ import annotations
@@ -61,6 +66,11 @@ def owner_of(entity: dict[str, Any]) -> str | None:
     return tag_value(tags, OWNER)
 
 
+def unmanaged(entity: dict[str, Any]) -> bool:
+    """Made by hand (or another tool): no reconciler's `managed-by` tag."""
+    return MANAGED_TAG not in (entity.get("tags") or [])
+
+
 def is_ours(tag: str) -> bool:
     return tag == MANAGED_TAG or tag.startswith("stoa-")
 
@@ -101,11 +111,13 @@ def backend_losses(url: str) -> list[str]:
 
 
 def join_backend(service: dict[str, Any]) -> str:
+    """A service's URL; no path reads as `/`, which Kong proxies to alike (the upstream base path is
+    `service.path or "/"`) and which is how a manifest's URL without a path is held."""
     protocol = str(service.get("protocol") or "http")
     port = service.get("port")
     host = str(service.get("host") or "")
     netloc = host if port in (None, DEFAULT_PORTS.get(protocol)) else f"{host}:{port}"
-    return f"{protocol}://{netloc}{service.get('path') or ''}"
+    return f"{protocol}://{netloc}{service.get('path') or '/'}"
 
 
 def normalize_backend(url: str) -> str:
@@ -176,7 +188,8 @@ def protection_of(name: str, plugins: list[dict[str, Any]], owner: str | None) -
 
 
 def api_from_kong(service: dict[str, Any], route: dict[str, Any] | None,
-                  plugins: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                  plugins: list[dict[str, Any]] | None = None,
+                  routes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     tags = service.get("tags") or []
     name = tag_value(tags, NAME) or str(service.get("name"))
     spec: dict[str, Any] = {
@@ -195,7 +208,41 @@ def api_from_kong(service: dict[str, Any], route: dict[str, Any] | None,
         spec["description"] = description
     if plugins is not None:
         spec["protection"] = protection_of(name, plugins, owner_of(service))
-    return make_record("API", name, spec, id=service.get("id"), owner=owner_of(service))
+    record = make_record("API", name, spec, id=service.get("id"), owner=owner_of(service))
+    if unmanaged(service):
+        record["unexpressed"] = service_unexpressed(service, route, routes)
+    return record
+
+
+#: Service and route fields Kong fills when an operator leaves them out (kong/db/schema/entities/
+#: services.lua and routes.lua, Kong 3.9.1): other values have no manifest form.
+SERVICE_DEFAULTS: dict[str, Any] = {"retries": 5, "connect_timeout": 60000, "write_timeout": 60000,
+                                    "read_timeout": 60000, "enabled": True}
+ROUTE_DEFAULTS: dict[str, Any] = {"protocols": ["http", "https"], "preserve_host": False, "regex_priority": 0,
+                                  "https_redirect_status_code": 426, "path_handling": "v0", "hosts": None,
+                                  "headers": None, "snis": None, "sources": None, "destinations": None}
+
+
+def service_unexpressed(service: dict[str, Any], route: dict[str, Any] | None,
+                        routes: list[dict[str, Any]] | None) -> list[str]:
+    """What an operator's service and route hold beyond backend, path and methods."""
+    out = [f"service {key}={service.get(key)!r} is kept as it is (no manifest form)"
+           for key, default in SERVICE_DEFAULTS.items() if key in service and service.get(key) != default]
+    if route is None:
+        return out
+    out += [f"route {route.get('name') or route.get('id')}: {key}={route.get(key)!r} is kept as it is (no manifest form)"
+            for key, default in ROUTE_DEFAULTS.items() if key in route and route.get(key) not in (default, [])]
+    paths = list(route.get("paths") or [])
+    if len(paths) > 1:
+        out.append(f"route paths {paths[1:]!r} beyond the first: adopting replaces the paths with basePath only")
+    if route.get("strip_path") is False:
+        out.append("route strip_path=false: adopting sets strip_path=true")
+    if not route.get("methods"):
+        out.append("the route accepts every method: the manifest lists methods, adopting restricts the route to them")
+    others = [str(r.get("name") or r.get("id")) for r in routes or [] if r is not route]
+    if others:
+        out.append(f"the service's other routes {sorted(others)!r} are kept unmanaged")
+    return out
 
 
 # ------------------------------------------------------------------------------------------ policies
@@ -220,11 +267,64 @@ def _number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+#: Plugin config fields the manifest has no form for, with the defaults of kong/plugins/{rate-limiting,
+#: cors}/schema.lua (Kong 3.9.1): an adoption writes the plugin's config anew, so other values reset.
+UNEXPRESSED_CONFIG: dict[str, dict[str, Any]] = {
+    "rate-limiting": {"limit_by": "consumer", "header_name": None, "path": None, "policy": "local",
+                      "fault_tolerant": True, "hide_client_headers": False, "error_code": 429,
+                      "error_message": "API rate limit exceeded", "sync_rate": -1},
+    "cors": {"private_network": False, "preflight_continue": False},
+}
+AUTH_PLUGINS = ("key-auth", "acl")
+
+
+def unowned_plugin_name(plugin: dict[str, Any], scope: str | None) -> str:
+    """The name `reconciler import` gives an operator's plugin: its instance_name, else `<scope>-<plugin>`."""
+    if plugin.get("instance_name"):
+        return str(plugin["instance_name"])
+    return f"{scope}-{plugin.get('name')}" if scope else f"{plugin.get('name')}-{str(plugin.get('id'))[:8]}"
+
+
+def plugin_unexpressed(plugin: dict[str, Any], api: str | None) -> list[str]:
+    config = plugin.get("config") or {}
+    out = [f"config.{key}={config.get(key)!r} has no manifest form: adopting resets it to {default!r}"
+           for key, default in UNEXPRESSED_CONFIG.get(str(plugin.get("name")), {}).items()
+           if key in config and config.get(key) != default]
+    if plugin.get("enabled") is False:
+        out.append("the plugin is disabled: adopting enables it")
+    if api is None:
+        scope = "route" if plugin.get("route") else "consumer" if plugin.get("consumer") else "global"
+        out.append(f"{scope}-scoped plugin: a Policy applies to a whole API (a service)")
+    return out
+
+
 def plugin_to_policy(plugin: dict[str, Any], api: str | None) -> dict[str, Any] | None:
-    """A canonical Policy record, or None for a plugin that is not a policy of ours."""
+    """A canonical Policy record, or None for a plugin that is not a policy of ours. An operator's plugin
+    reads as a Policy too (a `type` with no manifest form when it is neither rate-limiting nor cors),
+    except the key-auth/acl pair of a service, which is the API's `protection`."""
     tags = plugin.get("tags") or []
+    if unmanaged(plugin):
+        return _unowned_policy(plugin, api)
     if tag_value(tags, KIND) != "Policy" or plugin.get("name") not in TYPE_OF_PLUGIN:
         return None
+    return _policy_record(plugin, api, tag_value(tags, NAME) or str(plugin.get("id")))
+
+
+def _unowned_policy(plugin: dict[str, Any], api: str | None) -> dict[str, Any] | None:
+    kind = str(plugin.get("name"))
+    if kind in AUTH_PLUGINS and api is not None:
+        return None
+    name = unowned_plugin_name(plugin, api)
+    if kind in TYPE_OF_PLUGIN:
+        record = _policy_record(plugin, api, name)
+    else:  # no config copied: another plugin's config may hold credentials
+        record = make_record("Policy", name, {"api": api, "type": kind, "config": {}}, id=plugin.get("id"))
+    record["unexpressed"] = plugin_unexpressed(plugin, api)
+    return record
+
+
+def _policy_record(plugin: dict[str, Any], api: str | None, name: str) -> dict[str, Any]:
+    tags = plugin.get("tags") or []
     config = plugin.get("config") or {}
     ptype = TYPE_OF_PLUGIN[str(plugin["name"])]
     if ptype == "rate_limit":
@@ -239,8 +339,7 @@ def plugin_to_policy(plugin: dict[str, Any], api: str | None) -> dict[str, Any] 
             "credentials": bool(config.get("credentials", False)), "maxAge": _number(config.get("max_age")),
         }
     spec = {"api": api or tag_value(tags, "stoa-api:"), "type": ptype, "config": canonical}
-    return make_record("Policy", tag_value(tags, NAME) or str(plugin.get("id")), spec, id=plugin.get("id"),
-                       owner=owner_of(plugin))
+    return make_record("Policy", name, spec, id=plugin.get("id"), owner=owner_of(plugin))
 
 
 # ------------------------------------------------------------------------------------------ consumers
@@ -264,6 +363,23 @@ def acl_to_kong(consumer: str, group: str, owner: str) -> dict[str, Any]:
             "tags": base_tags(owner, "Consumer", consumer, PART + "acl")}
 
 
+def adoptable_keys(keys: list[dict[str, Any]], secret: str) -> list[dict[str, Any]]:
+    """An operator's key-auth credentials holding `secret`: adopted in place (Kong keeps keys unique)."""
+    return [k for k in keys if unmanaged(k) and credential_fingerprint(k) == secret_fingerprint(secret)]
+
+
+def service_route(routes: list[dict[str, Any]], owner: str, adopt: bool) -> dict[str, Any] | None:
+    """The route of a service that carries its API when none has the API's name: ours, else (adopting)
+    the operator's first."""
+    return next((r for r in routes if owner_of(r) == owner), None) or (
+        next((r for r in routes if unmanaged(r)), None) if adopt else None)
+
+
+def service_plugin(plugins: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The service-scoped plugin of that name (Kong allows one per service, route and consumer)."""
+    return next((p for p in plugins if p.get("name") == name and not p.get("route") and not p.get("consumer")), None)
+
+
 def credential_fingerprint(credential: dict[str, Any]) -> str | None:
     """From the key when Kong returns it (so an out-of-band key change shows), else from the tag."""
     key = credential.get("key")
@@ -273,12 +389,15 @@ def credential_fingerprint(credential: dict[str, Any]) -> str | None:
 
 
 def consumer_from_kong(consumer: dict[str, Any], keyauths: list[dict[str, Any]],
-                       acls: list[dict[str, Any]]) -> dict[str, Any]:
+                       acls: list[dict[str, Any]], apis: frozenset[str] | None = None) -> dict[str, Any]:
+    """`apis`: the services' names; an operator's ACL group that names none is no subscription."""
     tags = consumer.get("tags") or []
     owner = owner_of(consumer)
     mine_keys = [k for k in keyauths if owner_of(k) == owner]
+    groups = sorted({str(a.get("group")) for a in acls if owner_of(a) == owner})
+    foreign = [g for g in groups if owner is None and apis is not None and g not in apis]
     spec: dict[str, Any] = {
-        "subscriptions": sorted({str(a.get("group")) for a in acls if owner_of(a) == owner}),
+        "subscriptions": [g for g in groups if g not in foreign],
         "credential": api_key_credential(credential_fingerprint(mine_keys[0]) if mine_keys else None),
     }
     display = tag_value(tags, "stoa-display:")
@@ -287,8 +406,26 @@ def consumer_from_kong(consumer: dict[str, Any], keyauths: list[dict[str, Any]],
     email = tag_value(tags, "stoa-email:")
     if email is not None:
         spec["email"] = email
-    name = tag_value(tags, NAME) or str(consumer.get("username"))
-    return make_record("Consumer", name, spec, id=consumer.get("id"), owner=owner)
+    name = tag_value(tags, NAME) or str(consumer.get("username") or consumer.get("custom_id") or consumer.get("id"))
+    record = make_record("Consumer", name, spec, id=consumer.get("id"), owner=owner)
+    if unmanaged(consumer):
+        record["unexpressed"] = consumer_unexpressed(consumer, mine_keys, foreign)
+    return record
+
+
+def consumer_unexpressed(consumer: dict[str, Any], keys: list[dict[str, Any]], foreign: list[str]) -> list[str]:
+    out = []
+    if not keys:
+        out.append("no key-auth credential: only an API key has a manifest form")
+    if consumer.get("username") is None:
+        out.append("no username: the reconciler addresses consumers by username")
+    if consumer.get("custom_id") is not None:
+        out.append("custom_id is kept as it is (no manifest form)")
+    if len(keys) > 1:
+        out.append(f"{len(keys)} key-auth credentials: the manifest holds one (the first); the others stay unmanaged")
+    if foreign:
+        out.append(f"ACL groups {foreign!r} name no API: they stay unmanaged")
+    return out
 
 
 def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:

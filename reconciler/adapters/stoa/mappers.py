@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.adapters import importing
 from reconciler.model.imports import ImportedSpec
-from reconciler.model.records import API_KEY, content_hash, make_record, secret_fingerprint
+from reconciler.model.records import API_KEY, backend_url, content_hash, make_record, secret_fingerprint
 
 PERIOD_SECONDS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SECONDS_PERIOD: dict[int, str] = {v: k for k, v in PERIOD_SECONDS.items()}
@@ -107,7 +107,7 @@ def api_from_gateway(route: dict[str, Any]) -> dict[str, Any]:
     spec = {
         "tenant": route.get("tenant_id"),
         "basePath": route.get("path_prefix"),
-        "backend": route.get("backend_url"),
+        "backend": backend_url(route.get("backend_url")),
         "methods": sorted(route.get("methods") or []),
         "specHash": parse_spec_hash(route.get("spec_hash")),
     }

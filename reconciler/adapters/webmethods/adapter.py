@@ -42,10 +42,12 @@ from typing import Any, ClassVar
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
+from reconciler.adapters.importing import env_var_of
 from reconciler.adapters.webmethods import mappers
 from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
 from reconciler.model.checks import Problem
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import config_name, make_record
 from reconciler.model.results import AdapterResult
 
@@ -101,6 +103,8 @@ class WebMethodsAdapter(GatewayAdapter):
         """id -> name of every API seen."""
         self._policy_ids: dict[str, str] = {}
         """API id -> the id of its policy (`policies[0]`), for this owner's APIs."""
+        self._all_policy_ids: dict[str, str] = {}
+        """API id -> the id of its policy, for every API (what enforces an action made in the console)."""
         self._apis_loaded = False
         self._locks: dict[str, asyncio.Lock] = {}
         """API id -> the lock every read-modify-write of that API's policy holds."""
@@ -182,14 +186,20 @@ class WebMethodsAdapter(GatewayAdapter):
 
         details = await asyncio.gather(*(detail(i) for i in ids))
         records: list[dict[str, Any]] = []
+        unowned: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._api_ids.clear()
         self._policy_ids.clear()
+        self._all_policy_ids.clear()
         for api_id, found in zip(ids, details, strict=True):
             if found is None:  # deleted between the list and the read
                 continue
             api = _unwrap(_unwrap(found, "apiResponse"), "api")
             record = mappers.api_from_gateway(api)
             self._api_names[api_id] = record["name"]
+            if api.get("policies"):
+                self._all_policy_ids[api_id] = str(api["policies"][0])
+            if record["owner"] is None:
+                unowned[api_id] = (record, api)
             if record["owner"] == self.owner:
                 self._api_ids[record["name"]] = api_id
                 if api.get("policies"):
@@ -198,8 +208,13 @@ class WebMethodsAdapter(GatewayAdapter):
         self._apis_loaded = True
         # What guards each of our APIs, read back from its policy (an Identify & Authorize action
         # removed by hand, or an apply cut before it, is drift).
-        stages = await self._policy_stages(list(self._policy_ids.values()))
+        stages = await self._policy_stages(list(self._all_policy_ids.values()))
         actions = {str(a.get("id")): a for a in await self._policy_actions()}
+        for api_id, (record, api) in unowned.items():
+            # Made in the console: read as `reconciler import` declares it (what guards it included).
+            enforced = _enforced(stages.get(self._all_policy_ids.get(api_id, ""), []), "IAM")
+            identify = [actions[i] for i in enforced if actions.get(i, {}).get("templateKey") == mappers.IAM_TEMPLATE]
+            record["spec"] = mappers.unmanaged_api(record["spec"], api, identify)
         for record in records:
             owned_id = self._api_ids.get(record["name"])
             if record["owner"] != self.owner or owned_id is None:
@@ -300,9 +315,14 @@ class WebMethodsAdapter(GatewayAdapter):
         if not self._apis_loaded:
             await self.fetch_apis()
         actions = await self._policy_actions()
-        stages = await self._policy_stages(list(self._policy_ids.values()))
+        stages = await self._policy_stages(sorted(set(self._policy_ids.values()) | set(self._all_policy_ids.values())))
         records = []
         for action in actions:
+            if mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))[1] is None:
+                record = self._unmanaged_policy(action, stages)
+                if record is not None:
+                    records.append(record)
+                continue
             template = str(action.get("templateKey"))
             _, _, api_name = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
             api_id = self._api_ids.get(str(api_name))
@@ -312,6 +332,22 @@ class WebMethodsAdapter(GatewayAdapter):
             if record is not None:
                 records.append(record)
         return records
+
+    def _unmanaged_policy(self, action: dict[str, Any], stages: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+        """A throttle or CORS action made in the console, bound to the API whose policy enforces it."""
+        template = str(action.get("templateKey"))
+        action_id = str(action.get("id"))
+        record = mappers.policy_from_gateway(action)
+        if record is None:
+            return None
+        api_name, attached = None, False
+        for api_id, policy_id in self._all_policy_ids.items():
+            for stage in stages.get(policy_id, []):
+                if any(str(e.get("enforcementObjectId")) == action_id for e in stage.get("enforcements") or []):
+                    api_name = self._api_names.get(api_id)
+                    attached = attached or stage.get("stageKey") == mappers.POLICY_STAGES.get(template)
+        record["spec"]["attached"] = attached
+        return mappers.unmanaged_policy(record, action, api_name)
 
     async def _edit_policy(self, api_id: str, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
                            *, required: bool) -> None:
@@ -468,12 +504,12 @@ class WebMethodsAdapter(GatewayAdapter):
         records = []
         for app in await self._applications():
             _, owner, _ = mappers.unmark(app.get("description"))
-            names: list[str] = []
-            if owner is not None:
-                linked = await self.client.get_or_none(API_BASE + f"/applications/{app.get('id')}/apis")
-                ids = (linked or {}).get("apiIDs") or [] if isinstance(linked, dict) else []
-                names = [self._api_names.get(str(i), str(i)) for i in ids]
-            records.append(mappers.application_from_gateway(app, names))
+            # Every application's APIs: one made in the console reads with them, so an adoption pairs it.
+            linked = await self.client.get_or_none(API_BASE + f"/applications/{app.get('id')}/apis")
+            ids = (linked or {}).get("apiIDs") or [] if isinstance(linked, dict) else []
+            names = [self._api_names.get(str(i), str(i)) for i in ids]
+            record = mappers.application_from_gateway(app, names)
+            records.append(record if owner is not None else mappers.unmanaged_application(record, app))
         return records
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -520,14 +556,23 @@ class WebMethodsAdapter(GatewayAdapter):
     async def _aliases(self) -> list[dict[str, Any]]:
         return _items(await self._get("/alias"), "alias", "aliases")
 
+    @staticmethod
+    def _named(kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Objects made in the console that webMethods refers to by a name no manifest can take: say why."""
+        for record in records:
+            why = mappers.named_by(kind, str(record["name"])) if record["owner"] is None else None
+            if why is not None:
+                record["spec"][mappers.NOT_IMPORTABLE] = why
+        return records
+
     async def fetch_auth_servers(self) -> list[dict[str, Any]]:
-        return [mappers.auth_server_from_gateway(a) for a in await self._aliases()
-                if a.get("type") == "authServerAlias"]
+        return self._named("auth server", [mappers.auth_server_from_gateway(a) for a in await self._aliases()
+                                           if a.get("type") == "authServerAlias"])
 
     async def fetch_aliases(self) -> list[dict[str, Any]]:
-        return [mappers.alias_from_gateway(a) for a in await self._aliases()
-                if a.get("type") in ("endpoint", "simple")
-                and not str(a.get("name", "")).startswith(mappers.CONFIG_ALIAS_PREFIX)]
+        return self._named("alias", [mappers.alias_from_gateway(a) for a in await self._aliases()
+                                     if a.get("type") in ("endpoint", "simple")
+                                     and not str(a.get("name", "")).startswith(mappers.CONFIG_ALIAS_PREFIX)])
 
     async def _upsert_alias_body(self, record: dict[str, Any], body: dict[str, Any]) -> AdapterResult:
         alias_id = record.get("id")
@@ -577,7 +622,7 @@ class WebMethodsAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ strategies
     async def fetch_strategies(self) -> list[dict[str, Any]]:
         body = await self._get("/strategies")
-        return [mappers.strategy_from_gateway(s) for s in _items(body, "strategies", "strategy")]
+        return self._named("strategy", [mappers.strategy_from_gateway(s) for s in _items(body, "strategies", "strategy")])
 
     async def upsert_strategy(self, strategy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
@@ -617,7 +662,7 @@ class WebMethodsAdapter(GatewayAdapter):
         if not self._apis_loaded:
             await self.fetch_apis()
         body = await self._get("/scopes")
-        return [mappers.scope_from_gateway(s, self._api_names) for s in _items(body, "scopes", "scope")]
+        return self._named("scope", [mappers.scope_from_gateway(s, self._api_names) for s in _items(body, "scopes", "scope")])
 
     async def upsert_scope(self, scope_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
@@ -775,6 +820,38 @@ class WebMethodsAdapter(GatewayAdapter):
             head = f"OpenAPI {document.get('openapi')} is converted to 3.0.3 for webMethods"
             notes += [head + (f"; {len(lost)} loss(es):" if lost else " without loss")] + lost
         return notes
+
+    @staticmethod
+    def folded_fields(kind: str) -> Mapping[str, str]:
+        """The OpenAPI document is compared by its hash, kept as the tag `stoa:hash=` (an API made in
+        the console has none: an adoption writes it)."""
+        return {"openapi": "openapiHash"} if kind == "API" else {}
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        """The default inversion, plus what the read says of an object made in the console; an API's
+        stored document is saved beside it, a consumer's key is the gateway's (a secretRef not sent)."""
+        spec = dict(record.get("spec") or {})
+        notes = tuple(str(n) for n in spec.pop(mappers.IMPORT_NOTES, None) or ())
+        why = spec.pop(mappers.NOT_IMPORTABLE, None)
+        openapi = spec.pop(mappers.IMPORT_OPENAPI, None)
+        if why is not None:
+            return ImportedSpec(None, (str(why), *notes))
+        if kind == "Consumer" and str(self.options.get("consumerKeys", "")) != GENERATED_KEYS:
+            return ImportedSpec(None, (f"webMethods generates application keys: set options.consumerKeys: "
+                                       f"{GENERATED_KEYS} on the gateway to declare its applications", *notes))
+        if kind == "Consumer":
+            spec["credential"] = {"type": "apiKey"}  # the gateway's key: only a reference is written
+        imported = super().import_spec(kind, {**record, "spec": spec})
+        out = dict(imported.spec) if imported.spec is not None else None
+        if out is not None and kind == "AuthServer" and out.get("clientId"):
+            variable = env_var_of(str(record.get("name")), "CLIENT_SECRET")
+            out["clientSecret"] = {"env": variable}
+            notes += (f"clientSecret: webMethods never returns it; set {variable} before an apply",)
+        if out is not None and kind in ("AuthServer", "Alias", "Strategy", "Scope"):
+            out = {k: v for k, v in out.items() if v is not None}
+        if kind == "API" and isinstance(openapi, dict):
+            return ImportedSpec(out, notes + imported.notes, openapi)
+        return ImportedSpec(out, notes + imported.notes, imported.openapi, imported.extra)
 
     def desired_view(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         if kind == "API":

@@ -398,3 +398,120 @@ def scope_from_gateway(scope: dict[str, Any], api_names: dict[str, str]) -> dict
     if description:
         spec["description"] = description
     return make_record("Scope", str(scope.get("scopeName")), spec, id=scope.get("id"), owner=owner)
+
+
+# ------------------------------------------------------------------ objects made in the console
+# What `reconciler import` needs of an object without our marker: `importNotes` (what the manifest
+# cannot say) and `notImportable` (why no manifest can declare it), live-only keys the diff never
+# compares (it compares declared fields only).
+IMPORT_TENANT = "default"
+IMPORT_NOTES = "importNotes"
+NOT_IMPORTABLE = "notImportable"
+IMPORT_OPENAPI = "importOpenapi"
+"""The API's stored OpenAPI document, saved beside its manifest by the import."""
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch")
+
+
+def is_name(text: str) -> bool:
+    return bool(_DNS_LABEL.match(text))
+
+
+def manifest_name(text: str) -> str | None:
+    """A console name as a manifest name (DNS-1123 label); None when nothing is left."""
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return value or None
+
+
+def named_by(kind: str, name: str) -> str | None:
+    """Why an object webMethods refers to by name (APIs by their gateway endpoint, aliases, strategies,
+    scopes) cannot be declared under a name that is no DNS-1123 label: adopting would rename it."""
+    if is_name(name):
+        return None
+    return (f"its name {name!r} is no manifest name (DNS-1123 label), and webMethods refers to {kind}s by "
+            "name: adopting it under another would rename it")
+
+
+def definition_methods(definition: dict[str, Any]) -> list[str]:
+    return sorted({op.upper() for item in (definition.get("paths") or {}).values() if isinstance(item, dict)
+                   for op in item if op in _OPERATIONS})
+
+
+def unmanaged_api(spec: dict[str, Any], api: dict[str, Any], identify: list[dict[str, Any]]) -> dict[str, Any]:
+    """The live spec of an API made in the console, as `reconciler import` declares it: no tenant (the
+    placeholder), the base path `/<apiName>` (webMethods routes `/gateway/<apiName>/<version>`; the
+    manifest's basePath is kept as a tag only), the methods of its document, what guards it."""
+    name = str(api.get("apiName", ""))
+    definition = {k: v for k, v in (api.get("apiDefinition") or {}).items() if k != "type"}
+    notes = [f"tenant: webMethods has none; written as {IMPORT_TENANT!r} (an adoption stores it as a tag)",
+             f"basePath: webMethods routes /gateway/{name}/{api.get('apiVersion')}; written as /{name} (kept as a tag)"]
+    out = {**spec, "tenant": IMPORT_TENANT, "basePath": f"/{name}", "methods": definition_methods(definition),
+           IMPORT_OPENAPI: definition, IMPORT_NOTES: notes}
+    if len(api.get("nativeEndpoint") or []) > 1:
+        notes.append("several native endpoints: the manifest declares one backend (the first)")
+    if len(identify) == 1:
+        params = identify[0].get("parameters") or []
+        rule = _values(_nested(params, "IdentificationRule"), "identificationType")
+        anonymous = (_values(params, "allowAnonymous") or ["false"])[0] == "true"
+        out["protection"] = (ANONYMOUS if anonymous else PROTECTED) if rule == [PROTECTED] else "none"
+        if out["protection"] != "none":
+            notes.append(f"its Identify & Authorize action {_first(identify[0], 'names')!r} is replaced on adoption by "
+                         "the reconciler's own (the same rule: API key)")
+    else:
+        out["protection"] = "none"
+    if out["protection"] == "none":
+        notes.append("no Identify & Authorize action by API key: adopting adds one, so only registered "
+                     "applications get through")
+    why = named_by("API", name) or ("not a REST API with an OpenAPI document" if not definition.get("paths") else None)
+    if why is not None:
+        out[NOT_IMPORTABLE] = why
+    return out
+
+
+def _first(obj: dict[str, Any], key: str) -> str:
+    return str(((obj.get(key) or [{}])[0] or {}).get("value") or "")
+
+
+def unmanaged_policy(record: dict[str, Any], action: dict[str, Any], api: str | None) -> dict[str, Any]:
+    """A policy action made in the console: named as the import names it, its API the one whose policy
+    enforces it; what a rewrite by `policy_payload` would change is said."""
+    spec = record["spec"]
+    spec["api"] = api
+    text = _first(action, "names")
+    record["name"] = manifest_name(text) or text
+    notes: list[str] = []
+    if api is None:
+        spec[NOT_IMPORTABLE] = "no API's policy enforces it"
+    elif manifest_name(text) is None:
+        spec[NOT_IMPORTABLE] = f"its name {text!r} has no letter or digit to make a manifest name of"
+    else:
+        rewritten = policy_payload(record, "x")["policyAction"]["parameters"]
+        live = list(action.get("parameters") or [])
+        changed = sorted({str(q.get("templateKey")) for q in live if q not in rewritten}
+                         | {str(q.get("templateKey")) for q in rewritten if q not in live})
+        if changed:
+            notes.append(f"settings the manifest does not hold ({', '.join(changed)}) are rewritten on adoption as "
+                         "the reconciler writes them")
+        if text != record["name"]:
+            notes.append(f"named {record['name']!r} after its name {text!r} (renamed on adoption)")
+    spec[IMPORT_NOTES] = notes
+    return record
+
+
+def unmanaged_application(record: dict[str, Any], app: dict[str, Any]) -> dict[str, Any]:
+    """An application made in the console: named as the import names it; its key is the gateway's."""
+    spec = record["spec"]
+    name = str(app.get("name", ""))
+    record["name"] = manifest_name(name) or name
+    notes = ["API key: webMethods generates it; the secretRef is not sent (clients keep the key they have)"]
+    if record["name"] != name:
+        notes.append(f"named {record['name']!r} after its name {name!r} (renamed on adoption)")
+    if len(app.get("contactEmails") or []) > 1:
+        notes.append("several contact emails: the manifest holds the first; adoption keeps only it")
+    if app.get("identifiers"):
+        notes.append("identifiers (IP, hostname, ...): the manifest has none; adoption removes them, the API key "
+                     "identifies the application")
+    spec[IMPORT_NOTES] = notes
+    if manifest_name(name) is None:
+        spec[NOT_IMPORTABLE] = f"its name {name!r} has no letter or digit to make a manifest name of"
+    return record

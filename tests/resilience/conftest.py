@@ -1,0 +1,44 @@
+"""The gateways of examples/repo, running (five emulators and moto), shared by a resilience module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.demo import start_gateways
+from reconciler.runner import RunOptions
+
+GATEWAYS = ["stoa-dev", "kong-dev", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"]
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], dict[str, Any], dict[str, str]]]:
+    repo = tmp_path_factory.mktemp("faults") / "repo"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", repo)
+    aws = repo / "gateways" / "aws-dev.yaml"  # moto does not throttle: scale AWS's account quotas down
+    text = aws.read_text()
+    assert "  options:\n" in text
+    aws.write_text(text.replace("  options:\n", '  options:\n    quotaScale: "0.001"\n    deploymentIntervalSeconds: 0\n', 1))
+    empty = repo.parent / "empty"  # the same gateways and settings, no object: applying it prunes ours
+    empty.mkdir()
+    shutil.copy(repo / "reconciler.yaml", empty / "reconciler.yaml")
+    shutil.copytree(repo / "gateways", empty / "gateways")
+    env = dict(os.environ)
+    endpoints, emulators, stop = start_gateways(repo, env)
+    env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+    try:
+        yield repo, endpoints, emulators, env
+    finally:
+        stop()
+
+
+
+
+def options_for(gateway: str, url: str, env: dict[str, str]) -> RunOptions:
+    """One gateway at `url` (a proxy's or the emulator's), no maxDeletes guard (the tests prune everything)."""
+    return RunOptions(gateways=frozenset({gateway}), endpoints={gateway: url}, env=env, max_deletes=-1)
