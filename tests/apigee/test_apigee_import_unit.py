@@ -20,8 +20,11 @@ def test_verbs_come_from_a_negated_fault_step_only() -> None:
     assert read["methods"] == ["GET", "POST"] and read["basePath"] == "/orders"
     assert read["unexpressed"] == ["AssignMessage policy 'Add-Header-1' has no manifest form"]
     assert not read["verifiesApiKey"]
-    every = read_foreign_bundle(bundle("a", "/a", "https://a.example.com", {}, []))
-    assert every["methods"] == list(ALL_VERBS) and "accepts every verb" in every["unexpressed"][0]
+    every = read_foreign_bundle(bundle("a", "/a", "https://a.example.com", {"Method-Not-Allowed": FAULT},
+                                       [("Method-Not-Allowed", 'request.verb = "DELETE"')]))
+    notes = " | ".join(every["unexpressed"])
+    assert every["methods"] == list(ALL_VERBS) and "accepts every verb" in notes
+    assert "RaiseFault policy 'Method-Not-Allowed' (not the verb check)" in notes
 
 
 def test_cors_and_key_policies_are_read_and_their_differences_reported() -> None:

@@ -239,10 +239,14 @@ def read_foreign_bundle(data: bytes) -> dict[str, Any]:
         unexpressed.append(f"{len(targets)} target endpoints: only the default route's target is expressed")
     faults = {el.get("name") for el in policies.values() if el.tag == "RaiseFault"}
     verbs: list[str] = []
+    verb_fault = None
     for step in proxy.iter("Step"):  # a fault raised unless the verb is one of a list: the allowed methods
         negated = _NEGATED.match(step.findtext("Condition") or "")
         if step.findtext("Name") in faults and negated is not None and not verbs:
             verbs = sorted({v.upper() for v in _ANY_VERB.findall(negated.group(1))} & set(ALL_VERBS))
+            verb_fault = step.findtext("Name") if verbs else None
+    unexpressed += [f"RaiseFault policy {f!r} (not the verb check) has no manifest form"
+                    for f in sorted(str(f) for f in faults) if f != verb_fault]
     if not verbs:
         unexpressed.append("the proxy accepts every verb: written as all seven methods")
     cors: dict[str, dict[str, Any]] = {}
