@@ -174,3 +174,6 @@ def test_import_then_adopt_round_trip(tmp_path: Path, moto: str, writes: list[tu
     writes.clear()
     assert run_cli("apply", repo, endpoints) == 0
     assert writes == []
+    # adoption rewrote no method of a matching layout: only pets' preflight became ours (one deployment)
+    orders = next(a for a in c.get_rest_apis()["items"] if a["name"] == "orders")
+    assert len(c.get_deployments(restApiId=orders["id"])["items"]) == 1

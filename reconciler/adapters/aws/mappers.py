@@ -127,7 +127,8 @@ def method_matches(live: dict[str, Any], method: str, backend: str, *, proxy: bo
         bool(live.get("apiKeyRequired", False)) == api_key_required
         and integration.get("type") == "HTTP_PROXY"
         and integration.get("httpMethod", method) == method
-        and integration.get("uri") == integration_uri(backend, proxy=proxy)
+        # the same address: an empty path and "/" (how the manifest model spells a bare host) are one URL
+        and manifest_url(str(integration.get("uri") or "")) == manifest_url(integration_uri(backend, proxy=proxy))
     )
 
 
@@ -256,7 +257,7 @@ def api_from_gateway(rest_api: dict[str, Any], resources: list[dict[str, Any]] |
                 proxy_uri = str(((proxy.get("resourceMethods") or {}).get(methods[0] if methods else "", {})
                                  .get("methodIntegration") or {}).get("uri") or "")
                 uri = proxy_uri.removesuffix("/{proxy}")
-            spec.update({"basePath": base_path, "backend": uri, "methods": methods})
+            spec.update({"basePath": base_path, "backend": manifest_url(uri), "methods": methods})
     return make_record("API", str(rest_api.get("name", "")), spec, id=rest_api.get("id"), owner=owner)
 
 
