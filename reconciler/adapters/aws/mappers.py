@@ -127,8 +127,7 @@ def method_matches(live: dict[str, Any], method: str, backend: str, *, proxy: bo
         bool(live.get("apiKeyRequired", False)) == api_key_required
         and integration.get("type") == "HTTP_PROXY"
         and integration.get("httpMethod", method) == method
-        # the same address: an empty path and "/" (how the manifest model spells a bare host) are one URL
-        and manifest_url(str(integration.get("uri") or "")) == manifest_url(integration_uri(backend, proxy=proxy))
+        and integration.get("uri") == integration_uri(backend, proxy=proxy)
     )
 
 
@@ -257,7 +256,7 @@ def api_from_gateway(rest_api: dict[str, Any], resources: list[dict[str, Any]] |
                 proxy_uri = str(((proxy.get("resourceMethods") or {}).get(methods[0] if methods else "", {})
                                  .get("methodIntegration") or {}).get("uri") or "")
                 uri = proxy_uri.removesuffix("/{proxy}")
-            spec.update({"basePath": base_path, "backend": manifest_url(uri), "methods": methods})
+            spec.update({"basePath": base_path, "backend": uri, "methods": methods})
     return make_record("API", str(rest_api.get("name", "")), spec, id=rest_api.get("id"), owner=owner)
 
 
@@ -439,6 +438,9 @@ def foreign_api_record(rest_api: dict[str, Any], resources: list[dict[str, Any]]
                                                     for i in range(len(path_parts(base_path)))}
     notes += [f"resource {r.get('path')} is not expressed (adoption keeps it)" for r in resources
               if str(r.get("path")) not in layout]
+    if manifest_url(uri) != uri:
+        notes.append(f"backend {uri!r} is written as {manifest_url(uri)!r} (the manifest's spelling of the same "
+                     "address): adoption sets the integration URI to it and deploys the stage once")
     spec = {"basePath": base_path, "backend": manifest_url(uri), "methods": methods,
             "description": rest_api.get("description") or None, "displayName": None, "openapiHash": None,
             IMPORT_NOTES: notes}
