@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import API_KEY
@@ -48,6 +49,9 @@ def consumer_spec(name: str, spec: Mapping[str, Any]) -> ImportedSpec:
     out: dict[str, Any] = {key: spec[key] for key in ("displayName", "email") if spec.get(key) is not None}
     out["credential"] = {"type": API_KEY, "secretRef": {"env": env_var_of(name)}}
     out["subscriptions"] = sorted(spec.get("subscriptions") or [])
+    if not out["subscriptions"]:  # a Consumer reaches a gateway only through the APIs it subscribes to
+        return ImportedSpec(None, ("subscribed to no API of this gateway: a Consumer is bound to gateways "
+                                   "only through its subscriptions",))
     return ImportedSpec(out)
 
 
@@ -61,3 +65,10 @@ def default_import_spec(kind: str, record: Mapping[str, Any]) -> ImportedSpec:
     if kind == "Consumer":
         return consumer_spec(str(record.get("name")), spec)
     return ImportedSpec(dict(spec))
+
+
+def manifest_url(url: str) -> str:
+    """A live URL as the manifest model spells it (pydantic's `AnyHttpUrl` writes an empty path as `/`):
+    the same address, so a hand-made object's backend and its import compare equal."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/")) if parts.scheme and parts.netloc and not parts.path else url

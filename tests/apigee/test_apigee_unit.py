@@ -124,7 +124,8 @@ async def test_fetch_apis_reads_the_deployed_revision_bundle() -> None:
         m.product_body("pets", "test", "platform")]}))
     records = {r["name"]: r for r in await adapter().fetch_apis()}
     assert bundle.called and records["pets"]["owner"] == "platform" and records["legacy"]["owner"] is None
-    assert records["pets"]["spec"]["backend"] == SPEC["backend"] and records["legacy"]["spec"] == {"product": "missing"}
+    assert records["pets"]["spec"]["backend"] == SPEC["backend"] and records["legacy"]["spec"] == {
+        "product": "missing", "importNotes": ["no single deployed revision whose bundle can be read"]}
     assert records["pets"]["spec"]["product"] == "present"
     # An apply cut after the deployment and before the product (or a product deleted by hand): drift.
     products.mock(return_value=httpx.Response(200, json={"apiProduct": []}))
@@ -357,6 +358,7 @@ async def test_deprovision_refuses_unowned_app() -> None:
 
 @respx.mock
 async def test_fetch_applications_without_developer_is_empty() -> None:
+    respx.get(f"{ORG}/developers").mock(return_value=httpx.Response(200, json={"developer": []}))
     respx.get(f"{ORG}/developers/platform@stoa-reconciler.invalid/apps").mock(
         return_value=httpx.Response(404, json={"error": {"code": 404}}))
     assert await adapter().fetch_applications() == []

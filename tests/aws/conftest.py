@@ -8,11 +8,13 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
+from reconciler.emulators.moto import install_tagging
 from tests.conftest import free_port
 
 
 def start_moto() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    install_tagging()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

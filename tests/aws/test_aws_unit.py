@@ -151,6 +151,8 @@ async def test_fetch_apis_follows_position_paging() -> None:
         200, json={"item": [{"id": "b", "name": "other", "tags": {}}]}))
     respx.get(f"{BASE}/restapis").mock(return_value=httpx.Response(
         200, json={"item": [{"id": "a", "name": "legacy", "tags": {}}], "position": "p2"}))
+    for api_id in ("a", "b"):  # unowned REST APIs are read whole too (adoption, import)
+        respx.get(f"{BASE}/restapis/{api_id}/resources").mock(return_value=httpx.Response(200, json={"item": []}))
     names = [r["name"] for r in await adapter().fetch_apis()]
     assert names == ["legacy", "other"]
 

@@ -14,11 +14,13 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from reconciler.adapters import importing
 from reconciler.adapters.apigee import mappers as m
-from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, bundle_owner, read_bundle
+from reconciler.adapters.apigee.bundle import build_bundle, bundle_hash, bundle_owner, read_bundle, read_foreign_bundle
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
@@ -82,7 +84,8 @@ class ApigeeAdapter(GatewayAdapter):
             return None
 
     async def _owned_bundles(self) -> list[tuple[str, dict[str, str], dict[str, Any] | None, bool]]:
-        """(proxy name, labels, deployed bundle spec or None, deployed?) for every proxy of the org."""
+        """(proxy name, labels, deployed bundle spec or None, deployed?) for every proxy of the org; the
+        bundle spec of a hand-made proxy is what `read_foreign_bundle` finds in it (`foreign` set)."""
         listing = await self.client.get_json(f"{self._o}/apis") or {}
         deployed = await self._deployed()
         out: list[tuple[str, dict[str, str], dict[str, Any] | None, bool]] = []
@@ -96,19 +99,37 @@ class ApigeeAdapter(GatewayAdapter):
                 continue
             revs = deployed.get(name) or []
             bundle_spec = None
-            if m.owner_of(labels) is not None and len(revs) == 1:
-                bundle_spec = await self._bundle_spec(name, revs[0])
+            if len(revs) == 1:
+                bundle_spec = await (self._bundle_spec(name, revs[0]) if m.owner_of(labels) is not None
+                                     else self._foreign_bundle(name, revs[0]))
             out.append((name, labels, bundle_spec, bool(revs)))
         return out
+
+    async def _foreign_bundle(self, name: str, revision: str) -> dict[str, Any] | None:
+        data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revision}",
+                                          params={"format": "bundle"})).content
+        try:
+            return {**read_foreign_bundle(data), "foreign": True}
+        except ValueError:
+            return None
 
     async def fetch_apis(self) -> list[dict[str, Any]]:
         """Our proxies, each with what makes it whole: the deployed bundle, and its API product
         (`spec.product`). An apply cut between the deployment and the product, or a product deleted by
-        hand, is drift the next apply heals, not an API in sync whose policies and consumers fail."""
-        products = {str(p.get("name")) for p in await self._products()
-                    if m.owner_of(m.attrs_dict(p.get("attributes"))) == self.owner}
+        hand, is drift the next apply heals, not an API in sync whose policies and consumers fail.
+        A hand-made proxy reads as its bundle declares it (owner None: adoption, import)."""
+        all_products = {str(p.get("name")): p for p in await self._products()}
+        products = {n for n, p in all_products.items() if m.owner_of(m.attrs_dict(p.get("attributes"))) == self.owner}
         records = []
         for name, labels, bundle_spec, deployed in await self._owned_bundles():
+            if m.owner_of(labels) is None:
+                foreign = bundle_spec if (bundle_spec or {}).get("foreign") else None
+                product = all_products.get(name)
+                if product is not None and m.owner_of(m.attrs_dict(product.get("attributes"))) is not None:
+                    product = None
+                records.append(m.foreign_api_record(name, foreign, product, self.env,
+                                                    verify_api_key=self.verify_api_key))
+                continue
             spec = None
             if bundle_spec is not None:
                 spec = {k: v for k, v in bundle_spec.items() if k != "cors"}
@@ -161,7 +182,7 @@ class ApigeeAdapter(GatewayAdapter):
         if proxy is not None and m.owner_of(proxy.get("labels")) == self.owner:
             _, cors = await self._live_cors(name, proxy)  # cors policies live in the bundle: keep them
         revision = await self._publish(name, spec, cors, proxy)
-        await self._ensure_product(name)
+        await self._ensure_product(name, adopt=bool(record.get("adopt")))
         return AdapterResult(True, resource_id=name, data={"id": name, "revision": revision})
 
     async def _publish(self, name: str, spec: dict[str, Any], cors: dict[str, dict[str, Any]],
@@ -198,10 +219,16 @@ class ApigeeAdapter(GatewayAdapter):
             if old != revision:
                 await self.client.request("DELETE", f"{path}/revisions/{old}/deployments")
 
-    async def _ensure_product(self, api: str) -> None:
+    async def _ensure_product(self, api: str, *, adopt: bool = False) -> None:
+        """The API's product: created, or (adopting) a hand-made one named after the API taken over with
+        its quota, display name and attributes kept."""
         live = await self.client.get_or_none(f"{self._o}/apiproducts/{api}")
         if live is None:
             await self.client.request("POST", f"{self._o}/apiproducts", json=m.product_body(api, self.env, self.owner))
+            return
+        if adopt and m.owner_of(m.attrs_dict(live.get("attributes"))) is None:
+            await self.client.request("PUT", f"{self._o}/apiproducts/{api}",
+                                      json=m.product_body(api, self.env, self.owner, live))
             return
         if m.owner_of(m.attrs_dict(live.get("attributes"))) != self.owner:
             raise ConflictError(f"API product {api!r} exists and is not owned by {self.owner!r}")
@@ -242,10 +269,19 @@ class ApigeeAdapter(GatewayAdapter):
             start = str(raw[-1].get("name"))
 
     async def fetch_policies(self) -> list[dict[str, Any]]:
-        records = [r for r in (m.policy_from_product(p) for p in await self._products()) if r is not None]
+        """Quotas of our API products and CORS policies of our bundles; a hand-made product's quota and a
+        hand-made bundle's CORS policies read as unowned Policies (named `<product>-quota`, `<api>-<policy>`)."""
+        records = []
+        for product in await self._products():
+            foreign = m.owner_of(m.attrs_dict(product.get("attributes"))) is None
+            record = m.policy_from_foreign_product(product, self.env) if foreign else m.policy_from_product(product)
+            if record is not None:
+                records.append(record)
         for name, labels, bundle_spec, _ in await self._owned_bundles():
+            foreign = bool((bundle_spec or {}).get("foreign"))
             for policy, config in sorted(((bundle_spec or {}).get("cors") or {}).items()):
-                records.append(m.cors_record(name, policy, config, m.owner_of(labels)))
+                records.append(m.cors_record(name, m.foreign_cors_name(name, policy) if foreign else policy,
+                                             config, m.owner_of(labels)))
         return records
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -318,16 +354,32 @@ class ApigeeAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ consumers (developer apps)
     async def fetch_applications(self) -> list[dict[str, Any]]:
-        developer = f"{self._o}/developers/{self.developer}"
-        body = await self.client.get_or_none(f"{developer}/apps", params={"expand": "true"})
-        if body is None:
+        """Every developer's apps: ours (our developer's, or adopted under their own developer, id
+        `<email>/<app>`) and hand-made ones, read as unowned consumers."""
+        developers = (await self.client.get_json(f"{self._o}/developers", params={"count": 1000}) or {}).get("developer")
+        apps: list[tuple[str, dict[str, Any]]] = []
+        for email in sorted({str(d.get("email")).lower() for d in developers or []} | {self.developer}):
+            body = await self.client.get_or_none(f"{self._o}/developers/{email}/apps", params={"expand": "true"})
+            apps += [(email, app) for app in (body or {}).get("app") or []]
+        if not apps:
             return []
-        product_api = {}
+        product_api, foreign_api = {}, {}
         for product in await self._products():
             attrs = m.attrs_dict(product.get("attributes"))
             if m.owner_of(attrs) == self.owner and attrs.get(m.API):
                 product_api[str(product["name"])] = attrs[m.API]
-        return [m.consumer_from_app(app, product_api) for app in body.get("app") or []]
+            elif m.owner_of(attrs) is None and m.product_fits(product, str(product.get("name")), self.env):
+                foreign_api[str(product["name"])] = str(product["name"])
+        records = []
+        for email, app in apps:
+            if m.owner_of(m.attrs_dict(app.get("attributes"))) is None:
+                records.append(m.foreign_consumer(app, email, {**foreign_api, **product_api}))
+                continue
+            record = m.consumer_from_app(app, product_api)
+            if email != self.developer:
+                record["id"] = m.app_id(email, str(app.get("name", "")))
+            records.append(record)
+        return records
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         key = str(api_key_of(app_spec) or "")
@@ -341,11 +393,13 @@ class ApigeeAdapter(GatewayAdapter):
 
     async def _provision(self, record: dict[str, Any], key: str) -> AdapterResult:
         name, spec = str(record["name"]), dict(record["spec"])
-        developer = f"{self._o}/developers/{self.developer}"
-        async with self._developer_lock:
-            if await self.client.get_or_none(developer) is None:
-                await self.client.request("POST", f"{self._o}/developers", ok=(409,),
-                                          json=m.developer_body(self.developer, self.owner))
+        email, _ = m.parse_app_id(str(record.get("id") or ""), self.developer)  # adopted apps stay with their developer
+        developer = f"{self._o}/developers/{email}"
+        if email == self.developer:
+            async with self._developer_lock:
+                if await self.client.get_or_none(developer) is None:
+                    await self.client.request("POST", f"{self._o}/developers", ok=(409,),
+                                              json=m.developer_body(self.developer, self.owner))
         app = await self.client.get_or_none(f"{developer}/apps/{name}")
         want_attrs = m.app_attributes(spec, self.owner)
         if app is None:
@@ -390,12 +444,17 @@ class ApigeeAdapter(GatewayAdapter):
             if product_name in wanted and status != "approved":
                 await self.client.request("POST", f"{keys}/{consumer_key}/apiproducts/{product_name}",
                                           params={"action": "approve"})
-            elif product_name not in wanted:
+            elif product_name not in wanted and await self._ours(product_name):  # a hand-made product's approval stays
                 await self.client.request("DELETE", f"{keys}/{consumer_key}/apiproducts/{product_name}", ok=(404,))
         return AdapterResult(True, resource_id=name, data={"id": name})
 
+    async def _ours(self, product: str) -> bool:
+        live = await self.client.get_or_none(f"{self._o}/apiproducts/{product}")
+        return live is not None and m.owner_of(m.attrs_dict(live.get("attributes"))) == self.owner
+
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
-        path = f"{self._o}/developers/{self.developer}/apps/{app_id}"
+        email, app_name = m.parse_app_id(app_id, self.developer)
+        path = f"{self._o}/developers/{email}/apps/{app_name}"
 
         async def delete(app: dict[str, Any]) -> None:
             await self.client.request("DELETE", path, ok=(404,))
@@ -413,6 +472,30 @@ class ApigeeAdapter(GatewayAdapter):
             return [f"Apigee: {config.get('requests')} requests/second is enforced as an API product quota of "
                     f"{quota['quota']} per minute (a burst within a minute is not cut; no SpikeArrest policy)"]
         return []
+
+    @staticmethod
+    def folded_fields(kind: str) -> Mapping[str, str]:
+        """tenant and version have no Apigee field: our bundles keep them in `stoa.properties`, which a
+        hand-made bundle lacks (adopting writes them there)."""
+        return {"tenant": "tenant", "version": "version"} if kind == "API" else {}
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        """A hand-made object's notes (what adoption would drop or change) go to the report; a hand-made
+        proxy gets the organization as tenant and a placeholder version, both said in the report."""
+        spec = dict(record.get("spec") or {})
+        notes = tuple(str(n) for n in spec.pop(m.IMPORT_NOTES, None) or ())
+        if kind == "API" and record.get("owner") is None:
+            tenant = m.import_tenant(self.org)
+            imported = importing.api_spec({**spec, "tenant": tenant, "version": m.IMPORT_VERSION})
+            if imported.spec is None:
+                return ImportedSpec(None, notes + imported.notes)
+            notes = (f"tenant: Apigee has none; written as the organization ({tenant!r})",
+                     f"version: Apigee has none; written as {m.IMPORT_VERSION!r}, set the real one", *notes)
+            return ImportedSpec(imported.spec, notes + imported.notes)
+        if kind == "Policy" and "type" not in spec:
+            return ImportedSpec(None, notes or ("no policy this gateway can express",))
+        imported = super().import_spec(kind, {**record, "spec": spec})
+        return ImportedSpec(imported.spec, notes + imported.notes, imported.openapi, imported.extra)
 
     @staticmethod
     def desired_view(kind: str, spec: dict[str, Any]) -> dict[str, Any]:

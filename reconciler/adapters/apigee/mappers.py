@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 from reconciler.adapters import ownership as own
+from reconciler.adapters.importing import manifest_url
 from reconciler.adapters.ownership import MANAGED_BY as MANAGED_BY
 from reconciler.adapters.ownership import MANAGED_VALUE as MANAGED_VALUE
 from reconciler.model.records import api_key_credential, make_record, secret_fingerprint
@@ -91,12 +92,17 @@ def quota_for(requests: int, period: str) -> dict[str, str]:
     return {"quota": str(requests), "quotaInterval": "1", "quotaTimeUnit": period}
 
 
+KEPT_PRODUCT_FIELDS = ("description", "apiResources", "scopes", "operationGroup")
+"""Fields of a product we never write but keep when we replace it (PUT replaces the whole product)."""
+
+
 def product_body(api: str, environment: str, owner: str, live: dict[str, Any] | None = None,
                  policy: tuple[str, dict[str, Any]] | None = None, keep_policy: bool = True) -> dict[str, Any]:
     """The full API product for an API (PUT replaces everything, so it is rebuilt from `live`)."""
     attrs = {**attrs_dict((live or {}).get("attributes")), **ownership(owner), API: api}
-    body: dict[str, Any] = {"name": api, "displayName": (live or {}).get("displayName") or api,
-                            "approvalType": "auto", "proxies": [api], "environments": [environment]}
+    body: dict[str, Any] = {k: (live or {})[k] for k in KEPT_PRODUCT_FIELDS if (live or {}).get(k)}
+    body.update({"name": api, "displayName": (live or {}).get("displayName") or api,
+                 "approvalType": "auto", "proxies": [api], "environments": [environment]})
     quota = {k: (live or {})[k] for k in ("quota", "quotaInterval", "quotaTimeUnit") if (live or {}).get(k)}
     if policy is not None:
         name, config = policy
@@ -188,3 +194,120 @@ def cors_record(api: str, policy: str, config: dict[str, Any], owner: str | None
     """A cors Policy read from the CORS policy of an API's deployed bundle (owned with the proxy)."""
     spec = {"api": api, "type": "cors", "config": config}
     return make_record("Policy", policy, spec, id=cors_id(api, policy), owner=owner)
+
+
+# ---------------------------------------------------------------------------------------------- hand-made objects
+IMPORT_NOTES = "importNotes"
+"""Spec key of an unowned record: what the object holds that the manifest model cannot express (the
+import report lists it; the diff never sees it, as no desired spec declares it)."""
+_UNITS = {"minute", "hour", "day"}
+
+
+IMPORT_VERSION = "0.0.0"
+
+
+def import_tenant(organization: str) -> str:
+    """The tenant an imported proxy is given: its organization, in manifest name spelling."""
+    return re.sub(r"[^a-z0-9]+", "-", organization.lower()).strip("-")[:63].rstrip("-") or "default"
+
+
+def product_fits(product: dict[str, Any], api: str, environment: str) -> bool:
+    """A product laid out as ours would be for `api`: named after it, bundling only its proxy in our environment."""
+    return (str(product.get("name")) == api and list(product.get("proxies") or []) == [api]
+            and list(product.get("environments") or []) == [environment])
+
+
+def foreign_api_record(name: str, bundle: dict[str, Any] | None, product: dict[str, Any] | None,
+                       environment: str, *, verify_api_key: bool) -> dict[str, Any]:
+    """An unowned proxy as the manifest would declare it: the deployed hand-made bundle's fields (no tenant
+    or version: Apigee has no place for them), and what adoption would change or drop, as notes."""
+    if bundle is None:
+        return make_record("API", name, {"product": "missing",
+                                         IMPORT_NOTES: ["no single deployed revision whose bundle can be read"]},
+                           id=name, owner=None)
+    notes = list(bundle["unexpressed"])
+    if verify_api_key and not bundle["verifiesApiKey"]:
+        notes.append("the proxy verifies no API key; the generated bundle will (options.verifyApiKey)")
+    present = product is not None and product_fits(product, name, environment)
+    if product is not None and present:
+        if product.get("approvalType", "auto") != "auto":
+            notes.append(f"API product {name!r} approval {product.get('approvalType')!r} becomes 'auto' on adoption")
+        notes += [f"API product {name!r} {key} are not expressed; adoption keeps them"
+                  for key in ("apiResources", "scopes", "operationGroup") if product.get(key)]
+    spec = {k: bundle[k] for k in ("displayName", "description", "basePath", "methods")}
+    spec["backend"] = manifest_url(str(bundle["backend"]))
+    spec.update({"openapiHash": None, "product": PRODUCT_PRESENT if present else "missing", IMPORT_NOTES: notes})
+    return make_record("API", name, spec, id=name, owner=None)
+
+
+def quota_policy_name(product: str) -> str:
+    return f"{product.lower()}-quota"
+
+
+def policy_from_foreign_product(product: dict[str, Any], environment: str) -> dict[str, Any] | None:
+    """The rate_limit Policy an unowned API product's quota is, or None when it holds no quota; a quota the
+    manifest cannot express (several proxies, an interval, a month) comes with the reason as its only note."""
+    if not product.get("quota"):
+        return None
+    name = str(product.get("name"))
+    proxies = [str(p) for p in product.get("proxies") or []]
+    quota, interval, unit = str(product.get("quota")), str(product.get("quotaInterval") or "1"), product.get("quotaTimeUnit")
+    why = None
+    if len(proxies) != 1 or not product_fits(product, proxies[0], environment):
+        why = (f"API product {name!r} (proxies {', '.join(proxies) or 'none'}, environments "
+               f"{', '.join(product.get('environments') or []) or 'none'}) holds a quota of {quota} per {interval} "
+               f"{unit}; only a product named after its one proxy, in this environment, is a Policy")
+    elif interval != "1" or unit not in _UNITS or not quota.isdigit() or int(quota) <= 0:
+        why = f"API product {name!r} quota {quota} per {interval} {unit}: a rate_limit is N per 1 minute|hour|day"
+    record_id = f"{name}:{quota_policy_name(name)}"
+    if why is not None:
+        return make_record("Policy", quota_policy_name(name), {IMPORT_NOTES: [why]}, id=record_id, owner=None)
+    spec = {"api": proxies[0], "type": "rate_limit", "config": {"requests": int(quota), "period": str(unit)}}
+    return make_record("Policy", quota_policy_name(name), spec, id=record_id, owner=None)
+
+
+def foreign_consumer(app: dict[str, Any], developer: str, product_api: dict[str, str]) -> dict[str, Any]:
+    """An unowned developer app as a consumer: its developer's email, Apigee's DisplayName, its one key's
+    fingerprint, the APIs whose products (laid out as ours) its key is approved for; the rest as notes."""
+    attrs = attrs_dict(app.get("attributes"))
+    creds = list(app.get("credentials") or [])
+    notes = []
+    if len(creds) != 1:
+        notes.append(f"the app holds {len(creds)} keys; a consumer holds one (adoption keeps the one its "
+                     "secretRef gives and deletes the others)")
+    fingerprint = secret_fingerprint(str(creds[0].get("consumerKey", ""))) if len(creds) == 1 else f"sha256:{len(creds)}-keys"
+    subs, others = set(), set()
+    for cred in creds:
+        for entry in cred.get("apiProducts") or []:
+            product = str(entry.get("apiproduct"))
+            if entry.get("status", "approved") != "approved":
+                notes.append(f"key approval for API product {product!r} is {entry.get('status')!r}: not expressed")
+            elif product in product_api:
+                subs.add(product_api[product])
+            else:
+                others.add(product)
+    notes += [f"key approved for API product {p!r}, which is no API's product: not expressed (adoption keeps it)"
+              for p in sorted(others)]
+    extra = sorted(k for k in attrs if k != DISPLAY)
+    if extra:
+        notes.append(f"app attributes {', '.join(extra)}: not expressed (adoption replaces the app's attributes)")
+    spec: dict[str, Any] = {"subscriptions": sorted(subs), "displayName": attrs.get(DISPLAY) or None,
+                            "email": developer or None, "credential": api_key_credential(fingerprint),
+                            IMPORT_NOTES: notes}
+    return make_record("Consumer", str(app.get("name", "")), spec, id=app_id(developer, str(app.get("name", ""))),
+                       owner=None)
+
+
+def foreign_cors_name(api: str, policy: str) -> str:
+    """The Policy name of a hand-made bundle's CORS policy: `<api>-<policy>` in manifest spelling."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{api}-{policy}".lower()).strip("-")[:63].rstrip("-")
+
+
+def app_id(developer: str, app: str) -> str:
+    """A consumer's id: `<developer email>/<app>` (apps are named per developer)."""
+    return f"{developer}/{app}"
+
+
+def parse_app_id(value: str, default_developer: str) -> tuple[str, str]:
+    developer, _, app = value.rpartition("/")
+    return (developer or default_developer), app

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 
+from reconciler.adapters import importing
 from reconciler.adapters.aws import mappers as m
 from reconciler.adapters.aws.quotas import QuotaTransport
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
@@ -30,8 +31,12 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp, RetryPolicy
 from reconciler.model.changes import Change, ItemResult, Op
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
+from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
+
+IMPORT_TENANT = "default"
+IMPORT_VERSION = "0.0.0"
 
 #: (endpoint, rest api id) -> monotonic time of the last CreateDeployment sent by this process.
 _LAST_DEPLOY: dict[tuple[str, str], float] = {}
@@ -111,8 +116,12 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             seen.add(position)
             query["position"] = position
 
-    def _arn(self, api_id: str) -> str:
-        return f"arn:aws:apigateway:{self.region}::/restapis/{api_id}"
+    def _arn(self, api_id: str, collection: str = "restapis") -> str:
+        return f"arn:aws:apigateway:{self.region}::/{collection}/{api_id}"
+
+    async def _tag(self, collection: str, resource_id: str, tags: dict[str, str]) -> None:
+        """TagResource (adds or replaces these keys; the resource's other tags stay)."""
+        await self.client.request("PUT", f"/tags/{quote(self._arn(resource_id, collection), safe='')}", json={"tags": tags})
 
     async def _plans(self) -> list[dict[str, Any]]:
         return await self._items("/usageplans")
@@ -146,12 +155,14 @@ class AwsApiGatewayAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ APIs
     async def fetch_apis(self) -> list[dict[str, Any]]:
+        """Our REST APIs; a hand-made one reads as its resources declare it (owner None: adoption, import)."""
         records = []
         for rest_api in await self._items("/restapis"):
-            resources = None
-            if m.owner_of(rest_api.get("tags")) is not None:
-                resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
-            records.append(m.api_from_gateway(rest_api, resources))
+            resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
+            if m.owner_of(rest_api.get("tags")) is None:
+                records.append(m.foreign_api_record(rest_api, resources, api_key_required=self.api_key_required))
+            else:
+                records.append(m.api_from_gateway(rest_api, resources))
         return records
 
     async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
@@ -187,8 +198,13 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             self._dirty.add(api_id)
             # deploys now, unless a cors change of this API follows in this apply (it deploys once, last)
             await self._deploy_owed(name, api_id, count=False)
-        if await self._api_plan(name) is None:
-            await self.client.request("POST", "/usageplans", json=m.usage_plan_payload(name, api_id, self.stage, self.owner))
+        plans = await self._plans()
+        if await self._api_plan(name, plans) is None:
+            adoptable = next((p for p in plans if m.adoptable_plan_api(p, {api_id: name}, self.stage) == name), None)
+            if record.get("adopt") and adoptable is not None:  # the hand-made plan of this API becomes ours
+                await self._tag("usageplans", str(adoptable["id"]), {**m.ownership_tags(self.owner), m.TAG_API: name})
+            else:
+                await self.client.request("POST", "/usageplans", json=m.usage_plan_payload(name, api_id, self.stage, self.owner))
         return AdapterResult(True, resource_id=api_id, data={"id": api_id, "deployed": changed or stage is None})
 
     async def _update_api_metadata(self, live: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -200,7 +216,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         want_tags, have_tags = m.api_tags(spec, self.owner), dict(live.get("tags") or {})
         stale = [k for k in (m.TAG_DISPLAY, m.TAG_OPENAPI) if k in have_tags and k not in want_tags]
         if any(have_tags.get(k) != v for k, v in want_tags.items()):
-            # TagResource on a REST API ARN (AWS supports it; moto only on stage ARNs).
+            # TagResource on a REST API ARN (AWS supports it; moto through `emulators.moto.install_tagging`).
             await self.client.request("PUT", f"/tags/{quote(self._arn(api_id), safe='')}", json={"tags": want_tags})
         if stale:
             await self.client.request("DELETE", f"/tags/{quote(self._arn(api_id), safe='')}",
@@ -256,7 +272,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         live: dict[str, Any] = dict(resource.get("resourceMethods") or {})
         prefix = f"/restapis/{api_id}/resources/{resource['id']}/methods"
         changed = False
-        for verb in sorted(v for v in set(live) - set(methods) if not m.is_cors_method(v, live[v])):
+        for verb in sorted(v for v in set(live) - set(methods) if not m.is_preflight(v, live[v])):
             await self.client.request("DELETE", f"{prefix}/{verb}")
             changed = True
         for verb in methods:
@@ -295,19 +311,29 @@ class AwsApiGatewayAdapter(GatewayAdapter):
 
     # ------------------------------------------------------------------ policies
     async def fetch_policies(self) -> list[dict[str, Any]]:
+        """Our cors preflights and usage plan limits; a hand-made API's console preflight and a hand-made
+        plan's throttle/quota read as unowned Policies (`<api>-cors`, the plan's name)."""
         records = []
+        names: dict[str, str] = {}
         for rest_api in await self._items("/restapis"):
             owner = m.owner_of(rest_api.get("tags"))
+            names[str(rest_api["id"])] = str(rest_api.get("name"))
+            resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
             if owner is not None:
-                resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
                 record = m.cors_from_resources(str(rest_api.get("name")), str(rest_api["id"]), resources, owner)
-                if record is not None:
-                    records.append(record)
+            else:
+                record = m.foreign_cors_record(str(rest_api.get("name")), str(rest_api["id"]), resources)
+            if record is not None:
+                records.append(record)
         for plan in await self._plans():
             record = m.policy_from_plan(plan)
             if record is not None:
                 record["id"] = f"{plan['id']}:{record['name']}"
                 records.append(record)
+            elif m.owner_of(plan.get("tags")) is None and m.parse_marker(plan.get("description")) is None:
+                foreign = m.policy_from_foreign_plan(plan, m.adoptable_plan_api(plan, names, self.stage))
+                if foreign is not None:
+                    records.append(foreign)
         return records
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -439,9 +465,34 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
+        """Our API keys; a hand-made key reads with the fingerprint of its value (read with includeValue,
+        never kept) and the APIs of the plans adoption would take over."""
         keys = await self._items("/apikeys")
-        links = await self._key_plans(await self._plans())
-        return [m.consumer_from_key(k, [api for _, api in links.get(str(k.get("id")), [])]) for k in keys]
+        plans = await self._plans()
+        links = await self._key_plans(plans)
+        foreign = [k for k in keys if m.owner_of(k.get("tags")) is None]
+        in_plans: dict[str, list[tuple[str, str | None]]] = {}
+        if foreign:
+            names = {str(a["id"]): str(a.get("name")) for a in await self._items("/restapis")}
+            for plan in plans:
+                if m.owner_of(plan.get("tags")) is None:
+                    api = m.adoptable_plan_api(plan, names, self.stage)
+                    for key in await self._items(f"/usageplans/{plan['id']}/keys"):
+                        in_plans.setdefault(str(key["id"]), []).append((str(plan.get("name")), api))
+        records = []
+        for key in keys:
+            key_id = str(key.get("id"))
+            ours = [api for _, api in links.get(key_id, [])]
+            if m.owner_of(key.get("tags")) is not None:
+                records.append(m.consumer_from_key(key, ours))
+                continue
+            full = await self.client.get_json(f"/apikeys/{key_id}", params={"includeValue": "true"}) or {}
+            value = full.get("value")
+            fingerprint = secret_fingerprint(str(value)) if value else "sha256:unreadable"
+            joined = in_plans.get(key_id, [])
+            records.append(m.foreign_consumer(key, fingerprint, ours + [api for _, api in joined if api],
+                                              sorted(plan for plan, api in joined if not api)))
+        return records
 
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         return await self.guard(f"provision_application {app_spec.get('name')}", lambda: self._provision(app_spec))
@@ -458,6 +509,13 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         if live is not None and m.owner_of(live.get("tags")) != self.owner and not record.get("adopt"):
             raise ConflictError(f"API key {name!r} exists and is not owned by {self.owner!r}")
         plans = await self._plans()
+        if live is not None and record.get("adopt") and m.owner_of(live.get("tags")) is None:
+            # a hand-made key holding the declared value is taken over in place: its id and plans stay
+            full = await self.client.get_json(f"/apikeys/{live['id']}", params={"includeValue": "true"}) or {}
+            if full.get("value") and secret_fingerprint(str(full["value"])) == fingerprint:
+                want = m.api_key_payload(name, spec, "", str(fingerprint), self.owner)["tags"]
+                await self._tag("apikeys", str(live["id"]), want)
+                live = {**live, "tags": {**(live.get("tags") or {}), **want}}
         if live is not None:
             tags = live.get("tags") or {}
             if (tags.get(m.TAG_FINGERPRINT) != fingerprint or (tags.get(m.TAG_EMAIL) or None) != (spec.get("email") or None)
@@ -507,6 +565,29 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         if kind == "API":
             return m.desired_api_view(spec)
         return spec
+
+    @staticmethod
+    def folded_fields(kind: str) -> Mapping[str, str]:
+        """tenant, version and the OpenAPI hash have no REST API field: our APIs keep them in tags, which a
+        hand-made REST API lacks (adopting writes them)."""
+        return {"tenant": "tenant", "version": "version", "openapiHash": "openapiHash"} if kind == "API" else {}
+
+    def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
+        """A hand-made object's notes go to the report; a hand-made REST API gets a placeholder tenant and
+        version, both said in the report (AWS holds neither)."""
+        spec = dict(record.get("spec") or {})
+        notes = tuple(str(n) for n in spec.pop(m.IMPORT_NOTES, None) or ())
+        if kind == "API" and record.get("owner") is None:
+            imported = importing.api_spec({**spec, "tenant": IMPORT_TENANT, "version": IMPORT_VERSION})
+            if imported.spec is None:
+                return ImportedSpec(None, notes + imported.notes)
+            notes = (f"tenant: AWS has none; written as {IMPORT_TENANT!r}, set the real one",
+                     f"version: AWS has none; written as {IMPORT_VERSION!r}, set the real one", *notes)
+            return ImportedSpec(imported.spec, notes + imported.notes)
+        if kind == "Policy" and "type" not in spec:
+            return ImportedSpec(None, notes or ("no policy this gateway can express",))
+        imported = super().import_spec(kind, {**record, "spec": spec})
+        return ImportedSpec(imported.spec, notes + imported.notes, imported.openapi, imported.extra)
 
 
 __all__ = ["AwsApiGatewayAdapter", "GatewayError"]

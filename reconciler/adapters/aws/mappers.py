@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 from reconciler.adapters import ownership as own
+from reconciler.adapters.importing import manifest_url
 from reconciler.adapters.ownership import MANAGED_BY as MANAGED_BY
 from reconciler.adapters.ownership import MANAGED_VALUE as MANAGED_VALUE
 from reconciler.model.records import api_key_credential, make_record
@@ -248,7 +249,7 @@ def api_from_gateway(rest_api: dict[str, Any], resources: list[dict[str, Any]] |
         base, proxy = find_layout(resources)
         if base is not None and proxy is not None:
             base_path = str(base.get("path") or "/")
-            methods = sorted(m for m, v in (proxy.get("resourceMethods") or {}).items() if not is_cors_method(m, v))
+            methods = sorted(m for m, v in (proxy.get("resourceMethods") or {}).items() if not is_preflight(m, v))
             uri = str(((base.get("resourceMethods") or {}).get(methods[0] if methods else "", {})
                        .get("methodIntegration") or {}).get("uri") or "")
             if not uri:
@@ -378,3 +379,155 @@ def desired_api_view(spec: dict[str, Any]) -> dict[str, Any]:
     if "methods" in view:
         view["methods"] = sorted(str(m).upper() for m in view["methods"] or [])
     return view
+
+
+# ---------------------------------------------------------------------------------------------- hand-made objects
+IMPORT_NOTES = "importNotes"
+"""Spec key of an unowned record: what the object holds that the manifest model cannot express (the
+import report lists it; no desired spec declares it, so the diff never sees it)."""
+ALL_VERBS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+
+
+def is_preflight(verb: str, method: dict[str, Any]) -> bool:
+    """An OPTIONS method answered by a MOCK integration: a CORS preflight (ours or the console's "Enable CORS")."""
+    return verb == "OPTIONS" and str((method.get("methodIntegration") or {}).get("type")) == "MOCK"
+
+
+def manifest_name(value: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:63].rstrip("-")
+
+
+def foreign_api_record(rest_api: dict[str, Any], resources: list[dict[str, Any]], *,
+                       api_key_required: bool) -> dict[str, Any]:
+    """An unowned REST API as the manifest would declare it: the `<basePath>` + `<basePath>/{proxy+}`
+    layout's path, backend and verbs and its description (no tenant, version or OpenAPI hash: AWS has no
+    place for them); what adoption would change, or what the model cannot hold, as notes."""
+    name, api_id = str(rest_api.get("name", "")), rest_api.get("id")
+    base, proxy = find_layout(resources)
+    if base is None or proxy is None:
+        why = "no `<basePath>/{proxy+}` resource: the manifest model describes one base path proxied to one backend"
+        return make_record("API", name, {IMPORT_NOTES: [why]}, id=api_id, owner=None)
+    notes: list[str] = []
+    verbs = {res_id: {v: m for v, m in (res.get("resourceMethods") or {}).items() if not is_preflight(v, m)}
+             for res_id, res in (("base", base), ("proxy", proxy))}
+    if set(verbs["base"]) != set(verbs["proxy"]):
+        notes.append(f"{base.get('path')} and its {{proxy+}} accept different verbs: the {{proxy+}} ones are written")
+    methods = sorted(verbs["proxy"])
+    if "ANY" in methods:
+        notes.append("ANY method: written as all seven methods (adoption puts one method per verb)")
+        methods = sorted(set(ALL_VERBS) | (set(methods) - {"ANY"}))
+    uri = ""
+    for where, table in verbs.items():
+        for verb, method in sorted(table.items()):
+            integration = method.get("methodIntegration") or {}
+            if integration.get("type") != "HTTP_PROXY":
+                notes.append(f"{where} {verb}: {integration.get('type')} integration has no manifest form "
+                             "(adoption makes it HTTP_PROXY to the backend)")
+            elif where == "base" and not uri:
+                uri = str(integration.get("uri") or "")
+            if bool(method.get("apiKeyRequired", False)) != api_key_required:
+                notes.append(f"{where} {verb}: apiKeyRequired becomes {str(api_key_required).lower()} on adoption "
+                             "(options.apiKeyRequired)")
+            if str(method.get("authorizationType") or "NONE") != "NONE":
+                notes.append(f"{where} {verb}: authorization {method.get('authorizationType')} is not expressed")
+    if not uri:
+        first: dict[str, Any] = next(iter(sorted(verbs["proxy"].items())), ("", {}))[1]
+        uri = str((first.get("methodIntegration") or {}).get("uri") or "").removesuffix("/{proxy}")
+    base_path = str(base.get("path") or "/")
+    layout = {base_path, str(proxy.get("path"))} | {join_path(path_parts(base_path)[:i])
+                                                    for i in range(len(path_parts(base_path)))}
+    notes += [f"resource {r.get('path')} is not expressed (adoption keeps it)" for r in resources
+              if str(r.get("path")) not in layout]
+    if manifest_url(uri) != uri:
+        notes.append(f"backend {uri!r} is written as {manifest_url(uri)!r} (the manifest's spelling of the same "
+                     "address): adoption sets the integration URI to it and deploys the stage once")
+    spec = {"basePath": base_path, "backend": manifest_url(uri), "methods": methods,
+            "description": rest_api.get("description") or None, "displayName": None, "openapiHash": None,
+            IMPORT_NOTES: notes}
+    return make_record("API", name, spec, id=api_id, owner=None)
+
+
+def foreign_cors_record(api_name: str, api_id: str, resources: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The console's "Enable CORS" preflight (OPTIONS, MOCK, static Access-Control-* headers) of an unowned
+    REST API's base resource, as a cors Policy `<api>-cors`; None when there is none."""
+    base, _ = find_layout(resources)
+    method = ((base or {}).get("resourceMethods") or {}).get("OPTIONS")
+    if method is None or not is_preflight("OPTIONS", method) or parse_cors_marker(method.get("operationName")):
+        return None
+    response = ((method.get("methodIntegration") or {}).get("integrationResponses") or {}).get("200") or {}
+    params = {k[len(_HEADER):]: str(v).strip("'") for k, v in (response.get("responseParameters") or {}).items()
+              if k.startswith(_HEADER)}
+
+    def split(header: str) -> list[str]:
+        return sorted({v.strip() for v in params.get(header, "").split(",") if v.strip()})
+    name = manifest_name(f"{api_name}-cors")
+    record_id = f"cors:{api_id}:{name}"
+    if not params.get("Access-Control-Allow-Origin"):
+        return make_record("Policy", name, {IMPORT_NOTES: ["OPTIONS preflight without Access-Control-Allow-Origin: "
+                                                           "not a CORS policy the manifest can express"]},
+                           id=record_id, owner=None)
+    max_age = params.get("Access-Control-Max-Age", "")
+    config = {"origins": split("Access-Control-Allow-Origin"),
+              "methods": [m for m in split("Access-Control-Allow-Methods") if m != "OPTIONS"],
+              "headers": split("Access-Control-Allow-Headers"), "exposeHeaders": split("Access-Control-Expose-Headers"),
+              "credentials": params.get("Access-Control-Allow-Credentials") == "true",
+              "maxAge": int(max_age) if max_age.isdigit() else 3600}
+    notes = ["the preflight's static Access-Control-Allow-Origin becomes a template echoing an allowed Origin"]
+    if not max_age.isdigit():
+        notes.append("no Access-Control-Max-Age: written as 3600 (adoption sends it)")
+    if "OPTIONS" in params.get("Access-Control-Allow-Methods", ""):
+        notes.append("OPTIONS in Access-Control-Allow-Methods is implied (not written)")
+    return make_record("Policy", name, {"api": api_name, "type": "cors", "config": config, IMPORT_NOTES: notes},
+                       id=record_id, owner=None)
+
+
+def adoptable_plan_api(plan: dict[str, Any], api_names: dict[str, str], stage: str) -> str | None:
+    """The API an unowned usage plan serves when it is laid out as ours would be: bound to that one API's stage."""
+    stages = list(plan.get("apiStages") or [])
+    if owner_of(plan.get("tags")) is not None or len(stages) != 1 or stages[0].get("stage") != stage:
+        return None
+    return api_names.get(str(stages[0].get("apiId")))
+
+
+def policy_from_foreign_plan(plan: dict[str, Any], api: str | None) -> dict[str, Any] | None:
+    """The rate_limit Policy an unowned usage plan's throttle (and quota) is, named after the plan; None when
+    it limits nothing. Numbers that no `requests/period` maps to exactly come with the reason as the only note."""
+    throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
+    if not throttle and not quota:
+        return None
+    name = manifest_name(str(plan.get("name") or plan.get("id")))
+    live = {"rateLimit": _num(throttle.get("rateLimit")), "burstLimit": _num(throttle.get("burstLimit"))}
+    limits = (f"throttle {live['rateLimit']}/s burst {live['burstLimit']}"
+              + (f", quota {quota.get('limit')} per {quota.get('period')}" if quota else ""))
+    if api is None:
+        why = (f"usage plan {plan.get('name')!r} ({limits}) serves {len(plan.get('apiStages') or [])} API stage(s); "
+               "only a plan bound to one API's stage is a Policy")
+        return make_record("Policy", name, {IMPORT_NOTES: [why]}, id=plan.get("id"), owner=None)
+    found = None
+    burst = live["burstLimit"]
+    for period in ("second", "minute", "hour", "day"):  # the mapping that gives these numbers back exactly
+        requests = int(_num(quota.get("limit")) or 0) if period == "day" else int(burst or 0)
+        quota_ok = (not quota) if period != "day" else (
+            quota.get("period") == "DAY" and int(_num(quota.get("offset")) or 0) == 0)
+        if requests > 0 and quota_ok and {k: float(v) for k, v in throttle_for(requests, period).items()} == live:
+            found = (requests, period)
+            break
+    if found is None:
+        why = f"usage plan {plan.get('name')!r} ({limits}): no requests/period maps to these numbers exactly"
+        return make_record("Policy", name, {IMPORT_NOTES: [why]}, id=plan.get("id"), owner=None)
+    spec = {"api": api, "type": "rate_limit", "config": {"requests": found[0], "period": found[1]}, IMPORT_NOTES: []}
+    return make_record("Policy", name, spec, id=f"{plan.get('id')}:{name}", owner=None)
+
+
+def foreign_consumer(key: dict[str, Any], fingerprint: str, subscriptions: list[str], others: list[str]) -> dict[str, Any]:
+    """An unowned API key as a consumer: its description as display name, the fingerprint of its value, the
+    APIs of the adoptable plans it is in; other plans and a disabled key as notes."""
+    notes = [f"in usage plan {p!r}, which is no API's plan: not expressed (adoption keeps it)" for p in others]
+    if not key.get("enabled", True):
+        notes.append("the key is disabled; adoption does not enable it, a create would")
+    foreign_tags = sorted(k for k in (key.get("tags") or {}))
+    if foreign_tags:
+        notes.append(f"tags {', '.join(foreign_tags)}: not expressed (adoption keeps them)")
+    spec: dict[str, Any] = {"subscriptions": sorted(subscriptions), "displayName": key.get("description") or None,
+                            "email": None, "credential": api_key_credential(fingerprint), IMPORT_NOTES: notes}
+    return make_record("Consumer", str(key.get("name", "")), spec, id=key.get("id"), owner=None)
