@@ -6,6 +6,8 @@
     POST /webhook   GitHub / GitLab push: HMAC or token checked in constant time, then a fetch is queued
     GET  /status    bearer token: last plan per gateway
     POST /sync      bearer token: force a fetch and a reconcile (`?wait=true` returns the results)
+    POST /suspend   bearer token: pause applies, daemon-wide or `?gateway=NAME` (drift is still detected)
+    POST /resume    bearer token: lift the pause (all, or `?gateway=NAME`) and reconcile
 
 Without `RECONCILER_WEBHOOK_SECRET` the webhook answers 404, without `RECONCILER_API_TOKEN`
 /status and /sync answer 404: a feature that is not configured is not exposed.
@@ -41,6 +43,10 @@ class DaemonControl(Protocol):
     def trigger_fetch(self, reason: Trigger) -> Any: ...
 
     async def sync(self, *, wait: bool, timeout: float = 120.0) -> dict[str, Any]: ...
+
+    def suspend(self, gateway: str | None) -> dict[str, Any]: ...
+
+    def resume(self, gateway: str | None) -> dict[str, Any]: ...
 
 log = logging.getLogger("reconciler.daemon.http")
 
@@ -117,6 +123,19 @@ def build_app(daemon: DaemonControl) -> Starlette:
             and not result.get("invalid")
         return JSONResponse(result, status_code=202 if not wait else (200 if ok else 409))
 
+    def pause_endpoint(action: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            denied = guarded(request)
+            if denied is not None:
+                return denied
+            gateway = request.query_params.get("gateway") or None
+            try:
+                body = daemon.suspend(gateway) if action == "suspend" else daemon.resume(gateway)
+            except LookupError as exc:
+                return JSONResponse({"error": str(exc).strip("'\"")}, status_code=404)
+            return JSONResponse(body)
+        return endpoint
+
     return Starlette(routes=[
         Route("/health", health, methods=["GET"]),
         Route("/livez", livez, methods=["GET"]),
@@ -124,4 +143,6 @@ def build_app(daemon: DaemonControl) -> Starlette:
         Route("/webhook", webhook, methods=["POST"]),
         Route("/status", status, methods=["GET"]),
         Route("/sync", sync, methods=["POST"]),
+        Route("/suspend", pause_endpoint("suspend"), methods=["POST"]),
+        Route("/resume", pause_endpoint("resume"), methods=["POST"]),
     ])

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from reconciler.coordination.rendezvous import ordinal
+from reconciler.daemon.windows import SyncWindow
 
 ENV_PREFIX = "RECONCILER_"
 
@@ -77,6 +78,25 @@ class DaemonSettings(BaseModel):
     member_ttl: int = Field(default=5, ge=1, le=300)
     lock_timeout: float = Field(default=30.0, ge=0)
     shards: int = Field(default=0, ge=0)
+    # notifications, pause and sync windows (see notify.py, pause.py, windows.py)
+    notify_webhook_url: SecretStr | None = None
+    notify_slack_url: SecretStr | None = None
+    notify_events: tuple[str, ...] = ("drift_found", "drift_healed", "apply_failed", "invalid_commit")
+    notify_retries: int = Field(default=5, ge=0, le=20)
+    notify_backoff: float = Field(default=1.0, gt=0)
+    notify_timeout: float = Field(default=10.0, gt=0)
+    sync_windows: tuple[SyncWindow, ...] = ()
+
+    @model_validator(mode="after")
+    def _notify(self) -> DaemonSettings:
+        known = {"drift_found", "drift_healed", "apply_failed", "invalid_commit", "sync_succeeded"}
+        unknown = sorted(set(self.notify_events) - known)
+        if unknown:
+            raise ValueError(f"notify_events: unknown event(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name, url in (("notify_webhook_url", self.notify_webhook_url), ("notify_slack_url", self.notify_slack_url)):
+            if url is not None and not url.get_secret_value().startswith(("http://", "https://")):
+                raise ValueError(f"{name} ({ENV_PREFIX}{name.upper()}) must be an http(s):// URL")
+        return self
 
     @model_validator(mode="after")
     def _one_coordination(self) -> DaemonSettings:
@@ -166,6 +186,18 @@ FIELDS: tuple[Field_, ...] = (
     Field_("lock_timeout", "float", "30", "Seconds an apply waits for a gateway's write lock (etcd only)."),
     Field_("shards", "int", "0", "Static sharding without etcd: total shards of a StatefulSet; the shard is the "
            "pod ordinal of `MEMBER_ID` (0: off)."),
+    Field_("notify_webhook_url", "secret", "", "Receiver of JSON notifications (drift found/healed, apply failed, "
+           "invalid commit); a credential: env or `…_FILE` only, never logged.", secret=True),
+    Field_("notify_slack_url", "secret", "", "Slack incoming-webhook URL for the same notifications (or `…_FILE`).",
+           secret=True),
+    Field_("notify_events", "list", "drift_found,drift_healed,apply_failed,invalid_commit",
+           "Events that notify; `sync_succeeded` (an apply that changed something) is opt-in."),
+    Field_("notify_retries", "int", "5", "Retries of a notification on 5xx, 429 or a connection error (backoff)."),
+    Field_("notify_backoff", "float", "1", "Seconds before the first retry; doubles each time (max 60 s)."),
+    Field_("notify_timeout", "float", "10", "Seconds one notification request may take."),
+    Field_("sync_windows", "windows", "", "Argo CD-style sync windows: a list of `{kind: allow|deny, schedule: "
+           "'<cron>', duration: 1h, gateways: [glob], manualSync: false, timeZone: UTC}` (YAML in the file, JSON "
+           "in the variable). While applies are denied, drift is detected, not healed."),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
 
@@ -182,6 +214,11 @@ def _parse(field: Field_, raw: str) -> Any:
                 raise ValueError(f"expected NAME=URL, got {item!r}")
             out[name.strip()] = url.strip()
         return out
+    if field.kind == "windows":
+        try:
+            return yaml.safe_load(raw) or ()
+        except yaml.YAMLError:
+            raise ValueError("expected a JSON (or YAML) list of windows") from None
     if field.kind == "bool":
         low = raw.strip().lower()
         if low in ("1", "true", "yes", "on"):
