@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -55,6 +56,21 @@ def _bearer_ok(request: Request, token: str) -> bool:
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def pause_endpoint(daemon: DaemonControl, action: str, guarded: Callable[[Request], Response | None]) -> Any:
+    """`POST /suspend` or `/resume` (`?gateway=NAME`: one gateway; none: the whole daemon)."""
+    async def endpoint(request: Request) -> Response:
+        denied = guarded(request)
+        if denied is not None:
+            return denied
+        gateway = request.query_params.get("gateway") or None
+        try:
+            body = daemon.suspend(gateway) if action == "suspend" else daemon.resume(gateway)
+        except LookupError as exc:
+            return JSONResponse({"error": str(exc).strip("'\"")}, status_code=404)
+        return JSONResponse(body)
+    return endpoint
 
 
 def build_app(daemon: DaemonControl) -> Starlette:
@@ -123,19 +139,6 @@ def build_app(daemon: DaemonControl) -> Starlette:
             and not result.get("invalid")
         return JSONResponse(result, status_code=202 if not wait else (200 if ok else 409))
 
-    def pause_endpoint(action: str) -> Any:
-        async def endpoint(request: Request) -> Response:
-            denied = guarded(request)
-            if denied is not None:
-                return denied
-            gateway = request.query_params.get("gateway") or None
-            try:
-                body = daemon.suspend(gateway) if action == "suspend" else daemon.resume(gateway)
-            except LookupError as exc:
-                return JSONResponse({"error": str(exc).strip("'\"")}, status_code=404)
-            return JSONResponse(body)
-        return endpoint
-
     return Starlette(routes=[
         Route("/health", health, methods=["GET"]),
         Route("/livez", livez, methods=["GET"]),
@@ -143,6 +146,6 @@ def build_app(daemon: DaemonControl) -> Starlette:
         Route("/webhook", webhook, methods=["POST"]),
         Route("/status", status, methods=["GET"]),
         Route("/sync", sync, methods=["POST"]),
-        Route("/suspend", pause_endpoint("suspend"), methods=["POST"]),
-        Route("/resume", pause_endpoint("resume"), methods=["POST"]),
+        Route("/suspend", pause_endpoint(daemon, "suspend", guarded), methods=["POST"]),
+        Route("/resume", pause_endpoint(daemon, "resume", guarded), methods=["POST"]),
     ])
