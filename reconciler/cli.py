@@ -79,6 +79,9 @@ def _options(args: argparse.Namespace) -> object:
         max_deletes=args.max_deletes,
         prune=False if args.no_prune else None,
         targets=_targets(args),
+        # a suspended gateway (spec.suspend) is skipped unless --gateway names it (Flux: suspended
+        # objects are not reconciled; naming one is the deliberate manual override)
+        keep_suspended=frozenset(args.gateway or ()),
     )
 
 

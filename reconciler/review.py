@@ -56,7 +56,7 @@ async def plan_review(path: Path, options: RunOptions, *, base: str | None = Non
         selection = select_changed(head, since, options)
         options, skipped = selection.options, selection.skipped
     plan = await plan_state(head, options)
-    plan.skipped = skipped
+    plan.skipped = {**plan.skipped, **skipped}  # the runner's (suspended gateways) and the unchanged ones
     if at_base is not None:
         plan.base = PlanBase(at_base.ref, at_base.commit,
                              touched(comparable_records(at_base.state), comparable_records(head.state)))

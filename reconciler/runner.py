@@ -75,6 +75,10 @@ class RunOptions:
     """Taken before an apply reads its gateways and held until its last write (None: no coordination)."""
     targets: frozenset[tuple[str, str]] | None = None
     """`--target KIND/NAME`: plan only these (kind, name) and what they depend on (None: everything)."""
+    keep_suspended: frozenset[str] | None = None
+    """None: `spec.suspend` is not this run's business (the daemon pauses by itself, still planning for
+    drift). A set (the CLI: its `--gateway` names): a suspended gateway is skipped, listed in
+    `RepoPlan.skipped`, unless named here."""
 
 
 @contextlib.asynccontextmanager
@@ -339,6 +343,8 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) ->
         if unknown:
             raise ValidationFailed([LoadError(str(path), None, "--gateway", f"unknown gateway {n!r}") for n in unknown])
     selected = {n for n in state.gateways if options.gateways is None or n in options.gateways}
+    suspended = _suspended(state, selected, options)
+    selected -= set(suspended)
 
     resolved = _resolve_secrets(repo, env)
     values, secrets, refs_out = resolved.values, resolved.by_object, resolved.refs
@@ -352,7 +358,8 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) ->
         raise ValidationFailed([err for _, err in missing])
 
     plan = RepoPlan(owner=state.settings.owner, secret_refs=refs_out,
-                    missing_secrets=[f"{kind} {name}: {err.message}" for (kind, name, _), err in missing])
+                    missing_secrets=[f"{kind} {name}: {err.message}" for (kind, name, _), err in missing],
+                    skipped=suspended)
     scrubber = Scrubber(values.values())
     adapters: dict[str, GatewayAdapter] = {}
     for name in sorted(selected):
@@ -365,6 +372,15 @@ def _prepare_state(repo: LoadedRepo, options: RunOptions, *, for_apply: bool) ->
         except (LookupError, TypeError, ValueError) as exc:
             gplan.error, gplan.error_kind = f"cannot configure gateway: {exc}", "config"
     return _Prepared(state, plan, adapters, secrets, desired, scrubber)
+
+
+def _suspended(state: DesiredState, selected: Iterable[str], options: RunOptions) -> dict[str, str]:
+    """Suspended gateways this run skips (Flux: a suspended object is not reconciled), with why."""
+    if options.keep_suspended is None:
+        return {}
+    return {name: f"suspended (spec.suspend: true); pass --gateway {name} to plan or apply it anyway"
+            for name in sorted(selected)
+            if state.gateways[name].spec.suspend and name not in options.keep_suspended}
 
 
 async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None:

@@ -57,6 +57,23 @@ def register_commands(subparsers: Any) -> None:
         if name == "sync":
             sub.add_argument("--no-wait", action="store_true", help="return once the sync is queued")
         sub.set_defaults(func=cmd_status if name == "status" else cmd_sync)
+    _register_pause(subparsers)
+
+
+def _register_pause(subparsers: Any) -> None:
+    """`reconciler suspend|resume --url URL [--gateway NAME]` (Flux: `flux suspend|resume`)."""
+    for name, text in (("suspend", "pause a running daemon's applies (all gateways, or --gateway); drift is "
+                                   "still detected and reported"),
+                       ("resume", "lift a pause made with `reconciler suspend` and reconcile at once")):
+        sub = subparsers.add_parser(name, help=text, description=text + ". A gateway with `spec.suspend: true` "
+                                    "in Git stays suspended until that commit is reverted.")
+        sub.add_argument("--url", default=os.environ.get("RECONCILER_URL", "http://127.0.0.1:8080"),
+                         help="daemon base URL (default: $RECONCILER_URL or http://127.0.0.1:8080)")
+        sub.add_argument("--token-file", type=Path, default=None,
+                         help="file holding the API token (default: $RECONCILER_API_TOKEN)")
+        sub.add_argument("--gateway", metavar="NAME", default=None, help="only this gateway (default: the whole daemon)")
+        sub.add_argument("--timeout", type=float, default=30.0)
+        sub.set_defaults(func=cmd_pause, action=name)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -216,3 +233,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2, sort_keys=True) if args.json else render_sync(body))
         return EXIT_OK if code != 409 else EXIT_FAILED
     return _refused(code, body, _token(args) is not None)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    """`suspend` / `resume`: one line saying what is paused now (`--json`-free on purpose: it is a switch)."""
+    code, body = _call(args, "POST", f"/{args.action}", {"gateway": args.gateway} if args.gateway else None)
+    if code == -1:
+        return EXIT_FAILED
+    if code != 200:
+        return _refused(code, body, _token(args) is not None)
+    paused = body.get("paused") or {}
+    what = "the whole daemon" if paused.get("all") else (", ".join(paused.get("gateways") or {}) or "nothing")
+    print(f"{'suspended' if args.action == 'suspend' else 'resumed'}"
+          f"{' ' + args.gateway if args.gateway else ''}; paused now: {what}")
+    for name, why in sorted((body.get("holds") or {}).items()):
+        print(f"  {name}: {why}")
+    return EXIT_OK

@@ -17,7 +17,7 @@ ENV_PREFIX = "RECONCILER_"
 class Field_:
     name: str
     kind: str
-    """str | path | float | int | bool | list | map | secret | choice"""
+    """str | path | float | int | bool | list | map | secret | choice | windows"""
     default: str
     doc: str
     secret: bool = False
@@ -75,6 +75,18 @@ FIELDS: tuple[Field_, ...] = (
     Field_("lock_timeout", "float", "30", "Seconds an apply waits for a gateway's write lock (etcd only)."),
     Field_("shards", "int", "0", "Static sharding without etcd: total shards of a StatefulSet; the shard is the "
            "pod ordinal of `MEMBER_ID` (0: off)."),
+    Field_("notify_webhook_url", "secret", "", "Receiver of JSON notifications (drift found/healed, apply failed, "
+           "invalid commit); a credential: env or `…_FILE` only, never logged.", secret=True),
+    Field_("notify_slack_url", "secret", "", "Slack incoming-webhook URL for the same notifications (or `…_FILE`).",
+           secret=True),
+    Field_("notify_events", "list", "drift_found,drift_healed,apply_failed,invalid_commit",
+           "Events that notify; `sync_succeeded` (an apply that changed something) is opt-in."),
+    Field_("notify_retries", "int", "5", "Retries of a notification on 5xx, 429 or a connection error (backoff)."),
+    Field_("notify_backoff", "float", "1", "Seconds before the first retry; doubles each time (max 60 s)."),
+    Field_("notify_timeout", "float", "10", "Seconds one notification request may take."),
+    Field_("sync_windows", "windows", "", "Argo CD-style sync windows: a list of `{kind: allow|deny, schedule: "
+           "'<cron>', duration: 1h, gateways: [glob], manualSync: false, timeZone: UTC}` (YAML in the file, JSON "
+           "in the variable). While applies are denied, drift is detected, not healed."),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 
@@ -91,6 +103,13 @@ def parse_raw(field: Field_, raw: str) -> Any:
                 raise ValueError(f"expected NAME=URL, got {item!r}")
             out[name.strip()] = url.strip()
         return out
+    if field.kind == "windows":
+        import yaml  # only for this setting: the flags table must stay light
+
+        try:
+            return yaml.safe_load(raw) or ()
+        except yaml.YAMLError:
+            raise ValueError("expected a JSON (or YAML) list of windows") from None
     if field.kind == "bool":
         low = raw.strip().lower()
         if low in ("1", "true", "yes", "on"):

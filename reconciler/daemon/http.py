@@ -8,6 +8,8 @@
                     constant time, then a fetch (debounced: one per window however many deliveries)
     GET  /status    bearer token: last plan per gateway
     POST /sync      bearer token: force a fetch and a reconcile (`?wait=true` returns the results)
+    POST /suspend   bearer token: pause applies, daemon-wide or `?gateway=NAME` (drift is still detected)
+    POST /resume    bearer token: lift the pause (all, or `?gateway=NAME`) and reconcile
 
 Without `RECONCILER_WEBHOOK_SECRET` the webhook answers 404, without `RECONCILER_API_TOKEN`
 /status and /sync answer 404 and /health gives its status only: a feature that is not configured
@@ -47,6 +49,10 @@ class DaemonControl(Protocol):
 
     async def sync(self, *, wait: bool, timeout: float = 120.0) -> dict[str, Any]: ...
 
+    def suspend(self, gateway: str | None) -> dict[str, Any]: ...
+
+    def resume(self, gateway: str | None) -> dict[str, Any]: ...
+
 log = logging.getLogger("reconciler.daemon.http")
 
 
@@ -59,6 +65,21 @@ def _bearer_ok(request: Request, token: str) -> bool:
 def _token_ok(request: Request, daemon: DaemonControl) -> bool:
     token = daemon.settings.api_token
     return token is not None and _bearer_ok(request, token.get_secret_value())
+
+
+def pause_endpoint(daemon: DaemonControl, action: str, guarded: Callable[[Request], Response | None]) -> Any:
+    """`POST /suspend` or `/resume` (`?gateway=NAME`: one gateway; none: the whole daemon)."""
+    async def endpoint(request: Request) -> Response:
+        denied = guarded(request)
+        if denied is not None:
+            return denied
+        gateway = request.query_params.get("gateway") or None
+        try:
+            body = daemon.suspend(gateway) if action == "suspend" else daemon.resume(gateway)
+        except LookupError as exc:
+            return JSONResponse({"error": str(exc).strip("'\"")}, status_code=404)
+        return JSONResponse(body)
+    return endpoint
 
 
 def _webhook_handler(daemon: DaemonControl, debouncer: Debouncer,
@@ -153,4 +174,6 @@ def build_app(daemon: DaemonControl) -> Starlette:
         Route("/webhook", webhook, methods=["POST"]),
         Route("/status", status, methods=["GET"]),
         Route("/sync", sync, methods=["POST"]),
+        Route("/suspend", pause_endpoint(daemon, "suspend", guarded), methods=["POST"]),
+        Route("/resume", pause_endpoint(daemon, "resume", guarded), methods=["POST"]),
     ])

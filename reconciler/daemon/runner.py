@@ -34,6 +34,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -45,13 +46,17 @@ from reconciler.coordination.membership import Coordination, Membership, StaticS
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.modes import Failure, Mode, Trigger
+from reconciler.daemon.notify import Alerts, Event, Notification, Notifier, ObjectRef, receivers_from
+from reconciler.daemon.pause import PauseBook
 from reconciler.daemon.scheduler import CoalescingWorker, Schedules
 from reconciler.daemon.settings import DaemonSettings, SettingsError, load_settings
 from reconciler.daemon.source import Source, SourceError, make_source
 from reconciler.daemon.state import DaemonState, InvalidCommit, PreparedRevision, Revision, SourceStatus, ValidationIssue
+from reconciler.daemon.windows import window_state
 from reconciler.manifests.loader import ValidationFailed, load
 from reconciler.model.changes import Change, GatewayReport, Op, Status
 from reconciler.model.errors import sanitize
+from reconciler.model.scrub import Scrubber
 from reconciler.runner import (
     ApplyOutcome,
     GatewayPlan,
@@ -95,10 +100,15 @@ class GatewayRun:
     """A detect run found the gateway empty of our objects (restarted empty)."""
     objects: list[str] = field(default_factory=list)
     """`op Kind/name` of every object this run changed (an apply) or would change (a detect run)."""
+    refs: tuple[ObjectRef, ...] = ()
+    """What the plan found pending, or (a failed apply) the changes that failed: for notifications."""
+    held: str | None = None
+    """Why nothing was applied (suspended, paused, a sync window), when something would have been."""
 
     def as_json(self) -> dict[str, Any]:
         return {"gateway": self.gateway, "mode": self.mode, "commit": self.commit, "ok": self.ok,
-                "counts": self.counts, "drift": self.drift, "error": self.error, "objects": self.objects}
+                "counts": self.counts, "drift": self.drift, "error": self.error, "objects": self.objects,
+                "held": self.held}
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -200,6 +210,12 @@ class Daemon:
         self.coordination: Coordination | None = make_coordination(settings)
         self._owned: frozenset[str] = frozenset()
         """Gateways this member owned at the last look (all of them without coordination)."""
+        self.pauses = PauseBook.load(settings.cache_dir / "paused.json")
+        self.alerts = Alerts()
+        self.notifier = make_notifier(settings, Scrubber(self.secrets))
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """Sync windows read it (tests set a fixed time)."""
+        self._window_timers: dict[str, asyncio.TimerHandle] = {}
 
     # ------------------------------------------------------------------ coordination
     @property
@@ -250,7 +266,8 @@ class Daemon:
     @property
     def secrets(self) -> tuple[str, ...]:
         s = self.settings
-        return tuple(x.get_secret_value() for x in (s.git_token, s.git_ssh_key_passphrase, s.webhook_secret, s.api_token)
+        return tuple(x.get_secret_value() for x in (s.git_token, s.git_ssh_key_passphrase, s.webhook_secret, s.api_token,
+                                                   s.notify_webhook_url, s.notify_slack_url)
                      if x is not None and x.get_secret_value())
 
     # ------------------------------------------------------------------ triggers
@@ -308,10 +325,12 @@ class Daemon:
                     log.error("commit %s is invalid; nothing applied: %s:%s: %s: %s", rev.commit[:12], issue.file,
                               issue.line or "", issue.field, issue.message,
                               extra={"commit": rev.commit, "file": issue.file, "line": issue.line})
+                self._notify_invalid(rev.commit, issues)
             src.invalid = InvalidCommit(rev.commit, issues)
             return self._fan_out(Trigger.SYNC) if forced and src.good is not None else []
         src.invalid = None
         src.good = prepared
+        self.alerts.valid(rev.commit)
         self.source.pinned = {rev.path}
         self._ensure_gateways(prepared.gateways)
         if self.coordination is not None:
@@ -339,6 +358,7 @@ class Daemon:
                 log.info("gateway %s is no longer in the desired state", name, extra={"gateway": name})
                 self.gateway_workers.pop(name).close()
                 self.state.gateways.pop(name, None)
+                self.alerts.forget(name)
 
     # ------------------------------------------------------------------ one gateway
     async def _gateway_run(self, name: str, reasons: frozenset[Trigger]) -> GatewayRun:
@@ -356,12 +376,105 @@ class Daemon:
             mode = Mode.RETRY  # the current commit was never applied here (gateway down, failed item): not drift
         else:
             mode = Mode.HEAL if heal else Mode.DETECT
+        held = self.hold(name, rev, manual=Trigger.SYNC in reasons)
+        status.hold = held
+        if held is not None and mode is not Mode.DETECT:
+            log.info("not applying to %s (%s): %s; checking for drift only", name, mode, held,
+                     extra={"gateway": name, "commit": rev.commit, "mode": mode})
+            mode = Mode.DETECT
         run = await self._reconcile(name, rev, mode)
-        if mode is Mode.DETECT and run.ok and run.reset:
+        run.held = held
+        if mode is Mode.DETECT and run.ok and run.reset and held is None:
             log.warning("gateway %s holds none of its %d desired objects (restarted empty?); re-syncing", name, run.drift,
                         extra={"gateway": name, "commit": rev.commit})
             run = await self._reconcile(name, rev, Mode.RESYNC)
+        self._notify_run(name, rev, run.mode, run)
         return run
+
+    # ------------------------------------------------------------------ pause, sync windows, notifications
+    def hold(self, name: str, rev: PreparedRevision, *, manual: bool = False) -> str | None:
+        """Why the daemon must not apply to `name` now (None: it may). Drift checks run regardless."""
+        gateway = rev.repo.state.gateways.get(name)
+        if gateway is not None and gateway.spec.suspend:
+            return "suspended in Git (spec.suspend: true)"
+        paused = self.pauses.reason(name)
+        if paused is not None:
+            return paused
+        verdict = window_state(self.settings.sync_windows, self.clock(), name, manual=manual)
+        if verdict.allowed:
+            return None
+        if verdict.until is not None:
+            self._recheck_at(name, verdict.until)
+        return f"sync window: {verdict.reason}"
+
+    def _recheck_at(self, name: str, when: datetime) -> None:
+        """When a window that held `name` closes (or an allow window opens), check it again: what the
+        window held back (a new commit, healing) is applied then, not at the next drift interval."""
+        old = self._window_timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        worker = self.gateway_workers.get(name)
+        if worker is None:
+            return
+        delay = max(1.0, (when - self.clock()).total_seconds() + 1.0)
+        self._window_timers[name] = asyncio.get_running_loop().call_later(
+            delay, lambda: worker.trigger(Trigger.DRIFT).add_done_callback(_consume))
+
+    def suspend(self, gateway: str | None) -> dict[str, Any]:
+        """`POST /suspend`: the whole daemon or one gateway; the running apply finishes, no new one starts."""
+        self._known(gateway)
+        self.pauses.suspend(gateway)
+        log.warning("paused %s: drift is still detected, nothing is applied until `reconciler resume`",
+                    f"gateway {gateway}" if gateway else "the daemon", extra={"gateway": gateway or ""})
+        return self.pause_json()
+
+    def resume(self, gateway: str | None) -> dict[str, Any]:
+        """`POST /resume`: lift the pause and reconcile the gateways it held (apply, or heal in heal mode)."""
+        self._known(gateway)
+        self.pauses.resume(gateway)
+        log.info("resumed %s", f"gateway {gateway}" if gateway else "the daemon", extra={"gateway": gateway or ""})
+        for name, worker in list(self.gateway_workers.items()):
+            if gateway is None or name == gateway:
+                worker.trigger(Trigger.DRIFT).add_done_callback(_consume)
+        return self.pause_json()
+
+    def _known(self, gateway: str | None) -> None:
+        if gateway is not None and self.state.source.good is not None and gateway not in self.gateway_workers:
+            raise LookupError(f"unknown gateway {gateway!r} (known: {', '.join(sorted(self.gateway_workers)) or 'none'})")
+
+    def pause_json(self) -> dict[str, Any]:
+        rev = self.state.source.good
+        holds = {name: self.hold(name, rev) for name in sorted(self.gateway_workers)} if rev is not None else {}
+        return {"paused": self.pauses.as_json(), "holds": {n: h for n, h in holds.items() if h is not None}}
+
+    def _notify_invalid(self, commit: str, issues: list[ValidationIssue]) -> None:
+        where = [f"{i.file}:{i.line or ''} {i.field}: {i.message}" for i in issues[:3]]
+        more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
+        self.notifier.send(self.alerts.invalid(
+            commit, f"commit {commit[:12]} is invalid; nothing applied, the gateways stay on the last good commit: "
+                    + "; ".join(where) + more))
+
+    def _notify_run(self, name: str, rev: PreparedRevision, mode: Mode, run: GatewayRun) -> None:
+        """Turn a reconcile into notifications, on change of state only (see `notify.Alerts`)."""
+        if not run.ok:
+            if mode is Mode.DETECT:
+                return  # a drift check that could not read the gateway: the heartbeat and /health report it
+            self.notifier.send(self.alerts.failed(name, rev.commit, run.error or "failed", run.refs))
+            return
+        if mode is Mode.DETECT:
+            applied = self.state.gateway(name).last_commit == rev.commit
+            note = (f"not applied: {run.held}" if run.held else "") if applied else \
+                f"commit not applied yet{': ' + run.held if run.held else ''}"
+            self.notifier.send(self.alerts.drift(name, rev.commit, run.refs, note=note))
+        elif mode in (Mode.HEAL, Mode.RESYNC):
+            self.notifier.send(self.alerts.drift(name, rev.commit, run.refs, healed=True))
+        else:
+            notes = self.alerts.drift(name, rev.commit, ())
+            changed = sum(v for k, v in run.counts.items() if k != str(Op.NOOP))
+            if changed:
+                notes.append(Notification(Event.SYNC_SUCCEEDED, name, rev.commit,
+                                          f"applied {rev.commit[:12]} to {name}: {changed} change(s)", run.refs))
+            self.notifier.send(notes)
 
     async def _reconcile(self, name: str, rev: PreparedRevision, mode: Mode) -> GatewayRun:
         status = self.state.gateway(name)
@@ -386,6 +499,7 @@ class Daemon:
             run.counts = dict(status.last_plan["counts"])
             status.discovered_apis = sum(1 for c in gplan.changes if c.kind == "API" and c.actual is not None)
             pending = len(gplan.pending)
+            run.refs = tuple(ObjectRef(c.kind, c.name, str(c.op)) for c in gplan.pending)
             errors = [strip_root(e, rev.path) for e in plan.errors]
             if gplan.error is not None:
                 reason, run.error = Failure.READ, gplan.error
@@ -393,6 +507,7 @@ class Daemon:
                 reason, run.error = Failure.PLAN, "; ".join(errors)
             elif report is not None and report.failed:
                 failed = [r for r in report.results if not r.ok]
+                run.refs = tuple(ObjectRef(r.kind, r.name, str(r.op)) for r in failed) or run.refs
                 reason = Failure.APPLY
                 run.error = report.error or "; ".join(f"{r.op} {r.kind}/{r.name}: {r.error}" for r in failed[:5])
             run.objects = changed_objects(gplan, report)
@@ -529,8 +644,9 @@ class Daemon:
             "version": VERSION, "source": self.state.source.as_json(),
             "gateways": {name: {**g.health_json(), "last_attempted_commit": g.last_attempted_commit,
                                 "last_check": g.last_check, "health_error": g.health_error, "reconciles": g.reconciles,
-                                "last_plan": g.last_plan}
+                                "last_plan": g.last_plan, "hold": g.hold}
                          for name, g in sorted(self.state.gateways.items())},
+            "paused": self.pauses.as_json(),
         }
         if self.coordination is not None:
             body["coordination"] = self.coordination.describe(self._known_gateways())
@@ -626,6 +742,7 @@ class Daemon:
         else:
             log.info("static shard %s of %d", self.coordination.member, self.settings.shards)
         self._spawn("source worker", self.source_worker.run())
+        self.notifier.start()
         self._start_watch()
         if serve_http:
             from reconciler.daemon.http import build_app
@@ -672,6 +789,9 @@ class Daemon:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+        for timer in self._window_timers.values():
+            timer.cancel()
+        await self.notifier.close(timeout=min(5.0, self.settings.shutdown_timeout))  # bounded: a dead receiver
         self._coordination_stop.set()
         if self.membership is not None:
             with contextlib.suppress(Exception):
@@ -717,6 +837,14 @@ class _QuietServer(uvicorn.Server):
                     host, port = sock.getsockname()[:2]
                     shown = f"[{host}]" if ":" in host else host
                     log.info("listening on http://%s:%s", shown, port, extra={"host": host, "port": port})
+
+
+def make_notifier(settings: DaemonSettings, scrubber: Scrubber) -> Notifier:
+    """The receivers configured (none: a notifier that sends nothing)."""
+    urls = {"webhook": settings.notify_webhook_url, "slack": settings.notify_slack_url}
+    receivers = receivers_from({k: v.get_secret_value() if v is not None else None for k, v in urls.items()})
+    return Notifier(receivers, scrubber, events=[Event(e) for e in settings.notify_events],
+                    retries=settings.notify_retries, backoff=settings.notify_backoff, timeout=settings.notify_timeout)
 
 
 def make_coordination(settings: DaemonSettings) -> Coordination | None:

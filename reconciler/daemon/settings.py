@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from reconciler.coordination.rendezvous import ordinal
 from reconciler.daemon.fields import BY_NAME, ENV_PREFIX, FIELDS, FLAG_BY_NAME, parse_raw
 from reconciler.daemon.fields import env_table as env_table  # re-exported: callers read the table here
+from reconciler.daemon.windows import SyncWindow
 
 
 class SettingsError(Exception):
@@ -80,6 +81,25 @@ class DaemonSettings(BaseModel):
     member_ttl: int = Field(default=5, ge=1, le=300)
     lock_timeout: float = Field(default=30.0, ge=0)
     shards: int = Field(default=0, ge=0)
+    # notifications, pause and sync windows (see notify.py, pause.py, windows.py)
+    notify_webhook_url: SecretStr | None = None
+    notify_slack_url: SecretStr | None = None
+    notify_events: tuple[str, ...] = ("drift_found", "drift_healed", "apply_failed", "invalid_commit")
+    notify_retries: int = Field(default=5, ge=0, le=20)
+    notify_backoff: float = Field(default=1.0, gt=0)
+    notify_timeout: float = Field(default=10.0, gt=0)
+    sync_windows: tuple[SyncWindow, ...] = ()
+
+    @model_validator(mode="after")
+    def _notify(self) -> DaemonSettings:
+        known = {"drift_found", "drift_healed", "apply_failed", "invalid_commit", "sync_succeeded"}
+        unknown = sorted(set(self.notify_events) - known)
+        if unknown:
+            raise ValueError(f"notify_events: unknown event(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name, url in (("notify_webhook_url", self.notify_webhook_url), ("notify_slack_url", self.notify_slack_url)):
+            if url is not None and not url.get_secret_value().startswith(("http://", "https://")):
+                raise ValueError(f"{name} ({ENV_PREFIX}{name.upper()}) must be an http(s):// URL")
+        return self
 
     @model_validator(mode="after")
     def _one_coordination(self) -> DaemonSettings:

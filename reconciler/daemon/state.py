@@ -110,6 +110,8 @@ class GatewayStatus:
     last_error: str | None = None
     last_plan: dict[str, Any] | None = None
     reconciles: int = 0
+    hold: str | None = None
+    """Why the last reconcile applied nothing that it would have (suspended, paused, a sync window)."""
 
     def health_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "healthy": self.healthy, "last_sync": self.last_sync,

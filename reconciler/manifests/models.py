@@ -120,6 +120,11 @@ class GatewaySpec(Strict):
         description="Gateway-specific settings (e.g. region, organization, environment id).",
     )
     prune: bool | None = Field(default=None, description="Override the repo-level prune setting.")
+    suspend: bool = Field(
+        default=False,
+        description="Pause reconciliation (Flux's spec.suspend): the daemon still detects and reports drift "
+                    "but applies nothing; `reconciler plan/apply` skip the gateway unless --gateway names it.",
+    )
 
 
 class GatewayInstance(Strict):
