@@ -177,13 +177,16 @@ def render_status(body: dict[str, Any]) -> str:
                      "gateways stay on the last good commit:")
         for err in invalid.get("errors", []):
             lines.append(f"           {err.get('file')}:{err.get('line') or ''}: {err.get('field')}: {err.get('message')}")
-    rows = [["GATEWAY", "TYPE", "HEALTHY", "COMMIT", "LAST SYNC", "DRIFT", "LAST RUN", "ERROR"]]
+    paused = body.get("paused") or {}
+    if paused.get("all"):
+        lines.append("paused   the whole daemon (`reconciler resume` to lift): drift is detected, not healed")
+    rows = [["GATEWAY", "TYPE", "HEALTHY", "COMMIT", "LAST SYNC", "DRIFT", "HOLD", "LAST RUN", "ERROR"]]
     for name, g in sorted((body.get("gateways") or {}).items()):
         healthy = {True: "yes", False: "no", None: "-"}.get(g.get("healthy"), "-")
         plan = g.get("last_plan") or {}
         error = g.get("last_error") or (g.get("health_error") if g.get("healthy") is False else None) or "-"
         rows.append([name, str(g.get("type", "?")), healthy, _short(g.get("last_commit")), iso(g.get("last_sync")),
-                     str(g.get("drift", 0)), _last_run(plan), error])
+                     str(g.get("drift", 0)), str(g.get("hold") or "-"), _last_run(plan), error])
     lines += ["", *_table(rows)] if len(rows) > 1 else ["", "no gateway yet"]
     coordination = body.get("coordination")
     if coordination:

@@ -96,6 +96,10 @@ async def test_suspend_and_resume_through_the_api_hold_applies_but_not_drift_det
         gw = status["gateways"]["stoa-dev"]
         assert gw["drift"] == 2 and "paused" in gw["hold"] and gw["last_commit"] == A
         assert status["paused"]["gateways"].keys() == {"stoa-dev"} and status["paused"]["all"] is False
+        from reconciler.daemon.commands import render_status
+
+        table = render_status(status)
+        assert "HOLD" in table and "paused" in table.split("stoa-dev", 1)[1].splitlines()[0]
 
         resumed = await client.post("/resume?gateway=stoa-dev", headers=AUTH)
         assert resumed.status_code == 200 and resumed.json()["paused"]["gateways"] == {}
