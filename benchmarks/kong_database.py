@@ -18,9 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,8 @@ async def main() -> None:
     n = ARGS.apis
     desired, secrets = records(n)
     with emulator() as url:
-        print(f"code: {Path(sys.modules['reconciler'].__file__ or '').parents[1]}; N = {n} (API + rate-limit policy + consumer with a key subscribed to it)")
+        code = Path(sys.modules["reconciler"].__file__ or "").parents[1]
+        print(f"code: {code}; N = {n} (API + rate-limit policy + consumer with a key subscribed to it)")
         for label, apply, edit in (("first apply", True, False), ("in-sync plan", False, False),
                                    ("one change", True, True)):
             if edit:

@@ -484,8 +484,9 @@ async def test_db_deprovision_refuses_unowned(kong: respx.MockRouter, adapter: K
 async def test_db_409_is_a_conflict_result(kong: respx.MockRouter, adapter: KongAdapter) -> None:
     db_mode(kong)
     kong.get("/consumers/mobile").respond(404, json={"message": "Not found"})
-    kong.put(f"/consumers/{m.entity_id(OWNER, 'Consumer', 'mobile')}").respond(409, json={"code": 5, "name": "unique constraint violation",
-                                                     "message": "UNIQUE violation detected on '{custom_id=\"x\"}'"})
+    kong.put(f"/consumers/{m.entity_id(OWNER, 'Consumer', 'mobile')}").respond(409, json={
+        "code": 5, "name": "unique constraint violation",
+        "message": "UNIQUE violation detected on '{custom_id=\"x\"}'"})
     result = await adapter.provision_application(consumer_record())
     assert not result.success and result.category == "conflict"
 
