@@ -29,7 +29,7 @@ _parser.add_argument("--apis", type=int, default=1000)
 _parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1],
                      help="checkout whose `reconciler` package is measured")
 _parser.add_argument("--protect", action="store_true", help="keep protectApis on (key-auth + acl per service)")
-ARGS = _parser.parse_args()
+ARGS = _parser.parse_known_args()[0]
 sys.path.insert(0, str(ARGS.code))
 from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
 from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
