@@ -64,7 +64,8 @@ class RunOptions:
     prune: bool | None = None
     env: Mapping[str, str] | None = None
     """Where `{env: NAME}` references and `RECONCILER_SECRET_DIRS` are looked up (default: os.environ)."""
-    concurrency: int = 8
+    concurrency: int = 10
+    """Changes applied at once per gateway, unless the gateway's `options.concurrency` says otherwise."""
     timeout: float = 30.0
     require_secrets: bool = False
     """Refuse a plan whose secrets are not all available, as an apply does (the daemon: its drift checks

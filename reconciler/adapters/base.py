@@ -46,6 +46,9 @@ from reconciler.model.scrub import Scrubber
 log = logging.getLogger("reconciler.adapters")
 
 T = TypeVar("T")
+DEFAULT_CONCURRENCY = 10
+"""Writes in flight per gateway unless `options.concurrency` says otherwise (decK's and the vendors'
+own tools default to 10 parallel requests)."""
 
 
 class GatewayAdapter(ABC):
@@ -91,8 +94,16 @@ class GatewayAdapter(ABC):
         """Values to scrub from every message this adapter produces: every secret of the run it knows."""
         return self.scrubber.values
 
+    @property
+    def concurrency(self) -> int | None:
+        """`options.concurrency` of this gateway (changes applied at once, writes in flight), if set."""
+        value = self.options.get("concurrency")
+        return max(1, int(value)) if value not in (None, "") else None
+
     def make_http(self, **kwargs: Any) -> GatewayHttp:
-        """Build the shared HTTP client from the config (base_url, timeout, test transport)."""
+        """Build the shared HTTP client from the config (base_url, timeout, test transport); writes in
+        flight are bounded by `concurrency` and halved while the gateway answers 429."""
+        kwargs.setdefault("write_concurrency", self.concurrency or DEFAULT_CONCURRENCY)
         kwargs.setdefault("timeout", float(self._config.get("timeout", 30.0)))
         kwargs.setdefault("transport", self._config.get("transport"))
         kwargs.setdefault("secrets", self.scrubber)

@@ -3,7 +3,9 @@
 Retries 429, 502, 503, 504 and connection errors with exponential backoff and full jitter, honours
 `Retry-After` (seconds or HTTP date), and gives up when the next wait would pass the deadline.
 A connect error is always retried (nothing reached the server); a read error only for idempotent
-methods. An optional pace (requests per second) keeps to control-plane quotas such as AWS's.
+methods. An optional pace (requests per second) keeps to control-plane quotas such as AWS's, and an
+optional adaptive limit bounds the writes in flight: halved on a 429, grown back by one after as many
+successes as the limit (AIMD), never above the configured ceiling.
 Every request is counted by method, so callers and benchmarks can report what they sent.
 """
 
@@ -87,6 +89,34 @@ class Pacer:
             self._next = max(now, self._next) + self.interval
 
 
+class AdaptiveLimit:
+    """Writes in flight at once, adapted to the gateway's answers: a 429 (the gateway asking to slow
+    down) halves the limit; `limit` successes in a row raise it by one, up to `ceiling`."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = self.ceiling
+        self.in_flight = 0
+        self._streak = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+
+    async def release(self, status: int | None) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            if status == 429:
+                self.limit, self._streak = max(1, self.limit // 2), 0
+            elif status is not None and status < 400:
+                self._streak += 1
+                if self._streak >= self.limit and self.limit < self.ceiling:
+                    self.limit, self._streak = self.limit + 1, 0
+            self._changed.notify_all()
+
+
 class GatewayHttp:
     """A thin client around httpx.AsyncClient; one per adapter instance."""
 
@@ -102,10 +132,13 @@ class GatewayHttp:
         secrets: Iterable[str] | Scrubber = (),
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 20,
+        write_concurrency: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy(read_attempts=8)
         self.pacer = Pacer(pace_per_second)
+        self.write_limit = AdaptiveLimit(write_concurrency) if write_concurrency else None
+        """Bounds writes in flight (None: unbounded); reads are bounded by their callers."""
         self.scrubber = secrets if isinstance(secrets, Scrubber) else Scrubber(secrets)
         self.counts: Counter[str] = Counter()
         self._client = httpx.AsyncClient(
@@ -153,20 +186,28 @@ class GatewayHttp:
         attempt = 0
         while True:
             await self.pacer.wait()
+            gate = self.write_limit if method not in ("GET", "HEAD", "OPTIONS") else None
+            if gate is not None:
+                await gate.acquire()
             self.counts[method] += 1
             retry_after: float | None = None
+            status: int | None = None
             try:
                 response = await self._client.request(
                     method, path, json=json, params=params, content=content, files=files, data=data,
                     headers=headers,
                 )
+                status = response.status_code
             except httpx.ConnectError as exc:
                 error: Exception = exc
                 retryable = True
             except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.TimeoutException) as exc:
                 error = exc
                 retryable = method in IDEMPOTENT or isinstance(exc, httpx.ConnectTimeout)
-            else:
+            finally:
+                if gate is not None:
+                    await gate.release(status)
+            if status is not None:
                 if response.is_success or response.status_code in ok:
                     return response
                 if response.status_code not in RETRY_STATUSES:

@@ -2,7 +2,8 @@
 
 The adapter may take the whole batch (`apply_batch`, e.g. Kong DB-less: one POST /config). Otherwise
 changes run level by level (creates/updates upwards, then deletes downwards), each level a barrier,
-at most `concurrency` calls at once within a level. A failure is recorded per resource and never
+at most `concurrency` calls at once within a level (the gateway's `options.concurrency` when set; the
+HTTP layer lowers the writes in flight while the gateway answers 429). A failure is recorded per resource and never
 raised; items that depend on a failed API (its policies, consumers subscribed to it) are marked
 not_attempted, and everything else goes on. Conflicts are reported as failures and never sent.
 """
@@ -14,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from reconciler.adapters.base import GatewayAdapter
+from reconciler.adapters.base import DEFAULT_CONCURRENCY, GatewayAdapter
 from reconciler.model.changes import Change, GatewayReport, ItemResult, Op, Status
 from reconciler.model.errors import CONFLICT, sanitize
 from reconciler.model.kinds import level_of, references
@@ -70,7 +71,7 @@ async def apply_gateway(
     changes: list[Change],
     *,
     secrets: Mapping[tuple[str, str], dict[str, str]] | None = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     stop: StopSignal | None = None,
 ) -> GatewayReport:
     """Apply a gateway's planned changes; returns one ItemResult per non-no-op change.
@@ -105,7 +106,7 @@ async def apply_gateway(
         report.writes = adapter.write_count - before
         return report
 
-    semaphore = asyncio.Semaphore(max(1, concurrency))
+    semaphore = asyncio.Semaphore(max(1, adapter.concurrency or concurrency))
     failed: set[tuple[str, str]] = set()
 
     async def guarded(change: Change) -> ItemResult:

@@ -84,3 +84,41 @@ async def test_reads_retry_longer_than_writes_by_default() -> None:
             await http.request("POST", "/write")
         assert post.call_count == 5
     await http.aclose()
+
+
+async def test_writes_in_flight_never_pass_the_limit_and_a_429_halves_it() -> None:
+    import asyncio
+
+    from reconciler.adapters.http import AdaptiveLimit
+
+    limit = AdaptiveLimit(4)
+    peak = 0
+
+    async def write() -> None:
+        nonlocal peak
+        await limit.acquire()
+        peak = max(peak, limit.in_flight)
+        await asyncio.sleep(0.001)
+        await limit.release(200)
+
+    await asyncio.gather(*(write() for _ in range(20)))
+    assert peak == 4 and limit.limit == 4
+    await limit.acquire()
+    await limit.release(429)
+    assert limit.limit == 2
+    for _ in range(2):  # as many successes as the limit raise it by one, never above the ceiling
+        await limit.acquire()
+        await limit.release(201)
+    assert limit.limit == 3
+
+
+@respx.mock
+async def test_the_client_backs_off_its_writes_on_429_and_reads_are_not_gated() -> None:
+    respx.put("http://gw.test/w").mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(200, json={})])
+    respx.get("http://gw.test/r").mock(return_value=httpx.Response(200, json={}))
+    http = client(write_concurrency=8)
+    await http.request("PUT", "/w", json={})
+    assert http.write_limit is not None and http.write_limit.limit == 4 and http.write_limit.in_flight == 0
+    await http.get_json("/r")
+    assert http.write_limit.in_flight == 0 and http.counts["PUT"] == 2

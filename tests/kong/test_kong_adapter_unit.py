@@ -295,9 +295,9 @@ async def test_db_sync_api_creates_service_route_and_auth_plugins(kong: respx.Mo
                                                                   adapter: KongAdapter) -> None:
     db_mode(kong)
     kong.get("/services/pets").respond(404, json={"message": "Not found"})
-    put_service = kong.put("/services/pets").respond(200, json=service())
+    put_service = kong.put(f"/services/{m.entity_id(OWNER, 'API', 'pets')}").respond(200, json=service())
     kong.get("/routes/pets").respond(404, json={"message": "Not found"})
-    put_route = kong.put("/routes/pets").respond(200, json=route())
+    put_route = kong.put(f"/routes/{m.entity_id(OWNER, 'API', 'pets', 'route')}").respond(200, json=route())
     plugins = kong.put(url__regex=rf"/services/{SID}/plugins/.+").respond(200, json={})
     result = await adapter.sync_api(make_record("API", "pets", API_SPEC), "acme")
     assert result.success and result.resource_id == SID
@@ -360,9 +360,9 @@ async def test_db_sync_api_refuses_unowned_service(kong: respx.MockRouter, adapt
 async def test_db_sync_api_without_protection_adds_no_plugins(kong: respx.MockRouter) -> None:
     db_mode(kong)
     kong.get("/services/pets").respond(404, json={"message": "Not found"})
-    kong.put("/services/pets").respond(200, json=service())
+    kong.put(f"/services/{m.entity_id(OWNER, 'API', 'pets')}").respond(200, json=service())
     kong.get("/routes/pets").respond(404, json={"message": "Not found"})
-    kong.put("/routes/pets").respond(200, json=route())
+    kong.put(f"/routes/{m.entity_id(OWNER, 'API', 'pets', 'route')}").respond(200, json=route())
     plugins = kong.put(url__regex=r"/plugins/").respond(200, json={})
     async with KongAdapter({"base_url": BASE, "owner": OWNER, "options": {"protectApis": False}}) as a:
         assert (await a.sync_api(make_record("API", "pets", API_SPEC), "acme")).success
@@ -439,7 +439,8 @@ async def test_db_provision_creates_consumer_key_and_acls(kong: respx.MockRouter
     db_mode(kong)
     cid = "44444444-4444-4444-8444-444444444444"
     kong.get("/consumers/mobile").respond(404, json={"message": "Not found"})
-    kong.put("/consumers/mobile").respond(200, json={"id": cid, "username": "mobile"})
+    kong.put(f"/consumers/{m.entity_id(OWNER, 'Consumer', 'mobile')}").respond(200, json={"id": cid,
+                                                                                        "username": "mobile"})
     kong.get(f"/consumers/{cid}/key-auth").respond(200, json=page([]))
     key_put = kong.put(url__regex=rf"/consumers/{cid}/key-auth/.+").respond(200, json={})
     kong.get(f"/consumers/{cid}/acls").respond(200, json=page([]))
@@ -483,8 +484,9 @@ async def test_db_deprovision_refuses_unowned(kong: respx.MockRouter, adapter: K
 async def test_db_409_is_a_conflict_result(kong: respx.MockRouter, adapter: KongAdapter) -> None:
     db_mode(kong)
     kong.get("/consumers/mobile").respond(404, json={"message": "Not found"})
-    kong.put("/consumers/mobile").respond(409, json={"code": 5, "name": "unique constraint violation",
-                                                     "message": "UNIQUE violation detected on '{custom_id=\"x\"}'"})
+    kong.put(f"/consumers/{m.entity_id(OWNER, 'Consumer', 'mobile')}").respond(409, json={
+        "code": 5, "name": "unique constraint violation",
+        "message": "UNIQUE violation detected on '{custom_id=\"x\"}'"})
     result = await adapter.provision_application(consumer_record())
     assert not result.success and result.category == "conflict"
 

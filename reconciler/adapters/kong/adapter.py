@@ -6,13 +6,18 @@ them as conflicts or adopt them (`--adopt`); adoption re-tags them in place. In 
 `apply_batch` reads the whole config once (`GET /config`), merges every change (`dbless.py`), sends a
 single `POST /config?flatten_errors=1`, and maps a 400 back to the changes whose entities Kong
 rejected. In database mode `apply_batch` returns None and the engine calls the per-resource methods
-(bounded concurrency, dependency order), which PUT by name and never touch what they do not own.
+(bounded concurrency, dependency order), which never touch what they do not own. They write from the
+plan's snapshot (`live.py`: the listings the read made, kept current by our writes' answers), create
+by deterministic id (`PUT /services/{uuid5}`: a same-name object made since answers 409), and
+re-read with GETs only when Kong answers 404/409 to such a write. Within one read every collection
+is listed once (`_list` memoises, until a write or `connect`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import yaml
@@ -21,6 +26,7 @@ from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.kong import checks, dbless, importing
 from reconciler.adapters.kong import mappers as m
+from reconciler.adapters.kong.live import TABLE_OF_PATH, WRITE_STATUSES, HttpLookups, LiveIndex, Lookups, SnapshotLookups
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
 from reconciler.model.errors import CONFLICT, PERMANENT, TEMPORARY, ConflictError, GatewayError, PermanentError
@@ -52,6 +58,17 @@ def parse_export(text: str) -> Any:
     return yaml.load(text, Loader=_LOADER)
 
 
+@dataclass
+class _Listing:
+    """A whole collection as one read listed it: reused by the other kinds of the same read."""
+
+    writes: int
+    """The client's write count when listed: any write since makes the listing stale."""
+    rows: list[dict[str, Any]]
+    readers: set[str] = field(default_factory=set)
+    """Kinds that used it: a kind listing again is a new read (drift check), which lists afresh."""
+
+
 class KongAdapter(GatewayAdapter):
     gateway_type: ClassVar[str] = "kong"
 
@@ -59,6 +76,8 @@ class KongAdapter(GatewayAdapter):
         super().__init__(config)
         self._mode: str | None = None
         self._version: str | None = None
+        self._listings: dict[str, _Listing] = {}
+        self._index = LiveIndex()
         self.protect_apis = str(self.options.get("protectApis", True)).lower() not in ("false", "0", "no")
 
     # ------------------------------------------------------------------ plumbing
@@ -77,8 +96,32 @@ class KongAdapter(GatewayAdapter):
             self._version = str((info or {}).get("version", ""))
         return self._mode
 
-    async def _list(self, path: str, *, tags: str | None = None) -> list[dict[str, Any]]:
-        """Every page of a collection (`next` until null), optionally filtered by tags server-side."""
+    async def connect(self) -> None:
+        """A new session reads afresh: no memoised listing, no snapshot."""
+        self._listings.clear()
+        self._index = LiveIndex()
+        await super().connect()
+
+    async def _list(self, path: str, *, tags: str | None = None, reader: str | None = None) -> list[dict[str, Any]]:
+        """Every page of a collection (`next` until null), optionally filtered by tags server-side.
+
+        A whole top-level collection read for kind `reader` is memoised: another kind of the same read
+        gets it without a request, unless a write happened since; and it becomes the snapshot writes
+        consult."""
+        whole = tags is None and path in TABLE_OF_PATH
+        if whole and reader is not None:
+            hit = self._listings.get(path)
+            if hit is not None and hit.writes == self.client.writes and reader not in hit.readers:
+                hit.readers.add(reader)
+                return hit.rows
+        writes = self.client.writes
+        rows = await self._pages(path, tags)
+        if whole:
+            self._listings[path] = _Listing(writes, rows, {reader} if reader else set())
+            self._index.load(TABLE_OF_PATH[path], rows)
+        return rows
+
+    async def _pages(self, path: str, tags: str | None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"size": PAGE_SIZE}
         if tags:
             params["tags"] = tags
@@ -108,8 +151,8 @@ class KongAdapter(GatewayAdapter):
     async def fetch_apis(self) -> list[dict[str, Any]]:
         """Every service: ours by their tags, an operator's (untagged) with owner None, so that a plan
         sees a same-name object to adopt or to report as a conflict."""
-        services = await self._list("/services", tags=None)
-        routes = await self._list("/routes", tags=None)
+        services = await self._list("/services", reader="API")
+        routes = await self._list("/routes", reader="API")
         unowned = {str(s["id"]) for s in services if m.unmanaged(s)}
         by_service: dict[str, dict[str, Any]] = {}
         unowned_routes: dict[str, list[dict[str, Any]]] = {}
@@ -123,7 +166,7 @@ class KongAdapter(GatewayAdapter):
         for sid, found in unowned_routes.items():
             by_service[sid] = found[0]
         plugins: dict[str, list[dict[str, Any]]] = {}
-        for plugin in await self._list("/plugins", tags=None):
+        for plugin in await self._list("/plugins", reader="API"):
             sid = str((plugin.get("service") or {}).get("id"))
             if m.tag_value(plugin.get("tags"), m.KIND) == "API" or (
                     sid in unowned and m.unmanaged(plugin) and plugin.get("name") in m.AUTH_PLUGINS
@@ -134,8 +177,8 @@ class KongAdapter(GatewayAdapter):
                 for s in services if m.tag_value(s.get("tags"), m.KIND) == "API" or str(s["id"]) in unowned]
 
     async def fetch_policies(self) -> list[dict[str, Any]]:
-        plugins = await self._list("/plugins", tags=None)
-        names = {str(s["id"]): str(s.get("name")) for s in await self._list("/services", tags=None)}
+        plugins = await self._list("/plugins", reader="Policy")
+        names = {str(s["id"]): str(s.get("name")) for s in await self._list("/services", reader="Policy")}
         out = []
         for plugin in plugins:
             sid = (plugin.get("service") or {}).get("id")
@@ -145,11 +188,12 @@ class KongAdapter(GatewayAdapter):
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
-        consumers = await self._list("/consumers", tags=None)
-        keyauths = await self._list("/key-auths", tags=None)
-        acls = await self._list("/acls", tags=None)
+        consumers = await self._list("/consumers", reader="Consumer")
+        keyauths = await self._list("/key-auths", reader="Consumer")
+        acls = await self._list("/acls", reader="Consumer")
         unowned = [c for c in consumers if m.unmanaged(c)]
-        apis = frozenset(str(s.get("name")) for s in await self._list("/services", tags=None)) if unowned else None
+        apis = frozenset(str(s.get("name")) for s in await self._list("/services", reader="Consumer")) \
+            if unowned else None
         by_consumer_keys: dict[str, list[dict[str, Any]]] = {}
         by_consumer_acls: dict[str, list[dict[str, Any]]] = {}
         for cred in keyauths:
@@ -324,157 +368,200 @@ class KongAdapter(GatewayAdapter):
         if entity is not None and m.owner_of(entity) != self.owner and not adopt:
             raise ConflictError(f"{what} exists and is not owned by '{self.owner}'")
 
+    async def _from_snapshot(self, write: Callable[[Lookups], Awaitable[AdapterResult]],
+                             statuses: tuple[int, ...] = WRITE_STATUSES) -> AdapterResult:
+        """Write from what the plan read; when Kong answers that it changed since (404, 409), read the
+        objects concerned with GETs and write once more, as a write without a snapshot does."""
+        http = HttpLookups(self.client, self._list)
+        if not self._index.rows:
+            return await write(http)
+        try:
+            return await write(SnapshotLookups(self._index, http))
+        except GatewayError as exc:
+            if exc.status not in statuses:
+                raise
+        return await write(http)
+
+    async def _send(self, method: str, path: str, table: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PUT/PATCH whose answer (the entity as Kong stored it) updates the snapshot."""
+        saved: dict[str, Any] = (await self.client.request(method, path, json=body)).json()
+        self._index.put(table, saved)
+        return saved
+
+    async def _remove(self, path: str, table: str, eid: str) -> None:
+        await self.client.request("DELETE", path)
+        self._index.drop(table, eid)
+
     # ------------------------------------------------------------------ APIs
     async def sync_api(self, api_spec: dict[str, Any], tenant_id: str, auth_token: str | None = None) -> AdapterResult:
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_change("API", api_spec))
-            name = str(api_spec["name"])
-            service = await self.client.get_or_none(f"/services/{name}")
-            self._check_owner(service, f"service '{name}'", adopt=bool(api_spec.get("adopt")))
-            ours = m.api_to_service(api_spec, self.owner)
-            ours["tags"] = m.merge_tags((service or {}).get("tags"), ours["tags"])
-            if service is None:
-                saved = (await self.client.request("PUT", f"/services/{name}", json=ours)).json()
-            else:
-                saved = (await self.client.request("PATCH", f"/services/{service['id']}", json=ours)).json()
-            sid = str(saved["id"])
-            adopt = bool(api_spec.get("adopt"))
-            route = await self.client.get_or_none(f"/routes/{name}")
-            if route is None and service is not None:  # an operator's route keeps its own name
-                route = m.service_route(await self._list(f"/services/{sid}/routes", tags=None), self.owner, adopt)
-            self._check_owner(route, f"route '{name}'", adopt=adopt)
-            route_body = {**m.api_to_route(api_spec, self.owner), "service": {"id": sid}}
-            route_body["tags"] = m.merge_tags((route or {}).get("tags"), route_body["tags"])
-            if route is None:
-                await self.client.request("PUT", f"/routes/{name}", json=route_body)
-            else:
-                route_body["name"] = route.get("name") or name
-                await self.client.request("PATCH", f"/routes/{route['id']}", json=route_body)
-            if self.protect_apis:
-                live = await self._list(f"/services/{sid}/plugins", tags=None) if service is not None else []
-                for plugin in m.api_auth_plugins(name, self.owner):
-                    existing = m.service_plugin(live, str(plugin["name"]))
-                    self._check_owner(existing, f"{plugin['name']} plugin of service '{name}'", adopt=adopt)
-                    body = {k: v for k, v in plugin.items() if k != "id"}
-                    body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
-                    pid = existing["id"] if existing else plugin["id"]
-                    await self.client.request("PUT", f"/services/{sid}/plugins/{pid}", json=body)
-            return AdapterResult(success=True, resource_id=sid, data={"name": name})
+            return await self._from_snapshot(lambda look: self._sync_api(api_spec, look))
         return await self.guard(f"sync_api {api_spec.get('name')}", run)
+
+    async def _sync_api(self, api_spec: dict[str, Any], look: Lookups) -> AdapterResult:
+        name = str(api_spec["name"])
+        adopt = bool(api_spec.get("adopt"))
+        service = await look.service(name)
+        self._check_owner(service, f"service '{name}'", adopt=adopt)
+        ours = m.api_to_service(api_spec, self.owner)
+        ours["tags"] = m.merge_tags((service or {}).get("tags"), ours["tags"])
+        if service is None:  # by a deterministic id: a same-name service made meanwhile answers 409
+            saved = await self._send("PUT", f"/services/{m.entity_id(self.owner, 'API', name)}", "services", ours)
+        else:
+            saved = await self._send("PATCH", f"/services/{service['id']}", "services", ours)
+        sid = str(saved["id"])
+        route = await look.route(name)
+        if route is None and service is not None:  # an operator's route keeps its own name
+            route = m.service_route(await look.service_routes(sid), self.owner, adopt)
+        self._check_owner(route, f"route '{name}'", adopt=adopt)
+        route_body = {**m.api_to_route(api_spec, self.owner), "service": {"id": sid}}
+        route_body["tags"] = m.merge_tags((route or {}).get("tags"), route_body["tags"])
+        if route is None:
+            await self._send("PUT", f"/routes/{m.entity_id(self.owner, 'API', name, 'route')}", "routes", route_body)
+        else:
+            route_body["name"] = route.get("name") or name
+            await self._send("PATCH", f"/routes/{route['id']}", "routes", route_body)
+        if self.protect_apis:
+            live = await look.service_plugins(sid) if service is not None else []
+            for plugin in m.api_auth_plugins(name, self.owner):
+                existing = m.service_plugin(live, str(plugin["name"]))
+                self._check_owner(existing, f"{plugin['name']} plugin of service '{name}'", adopt=adopt)
+                body = {k: v for k, v in plugin.items() if k != "id"}
+                body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
+                pid = existing["id"] if existing else plugin["id"]
+                await self._send("PUT", f"/services/{sid}/plugins/{pid}", "plugins", body)
+        return AdapterResult(success=True, resource_id=sid, data={"name": name})
 
     async def delete_api(self, api_id: str, auth_token: str | None = None) -> AdapterResult:
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_delete_change("API", api_id))
-            service = await self.client.get_or_none(f"/services/{api_id}")
-            if service is None:
-                return AdapterResult(success=True, resource_id=api_id)
-            if m.owner_of(service) != self.owner:
-                raise ConflictError(f"service '{service.get('name')}' is not owned by '{self.owner}'; not deleted")
-            routes = await self._list(f"/services/{service['id']}/routes", tags=None)
-            plugins = await self._list(f"/services/{service['id']}/plugins", tags=None)
-            for entity, what in [(r, "route") for r in routes] + [(p, "plugin") for p in plugins]:
-                if m.owner_of(entity) != self.owner:
-                    raise ConflictError(f"{what} '{entity.get('name') or entity.get('id')}' (not ours) uses service "
-                                        f"'{service.get('name')}'; not deleted")
-            for route in routes:
-                await self.client.request("DELETE", f"/routes/{route['id']}")
-            await self.client.request("DELETE", f"/services/{service['id']}")
-            return AdapterResult(success=True, resource_id=api_id)
+            # 400: Kong refuses to delete a service a route made since the read still uses
+            return await self._from_snapshot(lambda look: self._delete_api(api_id, look), (400, *WRITE_STATUSES))
         return await self.guard(f"delete_api {api_id}", run)
+
+    async def _delete_api(self, api_id: str, look: Lookups) -> AdapterResult:
+        service = await look.service(api_id)
+        if service is None:
+            return AdapterResult(success=True, resource_id=api_id)
+        if m.owner_of(service) != self.owner:
+            raise ConflictError(f"service '{service.get('name')}' is not owned by '{self.owner}'; not deleted")
+        sid = str(service["id"])
+        routes = await look.service_routes(sid)
+        plugins = await look.service_plugins(sid)
+        for entity, what in [(r, "route") for r in routes] + [(p, "plugin") for p in plugins]:
+            if m.owner_of(entity) != self.owner:
+                raise ConflictError(f"{what} '{entity.get('name') or entity.get('id')}' (not ours) uses service "
+                                    f"'{service.get('name')}'; not deleted")
+        for route in list(routes):
+            await self._remove(f"/routes/{route['id']}", "routes", str(route["id"]))
+        await self._remove(f"/services/{sid}", "services", sid)
+        return AdapterResult(success=True, resource_id=api_id)
 
     # ------------------------------------------------------------------ policies
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_change("Policy", policy_spec))
-            api = str(policy_spec["spec"]["api"])
-            service = await self.client.get_or_none(f"/services/{api}")
-            if service is None or m.owner_of(service) != self.owner:
-                raise PermanentError(f"API '{api}' of policy '{policy_spec['name']}' is not on this gateway")
-            pid = policy_spec.get("id") or m.entity_id(self.owner, "Policy", str(policy_spec["name"]))
-            existing = await self.client.get_or_none(f"/plugins/{pid}")
-            self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", adopt=bool(policy_spec.get("adopt")))
-            body = m.policy_to_plugin(policy_spec, self.owner)
-            body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
-            if (existing or {}).get("instance_name"):  # a PUT replaces the plugin: keep the operator's name
-                body["instance_name"] = existing["instance_name"]  # type: ignore[index]
-            saved = (await self.client.request("PUT", f"/services/{service['id']}/plugins/{pid}", json=body)).json()
-            return AdapterResult(success=True, resource_id=str(saved.get("id", pid)))
+            return await self._from_snapshot(lambda look: self._upsert_policy(policy_spec, look))
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", run)
+
+    async def _upsert_policy(self, policy_spec: dict[str, Any], look: Lookups) -> AdapterResult:
+        api = str(policy_spec["spec"]["api"])
+        service = await look.service(api)
+        if service is None or m.owner_of(service) != self.owner:
+            raise PermanentError(f"API '{api}' of policy '{policy_spec['name']}' is not on this gateway")
+        pid = policy_spec.get("id") or m.entity_id(self.owner, "Policy", str(policy_spec["name"]))
+        existing = await look.plugin(pid)
+        self._check_owner(existing, f"plugin of policy '{policy_spec['name']}'", adopt=bool(policy_spec.get("adopt")))
+        body = m.policy_to_plugin(policy_spec, self.owner)
+        body["tags"] = m.merge_tags((existing or {}).get("tags"), body["tags"])
+        if (existing or {}).get("instance_name"):  # a PUT replaces the plugin: keep the operator's name
+            body["instance_name"] = existing["instance_name"]  # type: ignore[index]
+        saved = await self._send("PUT", f"/services/{service['id']}/plugins/{pid}", "plugins", body)
+        return AdapterResult(success=True, resource_id=str(saved.get("id", pid)))
 
     async def delete_policy(self, policy_id: str, auth_token: str | None = None) -> AdapterResult:
         async def delete(plugin: dict[str, Any]) -> None:
-            await self.client.request("DELETE", f"/plugins/{policy_id}")
+            await self._remove(f"/plugins/{policy_id}", "plugins", policy_id)
 
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_delete_change("Policy", policy_id))
-            return await self.delete_owned(f"plugin {policy_id}", policy_id,
-                                           read=lambda: self.client.get_or_none(f"/plugins/{policy_id}"),
+            look = self._lookups()
+            return await self.delete_owned(f"plugin {policy_id}", policy_id, read=lambda: look.plugin(policy_id),
                                            owner=m.owner_of, delete=delete)
         return await self.guard(f"delete_policy {policy_id}", run)
+
+    def _lookups(self) -> Lookups:
+        http = HttpLookups(self.client, self._list)
+        return SnapshotLookups(self._index, http) if self._index.rows else http
 
     # ------------------------------------------------------------------ consumers
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_change("Consumer", app_spec))
-            name = str(app_spec["name"])
-            consumer = await self.client.get_or_none(f"/consumers/{name}")
-            self._check_owner(consumer, f"consumer '{name}'", adopt=bool(app_spec.get("adopt")))
-            body = m.consumer_to_kong(app_spec, self.owner)
-            body["tags"] = m.merge_tags((consumer or {}).get("tags"), body["tags"])
-            if consumer is None:
-                consumer = (await self.client.request("PUT", f"/consumers/{name}", json=body)).json()
-            elif body["tags"] != consumer.get("tags"):
-                consumer = (await self.client.request("PATCH", f"/consumers/{consumer['id']}", json=body)).json()
-            cid = str(consumer["id"])
-            secret = api_key_of(app_spec)
-            adopt = bool(app_spec.get("adopt"))
-            keys = await self._list(f"/consumers/{cid}/key-auth", tags=None)
-            mine = [k for k in keys if m.owner_of(k) == self.owner]
-            if secret:
-                if not mine and adopt:  # take over the operator's credential holding this key
-                    mine = m.adoptable_keys(keys, secret)[:1]
-                if (not mine or m.credential_fingerprint(mine[0]) != secret_fingerprint(secret)
-                        or m.owner_of(mine[0]) != self.owner):
-                    kid = mine[0]["id"] if mine else m.entity_id(self.owner, "Consumer", name, "key-auth")
-                    body = m.keyauth_to_kong(app_spec, self.owner, secret)
-                    body["tags"] = m.merge_tags(mine[0].get("tags") if mine else None, body["tags"])
-                    await self.client.request("PUT", f"/consumers/{cid}/key-auth/{kid}", json=body)
-                for extra in mine[1:]:
-                    await self.client.request("DELETE", f"/consumers/{cid}/key-auth/{extra['id']}")
-            wanted = set(app_spec["spec"].get("subscriptions") or [])
-            for acl in await self._list(f"/consumers/{cid}/acls", tags=None):
-                if m.owner_of(acl) != self.owner:
-                    if adopt and m.unmanaged(acl) and acl.get("group") in wanted:  # re-tag the operator's group
-                        group = str(acl.get("group"))
-                        acl_body = {"group": group, "tags": m.merge_tags(acl.get("tags"), m.acl_to_kong(
-                            name, group, self.owner)["tags"])}
-                        await self.client.request("PUT", f"/consumers/{cid}/acls/{acl['id']}", json=acl_body)
-                        wanted.discard(group)
-                    continue
-                if acl.get("group") in wanted:
-                    wanted.discard(str(acl.get("group")))
-                else:
-                    await self.client.request("DELETE", f"/consumers/{cid}/acls/{acl['id']}")
-            for group in sorted(wanted):
-                acl_body = m.acl_to_kong(name, group, self.owner)
-                await self.client.request("PUT", f"/consumers/{cid}/acls/{acl_body.pop('id')}", json=acl_body)
-            return AdapterResult(success=True, resource_id=cid)
+            return await self._from_snapshot(lambda look: self._provision(app_spec, look))
         return await self.guard(f"provision_application {app_spec.get('name')}", run)
+
+    async def _provision(self, app_spec: dict[str, Any], look: Lookups) -> AdapterResult:
+        name = str(app_spec["name"])
+        consumer = await look.consumer(name)
+        self._check_owner(consumer, f"consumer '{name}'", adopt=bool(app_spec.get("adopt")))
+        body = m.consumer_to_kong(app_spec, self.owner)
+        body["tags"] = m.merge_tags((consumer or {}).get("tags"), body["tags"])
+        if consumer is None:  # by a deterministic id: a same-name consumer made meanwhile answers 409
+            consumer = await self._send("PUT", f"/consumers/{m.entity_id(self.owner, 'Consumer', name)}",
+                                        "consumers", body)
+        elif body["tags"] != consumer.get("tags"):
+            consumer = await self._send("PATCH", f"/consumers/{consumer['id']}", "consumers", body)
+        cid = str(consumer["id"])
+        secret = api_key_of(app_spec)
+        adopt = bool(app_spec.get("adopt"))
+        keys = await look.consumer_keys(cid)
+        mine = [k for k in keys if m.owner_of(k) == self.owner]
+        if secret:
+            if not mine and adopt:  # take over the operator's credential holding this key
+                mine = m.adoptable_keys(keys, secret)[:1]
+            if (not mine or m.credential_fingerprint(mine[0]) != secret_fingerprint(secret)
+                    or m.owner_of(mine[0]) != self.owner):
+                kid = mine[0]["id"] if mine else m.entity_id(self.owner, "Consumer", name, "key-auth")
+                body = m.keyauth_to_kong(app_spec, self.owner, secret)
+                body["tags"] = m.merge_tags(mine[0].get("tags") if mine else None, body["tags"])
+                await self._send("PUT", f"/consumers/{cid}/key-auth/{kid}", "keyauth_credentials", body)
+            for extra in mine[1:]:
+                await self._remove(f"/consumers/{cid}/key-auth/{extra['id']}", "keyauth_credentials", str(extra["id"]))
+        wanted = set(app_spec["spec"].get("subscriptions") or [])
+        for acl in list(await look.consumer_acls(cid)):
+            if m.owner_of(acl) != self.owner:
+                if adopt and m.unmanaged(acl) and acl.get("group") in wanted:  # re-tag the operator's group
+                    group = str(acl.get("group"))
+                    acl_body = {"group": group, "tags": m.merge_tags(acl.get("tags"), m.acl_to_kong(
+                        name, group, self.owner)["tags"])}
+                    await self._send("PUT", f"/consumers/{cid}/acls/{acl['id']}", "acls", acl_body)
+                    wanted.discard(group)
+                continue
+            if acl.get("group") in wanted:
+                wanted.discard(str(acl.get("group")))
+            else:
+                await self._remove(f"/consumers/{cid}/acls/{acl['id']}", "acls", str(acl["id"]))
+        for group in sorted(wanted):
+            acl_body = m.acl_to_kong(name, group, self.owner)
+            await self._send("PUT", f"/consumers/{cid}/acls/{acl_body.pop('id')}", "acls", acl_body)
+        return AdapterResult(success=True, resource_id=cid)
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         async def delete(consumer: dict[str, Any]) -> None:
-            await self.client.request("DELETE", f"/consumers/{consumer['id']}")
+            await self._remove(f"/consumers/{consumer['id']}", "consumers", str(consumer["id"]))
 
         async def run() -> AdapterResult:
             if await self.mode() == "dbless":
                 return await self._dbless_single(_delete_change("Consumer", app_id))
-            return await self.delete_owned(f"consumer {app_id}", app_id,
-                                           read=lambda: self.client.get_or_none(f"/consumers/{app_id}"),
+            look = self._lookups()
+            return await self.delete_owned(f"consumer {app_id}", app_id, read=lambda: look.consumer(app_id),
                                            owner=m.owner_of, delete=delete)
         return await self.guard(f"deprovision_application {app_id}", run)
 

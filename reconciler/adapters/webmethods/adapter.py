@@ -28,6 +28,12 @@ Why it looks the way it does:
   gateway generated.
 - Ownership is read back from the gateway (see `mappers`); nothing is updated or deleted unless it
   carries this owner's marker (or the engine asked to adopt it and passed its id).
+- Reads: the vendor API has no list that carries an API's definition (`GET /apis` gives summaries)
+  nor an application's APIs (`GET /applications` samples show `consumingAPIs` empty; the list is
+  `GET /applications/{id}/apis`), so those per-object reads run `readConcurrency` (default 10) at a
+  time, the applications' beside the APIs' (started by `fetch_apis`); policy stages are read 40
+  policies per request, concurrently; policy actions and stages read by `fetch_apis` serve
+  `fetch_policies` of the same read (memoised until a write or `connect`).
 - Response envelopes follow the samples in the vendor's Swagger files, which differ from their
   declared schemas (`{"apiResponse": ...}`, `{"policyAction": ...}`, singular list keys, ...);
   readers accept both wrapped and bare objects where the samples disagree.
@@ -53,7 +59,9 @@ from reconciler.model.results import AdapterResult
 
 API_BASE = "/rest/apigateway"
 PAGE_SIZE = 100
-DETAIL_CONCURRENCY = 8
+READ_CONCURRENCY = 10
+"""Per-object reads in flight at once (API details, application API lists): `options.readConcurrency`."""
+STAGE_CHUNK = 40
 GENERATED_KEYS = "gateway-generated"
 """`options.consumerKeys` value: consumers get the key webMethods generates, not their declared one."""
 ARCHIVE_SELECTION = ("apis", "aliases", "applications", "policies", "policyActions", "gatewayScopes")
@@ -106,6 +114,9 @@ class WebMethodsAdapter(GatewayAdapter):
         self._all_policy_ids: dict[str, str] = {}
         """API id -> the id of its policy, for every API (what enforces an action made in the console)."""
         self._apis_loaded = False
+        self._memo: dict[str, tuple[int, Any]] = {}
+        """What one read fetched for the next kind of the same read: key -> (write count then, value)."""
+        self.read_concurrency = max(1, int(self.options.get("readConcurrency", READ_CONCURRENCY)))
         self._locks: dict[str, asyncio.Lock] = {}
         """API id -> the lock every read-modify-write of that API's policy holds."""
         self.protect_apis = _flag(self.options.get("protectApis", True))
@@ -122,7 +133,28 @@ class WebMethodsAdapter(GatewayAdapter):
         self._api_names.clear()
         self._policy_ids.clear()
         self._apis_loaded = False
+        self._forget()
         await super().connect()
+
+    async def disconnect(self) -> None:
+        self._forget()
+        await super().disconnect()
+
+    def _forget(self) -> None:
+        for _, value in self._memo.values():
+            if isinstance(value, asyncio.Task):
+                value.cancel()
+        self._memo.clear()
+
+    def _remember(self, key: str, value: Any) -> None:
+        self._memo[key] = (self.client.writes, value)
+
+    def _recall(self, key: str) -> Any:
+        """A memoised read, once (the next read of the kind asks the gateway), if nothing was written since."""
+        writes, value = self._memo.pop(key, (None, None))
+        if writes is not None and writes != self.client.writes and isinstance(value, asyncio.Task):
+            value.cancel()
+        return value if writes == self.client.writes else None
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         auth = self.auth
@@ -176,9 +208,19 @@ class WebMethodsAdapter(GatewayAdapter):
             start += PAGE_SIZE
 
     async def fetch_apis(self) -> list[dict[str, Any]]:
+        """Every API; starts the applications' per-object reads too, which `fetch_applications` of the
+        same read collects (they would otherwise wait for these to end)."""
+        if "Consumer" in self.supported_kinds:
+            self._memo.pop("applications", None)
+            task = asyncio.ensure_future(self._read_applications())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if unused
+            self._remember("applications", task)
+        return await self._read_apis()
+
+    async def _read_apis(self) -> list[dict[str, Any]]:
         ids = [str(s["id"]) for s in await self._api_summaries() if s.get("id")]
         # The list holds no definition (so no tags): read each API, a few at a time.
-        limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
+        limit = asyncio.Semaphore(self.read_concurrency)
 
         async def detail(api_id: str) -> Any:
             async with limit:
@@ -208,8 +250,11 @@ class WebMethodsAdapter(GatewayAdapter):
         self._apis_loaded = True
         # What guards each of our APIs, read back from its policy (an Identify & Authorize action
         # removed by hand, or an apply cut before it, is drift).
-        stages = await self._policy_stages(list(self._all_policy_ids.values()))
-        actions = {str(a.get("id")): a for a in await self._policy_actions()}
+        stages, listed = await asyncio.gather(self._policy_stages(list(self._all_policy_ids.values())),
+                                              self._policy_actions())
+        self._remember("stages", stages)
+        self._remember("actions", listed)
+        actions = {str(a.get("id")): a for a in listed}
         for api_id, (record, api) in unowned.items():
             # Made in the console: read as `reconciler import` declares it (what guards it included).
             enforced = _enforced(stages.get(self._all_policy_ids.get(api_id, ""), []), "IAM")
@@ -231,16 +276,22 @@ class WebMethodsAdapter(GatewayAdapter):
     async def _policy_stages(self, policy_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """policy id -> its `policyEnforcements`, a few ids per `GET /policies?policyIds=` call."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for start in range(0, len(policy_ids), 40):
-            chunk = policy_ids[start:start + 40]
-            body = await self._get("/policies", params={"policyIds": ",".join(chunk)})
+        limit = asyncio.Semaphore(self.read_concurrency)
+
+        async def chunk(ids: list[str]) -> Any:
+            async with limit:
+                return await self._get("/policies", params={"policyIds": ",".join(ids)})
+
+        bodies = await asyncio.gather(*(chunk(policy_ids[i:i + STAGE_CHUNK])
+                                        for i in range(0, len(policy_ids), STAGE_CHUNK)))
+        for body in bodies:
             for policy in _items(body, "policy", "policies"):
                 out[str(policy.get("id"))] = list(policy.get("policyEnforcements") or [])
         return out
 
     async def _api_id(self, name: str) -> str:
         if name not in self._api_ids and not self._apis_loaded:
-            await self.fetch_apis()
+            await self._read_apis()
         try:
             return self._api_ids[name]
         except KeyError:
@@ -253,7 +304,7 @@ class WebMethodsAdapter(GatewayAdapter):
             api_id = record.get("id")
             if api_id is None:
                 if not self._apis_loaded:
-                    await self.fetch_apis()
+                    await self._read_apis()
                 api_id = self._api_ids.get(name)
             body, notes = mappers.api_payload(record, self.owner)
             if api_id:
@@ -313,9 +364,11 @@ class WebMethodsAdapter(GatewayAdapter):
 
     async def fetch_policies(self) -> list[dict[str, Any]]:
         if not self._apis_loaded:
-            await self.fetch_apis()
-        actions = await self._policy_actions()
-        stages = await self._policy_stages(sorted(set(self._policy_ids.values()) | set(self._all_policy_ids.values())))
+            await self._read_apis()
+        wanted = sorted(set(self._policy_ids.values()) | set(self._all_policy_ids.values()))
+        actions, stages = self._recall("actions"), self._recall("stages")
+        if actions is None or stages is None or not set(wanted) <= set(stages):
+            actions, stages = await asyncio.gather(self._policy_actions(), self._policy_stages(wanted))
         records = []
         for action in actions:
             if mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))[1] is None:
@@ -483,7 +536,7 @@ class WebMethodsAdapter(GatewayAdapter):
             # The gateway refuses to delete an action a policy still enforces: detach it from every
             # policy of ours that does (its API's, or an earlier API's after a move).
             if not self._apis_loaded:
-                await self.fetch_apis()
+                await self._read_apis()
             by_policy = {p: a for a, p in self._policy_ids.items()}
             for pid, stages in (await self._policy_stages(list(by_policy))).items():
                 if any(str(e.get("enforcementObjectId")) == policy_id
@@ -498,16 +551,28 @@ class WebMethodsAdapter(GatewayAdapter):
     async def _applications(self) -> list[dict[str, Any]]:
         return _items(await self._get("/applications"), "applications", "application")
 
+    async def _read_applications(self) -> list[tuple[dict[str, Any], list[str]]]:
+        """Every application with the ids of its APIs (one made in the console reads with them, so an
+        adoption pairs it), `readConcurrency` API lists at a time."""
+        limit = asyncio.Semaphore(self.read_concurrency)
+
+        async def linked(app: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+            async with limit:
+                body = await self.client.get_or_none(API_BASE + f"/applications/{app.get('id')}/apis")
+            ids = (body or {}).get("apiIDs") or [] if isinstance(body, dict) else []
+            return app, [str(i) for i in ids]
+
+        return list(await asyncio.gather(*(linked(app) for app in await self._applications())))
+
     async def fetch_applications(self) -> list[dict[str, Any]]:
+        task = self._recall("applications")
         if not self._apis_loaded:
-            await self.fetch_apis()
+            await self._read_apis()
+        apps = await task if task is not None else await self._read_applications()
         records = []
-        for app in await self._applications():
+        for app, ids in apps:
             _, owner, _ = mappers.unmark(app.get("description"))
-            # Every application's APIs: one made in the console reads with them, so an adoption pairs it.
-            linked = await self.client.get_or_none(API_BASE + f"/applications/{app.get('id')}/apis")
-            ids = (linked or {}).get("apiIDs") or [] if isinstance(linked, dict) else []
-            names = [self._api_names.get(str(i), str(i)) for i in ids]
+            names = [self._api_names.get(i, i) for i in ids]
             record = mappers.application_from_gateway(app, names)
             records.append(record if owner is not None else mappers.unmanaged_application(record, app))
         return records
@@ -660,7 +725,7 @@ class WebMethodsAdapter(GatewayAdapter):
     # ------------------------------------------------------------------ scopes
     async def fetch_scopes(self) -> list[dict[str, Any]]:
         if not self._apis_loaded:
-            await self.fetch_apis()
+            await self._read_apis()
         body = await self._get("/scopes")
         return self._named("scope", [mappers.scope_from_gateway(s, self._api_names) for s in _items(body, "scopes", "scope")])
 
