@@ -34,6 +34,16 @@ def proxy(moto_url: str) -> Iterator[ThrottleProxy]:
         yield throttle
 
 
+SLOW = 0.2  # DeleteRestApi 1 per 6 s: two requests of a loaded machine always fall into one bucket period
+
+
+@pytest.fixture
+def slow_proxy(moto_url: str) -> Iterator[ThrottleProxy]:
+    httpx.post(f"{moto_url}/moto-api/reset")
+    with ThrottleProxy(moto_url, scale=SLOW) as throttle:
+        yield throttle
+
+
 def config(url: str, owner: str = "platform", **options: Any) -> dict[str, Any]:
     opts = {"region": "us-east-1", "stage": "prod", "deploymentIntervalSeconds": 0,
             "requestsPerSecond": 10 / SCALE, "quotaScale": SCALE, "throttleRetrySeconds": 30, **options}
@@ -70,8 +80,9 @@ def test_operation_tables_agree_with_botocore() -> None:
     assert quotas.operation_of("PUT", "/restapis/a/resources/b/methods/GET") is None
 
 
-def test_proxy_answers_aws_throttle_shape(proxy: ThrottleProxy) -> None:
+def test_proxy_answers_aws_throttle_shape(slow_proxy: ThrottleProxy) -> None:
     """Over the bucket: 429, x-amzn-ErrorType TooManyRequestsException, JSON message; not forwarded."""
+    proxy = slow_proxy
     with httpx.Client(base_url=proxy.url) as client:
         first = client.delete("/restapis/nope")
         second = client.delete("/restapis/nope")
@@ -115,14 +126,15 @@ async def test_two_adapters_share_the_account_pacer(moto_url: str) -> None:
     # (a throttled call is waited out). test_without_pacing_the_proxy_429s_surface shows the proxy bites.
 
 
-async def test_a_bucket_spent_elsewhere_is_waited_out(proxy: ThrottleProxy) -> None:
+async def test_a_bucket_spent_elsewhere_is_waited_out(slow_proxy: ThrottleProxy) -> None:
     """Another client spends DeleteRestApi's bucket: the adapter's first try gets 429, it waits and succeeds."""
-    async with AwsApiGatewayAdapter(config(proxy.url)) as adapter:
+    proxy, slow = slow_proxy, {"requestsPerSecond": 10 / SLOW, "quotaScale": SLOW}
+    async with AwsApiGatewayAdapter(config(proxy.url, **slow)) as adapter:
         assert all(r.status is Status.APPLIED for r in await apply(adapter, apis("gone", 1)))
-    await asyncio.sleep(30 * SCALE)  # the bucket is full again
+    await asyncio.sleep(30 * SLOW)  # the bucket is full again
     async with httpx.AsyncClient(base_url=proxy.url) as other:
         assert (await other.delete("/restapis/not-ours")).status_code == 404  # spends the one token
-    async with AwsApiGatewayAdapter(config(proxy.url)) as adapter:
+    async with AwsApiGatewayAdapter(config(proxy.url, **slow)) as adapter:
         results = await apply(adapter, [])
         assert [r.status for r in results] == [Status.APPLIED], results
     assert [t[0] for t in proxy.throttled] == ["DeleteRestApi"]
