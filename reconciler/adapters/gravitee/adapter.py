@@ -19,8 +19,11 @@ Why it looks like this:
 - A failed deployment cannot hide: the API read-back carries `gatewayState` (`STARTED/DEPLOYED` is what
   `desired_view` asks for), so an API left NEED_REDEPLOY or STOPPED plans as an update, and the next
   apply deploys it.
-- Ownership: labels `managed-by:stoa-reconciler` + `stoa-owner:<owner>` on APIs (CreateApiV4 has no
-  labels, so a create is followed by a PUT; if that PUT fails the new API is deleted again). v1
+- Ownership: labels `managed-by:stoa-reconciler` + `stoa-owner:<owner>` on APIs. CreateApiV4 has no
+  labels, so a create is followed by a PUT (if that PUT fails the new API is deleted again); the create
+  itself carries an inert flow `stoa-create:{owner, name}`, so an API whose run was killed (or lost the
+  answer) before the PUT reads as ours, half-made (labels, plans and deployment missing = an update),
+  and the next apply completes it instead of tripping on its path. v1
   applications have no labels: their description ends with a `[stoa:{...}]` marker (owner, manifest
   name, email, API key fingerprint). Objects without our owner are never updated or deleted.
 """
@@ -253,6 +256,7 @@ class GraviteeAdapter(GatewayAdapter):
             assert record is not None
             create = m.with_cors(m.api_create_body(record), None, cors)
             create.pop("labels", None)  # CreateApiV4 has no labels: set right after with a PUT
+            create["flows"] = [*create["flows"], m.create_marker_flow(name, self.owner)]  # ours from the start
             created = (await self.client.request("POST", f"{self.v2}/apis", json=create)).json()
             self._plans[str(created["id"])] = []
             try:
