@@ -304,6 +304,11 @@ class GatewayAdapter(ABC):
         side effect the adapter adds (plugins, plans) that the manifest does not say."""
         return []
 
+    def batch_notes(self, changes: Sequence[Change]) -> dict[tuple[str, str], list[str]]:
+        """Notes on changes that the rest of the batch shapes (pure), by (kind, name): an order or an
+        intermediate step the apply will take (a swap of unique paths). Default: none."""
+        return {}
+
     def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
         """The manifest spec of one live record for `reconciler import` (pure): what an operator would
         write to declare this object as it is. Default: the inverse of the canonical record; adapters

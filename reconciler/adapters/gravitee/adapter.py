@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from reconciler.adapters import unique
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
@@ -749,14 +750,23 @@ class GraviteeAdapter(GatewayAdapter):
 
         await self._gather([lambda c=c: consumer(c) for c in consumer_deletes])  # type: ignore[misc]
         await self._gather([lambda d=d: delete(*d) for d in deletions.values()])  # type: ignore[misc]
-        names = sorted(groups)
-        outcomes = await self._gather([lambda n=n: self._apply_group(n, groups[n]) for n in names])  # type: ignore[misc]
         failed_apis: set[str] = set()
-        for name, items in zip(names, outcomes, strict=True):
-            for change, item in items:
-                results[id(change)] = item
-                if change.kind == "API" and item.status is not Status.APPLIED:
-                    failed_apis.add(name)
+        current, wanted = _path_moves(changes)
+        every = {n: wanted.get(n) for n in groups}  # groups without a move are written in the first step
+        for step in unique.order_moves(current, every, unique.path_clash):
+            names = [n for n in step.names if n in groups]
+            if step.action == "park":
+                failure = await self._park(groups[names[0]])
+                if failure is None:
+                    continue
+                outcomes = [[(c, _item(c, failure)) for c in groups.pop(names[0]).changes()]]
+            else:
+                outcomes = await self._gather([lambda n=n: self._apply_group(n, groups[n]) for n in names])  # type: ignore[misc]
+            for name, items in zip(names, outcomes, strict=True):
+                for change, item in items:
+                    results[id(change)] = item
+                    if change.kind == "API" and item.status is not Status.APPLIED:
+                        failed_apis.add(name)
 
         async def guarded_consumer(change: Change) -> None:
             missing = set((change.desired or {}).get("spec", {}).get("subscriptions") or []) & failed_apis
@@ -769,6 +779,34 @@ class GraviteeAdapter(GatewayAdapter):
 
         await self._gather([lambda c=c: guarded_consumer(c) for c in consumer_upserts])  # type: ignore[misc]
         return [results[id(c)] for c in changes]
+
+    def batch_notes(self, changes: Sequence[Change]) -> dict[tuple[str, str], list[str]]:
+        """A swap of base paths (or a cycle of moves) is applied through a parked step: say so."""
+        current, wanted = _path_moves(changes)
+        steps = unique.order_moves(current, wanted, unique.path_clash)
+        notes: dict[tuple[str, str], list[str]] = {}
+        for name in unique.parked(steps):
+            takers = sorted(n for n, new in wanted.items()
+                            if n != name and new is not None and unique.path_clash(new, str(current[name])))
+            notes[("API", name)] = [f"Gravitee: basePath {current[name]} is taken by API(s) {', '.join(takers)} in "
+                                    f"this apply, so {name!r} is first moved to a temporary path "
+                                    f"({PARKED_PATH.format(id='<id>')}, not deployed), then to {wanted[name]}"]
+        return notes
+
+    async def _park(self, group: _Group) -> AdapterResult | None:
+        """Move an API to a temporary path nobody else holds (one PUT, no deployment); None when done."""
+        api_id = str(((group.api.actual if group.api else None) or {}).get("id"))
+
+        async def run() -> AdapterResult:
+            live = await self.client.get_json(f"{self.v2}/apis/{api_id}") or {}
+            if m.api_owner(live) != self.owner:
+                raise ConflictError(f"API {api_id} is not owned by {self.owner!r}; not touched")
+            await self.client.request("PUT", f"{self.v2}/apis/{api_id}",
+                                      json=m.with_path(m.api_keep_body(live), PARKED_PATH.format(id=api_id)))
+            return AdapterResult(success=True, resource_id=api_id)
+
+        result = await self.guard(f"park API {api_id} at a temporary path", run)
+        return None if result.success else result
 
     async def _consumer_result(self, desired: dict[str, Any], adopt: bool) -> AdapterResult:
         app_id = await self._converge_consumer(desired, adopt=adopt)
@@ -813,6 +851,27 @@ class _Group:
     api: Change | None = None
     policies: list[Change] = field(default_factory=list)
     removals: list[str] = field(default_factory=list)
+
+    def changes(self) -> list[Change]:
+        return ([self.api] if self.api else []) + self.policies
+
+
+PARKED_PATH = "/stoa-parked-{id}/"
+"""Where an API waits during a swap of base paths: derived from its id, so no other API holds it."""
+
+
+def _path_moves(changes: Sequence[Change]) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """API name -> its live base path (None: a create), and -> its new one (None: unchanged)."""
+    current: dict[str, str | None] = {}
+    wanted: dict[str, str | None] = {}
+    for change in changes:
+        if change.kind != "API" or change.op not in (Op.CREATE, Op.UPDATE) or change.desired is None:
+            continue
+        new = str(change.desired["spec"].get("basePath") or "") or None
+        old = str((change.actual or {}).get("spec", {}).get("basePath") or "") or None
+        current[change.name] = old
+        wanted[change.name] = None if new is None or (old is not None and new.rstrip("/") == old.rstrip("/")) else new
+    return current, wanted
 
 
 def _item(change: Change, result: AdapterResult) -> ItemResult:

@@ -420,6 +420,14 @@ def with_cors(body: dict[str, Any], name: str | None, cors: dict[str, Any] | Non
     return out
 
 
+def with_path(body: dict[str, Any], path: str) -> dict[str, Any]:
+    """An UpdateApiV4 body whose HTTP listener has this one path."""
+    out = dict(body)
+    out["listeners"] = [{**lst, "paths": [{"path": path}]} if lst.get("type") == "HTTP" else lst
+                        for lst in out.get("listeners") or []]
+    return out
+
+
 def api_keep_body(live: dict[str, Any]) -> dict[str, Any]:
     """UpdateApiV4 from a live API as it is (for a change of its CORS only)."""
     body = {k: v for k, v in live.items() if k in UPDATE_KEYS and v is not None}
