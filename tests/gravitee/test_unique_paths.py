@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from reconciler.emulators.gravitee import GraviteeEmulator
 from reconciler.engine.plan import PlanOptions, plan_gateway
 from reconciler.model.changes import Change, Op, Status
 from reconciler.runner import read_live
-from tests.gravitee.conftest import adapter_config, api_record, rate_record
+from tests.gravitee.conftest import adapter_config, api_record, consumer_record, rate_record
 
 V2 = "/management/v2/organizations/DEFAULT/environments/DEFAULT"
 
@@ -99,3 +100,20 @@ async def test_an_api_created_without_its_labels_is_read_as_ours_and_completed(e
         assert not any(str(f.get("name")).startswith(m.CREATE_FLOW_PREFIX) for f in api["flows"])
         assert len(emulator.env().apis) == 2 and [c for c in await plan(adapter, [api_record(), rate_record()])
                                                   if c.op is not Op.NOOP] == []
+
+
+async def test_a_consumer_renamed_with_its_key_keeps_its_application() -> None:
+    """Gravitee never takes a key value another application held, even a deleted one (ApiKeyServiceImpl.
+    isConflictingKeyForReference): a rename that kept the key as delete + create would fail for ever."""
+    with GraviteeEmulator(allow_custom_api_key=True) as emulator:
+        async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+            key = {"apiKey": "mobile-key-0123456789"}
+            for name in ("mobile", "mobile-2", "mobile"):
+                desired = [api_record(), consumer_record(name)]
+                changes = [replace(c, secrets=key if c.kind == "Consumer" and c.op is not Op.DELETE else {})
+                           for c in await plan(adapter, desired) if c.op is not Op.NOOP]
+                results = await adapter.apply_batch(changes) or []
+                assert all(r.status is Status.APPLIED for r in results), results
+                assert [c for c in await plan(adapter, desired) if c.op is not Op.NOOP] == []
+                apps = [a for a in emulator.env().apps.values() if a.get("status") != "ARCHIVED"]
+                assert [m.app_marker(a["description"])["name"] for a in apps] == [name]  # type: ignore[index]
