@@ -117,3 +117,19 @@ async def test_a_consumer_renamed_with_its_key_keeps_its_application() -> None:
                 assert [c for c in await plan(adapter, desired) if c.op is not Op.NOOP] == []
                 apps = [a for a in emulator.env().apps.values() if a.get("status") != "ARCHIVED"]
                 assert [m.app_marker(a["description"])["name"] for a in apps] == [name]  # type: ignore[index]
+
+
+async def test_a_second_open_plan_of_one_name_is_drift_and_is_closed(emulator: GraviteeEmulator) -> None:
+    """Two runs creating one API's plans at once leave a second `stoa-keyless` (STAGING: Gravitee refuses to
+    publish a second key-less plan): the plan shows it, the next apply closes it."""
+    async with GraviteeAdapter(adapter_config(emulator.url)) as adapter:
+        await apply(adapter, [api_record()])
+        [api_id] = emulator.env().apis
+        with httpx.Client(base_url=emulator.url, auth=("admin", "admin")) as client:
+            client.post(f"{V2}/apis/{api_id}/plans", json=m.plan_create_body(m.KEYLESS_PLAN, {})).raise_for_status()
+        [change] = [c for c in await plan(adapter, [api_record()]) if c.op is not Op.NOOP]
+        assert change.op is Op.UPDATE and any("duplicate" in str(d.after) + str(d.before) for d in change.diffs)
+        await apply(adapter, [api_record()])
+        open_plans = [p["name"] for p in emulator.env().plans.values() if p["status"] != "CLOSED"]
+        assert sorted(open_plans) == [m.API_KEY_PLAN, m.KEYLESS_PLAN]
+        assert [c for c in await plan(adapter, [api_record()]) if c.op is not Op.NOOP] == []

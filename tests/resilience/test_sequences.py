@@ -193,6 +193,10 @@ def test_a_random_sequence_of_desired_states_converges(running: Any, gateway: st
     for step, kind in enumerate(order):
         label, state = kind(state, rng)
         write_repo(repo, source, gateway, state)
+        if label.startswith("swap") and gateway == "gravitee-dev":  # the plan says how the swap is applied
+            notes = [n for g in asyncio.run(plan_repo(repo, options)).gateways.values() for c in g.changes
+                     for n in c.notes]
+            assert any("temporary path" in n for n in notes), notes
         log.append(f"{label}: {converge(repo, options, f'{gateway} step {step}: {label}')} apply(ies)")
         if not state.prune:
             kept = asyncio.run(plan_repo(repo, options))

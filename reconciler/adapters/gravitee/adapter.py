@@ -194,6 +194,8 @@ class GraviteeAdapter(GatewayAdapter):
             record = m.api_from_gateway(api)
             published = self._managed_plans(api_plans)
             record["spec"]["plans"] = sorted(n for n, p in published.items() if p.get("status") == "PUBLISHED")
+            if m.is_managed(api):
+                record["spec"]["plans"] += m.duplicate_plans(api_plans)
             if not m.is_managed(api):
                 record["spec"][m.IMPORT_NOTES] += m.unmanaged_plan_notes(api_plans, published, record["name"])
             out.append(record)

@@ -575,7 +575,8 @@ def role_plans(plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     adoption takes that plan over (its name, id and subscriptions stay) instead of adding a second one,
     which Gravitee would refuse for a keyless plan (`plan.keyless.exists`)."""
     out: dict[str, dict[str, Any]] = {}
-    for plan in plans:
+    # Of two open plans of one name (two runs at once), the PUBLISHED one: the other is closed.
+    for plan in sorted(plans, key=lambda p: (p.get("status") != "PUBLISHED", int(p.get("order") or 0))):
         name = str(plan.get("name", ""))
         if name in PLAN_SECURITY and plan.get("status") != "CLOSED" and name not in out:
             out[name] = plan
@@ -591,6 +592,13 @@ def role_plans(plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             out[role] = found
             taken.add(str(found.get("id")))
     return out
+
+
+def duplicate_plans(plans: list[dict[str, Any]]) -> list[str]:
+    """`<name> (duplicate)` for each open plan beyond the first of a managed name: drift, so the next
+    apply closes it (two runs creating the plans of one API at once leave a second, STAGING one)."""
+    names = [str(p.get("name")) for p in plans if p.get("status") != "CLOSED" and str(p.get("name")) in PLAN_SECURITY]
+    return sorted(f"{n} (duplicate)" for i, n in enumerate(names) if n in names[:i])
 
 
 def handmade_policy(flow: dict[str, Any], api: str) -> tuple[str, dict[str, Any]] | None:
