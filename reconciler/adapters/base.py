@@ -16,6 +16,8 @@ What the reconciler adds, without changing that contract:
 - `apply_batch(changes)`: gateways that must write everything at once (Kong DB-less) take the whole
   plan for the gateway here and return one result per change; the default returns None, and the
   executor calls the per-resource methods level by level.
+- `batch_notes(changes)` (pure): notes on changes the rest of the batch shapes (an intermediate step
+  of a swap of unique paths), added to the plan by the runner, so the plan says what the apply does.
 - `AdapterResult.category`: machine-readable error category (`reconciler.model.errors`), so the
   engine never parses error strings.
 

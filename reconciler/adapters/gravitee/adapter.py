@@ -15,7 +15,10 @@ Why it looks like this:
   an API created by a run that then fails is deleted again, so no half-made API outlives a failure.
 - `apply_batch` groups the gateway's changes per API (the API change plus all its policy changes), so
   an API whose definition and several policies changed is written once per object and redeployed
-  ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts.
+  ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts. Base paths are unique (one
+  may not be a prefix of another): an API group taking a path another API of the batch leaves waits for
+  it, and a cycle (a swap) parks one API at `/stoa-parked-<id>/` first (one PUT, not deployed;
+  `adapters.unique`), which `batch_notes` puts in the plan.
 - A failed deployment cannot hide: the API read-back carries `gatewayState` (`STARTED/DEPLOYED` is what
   `desired_view` asks for), so an API left NEED_REDEPLOY or STOPPED plans as an update, and the next
   apply deploys it.
