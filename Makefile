@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit etcd bench schemas clean
+.PHONY: demo test lint typecheck unit soak etcd bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) etcd
 	$(BIN)/python -m pytest -q
+
+# The fault harness's longer variants (more seeds, kill points and sequence steps); `make test` runs the short ones.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak tests/resilience
 
 # The coordination tests run a real etcd (Debian package etcd-server); under CI=true they fail without it.
 SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)

@@ -413,6 +413,9 @@ async def _plan_gateway(prep: _Prepared, name: str, options: RunOptions) -> None
         if options.targets is not None:
             changes = targeted(changes, options.targets, prep.desired.get(name, []))
         gplan.changes = [_with_adapter_notes(adapter, c) for c in changes]
+        extra = adapter.batch_notes(gplan.changes)
+        gplan.changes = [dataclasses.replace(c, notes=c.notes + tuple(extra[(c.kind, c.name)]))
+                         if extra.get((c.kind, c.name)) else c for c in gplan.changes]
 
 
 def _check_targets(prep: _Prepared, options: RunOptions) -> None:

@@ -16,6 +16,8 @@ What the reconciler adds, without changing that contract:
 - `apply_batch(changes)`: gateways that must write everything at once (Kong DB-less) take the whole
   plan for the gateway here and return one result per change; the default returns None, and the
   executor calls the per-resource methods level by level.
+- `batch_notes(changes)` (pure): notes on changes the rest of the batch shapes (an intermediate step
+  of a swap of unique paths), added to the plan by the runner, so the plan says what the apply does.
 - `AdapterResult.category`: machine-readable error category (`reconciler.model.errors`), so the
   engine never parses error strings.
 
@@ -314,6 +316,11 @@ class GatewayAdapter(ABC):
         """Notes shown in the plan for a create/update of this spec (pure): a lossy conversion, or a
         side effect the adapter adds (plugins, plans) that the manifest does not say."""
         return []
+
+    def batch_notes(self, changes: Sequence[Change]) -> dict[tuple[str, str], list[str]]:
+        """Notes on changes that the rest of the batch shapes (pure), by (kind, name): an order or an
+        intermediate step the apply will take (a swap of unique paths). Default: none."""
+        return {}
 
     def import_spec(self, kind: str, record: Mapping[str, Any]) -> ImportedSpec:
         """The manifest spec of one live record for `reconciler import` (pure): what an operator would

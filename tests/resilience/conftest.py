@@ -1,4 +1,5 @@
-"""The gateways of examples/repo, running (five emulators and moto), shared by a resilience module."""
+"""The gateways of examples/repo, running (five emulators and moto), shared by the resilience tests (each
+test first prunes what an earlier one left on the gateways it uses)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from reconciler.runner import RunOptions
 GATEWAYS = ["stoa-dev", "kong-dev", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], dict[str, Any], dict[str, str]]]:
     repo = tmp_path_factory.mktemp("faults") / "repo"
     shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", repo)

@@ -15,12 +15,18 @@ Why it looks like this:
   an API created by a run that then fails is deleted again, so no half-made API outlives a failure.
 - `apply_batch` groups the gateway's changes per API (the API change plus all its policy changes), so
   an API whose definition and several policies changed is written once per object and redeployed
-  ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts.
+  ONCE. Order: consumer deletes, API deletes, API groups, consumer upserts. Base paths are unique (one
+  may not be a prefix of another): an API group taking a path another API of the batch leaves waits for
+  it, and a cycle (a swap) parks one API at `/stoa-parked-<id>/` first (one PUT, not deployed;
+  `adapters.unique`), which `batch_notes` puts in the plan.
 - A failed deployment cannot hide: the API read-back carries `gatewayState` (`STARTED/DEPLOYED` is what
   `desired_view` asks for), so an API left NEED_REDEPLOY or STOPPED plans as an update, and the next
   apply deploys it.
-- Ownership: labels `managed-by:stoa-reconciler` + `stoa-owner:<owner>` on APIs (CreateApiV4 has no
-  labels, so a create is followed by a PUT; if that PUT fails the new API is deleted again). v1
+- Ownership: labels `managed-by:stoa-reconciler` + `stoa-owner:<owner>` on APIs. CreateApiV4 has no
+  labels, so a create is followed by a PUT (if that PUT fails the new API is deleted again); the create
+  itself carries an inert flow `stoa-create:{owner, name}`, so an API whose run was killed (or lost the
+  answer) before the PUT reads as ours, half-made (labels, plans and deployment missing = an update),
+  and the next apply completes it instead of tripping on its path. v1
   applications have no labels: their description ends with a `[stoa:{...}]` marker (owner, manifest
   name, email, API key fingerprint). Objects without our owner are never updated or deleted.
 """
@@ -33,6 +39,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from reconciler.adapters import unique
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
@@ -190,6 +197,8 @@ class GraviteeAdapter(GatewayAdapter):
             record = m.api_from_gateway(api)
             published = self._managed_plans(api_plans)
             record["spec"]["plans"] = sorted(n for n, p in published.items() if p.get("status") == "PUBLISHED")
+            if m.is_managed(api):
+                record["spec"]["plans"] += m.duplicate_plans(api_plans)
             if not m.is_managed(api):
                 record["spec"][m.IMPORT_NOTES] += m.unmanaged_plan_notes(api_plans, published, record["name"])
             out.append(record)
@@ -253,6 +262,7 @@ class GraviteeAdapter(GatewayAdapter):
             assert record is not None
             create = m.with_cors(m.api_create_body(record), None, cors)
             create.pop("labels", None)  # CreateApiV4 has no labels: set right after with a PUT
+            create["flows"] = [*create["flows"], m.create_marker_flow(name, self.owner)]  # ours from the start
             created = (await self.client.request("POST", f"{self.v2}/apis", json=create)).json()
             self._plans[str(created["id"])] = []
             try:
@@ -745,14 +755,23 @@ class GraviteeAdapter(GatewayAdapter):
 
         await self._gather([lambda c=c: consumer(c) for c in consumer_deletes])  # type: ignore[misc]
         await self._gather([lambda d=d: delete(*d) for d in deletions.values()])  # type: ignore[misc]
-        names = sorted(groups)
-        outcomes = await self._gather([lambda n=n: self._apply_group(n, groups[n]) for n in names])  # type: ignore[misc]
         failed_apis: set[str] = set()
-        for name, items in zip(names, outcomes, strict=True):
-            for change, item in items:
-                results[id(change)] = item
-                if change.kind == "API" and item.status is not Status.APPLIED:
-                    failed_apis.add(name)
+        current, wanted = _path_moves(changes)
+        every = {n: wanted.get(n) for n in groups}  # groups without a move are written in the first step
+        for step in unique.order_moves(current, every, unique.path_clash):
+            names = [n for n in step.names if n in groups]
+            if step.action == "park":
+                failure = await self._park(groups[names[0]])
+                if failure is None:
+                    continue
+                outcomes = [[(c, _item(c, failure)) for c in groups.pop(names[0]).changes()]]
+            else:
+                outcomes = await self._gather([lambda n=n: self._apply_group(n, groups[n]) for n in names])  # type: ignore[misc]
+            for name, items in zip(names, outcomes, strict=True):
+                for change, item in items:
+                    results[id(change)] = item
+                    if change.kind == "API" and item.status is not Status.APPLIED:
+                        failed_apis.add(name)
 
         async def guarded_consumer(change: Change) -> None:
             missing = set((change.desired or {}).get("spec", {}).get("subscriptions") or []) & failed_apis
@@ -765,6 +784,34 @@ class GraviteeAdapter(GatewayAdapter):
 
         await self._gather([lambda c=c: guarded_consumer(c) for c in consumer_upserts])  # type: ignore[misc]
         return [results[id(c)] for c in changes]
+
+    def batch_notes(self, changes: Sequence[Change]) -> dict[tuple[str, str], list[str]]:
+        """A swap of base paths (or a cycle of moves) is applied through a parked step: say so."""
+        current, wanted = _path_moves(changes)
+        steps = unique.order_moves(current, wanted, unique.path_clash)
+        notes: dict[tuple[str, str], list[str]] = {}
+        for name in unique.parked(steps):
+            takers = sorted(n for n, new in wanted.items()
+                            if n != name and new is not None and unique.path_clash(new, str(current[name])))
+            notes[("API", name)] = [f"Gravitee: basePath {current[name]} is taken by API(s) {', '.join(takers)} in "
+                                    f"this apply, so {name!r} is first moved to a temporary path "
+                                    f"({PARKED_PATH.format(id='<id>')}, not deployed), then to {wanted[name]}"]
+        return notes
+
+    async def _park(self, group: _Group) -> AdapterResult | None:
+        """Move an API to a temporary path nobody else holds (one PUT, no deployment); None when done."""
+        api_id = str(((group.api.actual if group.api else None) or {}).get("id"))
+
+        async def run() -> AdapterResult:
+            live = await self.client.get_json(f"{self.v2}/apis/{api_id}") or {}
+            if m.api_owner(live) != self.owner:
+                raise ConflictError(f"API {api_id} is not owned by {self.owner!r}; not touched")
+            await self.client.request("PUT", f"{self.v2}/apis/{api_id}",
+                                      json=m.with_path(m.api_keep_body(live), PARKED_PATH.format(id=api_id)))
+            return AdapterResult(success=True, resource_id=api_id)
+
+        result = await self.guard(f"park API {api_id} at a temporary path", run)
+        return None if result.success else result
 
     async def _consumer_result(self, desired: dict[str, Any], adopt: bool) -> AdapterResult:
         app_id = await self._converge_consumer(desired, adopt=adopt)
@@ -809,6 +856,27 @@ class _Group:
     api: Change | None = None
     policies: list[Change] = field(default_factory=list)
     removals: list[str] = field(default_factory=list)
+
+    def changes(self) -> list[Change]:
+        return ([self.api] if self.api else []) + self.policies
+
+
+PARKED_PATH = "/stoa-parked-{id}/"
+"""Where an API waits during a swap of base paths: derived from its id, so no other API holds it."""
+
+
+def _path_moves(changes: Sequence[Change]) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """API name -> its live base path (None: a create), and -> its new one (None: unchanged)."""
+    current: dict[str, str | None] = {}
+    wanted: dict[str, str | None] = {}
+    for change in changes:
+        if change.kind != "API" or change.op not in (Op.CREATE, Op.UPDATE) or change.desired is None:
+            continue
+        new = str(change.desired["spec"].get("basePath") or "") or None
+        old = str((change.actual or {}).get("spec", {}).get("basePath") or "") or None
+        current[change.name] = old
+        wanted[change.name] = None if new is None or (old is not None and new.rstrip("/") == old.rstrip("/")) else new
+    return current, wanted
 
 
 def _item(change: Change, result: AdapterResult) -> ItemResult:

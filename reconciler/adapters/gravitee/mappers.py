@@ -5,7 +5,8 @@ Mapping (see the adapter docstring for the why):
   endpoint (backend); methods outside `spec.methods` are answered 405 by an API flow
   `stoa-method-filter` (a `mock` step selected on those methods). Ownership and identity live in
   `labels`: `managed-by:stoa-reconciler`, `stoa-owner:<owner>`, `stoa-name:<name>`,
-  `stoa-tenant:<tenant>`, `stoa-openapi:<hash>`; foreign labels are kept.
+  `stoa-tenant:<tenant>`, `stoa-openapi:<hash>`; foreign labels are kept. Until the PUT that writes
+  them, a disabled flow `stoa-create:{"name":…,"owner":…}` sent with the create says whose it is.
 - Policy -> rate limits are a flow `stoa-policy:<name>` in each managed plan of its API (`stoa-keyless`
   KEY_LESS and `stoa-api-key` API_KEY): `rate-limit` (second/minute) or `quota` (hour/day). CORS is
   not a policy plugin in Gravitee 4.12 (the distribution bundles none; a `cors` step is 404
@@ -36,6 +37,9 @@ CORS_PREFIX = own.string_tag(own.key("cors"))
 """Label naming the CORS policy held by the API's listener (kept apart from the API's own labels)."""
 
 METHOD_FILTER_FLOW = "stoa-method-filter"
+CREATE_FLOW_PREFIX = "stoa-create:"
+"""An inert API flow (disabled, no step) a create carries: CreateApiV4 has no labels, so this is what
+proves an API ours between `POST /apis` and the PUT that labels it (which drops every `stoa-` flow)."""
 POLICY_FLOW_PREFIX = "stoa-policy:"
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
@@ -73,20 +77,51 @@ def label_value(labels: list[str], prefix: str) -> str | None:
     return None
 
 
+def create_marker_flow(name: str, owner: str) -> dict[str, Any]:
+    """The create's ownership marker: a disabled flow without steps (no effect on traffic)."""
+    marker = json.dumps({"name": name, "owner": owner}, sort_keys=True, separators=(",", ":"))
+    return {"name": CREATE_FLOW_PREFIX + marker, "enabled": False,
+            "selectors": [{"type": "HTTP", "path": "/", "pathOperator": "STARTS_WITH"}], "request": [], "response": []}
+
+
+def create_marker(api: dict[str, Any]) -> dict[str, str] | None:
+    """{owner, name} of a half-made API (created by us, not yet labelled); None for any other API."""
+    for flow in api.get("flows") or []:
+        text = str(flow.get("name") or "") if isinstance(flow, dict) else ""
+        if not text.startswith(CREATE_FLOW_PREFIX) or flow.get("enabled") is not False or flow.get("request"):
+            continue
+        try:
+            value = json.loads(text[len(CREATE_FLOW_PREFIX):])
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("owner"), str) and isinstance(value.get("name"), str):
+            return {"owner": value["owner"], "name": value["name"]}
+    return None
+
+
+def is_half_made(api: dict[str, Any]) -> bool:
+    """Created by a run that stopped before labelling it (a kill, a lost answer): ours, to be completed."""
+    return MANAGED_LABEL not in (api.get("labels") or []) and create_marker(api) is not None
+
+
 def is_managed(api: dict[str, Any]) -> bool:
-    return MANAGED_LABEL in (api.get("labels") or [])
+    return MANAGED_LABEL in (api.get("labels") or []) or is_half_made(api)
 
 
 def api_owner(api: dict[str, Any]) -> str | None:
     labels = api.get("labels") or []
-    return label_value(labels, OWNER_PREFIX) if MANAGED_LABEL in labels else None
+    if MANAGED_LABEL in labels:
+        return label_value(labels, OWNER_PREFIX)
+    marker = create_marker(api)
+    return marker["owner"] if marker else None
 
 
 def api_name(api: dict[str, Any]) -> str:
-    """The manifest name of a managed API; for any other API the one `reconciler import` gives it: its
-    Gravitee name (free text in the console, "Pets API") as a DNS-1123 label ("pets-api")."""
+    """The manifest name of a managed (or half-made) API; for any other API the one `reconciler import`
+    gives it: its Gravitee name (free text in the console, "Pets API") as a DNS-1123 label ("pets-api")."""
     labels = api.get("labels") or []
-    managed = label_value(labels, NAME_PREFIX) if MANAGED_LABEL in labels else None
+    marker = create_marker(api)
+    managed = label_value(labels, NAME_PREFIX) if MANAGED_LABEL in labels else (marker or {}).get("name")
     return managed or manifest_name(str(api.get("name", ""))) or str(api.get("name", ""))
 
 
@@ -385,6 +420,14 @@ def with_cors(body: dict[str, Any], name: str | None, cors: dict[str, Any] | Non
     return out
 
 
+def with_path(body: dict[str, Any], path: str) -> dict[str, Any]:
+    """An UpdateApiV4 body whose HTTP listener has this one path."""
+    out = dict(body)
+    out["listeners"] = [{**lst, "paths": [{"path": path}]} if lst.get("type") == "HTTP" else lst
+                        for lst in out.get("listeners") or []]
+    return out
+
+
 def api_keep_body(live: dict[str, Any]) -> dict[str, Any]:
     """UpdateApiV4 from a live API as it is (for a change of its CORS only)."""
     body = {k: v for k, v in live.items() if k in UPDATE_KEYS and v is not None}
@@ -532,7 +575,8 @@ def role_plans(plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     adoption takes that plan over (its name, id and subscriptions stay) instead of adding a second one,
     which Gravitee would refuse for a keyless plan (`plan.keyless.exists`)."""
     out: dict[str, dict[str, Any]] = {}
-    for plan in plans:
+    # Of two open plans of one name (two runs at once), the PUBLISHED one: the other is closed.
+    for plan in sorted(plans, key=lambda p: (p.get("status") != "PUBLISHED", int(p.get("order") or 0))):
         name = str(plan.get("name", ""))
         if name in PLAN_SECURITY and plan.get("status") != "CLOSED" and name not in out:
             out[name] = plan
@@ -548,6 +592,13 @@ def role_plans(plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             out[role] = found
             taken.add(str(found.get("id")))
     return out
+
+
+def duplicate_plans(plans: list[dict[str, Any]]) -> list[str]:
+    """`<name> (duplicate)` for each open plan beyond the first of a managed name: drift, so the next
+    apply closes it (two runs creating the plans of one API at once leave a second, STAGING one)."""
+    names = [str(p.get("name")) for p in plans if p.get("status") != "CLOSED" and str(p.get("name")) in PLAN_SECURITY]
+    return sorted(f"{n} (duplicate)" for i, n in enumerate(names) if n in names[:i])
 
 
 def handmade_policy(flow: dict[str, Any], api: str) -> tuple[str, dict[str, Any]] | None:

@@ -1,0 +1,210 @@
+"""Seeded random sequences of desired states converge on every gateway type (issue 13).
+
+Per gateway type, a repo written by the test (three APIs, two rate limits, two consumers) goes
+through steps drawn at a fixed seed from a small pool: rename an API (its policies and consumers
+follow), rename a policy, rename a consumer, swap the base paths of two APIs of one gateway, move an
+API (and its policies) between the gateway under test and stoa-dev, and prune off (an API dropped
+from the repo is kept) then on (it is deleted). After each step at most 3 applies make the plan
+clean, and one more apply sends zero writes. (A prune-on is followed by a new API, so the sequence
+keeps three.) `make soak` runs longer sequences at other seeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.runner import RunOptions, apply_repo, plan_repo
+from tests.resilience.conftest import GATEWAYS
+
+pytestmark = pytest.mark.faults
+OTHER = "stoa-dev"
+RUNS = [(7, 0), pytest.param(8, 8, marks=pytest.mark.soak)]
+"""(seed, random steps after the pool, each kind once in a seeded order): `make test` runs the short
+sequence, `make soak` a longer one."""
+
+
+@dataclass(frozen=True)
+class Api:
+    name: str
+    path: str
+    gateway: str
+
+
+@dataclass(frozen=True)
+class State:
+    apis: tuple[Api, ...]
+    policies: tuple[tuple[str, str], ...]  # (name, api)
+    consumers: tuple[tuple[str, tuple[str, ...]], ...]  # (name, subscribed APIs)
+    prune: bool = True
+    dropped: tuple[Api, ...] = field(default=())
+
+
+def start(gateway: str) -> State:
+    return State(apis=(Api("alpha", "/seq-alpha", gateway), Api("beta", "/seq-beta", gateway),
+                       Api("gamma", "/seq-gamma", OTHER)),
+                 policies=(("alpha-limit", "alpha"), ("beta-limit", "beta")),
+                 consumers=(("app-one", ("alpha",)), ("app-two", ("beta", "gamma"))))
+
+
+def renamed(name: str) -> str:
+    return name[:-2] if name.endswith("-2") else f"{name}-2"
+
+
+def rename_api(state: State, rng: random.Random) -> tuple[str, State]:
+    old = rng.choice(state.apis).name
+    new = renamed(old)
+    apis = tuple(replace(a, name=new) if a.name == old else a for a in state.apis)
+    policies = tuple((n, new if a == old else a) for n, a in state.policies)
+    consumers = tuple((n, tuple(new if s == old else s for s in subs)) for n, subs in state.consumers)
+    return f"rename API {old} -> {new}", replace(state, apis=apis, policies=policies, consumers=consumers)
+
+
+def rename_policy(state: State, rng: random.Random) -> tuple[str, State]:
+    if not state.policies:
+        return rename_api(state, rng)
+    old, api = rng.choice(state.policies)
+    policies = tuple((renamed(n), a) if n == old else (n, a) for n, a in state.policies)
+    return f"rename Policy {old} -> {renamed(old)}", replace(state, policies=policies)
+
+
+def rename_consumer(state: State, rng: random.Random) -> tuple[str, State]:
+    if not state.consumers:
+        return rename_api(state, rng)
+    old, _ = rng.choice(state.consumers)
+    consumers = tuple((renamed(n), s) if n == old else (n, s) for n, s in state.consumers)
+    return f"rename Consumer {old} -> {renamed(old)}", replace(state, consumers=consumers)
+
+
+def swap_paths(state: State, rng: random.Random) -> tuple[str, State]:
+    by_gateway: dict[str, list[Api]] = {}
+    for api in state.apis:
+        by_gateway.setdefault(api.gateway, []).append(api)
+    pairs = [apis for g, apis in sorted(by_gateway.items(), key=lambda i: i[0] != GATEWAY_UNDER_TEST[0])
+             if len(apis) >= 2][:1]  # the gateway under test's, when it holds two
+    if not pairs:
+        return move(state, rng)
+    a, b = rng.sample(pairs[0], 2)
+    apis = tuple(replace(x, path=b.path) if x == a else replace(x, path=a.path) if x == b else x for x in state.apis)
+    return f"swap basePaths of {a.name} and {b.name}", replace(state, apis=apis)
+
+
+def move(state: State, rng: random.Random) -> tuple[str, State]:
+    api = rng.choice(state.apis)
+    target = next(g for g in {a.gateway for a in state.apis} | {OTHER, GATEWAY_UNDER_TEST[0]} if g != api.gateway)
+    apis = tuple(replace(a, gateway=target) if a == api else a for a in state.apis)
+    return f"move API {api.name} {api.gateway} -> {target}", replace(state, apis=apis)
+
+
+def prune_off(state: State, rng: random.Random) -> tuple[str, State]:
+    """Prune off and one API (with its policies and subscriptions) dropped: it stays on the gateway."""
+    if len(state.apis) < 3:
+        return rename_api(state, rng)
+    api = rng.choice(state.apis)
+    return f"prune off, drop API {api.name}", replace(
+        state, prune=False, dropped=(api,), apis=tuple(a for a in state.apis if a != api),
+        policies=tuple(p for p in state.policies if p[1] != api.name),
+        consumers=tuple((n, tuple(s for s in subs if s != api.name)) for n, subs in state.consumers))
+
+
+POOL = [rename_api, rename_policy, rename_consumer, swap_paths, move, prune_off]
+GATEWAY_UNDER_TEST: list[str] = []
+
+
+def write_repo(root: Path, source: Path, gateway: str, state: State) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "gateways").mkdir(parents=True)
+    for name in {gateway, OTHER}:
+        shutil.copy(source / "gateways" / f"{name}.yaml", root / "gateways" / f"{name}.yaml")
+    settings = {"apiVersion": "gostoa.dev/v1alpha1", "kind": "ReconcilerSettings",
+                "spec": {"owner": "platform", "prune": state.prune, "maxDeletes": 50}}
+    docs: list[dict[str, Any]] = [settings]
+    for api in state.apis:
+        docs.append({"apiVersion": "gostoa.dev/v1alpha1", "kind": "API", "metadata": {"name": api.name},
+                     "spec": {"tenant": "acme", "version": "1.0.0", "basePath": api.path,
+                              "backend": f"https://{api.name}.example.com/v1", "methods": ["GET", "POST"],
+                              "gateways": [api.gateway]}})
+    for index, (name, api_name) in enumerate(state.policies):
+        docs.append({"apiVersion": "gostoa.dev/v1alpha1", "kind": "Policy", "metadata": {"name": name},
+                     "spec": {"api": api_name, "type": "rate_limit",
+                              "rateLimit": {"requests": 50 + index, "period": "minute"}}})
+    for name, subs in state.consumers:
+        if subs:
+            docs.append({"apiVersion": "gostoa.dev/v1alpha1", "kind": "Consumer", "metadata": {"name": name},
+                         "spec": {"credential": {"type": "apiKey", "secretRef": {"env": key_var(name)}},
+                                  "subscriptions": list(subs)}})
+    (root / "reconciler.yaml").write_text(yaml.safe_dump(docs[0], sort_keys=False))
+    (root / "objects.yaml").write_text(yaml.safe_dump_all(docs[1:], sort_keys=False))
+
+
+def key_var(consumer: str) -> str:
+    return "SEQ_KEY_" + consumer.upper().replace("-", "_")
+
+
+def changes_of(plan: Any) -> list[tuple[str, str, str, str]]:
+    return [(g.name, c.kind, c.name, c.op.value) for g in plan.gateways.values() for c in g.changes
+            if c.op.value != "no-op"]
+
+
+def converge(repo: Path, options: RunOptions, label: str) -> int:
+    for runs in range(1, 4):  # noqa: B007 - the count is returned
+        outcome = asyncio.run(apply_repo(repo, options))
+        if not outcome.failed and not outcome.plan.errors:
+            break
+    else:
+        failures = [(r.kind, r.name, r.error) for g in outcome.reports.values() for r in g.results
+                    if r.status.value != "applied"]
+        raise AssertionError(f"{label}: no convergence in 3 applies: {outcome.plan.errors} {failures}")
+    clean = asyncio.run(plan_repo(repo, options))
+    assert not clean.failed and changes_of(clean) == [], (label, changes_of(clean))
+    again = asyncio.run(apply_repo(repo, options))
+    assert not again.failed and sum(r.writes for r in again.reports.values()) == 0, label
+    return runs
+
+
+@pytest.mark.parametrize(("seed", "steps"), RUNS)
+@pytest.mark.parametrize("gateway", [g for g in GATEWAYS if g != OTHER])
+def test_a_random_sequence_of_desired_states_converges(running: Any, gateway: str, seed: int, steps: int) -> None:
+    source, endpoints, _, env = running
+    GATEWAY_UNDER_TEST[:] = [gateway]
+    env = {**env, **{key_var(n): f"seq-{seed}-{n}-key-0123456789abcdef" for n in
+                     ("app-one", "app-two", "app-one-2", "app-two-2")}}
+    options = RunOptions(gateways=frozenset({gateway, OTHER}), endpoints={g: endpoints[g] for g in (gateway, OTHER)},
+                         env=env, max_deletes=-1)
+    empty = source.parent / "empty"
+    for name in (gateway, OTHER):  # nothing of ours on either gateway to start with
+        emptied = asyncio.run(apply_repo(empty, RunOptions(gateways=frozenset({name}),
+                                                           endpoints={name: endpoints[name]}, env=env, max_deletes=-1)))
+        assert not emptied.failed, emptied.reports
+    repo = source.parent / f"sequence-{gateway}"
+    rng = random.Random(f"{gateway}/{seed}")
+    state = start(gateway)
+    write_repo(repo, source, gateway, state)
+    log = [f"start: {converge(repo, options, 'start')} apply(ies)"]
+    order = rng.sample(POOL, len(POOL)) + [rng.choice(POOL) for _ in range(steps)]
+    for step, kind in enumerate(order):
+        label, state = kind(state, rng)
+        write_repo(repo, source, gateway, state)
+        if label.startswith("swap") and gateway == "gravitee-dev":  # the plan says how the swap is applied
+            notes = [n for g in asyncio.run(plan_repo(repo, options)).gateways.values() for c in g.changes
+                     for n in c.notes]
+            assert any("temporary path" in n for n in notes), notes
+        log.append(f"{label}: {converge(repo, options, f'{gateway} step {step}: {label}')} apply(ies)")
+        if not state.prune:
+            kept = asyncio.run(plan_repo(repo, options))
+            names = {c.name for g in kept.gateways.values() for c in g.changes if c.kind == "API"}
+            assert state.dropped[0].name in names, "prune off: the dropped API must still be live"
+            # Prune on: the dropped API is deleted; a new API on the gateway under test takes its place.
+            fresh = Api(f"delta-{step}", f"/seq-delta-{step}", gateway)
+            state = replace(state, prune=True, dropped=(), apis=(*state.apis, fresh))
+            write_repo(repo, source, gateway, state)
+            log.append(f"prune on: {converge(repo, options, f'{gateway} step {step}: prune on')} apply(ies)")
+    print(f"\n{gateway} seed {seed}: " + "; ".join(log))
