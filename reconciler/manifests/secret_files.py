@@ -62,19 +62,21 @@ def confined(file: str, root: Path, env: Mapping[str, str]) -> Path:
 
 
 _NO_REFS = (str, int, float, bool, bytes, type(None))
+_CONTAINERS = (list, tuple, dict)
+"""What `refs_of` walks into besides models (a SecretRef subclass is a model)."""
 
 
 def _may_hold_ref(annotation: Any, seen: frozenset[type] = frozenset()) -> bool:
     """Whether a field of this annotation can hold a SecretRef once validated. Only scalars, enums and
     models without such a field say no; anything not understood (Any, a forward reference) says yes."""
-    if annotation is SecretRef:
+    if annotation is SecretRef or annotation is Any:  # Any: a class on Python 3.11, said yes to all the same
         return True
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return annotation not in seen and any(
                 _may_hold_ref(info.annotation, seen | {annotation}) for info in annotation.model_fields.values())
-        if issubclass(annotation, _NO_REFS + (enum.Enum,)):
-            return False
+        if issubclass(annotation, _NO_REFS + (enum.Enum,)) or not issubclass(annotation, _CONTAINERS):
+            return False  # a scalar, an enum, a URL: not a SecretRef and nothing refs_of walks into
     args = get_args(annotation)
     if get_origin(annotation) is Annotated:
         return _may_hold_ref(args[0], seen)
