@@ -19,6 +19,7 @@ FieldDiff has `after = UNKNOWN_SECRET`, with a note saying so; the runner refuse
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from reconciler.engine.diff import creation_diff, diff_spec
 from reconciler.manifests.models import IgnoreRule
 from reconciler.model.changes import Change, FieldDiff, Op
 from reconciler.model.kinds import level_of
-from reconciler.model.records import UNKNOWN_SECRET, content_hash
+from reconciler.model.records import UNKNOWN_SECRET, canonical_json
 
 View = Callable[[str, dict[str, Any]], dict[str, Any]]
 UNKNOWN_NOTE = "known after apply: {paths} cannot be compared, a secret is not available to this plan"
@@ -70,12 +71,21 @@ def ignore_paths(rules: Iterable[IgnoreRule], *, gateway: str, kind: str, name: 
 
 
 def fingerprint(actual: Iterable[Mapping[str, Any]]) -> str:
-    """Hash of the live state a plan was computed from: a saved plan applies only if it still holds."""
+    """Hash of the live state a plan was computed from: a saved plan applies only if it still holds.
+
+    `content_hash` of the sorted list, hashed item by item: the same digest (a JSON list is its items'
+    JSON joined by commas) without the whole live state's JSON in memory at once."""
     items = sorted(
         ((r.get("kind"), r.get("name"), r.get("id"), r.get("owner"), r.get("spec")) for r in actual),
         key=lambda t: (str(t[0]), str(t[1]), str(t[2])),
     )
-    return content_hash(items)
+    digest = hashlib.sha256(b"[")
+    for index, item in enumerate(items):
+        if index:
+            digest.update(b",")
+        digest.update(canonical_json(item).encode())
+    digest.update(b"]")
+    return "sha256:" + digest.hexdigest()
 
 
 def plan_gateway(

@@ -190,6 +190,29 @@ class _Collected:
     """Files with an error of their own already (unreadable, invalid YAML)."""
     openapi_refs: list[tuple[str, str]] = field(default_factory=list)
     """(file, spec.openapi) of the APIs that failed validation: their documents are still not strays."""
+    fields_sets: dict[frozenset[str], set[str]] = field(default_factory=dict)
+    """One `__pydantic_fields_set__` per distinct set of given fields (see `_share_fields_sets`)."""
+
+
+def _share_fields_sets(model: BaseModel, pool: dict[frozenset[str], set[str]]) -> None:
+    """Make a document's models share their fields-set with the models of the same shape before them.
+
+    pydantic gives every model instance a set of the field names it was given (216 to 728 bytes):
+    a third of a document's memory, 90 MB at 90,000 documents, for sets that repeat a handful of
+    shapes. Nothing here reads or changes them (no `exclude_unset`, no `model_copy`), and a copy
+    made by pydantic gets a set of its own again."""
+    work = [model]
+    while work:
+        current = work.pop()
+        own = current.__pydantic_fields_set__
+        shared = pool.setdefault(frozenset(own), own)
+        if shared is not own:
+            object.__setattr__(current, "__pydantic_fields_set__", shared)
+        for value in current.__dict__.values():
+            if isinstance(value, BaseModel):
+                work.append(value)
+            elif isinstance(value, list):
+                work.extend(item for item in value if isinstance(item, BaseModel))
 
 
 def parse_tree(files: Mapping[str, str], *, display_root: str = ".", read_errors: Iterable[LoadError] = (),
@@ -286,6 +309,7 @@ def _take_document(acc: _Collected, rel: str, doc: ParsedDocument, node: _LazyNo
             message = _message(err) + _field_hint(model_cls, err)
             acc.errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), message))
         return
+    _share_fields_sets(model, acc.fields_sets)
     metadata = getattr(model, "metadata", None)
     name = metadata.name if metadata is not None else SETTINGS_FILE
     entry = Document(kind, name, model, rel, start)
