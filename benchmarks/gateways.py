@@ -233,19 +233,33 @@ def main() -> None:
         parser.error(f"unknown gateway(s) {unknown}; known: {', '.join(TARGETS)}")
 
     rows: list[Row] = []
-    for n in sizes:
-        for latency in latencies:
-            for label in labels:
-                row = measure(TARGETS[label], n, latency)
-                rows.append(row)
-                if row.skipped:
-                    print(f"{LABELS[label]:<13} N={n:<6,} +{latency} ms: skipped, {row.skipped}", flush=True)
-                    continue
-                for name, step in row.steps.items():
-                    print(f"{LABELS[label]:<13} N={n:<6,} +{latency:>2} ms  {name:<13} {step.seconds:7.2f} s  "
-                          f"{step.total:>6,} requests ({step.requests_text()})  {step.note}", flush=True)
+    print(f"calibration: a pure-Python loop of 10M additions takes {calibration():.2f} s on this machine now",
+          flush=True)
+    try:
+        for n in sizes:
+            for latency in latencies:
+                for label in labels:
+                    row = measure(TARGETS[label], n, latency)
+                    rows.append(row)
+                    if row.skipped:
+                        print(f"{LABELS[label]:<13} N={n:<6,} +{latency} ms: skipped, {row.skipped}", flush=True)
+                        continue
+                    for name, step in row.steps.items():
+                        print(f"{LABELS[label]:<13} N={n:<6,} +{latency:>2} ms  {name:<13} {step.seconds:7.2f} s  "
+                              f"{step.total:>6,} requests ({step.requests_text()})  {step.note}", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the table holds the rows measured so far")
     print()
     print(markdown(rows))
+
+
+def calibration() -> float:
+    """Seconds of a fixed pure-Python loop: how loaded the machine is (compare runs by it)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ def _ref_candidates(model: type[BaseModel]) -> tuple[str, ...]:
     """The fields of a spec class that may be a SecretRef or a model with a `secretRef` (a Policy's
     spec has none: 30,000 policies are not searched field by field)."""
     def candidate(annotation: Any) -> bool:
-        if isinstance(annotation, type) and not issubclass(annotation, BaseModel):
-            return False  # a str, an int, an enum, a URL: neither a SecretRef nor holding one
+        if isinstance(annotation, type):  # a SecretRef, or a model with a `secretRef` (a str, a URL: neither)
+            return annotation is SecretRef or (issubclass(annotation, BaseModel) and "secretRef" in annotation.model_fields)
         args = typing.get_args(annotation)
         if typing.get_origin(annotation) is typing.Annotated:
             return candidate(args[0])
