@@ -103,9 +103,15 @@ def plan_gateway(
     for record in actual:
         live.setdefault((record["kind"], record["name"]), []).append(record)
 
-    def owned(key: tuple[str, str]) -> dict[str, Any] | None:
-        return next((r for r in live.get(key, []) if r.get("owner") == options.owner), None)
+    owner = options.owner
 
+    def owned(key: tuple[str, str]) -> dict[str, Any] | None:
+        for r in live.get(key, ()):
+            if r.get("owner") == owner:
+                return r
+        return None
+
+    folded: dict[str, Mapping[str, str]] = {}  # per kind: the adapter's answer is the same for every object
     changes: list[Change] = []
     seen: set[tuple[str, str]] = set()
     paired: set[int] = set()
@@ -114,22 +120,25 @@ def plan_gateway(
         key = (record["kind"], record["name"])
         seen.add(key)
         wanted = view(record["kind"], record["spec"])
-        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1], folds=folds(key[0]))
-        target = {**record, "spec": record["spec"]}
+        if key[0] not in folded:
+            folded[key[0]] = folds(key[0])
+        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1],
+                              folds=folded[key[0]]) if options.ignore else ()
         mine = owned(key)
         if mine is not None:
             paired.add(id(mine))
             paired_ids.add((key, mine.get("id")))
             diffs = diff_spec(wanted, mine.get("spec") or {}, ignore=ignore)
             op = Op.UPDATE if diffs else Op.NOOP
-            changes.append(Change(gateway, op, key[0], key[1], desired={**target, "id": mine.get("id")},
-                                  actual=mine, diffs=diffs, notes=unknown_notes(diffs)))
+            changes.append(Change(gateway, op, key[0], key[1], desired={**record, "id": mine.get("id")},
+                                  actual=mine, diffs=diffs, notes=unknown_notes(diffs) if diffs else ()))
             continue
+        target = {**record, "spec": record["spec"]}
         others = live.get(key, [])
         if others:
             other = others[0]
             if options.adopt and other.get("owner") is None:
-                diffs, marked = adoption_diffs(diff_spec(wanted, other.get("spec") or {}, ignore=ignore), folds(key[0]))
+                diffs, marked = adoption_diffs(diff_spec(wanted, other.get("spec") or {}, ignore=ignore), folded[key[0]])
                 changes.append(Change(gateway, Op.UPDATE, key[0], key[1], desired={**target, "id": other.get("id")},
                                       actual=other, diffs=diffs, adopt=True,
                                       notes=("adopting an object the reconciler did not create", *marked,

@@ -82,8 +82,11 @@ def parse_spec_hash(value: Any) -> Any:
     return value
 
 
+_HASHED_SORTED = tuple(sorted(HASHED_API_FIELDS))
+
+
 def spec_hash_view(spec: dict[str, Any]) -> dict[str, str]:
-    return {key: field_hash(spec.get(key)) for key in sorted(HASHED_API_FIELDS)}
+    return {key: field_hash(spec.get(key)) for key in _HASHED_SORTED}
 
 
 def api_view(spec: dict[str, Any]) -> dict[str, Any]:
