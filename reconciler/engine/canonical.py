@@ -51,7 +51,8 @@ def _find_refs(spec: Any) -> dict[str, SecretRef]:
     out: dict[str, SecretRef] = {}
     if spec is None:
         return out
-    for field_name in _ref_candidates(type(spec)):
+    spec_type: type[BaseModel] = type(spec)
+    for field_name in _ref_candidates(spec_type):
         value = getattr(spec, field_name)
         if isinstance(value, SecretRef):
             out[field_name] = value

@@ -175,8 +175,8 @@ def test_documents_of_one_shape_share_their_fields_set_and_dump_as_before() -> N
     """The loader pools pydantic's per-instance fields-sets (memory at 90,000 documents): models given
     the same fields share one set, others keep their own, and what a model dumps is unchanged."""
     docs = "\n---\n".join(
-        "apiVersion: gostoa.dev/v1alpha1\nkind: Policy\nmetadata: {name: p%d}\n"
-        "spec: {api: a, type: rate_limit, rateLimit: {requests: %d, period: minute}}" % (i, i + 1) for i in range(3))
+        f"apiVersion: gostoa.dev/v1alpha1\nkind: Policy\nmetadata: {{name: p{i}}}\n"
+        f"spec: {{api: a, type: rate_limit, rateLimit: {{requests: {i + 1}, period: minute}}}}" for i in range(3))
     api = ("apiVersion: gostoa.dev/v1alpha1\nkind: API\nmetadata: {name: a, labels: {team: x}}\n"
            "spec: {tenant: t, version: '1', basePath: /a, backend: 'https://b.example.com', gateways: [g]}\n")
     gateway = ("apiVersion: gostoa.dev/v1alpha1\nkind: GatewayInstance\nmetadata: {name: g}\n"
