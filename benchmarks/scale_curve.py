@@ -174,13 +174,14 @@ def main() -> None:
               f"process {row['process']:6.2f} s, peak RSS {row['rss_mb']:5.0f} MB, "
               f"changes {row['changes']}, errors {row['errors'] or 'none'} (emulator filled in {row['apply']:.1f} s)",
               flush=True)
-    print("\n| objects (APIs + policies + consumers) | in-sync plan | CPU | of which load / read / diff | process wall | peak RSS |")
+    print("\n| objects (APIs + policies + consumers) | in-sync plan | CPU | of which load / read / diff "
+          "| process wall | peak RSS |")
     print("|---:|---:|---:|---|---:|---:|")
     for row in rows:
         p = row["phases"]
         assert isinstance(p, dict)
-        print(f"| {row['objects']:,} | {row['plan']:.2f} s | {row['cpu']:.2f} s | {p.get('load', 0):.2f} / {p.get('read', 0):.2f} / "
-              f"{p.get('diff', 0):.2f} s | {row['process']:.2f} s | {row['rss_mb']:.0f} MB |")
+        print(f"| {row['objects']:,} | {row['plan']:.2f} s | {row['cpu']:.2f} s | {p.get('load', 0):.2f} / "
+              f"{p.get('read', 0):.2f} / {p.get('diff', 0):.2f} s | {row['process']:.2f} s | {row['rss_mb']:.0f} MB |")
 
 
 if __name__ == "__main__":
