@@ -38,8 +38,12 @@ etcd:
 
 test: lint typecheck unit
 
+# `make bench BENCH_GATEWAYS="--n 100 --latency 0 --gateways stoa,kong-db"` for a quick run.
+BENCH_GATEWAYS ?= --n 100,1000 --latency 0,44
+BENCH_SCALE    ?= --n 1000,3000,10000,30000
 bench: $(STAMP)
-	$(BIN)/python benchmarks/plan_scale.py
+	$(BIN)/python benchmarks/gateways.py $(BENCH_GATEWAYS)
+	$(BIN)/python benchmarks/scale_curve.py $(BENCH_SCALE)
 
 schemas: $(STAMP)
 	$(BIN)/reconciler schema --write schemas

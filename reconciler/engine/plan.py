@@ -19,6 +19,7 @@ FieldDiff has `after = UNKNOWN_SECRET`, with a note saying so; the runner refuse
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from reconciler.engine.diff import creation_diff, diff_spec
 from reconciler.manifests.models import IgnoreRule
 from reconciler.model.changes import Change, FieldDiff, Op
 from reconciler.model.kinds import level_of
-from reconciler.model.records import UNKNOWN_SECRET, content_hash
+from reconciler.model.records import UNKNOWN_SECRET, canonical_json
 
 View = Callable[[str, dict[str, Any]], dict[str, Any]]
 UNKNOWN_NOTE = "known after apply: {paths} cannot be compared, a secret is not available to this plan"
@@ -70,12 +71,21 @@ def ignore_paths(rules: Iterable[IgnoreRule], *, gateway: str, kind: str, name: 
 
 
 def fingerprint(actual: Iterable[Mapping[str, Any]]) -> str:
-    """Hash of the live state a plan was computed from: a saved plan applies only if it still holds."""
+    """Hash of the live state a plan was computed from: a saved plan applies only if it still holds.
+
+    `content_hash` of the sorted list, hashed item by item: the same digest (a JSON list is its items'
+    JSON joined by commas) without the whole live state's JSON in memory at once."""
     items = sorted(
         ((r.get("kind"), r.get("name"), r.get("id"), r.get("owner"), r.get("spec")) for r in actual),
         key=lambda t: (str(t[0]), str(t[1]), str(t[2])),
     )
-    return content_hash(items)
+    digest = hashlib.sha256(b"[")
+    for index, item in enumerate(items):
+        if index:
+            digest.update(b",")
+        digest.update(canonical_json(item).encode())
+    digest.update(b"]")
+    return "sha256:" + digest.hexdigest()
 
 
 def plan_gateway(
@@ -93,9 +103,15 @@ def plan_gateway(
     for record in actual:
         live.setdefault((record["kind"], record["name"]), []).append(record)
 
-    def owned(key: tuple[str, str]) -> dict[str, Any] | None:
-        return next((r for r in live.get(key, []) if r.get("owner") == options.owner), None)
+    owner = options.owner
 
+    def owned(key: tuple[str, str]) -> dict[str, Any] | None:
+        for r in live.get(key, ()):
+            if r.get("owner") == owner:
+                return r
+        return None
+
+    folded: dict[str, Mapping[str, str]] = {}  # per kind: the adapter's answer is the same for every object
     changes: list[Change] = []
     seen: set[tuple[str, str]] = set()
     paired: set[int] = set()
@@ -104,22 +120,25 @@ def plan_gateway(
         key = (record["kind"], record["name"])
         seen.add(key)
         wanted = view(record["kind"], record["spec"])
-        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1], folds=folds(key[0]))
-        target = {**record, "spec": record["spec"]}
+        if key[0] not in folded:
+            folded[key[0]] = folds(key[0])
+        ignore = ignore_paths(options.ignore, gateway=gateway, kind=key[0], name=key[1],
+                              folds=folded[key[0]]) if options.ignore else ()
         mine = owned(key)
         if mine is not None:
             paired.add(id(mine))
             paired_ids.add((key, mine.get("id")))
             diffs = diff_spec(wanted, mine.get("spec") or {}, ignore=ignore)
             op = Op.UPDATE if diffs else Op.NOOP
-            changes.append(Change(gateway, op, key[0], key[1], desired={**target, "id": mine.get("id")},
-                                  actual=mine, diffs=diffs, notes=unknown_notes(diffs)))
+            changes.append(Change(gateway, op, key[0], key[1], desired={**record, "id": mine.get("id")},
+                                  actual=mine, diffs=diffs, notes=unknown_notes(diffs) if diffs else ()))
             continue
+        target = {**record, "spec": record["spec"]}
         others = live.get(key, [])
         if others:
             other = others[0]
             if options.adopt and other.get("owner") is None:
-                diffs, marked = adoption_diffs(diff_spec(wanted, other.get("spec") or {}, ignore=ignore), folds(key[0]))
+                diffs, marked = adoption_diffs(diff_spec(wanted, other.get("spec") or {}, ignore=ignore), folded[key[0]])
                 changes.append(Change(gateway, Op.UPDATE, key[0], key[1], desired={**target, "id": other.get("id")},
                                       actual=other, diffs=diffs, adopt=True,
                                       notes=("adopting an object the reconciler did not create", *marked,

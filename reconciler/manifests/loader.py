@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -190,6 +191,44 @@ class _Collected:
     """Files with an error of their own already (unreadable, invalid YAML)."""
     openapi_refs: list[tuple[str, str]] = field(default_factory=list)
     """(file, spec.openapi) of the APIs that failed validation: their documents are still not strays."""
+    fields_sets: dict[frozenset[str], set[str]] = field(default_factory=dict)
+    """One `__pydantic_fields_set__` per distinct set of given fields (see `_share_fields_sets`)."""
+
+
+def _share_fields_sets(model: BaseModel, pool: dict[frozenset[str], set[str]]) -> None:
+    """Make a document's models share their fields-set with the models of the same shape before them.
+
+    pydantic gives every model instance a set of the field names it was given (216 to 728 bytes):
+    a third of a document's memory, 90 MB at 90,000 documents, for sets that repeat a handful of
+    shapes. Nothing here reads or changes them (no `exclude_unset`, no `model_copy`), and a copy
+    made by pydantic gets a set of its own again."""
+    work = [model]
+    while work:
+        current = work.pop()
+        own = current.__pydantic_fields_set__
+        shared = pool.setdefault(frozenset(own), own)
+        if shared is not own:
+            object.__setattr__(current, "__pydantic_fields_set__", shared)
+        values = current.__dict__
+        for name in _model_fields(type(current)):
+            value = values.get(name)
+            if isinstance(value, BaseModel):
+                work.append(value)
+            elif isinstance(value, list):
+                work.extend(item for item in value if isinstance(item, BaseModel))
+
+
+@functools.cache
+def _model_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model class that may hold a model or a list of them (anything else is a leaf)."""
+    def may_hold(annotation: Any) -> bool:
+        if isinstance(annotation, type):
+            return issubclass(annotation, BaseModel | list) or annotation is Any
+        args = get_args(annotation)
+        if get_origin(annotation) is Annotated:
+            return may_hold(args[0])
+        return not args or any(may_hold(a) for a in args if not isinstance(a, str | int | float | bool | None))
+    return tuple(name for name, info in model.model_fields.items() if may_hold(info.annotation))
 
 
 def parse_tree(files: Mapping[str, str], *, display_root: str = ".", read_errors: Iterable[LoadError] = (),
@@ -286,6 +325,7 @@ def _take_document(acc: _Collected, rel: str, doc: ParsedDocument, node: _LazyNo
             message = _message(err) + _field_hint(model_cls, err)
             acc.errors.append(LoadError(shown(rel), _line_of(node, loc, start), _field_path(loc), message))
         return
+    _share_fields_sets(model, acc.fields_sets)
     metadata = getattr(model, "metadata", None)
     name = metadata.name if metadata is not None else SETTINGS_FILE
     entry = Document(kind, name, model, rel, start)
@@ -376,8 +416,9 @@ def _unknown(what: str, name: str, known: Iterable[str]) -> str:
 
 def bound_gateways(spec: Any, gateways: Mapping[str, GatewayInstance]) -> set[str]:
     """Gateway names an object is bound to by `gateways` and/or `gatewaySelector.matchLabels`."""
-    names = set(getattr(spec, "gateways", None) or [])
-    selector = getattr(spec, "gatewaySelector", None)
+    fields = getattr(type(spec), "model_fields", None)  # a model without the field: no failing getattr
+    names = set(getattr(spec, "gateways", None) or []) if fields is None or "gateways" in fields else set()
+    selector = getattr(spec, "gatewaySelector", None) if fields is None or "gatewaySelector" in fields else None
     if selector is not None:
         for name, gw in gateways.items():
             if all(gw.metadata.labels.get(k) == v for k, v in selector.matchLabels.items()):

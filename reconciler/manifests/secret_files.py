@@ -12,11 +12,14 @@ points outside is outside.
 
 from __future__ import annotations
 
+import enum
+import functools
 import os
 import posixpath
+import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -58,12 +61,44 @@ def confined(file: str, root: Path, env: Mapping[str, str]) -> Path:
     return resolved
 
 
+_NO_REFS = (str, int, float, bool, bytes, type(None))
+_CONTAINERS = (list, tuple, dict)
+"""What `refs_of` walks into besides models (a SecretRef subclass is a model)."""
+
+
+def _may_hold_ref(annotation: Any, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether a field of this annotation can hold a SecretRef once validated. Only scalars, enums and
+    models without such a field say no; anything not understood (Any, a forward reference) says yes."""
+    if annotation is SecretRef or annotation is Any:  # Any: a class on Python 3.11, said yes to all the same
+        return True
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return annotation not in seen and any(
+                _may_hold_ref(info.annotation, seen | {annotation}) for info in annotation.model_fields.values())
+        if issubclass(annotation, _NO_REFS + (enum.Enum,)) or not issubclass(annotation, _CONTAINERS):
+            return False  # a scalar, an enum, a URL: not a SecretRef and nothing refs_of walks into
+    args = get_args(annotation)
+    if get_origin(annotation) is Annotated:
+        return _may_hold_ref(args[0], seen)
+    if args:  # list[X], dict[K, V], X | None, Literal[...], Annotated[X, ...]: what the arguments may hold
+        return any(not isinstance(a, str | int | float | bool | types.NoneType) and _may_hold_ref(a, seen)
+                   for a in args)
+    return True
+
+
+@functools.cache
+def _ref_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model class a secret reference may be found under (a 90,000-document repo walks
+    only those, not every scalar of every document)."""
+    return tuple(name for name, info in model.model_fields.items() if _may_hold_ref(info.annotation))
+
+
 def refs_of(value: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], SecretRef]]:
     """Every secret reference inside a document model, with its location (field path)."""
     if isinstance(value, SecretRef):
         yield loc, value
     elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
+        for name in _ref_fields(type(value)):
             yield from refs_of(getattr(value, name), (*loc, name))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):

@@ -24,7 +24,7 @@ class Status(StrEnum):
     NOT_ATTEMPTED = "not_attempted"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldDiff:
     path: str
     """Dotted path inside the canonical spec, e.g. `config.requests`."""
@@ -36,8 +36,10 @@ class FieldDiff:
     list at `path`; an index in the path (`methods[2]`) says where, for lists whose order matters."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
+    """One object's planned operation. Slotted: a 90,000-object plan holds 90,000 of them."""
+
     gateway: str
     op: Op
     kind: str

@@ -169,3 +169,25 @@ def test_validate_of_a_single_file_names_that_file(tmp_path: Path, capsys: pytes
     err = capsys.readouterr().err
     assert f"{bad}:6: spec.tenannt: unknown field; did you mean 'tenant'?" in err
     assert f"{bad}/api.yaml" not in err
+
+
+def test_documents_of_one_shape_share_their_fields_set_and_dump_as_before() -> None:
+    """The loader pools pydantic's per-instance fields-sets (memory at 90,000 documents): models given
+    the same fields share one set, others keep their own, and what a model dumps is unchanged."""
+    docs = "\n---\n".join(
+        f"apiVersion: gostoa.dev/v1alpha1\nkind: Policy\nmetadata: {{name: p{i}}}\n"
+        f"spec: {{api: a, type: rate_limit, rateLimit: {{requests: {i + 1}, period: minute}}}}" for i in range(3))
+    api = ("apiVersion: gostoa.dev/v1alpha1\nkind: API\nmetadata: {name: a, labels: {team: x}}\n"
+           "spec: {tenant: t, version: '1', basePath: /a, backend: 'https://b.example.com', gateways: [g]}\n")
+    gateway = ("apiVersion: gostoa.dev/v1alpha1\nkind: GatewayInstance\nmetadata: {name: g}\n"
+               "spec: {displayName: g, gatewayType: stoa, environment: dev, baseUrl: 'http://127.0.0.1:9'}\n")
+    state = parse_tree({"p.yaml": docs, "a.yaml": api, "g.yaml": gateway})
+    policies = [state.of_kind("Policy")[f"p{i}"].model for i in range(3)]
+    specs = [p.spec for p in policies]  # type: ignore[attr-defined]
+    assert specs[0].__pydantic_fields_set__ is specs[2].__pydantic_fields_set__
+    assert specs[0].rateLimit.__pydantic_fields_set__ is specs[1].rateLimit.__pydantic_fields_set__
+    api_model = state.of_kind("API")["a"].model
+    assert api_model.metadata.__pydantic_fields_set__ == {"name", "labels"}  # type: ignore[attr-defined]
+    assert policies[0].metadata.__pydantic_fields_set__ == {"name"}  # type: ignore[attr-defined]
+    assert [p.model_dump(exclude_unset=True)["spec"]["rateLimit"]["requests"] for p in policies] == [1, 2, 3]
+    assert api_model.model_dump(exclude_unset=True)["metadata"] == {"name": "a", "labels": {"team": "x"}}

@@ -217,3 +217,18 @@ def test_owned_duplicates_are_collapsed_outside_max_deletes() -> None:
     _check_deletes(plan, 0)
     assert plan.errors == ["the plan deletes 1 objects (and collapses 2 owned duplicate(s), not counted), more than "
                            "the limit of 0 (maxDeletes); check the source, or pass --max-deletes 1 to allow it"]
+
+
+def test_fingerprint_is_the_content_hash_of_the_sorted_live_state() -> None:
+    """Hashed item by item, the fingerprint must stay the digest saved plans were made with."""
+    from reconciler.engine.plan import fingerprint
+    from reconciler.model.records import content_hash
+
+    live = [make_record("Policy", "b", {"config": {"z": 1, "a": [1, {"q": None}]}}, id="o.b", owner="o"),
+            make_record("API", "a", {"basePath": "/a", "methods": ["GET"]}, id="o.a", owner="o"),
+            make_record("API", "manual", {}, id="manual")]
+    items = sorted(((r["kind"], r["name"], r["id"], r["owner"], r["spec"]) for r in live),
+                   key=lambda t: (str(t[0]), str(t[1]), str(t[2])))
+    assert fingerprint(live) == content_hash(items)
+    assert fingerprint([]) == content_hash([])
+    assert fingerprint(live[:2]) != fingerprint(live)

@@ -160,3 +160,32 @@ def test_validate_and_apply_refuse_before_contacting_any_gateway(tmp_path: Path,
             assert main([*args, "--auto-approve"] if command == "apply" else args) == 1
         assert stoa.requests == []
     assert "nothing was planned or applied" in capsys.readouterr().err
+
+
+def _every_ref(value: object, loc: tuple[int | str, ...] = ()) -> list[tuple[tuple[int | str, ...], object]]:
+    """The walk `refs_of` prunes: every field of every model, every item of every container."""
+    from pydantic import BaseModel
+
+    from reconciler.manifests.models import SecretRef
+
+    if isinstance(value, SecretRef):
+        return [(loc, value)]
+    if isinstance(value, BaseModel):
+        return [found for name in type(value).model_fields for found in _every_ref(getattr(value, name), (*loc, name))]
+    if isinstance(value, list | tuple):
+        return [found for i, item in enumerate(value) for found in _every_ref(item, (*loc, i))]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _every_ref(item, (*loc, str(key)))]
+    return []
+
+
+def test_the_pruned_walk_finds_every_reference_the_full_walk_finds() -> None:
+    from reconciler.manifests.secret_files import refs_of
+
+    state = load(Path(__file__).resolve().parents[2] / "examples" / "repo")
+    found = 0
+    for docs in state.documents.values():
+        for doc in docs.values():
+            assert list(refs_of(doc.model)) == _every_ref(doc.model), f"{doc.kind} {doc.name}"
+            found += len(_every_ref(doc.model))
+    assert found >= 8  # gateway credentials, consumer keys and the AuthServer's client secret

@@ -11,6 +11,7 @@ route's `spec_hash`, so a version bump shows as a `specHash` difference and is r
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Any
 
@@ -52,6 +53,14 @@ def parse_id(gateway_id: str, fallback_name: str | None = None) -> tuple[str | N
 # ---------------------------------------------------------------------------------------- APIs
 def field_hash(value: Any) -> str:
     """A short, stable hash of one field's value (what a route can keep of it)."""
+    if value is None or isinstance(value, str):
+        return _scalar_hash(value)
+    return content_hash(value).removeprefix("sha256:")[:16]
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_hash(value: str | None) -> str:
+    """Memoised: a plan hashes four fields of every API and most are None or a repeated version."""
     return content_hash(value).removeprefix("sha256:")[:16]
 
 
@@ -73,8 +82,11 @@ def parse_spec_hash(value: Any) -> Any:
     return value
 
 
+_HASHED_SORTED = tuple(sorted(HASHED_API_FIELDS))
+
+
 def spec_hash_view(spec: dict[str, Any]) -> dict[str, str]:
-    return {key: field_hash(spec.get(key)) for key in sorted(HASHED_API_FIELDS)}
+    return {key: field_hash(spec.get(key)) for key in _HASHED_SORTED}
 
 
 def api_view(spec: dict[str, Any]) -> dict[str, Any]:
