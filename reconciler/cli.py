@@ -169,16 +169,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _head_commit(path: Path) -> str | None:
     """HEAD of the Git checkout holding `path`, for the PR comment's header (None: not a checkout)."""
-    import pygit2
+    from reconciler.gitref import head_commit
 
-    try:
-        found = pygit2.discover_repository(str(path))
-        if found is None:
-            return None
-        repo = pygit2.Repository(found)
-        return None if repo.head_is_unborn else str(repo.head.target)
-    except (pygit2.GitError, KeyError, ValueError):
-        return None
+    return head_commit(path)
 
 
 def _confirm() -> bool:
