@@ -35,29 +35,13 @@ from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
 from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
 from reconciler.executor.apply import apply_gateway  # noqa: E402
 from reconciler.model.changes import Op  # noqa: E402
-from reconciler.model.records import make_record, secret_fingerprint  # noqa: E402
+import workload  # noqa: E402  (benchmarks/workload.py: the shared workload)
 
 OWNER = "bench"
 
 
 def records(n: int) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, str]]]:
-    """The workload: per i an API, its rate-limit policy, and a consumer whose key is subscribed to it."""
-    out: list[dict[str, Any]] = []
-    secrets: dict[tuple[str, str], dict[str, str]] = {}
-    for i in range(n):
-        api = f"api-{i:04d}"
-        out.append(make_record("API", api, {
-            "tenant": "acme", "version": "1.0.0", "basePath": f"/{api}", "backend": f"https://{api}.example.com/v1",
-            "methods": ["GET", "POST"], "openapi": None, "openapiHash": None}, owner=OWNER))
-        out.append(make_record("Policy", f"{api}-rate", {"api": api, "type": "rate_limit",
-                                                         "config": {"requests": 100 + i, "period": "minute"}},
-                               owner=OWNER))
-        key = f"key-{i:04d}-0123456789"
-        out.append(make_record("Consumer", f"app-{i:04d}", {
-            "subscriptions": [api], "credential": {"type": "apiKey", "fingerprint": secret_fingerprint(key)}},
-            owner=OWNER))
-        secrets[("Consumer", f"app-{i:04d}")] = {"apiKey": key}
-    return out, secrets
+    return workload.records(n, OWNER)
 
 
 def adapter(url: str) -> KongAdapter:
