@@ -32,7 +32,7 @@ async def plan(adapter: GraviteeAdapter, desired: list[dict[str, Any]]) -> list[
     changes = plan_gateway("gravitee-dev", desired, await read_live(adapter), PlanOptions(owner="platform"),
                            view=adapter.desired_view)
     notes = adapter.batch_notes(changes)
-    return [Change(**{**c.__dict__, "notes": c.notes + tuple(notes.get((c.kind, c.name), []))}) for c in changes]
+    return [replace(c, notes=c.notes + tuple(notes.get((c.kind, c.name), []))) for c in changes]
 
 
 async def apply(adapter: GraviteeAdapter, desired: list[dict[str, Any]]) -> list[Change]:
