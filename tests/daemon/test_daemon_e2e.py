@@ -285,7 +285,7 @@ def test_smart_http_with_token_and_cli_status_sync(origin: Origin, stoa: StoaEmu
     status = subprocess.run([*base, "status", "--url", daemon.url], capture_output=True, text=True, timeout=60, env=env)
     assert status.returncode == 0, status.stderr
     # a table for people: one row per gateway, the commit, the last sync in ISO 8601 (UTC)
-    row = re.search(r"^stoa-dev\s+stoa\s+\S+\s+(\w{12})\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+0\s+apply: 2 changed\s+-$",
+    row = re.search(r"^stoa-dev\s+stoa\s+\S+\s+(\w{12})\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+0\s+-\s+apply: 2 changed\s+-$",
                     status.stdout, re.M)
     assert row is not None, status.stdout
     assert row.group(1) == second[:12]
