@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, keep_only_gateway
-from tests.installs import ACCESS_LOG, ANSI, assert_plain_demo
+from tests.installs import ACCESS_LOG, ANSI
 
 GATEWAYS = ("stoa-dev", "kong-dev", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev")
 
@@ -46,13 +46,6 @@ def test_demo_converges_on_every_gateway_then_the_daemon_follows_git_and_heals()
     assert times and float(times[1]) < 5 and float(times[2]) < 5, times
     total = re.search(r"The demo took ([\d.]+)s \(", out)
     assert total and float(total[1]) < 30, total
-
-
-def test_demo_without_moto_runs_the_other_five_and_says_so() -> None:
-    """moto is the `demo` extra: without it the demo skips AWS in one line and still succeeds."""
-    done = _demo(code="import sys; sys.modules['moto'] = None; sys.modules['moto.server'] = None\n"
-                      "from reconciler.cli import main; sys.exit(main(['demo']))")
-    assert_plain_demo(done)
 
 
 def test_demo_of_another_repo(tmp_path: Path) -> None:

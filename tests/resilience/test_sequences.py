@@ -171,7 +171,8 @@ def converge(repo: Path, options: RunOptions, label: str) -> int:
 
 
 @pytest.mark.parametrize(("seed", "steps"), RUNS)
-@pytest.mark.parametrize("gateway", [g for g in GATEWAYS if g != OTHER])
+@pytest.mark.parametrize("gateway", [pytest.param(g, marks=pytest.mark.soak) if g == "aws-dev" else g
+                                     for g in GATEWAYS if g != OTHER])  # moto's sequence (≈ 40 s): `make soak`
 def test_a_random_sequence_of_desired_states_converges(running: Any, gateway: str, seed: int, steps: int) -> None:
     source, endpoints, _, env = running
     GATEWAY_UNDER_TEST[:] = [gateway]
