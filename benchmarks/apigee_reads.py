@@ -92,7 +92,8 @@ async def main() -> None:
     with ApigeeEmulator(token=TOKEN) as emulator:
         seconds, counts, pending = await plan(emulator.url, desired, secrets, apply=True)
         print(f"code: {Path(sys.modules['reconciler'].__file__ or '').parents[1]}; N = {ARGS.n} APIs + policies + "
-              f"consumers; first apply {seconds:.1f} s ({pending} changes)")
+              f"consumers; first apply {seconds:.1f} s ({pending} changes), requests: {sum(counts.values())} "
+              f"({', '.join(f'{m} {n}' for m, n in sorted(counts.items()))})")
         for latency in (0.0, ARGS.latency):
             for cache in ("cold", "warm"):
                 if cache == "cold":
