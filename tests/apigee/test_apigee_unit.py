@@ -113,16 +113,21 @@ async def test_missing_organization_fails_without_raising() -> None:
 
 @respx.mock
 async def test_fetch_apis_reads_the_deployed_revision_bundle() -> None:
-    respx.get(f"{ORG}/apis").mock(return_value=httpx.Response(200, json={"proxies": [{"name": "pets"}, {"name": "legacy"}]}))
+    # the listing carries labels and revisions (ApiProxy in ListApiProxiesResponse): no GET per proxy
+    listing = respx.get(f"{ORG}/apis", params={"includeRevisions": "true"}).mock(return_value=httpx.Response(200, json={
+        "proxies": [{"name": "pets", "labels": labels_for(SPEC), "revision": ["1", "3"]},
+                    {"name": "legacy", "revision": ["1"]}]}))
     respx.get(f"{ORG}/environments/test/deployments").mock(return_value=httpx.Response(200, json={"deployments": [
         {"apiProxy": "pets", "revision": "3"}]}))
-    respx.get(f"{ORG}/apis/pets").mock(return_value=httpx.Response(200, json={"name": "pets", "labels": labels_for(SPEC)}))
-    respx.get(f"{ORG}/apis/legacy").mock(return_value=httpx.Response(200, json={"name": "legacy"}))
+    per_proxy = respx.get(url__regex=rf"{ORG}/apis/[^/]+$").mock(return_value=httpx.Response(500))
     bundle = respx.get(f"{ORG}/apis/pets/revisions/3", params={"format": "bundle"}).mock(
         return_value=httpx.Response(200, content=build_bundle("pets", SPEC)))
+    legacy = respx.get(f"{ORG}/apis/legacy/revisions/1", params={"format": "bundle"}).mock(
+        return_value=httpx.Response(200, content=b"not a zip"))
     products = respx.get(f"{ORG}/apiproducts").mock(return_value=httpx.Response(200, json={"apiProduct": [
         m.product_body("pets", "test", "platform")]}))
     records = {r["name"]: r for r in await adapter().fetch_apis()}
+    assert listing.call_count == 1 and not per_proxy.called and legacy.call_count == 1
     assert bundle.called and records["pets"]["owner"] == "platform" and records["legacy"]["owner"] is None
     assert records["pets"]["spec"]["backend"] == SPEC["backend"] and records["legacy"]["spec"] == {
         "product": "missing", "importNotes": ["no single deployed revision whose bundle can be read"]}
@@ -137,6 +142,7 @@ async def test_fetch_apis_reads_the_deployed_revision_bundle() -> None:
 async def test_fetch_apis_raises_when_the_gateway_fails() -> None:
     respx.get(f"{ORG}/apiproducts").mock(return_value=httpx.Response(200, json={"apiProduct": []}))
     respx.get(f"{ORG}/apis").mock(return_value=httpx.Response(503, json={"error": {"code": 503, "message": "x"}}))
+    respx.get(f"{ORG}/environments/test/deployments").mock(return_value=httpx.Response(200, json={"deployments": []}))
     a = adapter()
     with pytest.raises(GatewayError):
         await a.fetch_apis()

@@ -4,15 +4,29 @@ APIs become generated proxy bundles (`bundle.py`), imported as a new revision on
 content hash changes, then deployed to the gateway's environment with `override=true`, which makes
 Apigee swap the previous revision out in the same call (zero-downtime); any other revision still
 deployed there afterwards is undeployed explicitly. Policies and consumers: see `mappers.py`.
-Options: `organization` (required), `environment` (default `test`), `developerEmail`, `verifyApiKey`.
+Options: `organization` (required), `environment` (default `test`), `developerEmail`, `verifyApiKey`,
+`readConcurrency` (default 10).
+
+Reads at the fewest requests the management API allows: one listing per collection per read (the
+proxies with their labels and revisions, the environment's deployments, the expanded products, the
+developers), memoised for the other kinds of the same read until a write or `connect`. No list carries a
+bundle, so each deployed revision's ZIP is downloaded (`readConcurrency` at a time), once per process: a
+revision is immutable once deployed (discovery: `apis.revisions.updateApiProxyRevision`), so what was
+read of it, or what we imported and deployed as it, stands for as long as the proxy does (its
+`metaData.createdAt` is in the key). A plan downloads a bundle only when the deployed revision is not the
+one the last read saw or the last apply deployed (the revision our `stoa-rev` label records).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import secrets
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters import importing
 from reconciler.adapters.apigee import mappers as m
@@ -25,6 +39,44 @@ from reconciler.model.records import api_key_of, secret_fingerprint
 from reconciler.model.results import AdapterResult
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+READ_CONCURRENCY = 10
+"""Per-object reads in flight at once (bundle downloads, developers' app lists): `options.readConcurrency`."""
+
+BUNDLE_CACHE_SIZE = 20_000
+"""Deployed revisions whose parsed bundle a process keeps (a few KB each)."""
+
+T = TypeVar("T")
+_BundleKey = tuple[str, str, str, str, str, str]
+"""(base URL, organization, proxy, proxy createdAt, revision, parser)."""
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A listing of one read, for the other kinds of the same read: valid while `http` has made no
+    write since, and only once per kind (the same kind asking again is the next read)."""
+
+    http: GatewayHttp
+    writes: int
+    kinds: set[str] = field(default_factory=set)
+    value: Any = None
+
+
+def _parse_ours(data: bytes) -> dict[str, Any] | None:
+    try:
+        return read_bundle(data)
+    except ValueError:
+        return None
+
+
+def _parse_foreign(data: bytes) -> dict[str, Any] | None:
+    try:
+        return {**read_foreign_bundle(data), "foreign": True}
+    except ValueError:
+        return None
+
+
+_PARSERS: dict[str, Callable[[bytes], Any]] = {"ours": _parse_ours, "foreign": _parse_foreign, "owner": bundle_owner}
 
 
 class ApigeeAdapter(GatewayAdapter):
@@ -41,6 +93,59 @@ class ApigeeAdapter(GatewayAdapter):
         # The engine runs a level's changes concurrently: one bundle writer per proxy, one developer creator.
         self._proxy_locks: dict[str, asyncio.Lock] = {}
         self._developer_lock = asyncio.Lock()
+        self.read_concurrency = max(1, int(self.options.get("readConcurrency", READ_CONCURRENCY)))
+        self._listings: dict[str, _Listing] = {}
+
+    _bundles: ClassVar[OrderedDict[_BundleKey, Any]] = OrderedDict()
+    """Parsed bundles of deployed (so immutable) revisions, shared by the adapters of one process."""
+
+    @classmethod
+    def forget_bundles(cls) -> None:
+        """As in a new process: every deployed bundle is downloaded again."""
+        cls._bundles.clear()
+
+    async def connect(self) -> None:
+        self._listings.clear()  # a new session lists afresh
+        await super().connect()
+
+    async def _once_per_read(self, collection: str, kind: str, read: Callable[[], Awaitable[T]]) -> T:
+        """One listing of `collection` per read of the kinds, until a write or `connect`."""
+        http = self.client
+        memo = self._listings.get(collection)
+        if memo is not None and memo.http is http and memo.writes == http.writes and kind not in memo.kinds:
+            memo.kinds.add(kind)
+            return copy.deepcopy(memo.value)  # type: ignore[no-any-return]
+        writes = http.writes  # a write during the read makes it stale
+        value = await read()
+        self._listings[collection] = _Listing(http, writes, {kind}, value)
+        return copy.deepcopy(value)
+
+    def _bundle_key(self, name: str, created: str, revision: str, parse: str) -> _BundleKey | None:
+        return (self.client.base_url, self.org, name, created, revision, parse) if created and revision else None
+
+    def _keep_bundle(self, key: _BundleKey | None, value: Any) -> None:
+        if key is None:
+            return
+        self._bundles[key] = value
+        self._bundles.move_to_end(key)
+        while len(self._bundles) > BUNDLE_CACHE_SIZE:
+            self._bundles.popitem(last=False)
+
+    async def _revision_bundle(self, name: str, revision: str, parse: str, *, created: str = "",
+                               deployed: bool = False, limit: asyncio.Semaphore | None = None) -> Any:
+        """A revision's bundle, parsed by `parse` (`ours`, `foreign`, `owner`); downloaded unless it is a
+        deployed revision of this proxy (`created`: its `metaData.createdAt`) the process already knows."""
+        key = self._bundle_key(name, created, revision, parse) if deployed else None
+        if key is not None and key in self._bundles:
+            self._bundles.move_to_end(key)
+            return copy.deepcopy(self._bundles[key])
+        gate: AbstractAsyncContextManager[Any] = limit if limit is not None else nullcontext()
+        async with gate:
+            data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revision}",
+                                              params={"format": "bundle"})).content
+        value = _PARSERS[parse](data)
+        self._keep_bundle(key, value)
+        return copy.deepcopy(value)
 
     def _lock(self, api: str) -> asyncio.Lock:
         return self._proxy_locks.setdefault(api, asyncio.Lock())
@@ -74,54 +179,42 @@ class ApigeeAdapter(GatewayAdapter):
             out.setdefault(str(dep.get("apiProxy")), []).append(str(dep.get("revision")))
         return out
 
-    async def _bundle_spec(self, name: str, revision: str) -> dict[str, Any] | None:
-        """The spec (with `cors`) of a deployed revision; None when it is not a bundle we generated."""
-        data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revision}",
-                                          params={"format": "bundle"})).content
-        try:
-            return read_bundle(data)
-        except ValueError:
-            return None
-
-    async def _owned_bundles(self) -> list[tuple[str, dict[str, str], dict[str, Any] | None, bool]]:
+    async def _owned_bundles(self, kind: str) -> list[tuple[str, dict[str, str], dict[str, Any] | None, bool]]:
         """(proxy name, labels, deployed bundle spec or None, deployed?) for every proxy of the org; the
         bundle spec of a hand-made proxy is what `read_foreign_bundle` finds in it (`foreign` set)."""
-        listing = await self.client.get_json(f"{self._o}/apis") or {}
-        deployed = await self._deployed()
-        out: list[tuple[str, dict[str, str], dict[str, Any] | None, bool]] = []
-        for item in listing.get("proxies") or []:
+        return await self._once_per_read("bundles", kind, self._read_bundles)
+
+    async def _read_bundles(self) -> list[tuple[str, dict[str, str], dict[str, Any] | None, bool]]:
+        listing, deployed = await asyncio.gather(
+            self.client.get_json(f"{self._o}/apis", params={"includeRevisions": "true", "includeMetaData": "true"}),
+            self._deployed())
+        limit = asyncio.Semaphore(self.read_concurrency)
+
+        async def one(item: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any] | None, bool]:
             name = str(item.get("name"))
-            proxy = await self.client.get_json(f"{self._o}/apis/{name}") or {}
-            labels = dict(proxy.get("labels") or {})
-            if m.owner_of(labels) is None and await self._built_by_us(name, proxy):
-                # ours, unlabelled (an apply cut after the import): reads as drift and is healed
-                out.append((name, m.proxy_labels({}, self.owner, "", ""), None, True))
-                continue
+            labels = dict(item.get("labels") or {})
             revs = deployed.get(name) or []
+            if m.owner_of(labels) is None and await self._built_by_us(name, item, revs, limit):
+                # ours, unlabelled (an apply cut after the import): reads as drift and is healed
+                return name, m.proxy_labels({}, self.owner, "", ""), None, True
             bundle_spec = None
             if len(revs) == 1:
-                bundle_spec = await (self._bundle_spec(name, revs[0]) if m.owner_of(labels) is not None
-                                     else self._foreign_bundle(name, revs[0]))
-            out.append((name, labels, bundle_spec, bool(revs)))
-        return out
+                bundle_spec = await self._revision_bundle(
+                    name, revs[0], "ours" if m.owner_of(labels) is not None else "foreign",
+                    created=_created(item), deployed=True, limit=limit)
+            return name, labels, bundle_spec, bool(revs)
 
-    async def _foreign_bundle(self, name: str, revision: str) -> dict[str, Any] | None:
-        data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revision}",
-                                          params={"format": "bundle"})).content
-        try:
-            return {**read_foreign_bundle(data), "foreign": True}
-        except ValueError:
-            return None
+        return list(await asyncio.gather(*(one(item) for item in (listing or {}).get("proxies") or [])))
 
     async def fetch_apis(self) -> list[dict[str, Any]]:
         """Our proxies, each with what makes it whole: the deployed bundle, and its API product
         (`spec.product`). An apply cut between the deployment and the product, or a product deleted by
         hand, is drift the next apply heals, not an API in sync whose policies and consumers fail.
         A hand-made proxy reads as its bundle declares it (owner None: adoption, import)."""
-        all_products = {str(p.get("name")): p for p in await self._products()}
+        all_products = {str(p.get("name")): p for p in await self._products("API")}
         products = {n for n, p in all_products.items() if m.owner_of(m.attrs_dict(p.get("attributes"))) == self.owner}
         records = []
-        for name, labels, bundle_spec, deployed in await self._owned_bundles():
+        for name, labels, bundle_spec, deployed in await self._owned_bundles("API"):
             if m.owner_of(labels) is None:
                 foreign = bundle_spec if (bundle_spec or {}).get("foreign") else None
                 product = all_products.get(name)
@@ -146,14 +239,15 @@ class ApigeeAdapter(GatewayAdapter):
                 return await self._sync_api(api_spec)
         return await self.guard(f"sync_api {api_spec.get('name')}", run)
 
-    async def _built_by_us(self, name: str, proxy: Mapping[str, Any]) -> bool:
+    async def _built_by_us(self, name: str, proxy: Mapping[str, Any], deployed: Collection[str] = (),
+                           limit: asyncio.Semaphore | None = None) -> bool:
         """An unlabelled proxy whose newest revision is a bundle we generated for this owner."""
         revisions = sorted((str(r) for r in proxy.get("revision") or []), key=lambda r: (len(r), r))
         if not revisions:
             return False
-        data = (await self.client.request("GET", f"{self._o}/apis/{name}/revisions/{revisions[-1]}",
-                                          params={"format": "bundle"})).content
-        return bundle_owner(data) == self.owner
+        owner = await self._revision_bundle(name, revisions[-1], "owner", created=_created(proxy),
+                                            deployed=revisions[-1] in deployed, limit=limit)
+        return bool(owner == self.owner)
 
     async def _proxy(self, name: str, *, adopt: bool) -> dict[str, Any] | None:
         proxy: dict[str, Any] | None = await self.client.get_or_none(f"{self._o}/apis/{name}")
@@ -172,7 +266,10 @@ class ApigeeAdapter(GatewayAdapter):
         ours = str((proxy.get("labels") or {}).get(m.REV) or "")
         if not revs and ours in [str(r) for r in proxy.get("revision") or []]:
             revs = [ours]
-        spec = await self._bundle_spec(name, revs[0]) if len(revs) == 1 else None
+        spec = None
+        if len(revs) == 1:
+            spec = await self._revision_bundle(name, revs[0], "ours", created=_created(proxy),
+                                               deployed=bool(body.get("deployments")))
         return spec, dict((spec or {}).get("cors") or {})
 
     async def _sync_api(self, record: dict[str, Any]) -> AdapterResult:
@@ -200,10 +297,14 @@ class ApigeeAdapter(GatewayAdapter):
                 files={"file": (f"{name}.zip", data, "application/octet-stream")})
             revision = str(created.json()["revision"])
         want_labels = m.proxy_labels(labels, self.owner, digest, revision)
+        born = _created(proxy or {})
         if want_labels != labels:
-            await self.client.request("PATCH", f"{self._o}/apis/{name}", params={"updateMask": "labels"},
-                                      json={"labels": want_labels})
+            patched = await self.client.request("PATCH", f"{self._o}/apis/{name}", params={"updateMask": "labels"},
+                                                json={"labels": want_labels})
+            born = _created(patched.json() or {})
         await self._deploy(name, revision)
+        # deployed, so immutable: the next read of this revision needs no download
+        self._keep_bundle(self._bundle_key(name, born, revision, "ours"), read_bundle(data))
         return revision
 
     async def _deploy(self, name: str, revision: str) -> None:
@@ -252,7 +353,11 @@ class ApigeeAdapter(GatewayAdapter):
                                        owner=lambda proxy: m.owner_of(proxy.get("labels")), delete=delete)
 
     # ------------------------------------------------------------------ policies (API products)
-    async def _products(self) -> list[dict[str, Any]]:
+    async def _products(self, kind: str) -> list[dict[str, Any]]:
+        """Every API product, expanded (listed once per read)."""
+        return await self._once_per_read("products", kind, self._list_products)
+
+    async def _list_products(self) -> list[dict[str, Any]]:
         """Every API product, expanded, following `startKey` paging (the start key is inclusive)."""
         out: list[dict[str, Any]] = []
         start: str | None = None
@@ -272,12 +377,12 @@ class ApigeeAdapter(GatewayAdapter):
         """Quotas of our API products and CORS policies of our bundles; a hand-made product's quota and a
         hand-made bundle's CORS policies read as unowned Policies (named `<product>-quota`, `<api>-<policy>`)."""
         records = []
-        for product in await self._products():
+        for product in await self._products("Policy"):
             foreign = m.owner_of(m.attrs_dict(product.get("attributes"))) is None
             record = m.policy_from_foreign_product(product, self.env) if foreign else m.policy_from_product(product)
             if record is not None:
                 records.append(record)
-        for name, labels, bundle_spec, _ in await self._owned_bundles():
+        for name, labels, bundle_spec, _ in await self._owned_bundles("Policy"):
             foreign = bool((bundle_spec or {}).get("foreign"))
             for policy, config in sorted(((bundle_spec or {}).get("cors") or {}).items()):
                 records.append(m.cors_record(name, m.foreign_cors_name(name, policy) if foreign else policy,
@@ -357,14 +462,19 @@ class ApigeeAdapter(GatewayAdapter):
         """Every developer's apps: ours (our developer's, or adopted under their own developer, id
         `<email>/<app>`) and hand-made ones, read as unowned consumers."""
         developers = (await self.client.get_json(f"{self._o}/developers", params={"count": 1000}) or {}).get("developer")
-        apps: list[tuple[str, dict[str, Any]]] = []
-        for email in sorted({str(d.get("email")).lower() for d in developers or []} | {self.developer}):
-            body = await self.client.get_or_none(f"{self._o}/developers/{email}/apps", params={"expand": "true"})
-            apps += [(email, app) for app in (body or {}).get("app") or []]
+        limit = asyncio.Semaphore(self.read_concurrency)
+
+        async def apps_of(email: str) -> list[tuple[str, dict[str, Any]]]:
+            async with limit:
+                body = await self.client.get_or_none(f"{self._o}/developers/{email}/apps", params={"expand": "true"})
+            return [(email, app) for app in (body or {}).get("app") or []]
+
+        emails = sorted({str(d.get("email")).lower() for d in developers or []} | {self.developer})
+        apps = [pair for pairs in await asyncio.gather(*(apps_of(e) for e in emails)) for pair in pairs]
         if not apps:
             return []
         product_api, foreign_api = {}, {}
-        for product in await self._products():
+        for product in await self._products("Consumer"):
             attrs = m.attrs_dict(product.get("attributes"))
             if m.owner_of(attrs) == self.owner and attrs.get(m.API):
                 product_api[str(product["name"])] = attrs[m.API]
@@ -502,3 +612,8 @@ class ApigeeAdapter(GatewayAdapter):
         if kind == "API":
             return {**m.desired_api_view(spec), "product": m.PRODUCT_PRESENT}
         return spec
+
+
+def _created(proxy: Mapping[str, Any]) -> str:
+    """The proxy's creation time: with the revision, what names one immutable deployed bundle."""
+    return str((proxy.get("metaData") or {}).get("createdAt") or "")
