@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,6 @@ import httpx
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 ADMIN_TOKEN = "bench-admin-token"
 API_TOKEN = "bench-api-token"
-TTL = 3
 TICK = os.sysconf("SC_CLK_TCK")
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
@@ -157,12 +157,12 @@ class Origin:
 class Daemon:
     """`python -m reconciler daemon` coordinated on etcd; its logs go to a file."""
 
-    def __init__(self, tmp: Path, member: str, settings: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, member: str, ttl: int, settings: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
         env.update({"RECONCILER_PORT": str(self.port), "RECONCILER_MEMBER_ID": member,
-                    "RECONCILER_CACHE_DIR": str(tmp / f"cache-{member}"), "RECONCILER_MEMBER_TTL": str(TTL),
+                    "RECONCILER_CACHE_DIR": str(tmp / f"cache-{member}"), "RECONCILER_MEMBER_TTL": str(ttl),
                     "RECONCILER_HEARTBEAT_INTERVAL": "0", "RECONCILER_DRIFT_INTERVAL": "0",
                     "RECONCILER_API_TOKEN": API_TOKEN, "STOA_ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "WARNING",
                     **settings})
@@ -204,8 +204,22 @@ def expected_routes(apis: int, backend: str) -> Callable[[str], dict[str, str]]:
     return lambda gw: {f"platform.{gw}-api{i}": f"https://api{i}.{backend}.example.com/v1" for i in range(apis)}
 
 
+@dataclass(frozen=True)
+class Row:
+    """The figures of one K."""
+
+    k: int
+    first_s: float
+    wave_s: float
+    cpu_first_s: float
+    cpu_wave_s: float
+    emu_cpu_s: float
+    owned: list[int]
+    load: float
+
+
 def run_k(k: int, tmp: Path, etcd: Etcd, origin: Origin, gateways: list[str], args: argparse.Namespace,
-          wave: int) -> dict[str, float]:
+          wave: int) -> Row:
     run_dir = tmp / f"k{k}"
     run_dir.mkdir()
     emulators = {gw: Emulator(run_dir) for gw in gateways}
@@ -218,7 +232,7 @@ def run_k(k: int, tmp: Path, etcd: Etcd, origin: Origin, gateways: list[str], ar
                     "RECONCILER_POLL_INTERVAL": str(args.poll_interval), "RECONCILER_POLL_JITTER": "0"}
         emu_cpu0 = sum(cpu_seconds(e.proc.pid) for e in emulators.values())
         t0 = time.monotonic()
-        daemons = [Daemon(run_dir, f"d{i}", settings) for i in range(k)]
+        daemons = [Daemon(run_dir, f"d{i}", args.ttl, settings) for i in range(k)]
         wait(converged(emulators, expected_routes(args.apis, f"v{wave}"), set(gateways)),
              timeout=args.timeout, interval=0.25, what=f"K={k} first convergence")
         first = time.monotonic() - t0
@@ -241,9 +255,7 @@ def run_k(k: int, tmp: Path, etcd: Etcd, origin: Origin, gateways: list[str], ar
               file=sys.stderr)
         raise
     else:
-        return {"k": k, "first_s": first, "wave_s": change, "cpu_first_s": cpu_first,
-                "cpu_wave_s": cpu_total - cpu_first, "emu_cpu_s": emu_cpu, "owned": owned,
-                "load": os.getloadavg()[0]}  # type: ignore[dict-item]
+        return Row(k, first, change, cpu_first, cpu_total - cpu_first, emu_cpu, owned, os.getloadavg()[0])
     finally:
         for d in daemons:
             d.stop()
@@ -257,6 +269,7 @@ def main() -> None:
     parser.add_argument("--apis", type=int, default=200, help="APIs per gateway")
     parser.add_argument("--members", default="1,2,3", help="comma-separated daemon counts")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="daemons' Git poll interval, seconds")
+    parser.add_argument("--ttl", type=int, default=3, help="RECONCILER_MEMBER_TTL of the daemons, seconds")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed for one convergence")
     args = parser.parse_args()
     if not Path(ETCD).is_file():
@@ -264,10 +277,10 @@ def main() -> None:
     members = [int(x) for x in args.members.split(",") if x.strip()]
     gateways = [f"stoa-{i:02d}" for i in range(args.gateways)]
     total = args.gateways * args.apis
-    print(f"{args.gateways} gateways x {args.apis} APIs = {total} APIs; daemons {members}; member TTL {TTL}s; "
+    print(f"{args.gateways} gateways x {args.apis} APIs = {total} APIs; daemons {members}; member TTL {args.ttl}s; "
           f"poll {args.poll_interval}s; {os.cpu_count()} cores; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    rows = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmpdir:
         tmp = Path(tmpdir)
         etcd = Etcd(tmp / "etcd-data")
@@ -279,8 +292,8 @@ def main() -> None:
                 rows.append(run_k(k, tmp, etcd, origin, gateways, args, wave))
                 wave += 1
                 r = rows[-1]
-                print(f"K={k} done: first {r['first_s']:.1f}s, wave {r['wave_s']:.1f}s, owned {r['owned']}, "
-                      f"load {r['load']:.2f}", flush=True)
+                print(f"K={k} done: first {r.first_s:.1f}s, wave {r.wave_s:.1f}s, owned {r.owned}, "
+                      f"load {r.load:.2f}", flush=True)
         finally:
             etcd.stop()
 
@@ -289,13 +302,13 @@ def main() -> None:
           "| emulator CPU s | gateways per daemon | load avg (1 min) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['k']} | {r['first_s']:.1f} | {total / r['first_s']:.0f} | {r['wave_s']:.1f} | "
-              f"{total / r['wave_s']:.0f} | {r['cpu_first_s']:.1f} + {r['cpu_wave_s']:.1f} | {r['emu_cpu_s']:.1f} | "
-              f"{'/'.join(str(n) for n in r['owned'])} | {r['load']:.2f} |")
+        print(f"| {r.k} | {r.first_s:.1f} | {total / r.first_s:.0f} | {r.wave_s:.1f} | "
+              f"{total / r.wave_s:.0f} | {r.cpu_first_s:.1f} + {r.cpu_wave_s:.1f} | {r.emu_cpu_s:.1f} | "
+              f"{'/'.join(str(n) for n in r.owned)} | {r.load:.2f} |")
     base = rows[0]
     for r in rows[1:]:
-        print(f"K={r['k']}: speed-up vs K={base['k']}: first {base['first_s'] / r['first_s']:.2f}x, "
-              f"wave {base['wave_s'] / r['wave_s']:.2f}x")
+        print(f"K={r.k}: speed-up vs K={base.k}: first {base.first_s / r.first_s:.2f}x, "
+              f"wave {base.wave_s / r.wave_s:.2f}x")
 
 
 if __name__ == "__main__":
