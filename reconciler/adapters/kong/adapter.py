@@ -4,14 +4,14 @@ The mode comes from `GET /` (`configuration.database`). Reads list every entity 
 page): ours by their tags, and those made by hand as records with owner None, so a plan can show
 them as conflicts or adopt them (`--adopt`); adoption re-tags them in place. In DB-less mode a read
 is `GET /status` (the configuration hash) then `GET /config` (the whole export, every kind's listing
-comes from it), kept as the snapshot `apply_batch` merges every change into (`dbless.py`): one `POST
-/config?flatten_errors=1` after one `GET /status` says the hash has not moved, and a 400 is mapped
-back to the changes whose entities Kong rejected. In database mode `apply_batch` returns None and
-the engine calls the per-resource methods (bounded concurrency, dependency order), which never touch
-what they do not own. They write from the plan's snapshot (`live.py`: the listings the read made,
-kept current by our writes' answers), create by deterministic id (`PUT /services/{uuid5}`: a same-
-name object made since answers 409), and re-read with GETs only when Kong answers 404/409 to such a
-write. Within one read every collection is listed once (`_list` memoises, until a write or
+comes from it), kept as the snapshot `apply_batch` merges every change into (`dbless.py`): one
+`POST /config?flatten_errors=1` after one `GET /status` says the hash has not moved, and a 400 is
+mapped back to the changes whose entities Kong rejected. In database mode `apply_batch` returns None
+and the engine calls the per-resource methods (bounded concurrency, dependency order), which never
+touch what they do not own. They write from the plan's snapshot (`live.py`: the listings the read
+made, kept current by our writes' answers), create by deterministic id (`PUT /services/{uuid5}`: a
+same-name object made since answers 409), and re-read with GETs only when Kong answers 404/409 to
+such a write. Within one read every collection is listed once (`_list` memoises, until a write or
 `connect`).
 """
 
