@@ -31,13 +31,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import workload  # noqa: E402  (benchmarks/workload.py: the shared workload)
+
 from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
 from reconciler.emulators.kong import KongEmulator  # noqa: E402
 from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
 from reconciler.executor.apply import apply_gateway  # noqa: E402
 from reconciler.model.changes import Change, Op  # noqa: E402
 from reconciler.model.records import make_record  # noqa: E402
-import workload  # noqa: E402  (benchmarks/workload.py: the shared workload)
 
 OWNER = "bench"
 SEED: dict[str, Any] = {
