@@ -12,27 +12,37 @@ own, then:
    everything), merge that one change, POST the full config. Measured in full at a small scale
    (`--small`, default 50 APIs) for an exact side-by-side ratio, and at N either in full (`--full`,
    slow) or by timing real steps at 10 evenly spaced config sizes and summing the interpolation
-   (labelled "estimated").
+   (labelled "estimated");
+3. steady state, as a pull request changes it: an in-sync plan (fresh adapter: read + plan, no
+   change), then one changed policy (fresh adapter: read + plan + apply, as `reconciler apply` does),
+   each with its requests by method and time; the one change should cost the in-sync plan plus the
+   POST (and the two small `GET /status` probes of the optimistic concurrency check).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
+import yaml_rs
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import workload  # noqa: E402  (benchmarks/workload.py: the shared workload)
 
 from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
 from reconciler.emulators.kong import KongEmulator  # noqa: E402
+from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
 from reconciler.executor.apply import apply_gateway  # noqa: E402
 from reconciler.model.changes import Change, Op  # noqa: E402
-from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
-import workload  # noqa: E402  (benchmarks/workload.py: the shared workload)
+from reconciler.model.records import make_record  # noqa: E402
 
 OWNER = "bench"
 SEED: dict[str, Any] = {
@@ -71,6 +81,49 @@ async def batch_apply(url: str, desired: list[dict[str, Any]],
         raise SystemExit(f"batch apply failed: {report.results[:3]}")
     pending = [c for c in changes if c.op is not Op.NOOP]
     return time.perf_counter() - started, counts, len(pending), report.writes
+
+
+async def steady_state(url: str, desired: list[dict[str, Any]],
+                       secrets: dict[tuple[str, str], dict[str, str]]) -> None:
+    """In-sync plan, then one changed policy applied (read + plan + apply in one adapter)."""
+    started = time.perf_counter()
+    async with adapter(url) as a:
+        actual = [r for kind in ("API", "Policy", "Consumer") for r in await a.fetch(kind)]
+        changes = plan_gateway(a.name, desired, actual, PlanOptions(owner=OWNER), view=a.desired_view)
+        assert a.http is not None
+        counts = Counter(a.http.counts)
+    in_sync = time.perf_counter() - started
+    pending = [c for c in changes if c.op is not Op.NOOP]
+    print(f"in-sync plan:       {in_sync:8.2f} s   requests: {fmt(counts)}   changes: {len(pending)}")
+    changed = [dict(r) for r in desired]
+    i = next(j for j, r in enumerate(changed) if r["kind"] == "Policy")
+    spec = dict(changed[i]["spec"])
+    spec["config"] = {**spec["config"], "requests": int(spec["config"]["requests"]) + 1}
+    changed[i] = make_record("Policy", changed[i]["name"], spec, owner=OWNER)
+    started = time.perf_counter()
+    async with adapter(url) as a:
+        actual = [r for kind in ("API", "Policy", "Consumer") for r in await a.fetch(kind)]
+        changes = plan_gateway(a.name, changed, actual, PlanOptions(owner=OWNER), view=a.desired_view)
+        planned = time.perf_counter()
+        report = await apply_gateway(a, changes, secrets=secrets)
+        assert a.http is not None
+        counts = Counter(a.http.counts)
+    done = time.perf_counter()
+    pending = [c for c in changes if c.op is not Op.NOOP]
+    if report.failed or len(pending) != 1:
+        raise SystemExit(f"one-change apply: {len(pending)} changes, {report.results[:3]}")
+    print(f"one change:         {done - started:8.2f} s   requests: {fmt(counts)}   "
+          f"(read + plan {planned - started:.2f} s, apply {done - planned:.2f} s; "
+          f"{(done - started) / in_sync:.2f}x the in-sync plan)")
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:  # the gateway's own share
+        exported = yaml_rs.loads((await client.get("/config")).json()["config"], parse_datetime=False)
+        text = json.dumps(exported, separators=(",", ":"))  # as the adapter sends it: JSON text
+        posted = time.perf_counter()
+        answer = await client.post("/config", json={"config": text})
+        post = time.perf_counter() - posted
+    assert answer.status_code == 201, answer.text[:200]
+    print(f"the POST alone:     {post:8.2f} s   (the emulator loading the same configuration, as the adapter sends it); "
+          f"in-sync plan + POST = {in_sync + post:.2f} s vs one change {done - started:.2f} s")
 
 
 async def per_resource_step(a: KongAdapter, record: dict[str, Any], secret: dict[str, str] | None) -> None:
@@ -132,6 +185,7 @@ async def main() -> None:
     parser.add_argument("--apis", type=int, default=1000)
     parser.add_argument("--small", type=int, default=50, help="scale of the exact side-by-side run")
     parser.add_argument("--full", action="store_true", help="run the per-resource pattern in full at --apis")
+    parser.add_argument("--no-per-resource", action="store_true", help="skip the per-resource comparison")
     args = parser.parse_args()
 
     with KongEmulator(mode="dbless") as emulator:
@@ -148,6 +202,9 @@ async def main() -> None:
             again, counts2, nchanges2, writes2 = await batch_apply(emulator.url, desired, secrets)
             print(f"second apply:       {again:8.2f} s   requests: {fmt(counts2)}   changes: {nchanges2}, "
                   f"writes: {writes2}")
+            await steady_state(emulator.url, desired, secrets)
+            if args.no_per_resource:
+                continue
 
             emulator.load_config(SEED)
             if n == args.small or args.full:

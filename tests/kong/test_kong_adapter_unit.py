@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -92,9 +93,16 @@ def _flat(posted: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def posted(request: httpx.Request) -> dict[str, Any]:
+    """The declarative document of a `POST /config`: sent as text in the `config` parameter."""
+    document: dict[str, Any] = json.loads(json.loads(request.content)["config"])
+    return document
+
+
 def dbless_mode(kong: respx.MockRouter, config: dict[str, Any] | None = None) -> respx.Route:
     """A DB-less Kong whose `GET /config` and `GET /status` follow the last accepted `POST /config`
-    (the returned route: tests set its answer with `.respond(...)`)."""
+    (the returned route: tests set its answer with `.respond(...)`); the hash of a text body is its
+    md5, as Kong's (declarative/init.lua)."""
     kong.get("/").respond(200, json=info("off"))
     initial = config or {"_format_version": "3.0", "_transform": False}
     route = kong.post("/config")
@@ -104,11 +112,14 @@ def dbless_mode(kong: respx.MockRouter, config: dict[str, Any] | None = None) ->
 
     def export(request: httpx.Request) -> httpx.Response:
         done = accepted()
-        doc = _flat(json.loads(done[-1].request.content)) if done else initial
+        doc = _flat(posted(done[-1].request)) if done else initial
         return httpx.Response(200, json={"config": yaml.safe_dump(doc)})
 
     def status(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"configuration_hash": f"{len(accepted()):032x}", "server": {}})
+        done = accepted()
+        text = json.loads(done[-1].request.content)["config"] if done else ""
+        return httpx.Response(200, json={"configuration_hash": hashlib.md5(text.encode()).hexdigest() if done else
+                                         "0" * 32, "server": {}})
 
     kong.get("/config").mock(side_effect=export)
     kong.get("/status").mock(side_effect=status)
@@ -159,6 +170,7 @@ async def test_extended_methods_are_not_supported(adapter: KongAdapter) -> None:
 
 # ---------------------------------------------------------------------------------------------- reads
 async def test_fetch_apis_follows_every_page(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     other = {**service("orders"), "id": "33333333-3333-4333-8333-333333333333"}
     other["tags"] = m.api_tags(make_record("API", "orders", API_SPEC), OWNER)
     services = kong.get("/services")
@@ -174,6 +186,7 @@ async def test_fetch_apis_follows_every_page(kong: respx.MockRouter, adapter: Ko
 async def test_fetch_reads_every_service_and_an_untagged_one_is_unowned(kong: respx.MockRouter,
                                                                         adapter: KongAdapter) -> None:
     """No server-side tag filter: a service made by hand must reach the plan (conflict or adoption)."""
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     untagged = {**service(), "tags": None}
     services = kong.get("/services").respond(200, json=page([untagged]))
     kong.get("/routes").respond(200, json=page([{**route(), "tags": ["team-a"]}]))
@@ -186,6 +199,7 @@ async def test_fetch_reads_every_service_and_an_untagged_one_is_unowned(kong: re
 
 
 async def test_fetch_apis_reads_back_desired_view(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     spec = {**API_SPEC, "displayName": "Pets, v1/β", "description": "100% pets", "openapiHash": "sha256:ab"}
     svc = service()
     svc["tags"] = m.api_tags(make_record("API", "pets", spec), OWNER) + ["team-tag"]
@@ -206,6 +220,7 @@ async def test_fetch_apis_reads_back_desired_view(kong: respx.MockRouter, adapte
 
 
 async def test_fetch_apis_reports_other_owner(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     svc = service()
     svc["tags"] = m.api_tags(make_record("API", "pets", API_SPEC), "team-b")
     kong.get("/services").respond(200, json=page([svc]))
@@ -217,6 +232,7 @@ async def test_fetch_apis_reports_other_owner(kong: respx.MockRouter, adapter: K
 
 
 async def test_fetch_raises_but_list_returns_empty(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     kong.get("/services").respond(500, json={"message": "An unexpected error occurred"})
     kong.get("/routes").respond(200, json=page([]))
     with pytest.raises(GatewayError):
@@ -225,6 +241,7 @@ async def test_fetch_raises_but_list_returns_empty(kong: respx.MockRouter, adapt
 
 
 async def test_fetch_policies_maps_rate_limit_back(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     plugin = {"id": "p1", "name": "rate-limiting", "service": {"id": SID}, "config": {
         "second": None, "minute": 100.0, "hour": None, "policy": "local"}, "tags": tags("Policy", "pets-rate")}
     kong.get("/plugins").respond(200, json=page([plugin]))
@@ -235,6 +252,7 @@ async def test_fetch_policies_maps_rate_limit_back(kong: respx.MockRouter, adapt
 
 async def test_fetch_policies_two_limits_never_equal_a_single_limit(kong: respx.MockRouter,
                                                                     adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     plugin = {"id": "p1", "name": "rate-limiting", "service": {"id": SID}, "config": {"minute": 100, "hour": 5000},
               "tags": tags("Policy", "pets-rate")}
     kong.get("/plugins").respond(200, json=page([plugin]))
@@ -245,6 +263,7 @@ async def test_fetch_policies_two_limits_never_equal_a_single_limit(kong: respx.
 
 async def test_fetch_policies_maps_cors_and_skips_api_auth_plugins(kong: respx.MockRouter,
                                                                    adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     cors = {"id": "p2", "name": "cors", "service": {"id": SID}, "config": {
         "origins": ["https://b", "https://a"], "methods": ["POST", "GET"], "headers": None, "exposed_headers": ["X"],
         "credentials": True, "max_age": 600}, "tags": tags("Policy", "pets-cors")}
@@ -259,6 +278,7 @@ async def test_fetch_policies_maps_cors_and_skips_api_auth_plugins(kong: respx.M
 
 
 async def test_fetch_applications_fingerprint_and_owned_acls(kong: respx.MockRouter, adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     cid = "44444444-4444-4444-8444-444444444444"
     kong.get("/consumers").respond(200, json=page([{"id": cid, "username": "mobile", "tags": tags(
         "Consumer", "mobile", "stoa-display:Mobile%2C app")}]))
@@ -275,6 +295,7 @@ async def test_fetch_applications_fingerprint_and_owned_acls(kong: respx.MockRou
 
 async def test_fetch_applications_fingerprint_from_tag_when_key_hidden(kong: respx.MockRouter,
                                                                        adapter: KongAdapter) -> None:
+    db_mode(kong)  # the listings of database mode (DB-less reads the export)
     cid = "44444444-4444-4444-8444-444444444444"
     kong.get("/consumers").respond(200, json=page([{"id": cid, "username": "mobile", "tags": tags("Consumer",
                                                                                                    "mobile")}]))
@@ -506,7 +527,7 @@ async def test_dbless_batch_reads_once_and_posts_once(kong: respx.MockRouter, ad
     assert results is not None and [r.status for r in results] == [Status.APPLIED, Status.APPLIED]
     assert post.call_count == 1
     assert post.calls.last.request.url.params["flatten_errors"] == "1"
-    body = json.loads(post.calls.last.request.content)
+    body = posted(post.calls.last.request)
     assert body["_transform"] is False
     assert body["upstreams"] == [{"id": "u1", "name": "up", "slots": 100,
                                   "targets": [{"id": "t1", "target": "10.0.0.1:80", "created_at": 1.5}]}]
@@ -567,7 +588,7 @@ async def test_dbless_conflict_fails_only_that_change(kong: respx.MockRouter, ad
     by = {r.name: r for r in results}
     assert by["pets"].status is Status.FAILED and by["pets"].category == "conflict"
     assert by["orders"].status is Status.APPLIED
-    body = json.loads(post.calls.last.request.content)
+    body = posted(post.calls.last.request)
     assert {"id": SID, "name": "pets", "host": "x", "port": 80, "protocol": "http"} in body["services"]
 
 
@@ -599,7 +620,7 @@ async def test_dbless_merge_order_does_not_depend_on_input_order(kong: respx.Moc
                                          api_change("pets")])
     assert results is not None and [r.name for r in results] == ["pets-rate", "pets"]
     assert all(r.status is Status.APPLIED for r in results)
-    body = json.loads(post.calls.last.request.content)
+    body = posted(post.calls.last.request)
     assert any(p["name"] == "rate-limiting" for p in body["plugins"])
 
 

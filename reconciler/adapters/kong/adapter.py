@@ -2,20 +2,24 @@
 
 The mode comes from `GET /` (`configuration.database`). Reads list every entity (following every
 page): ours by their tags, and those made by hand as records with owner None, so a plan can show
-them as conflicts or adopt them (`--adopt`); adoption re-tags them in place. In DB-less mode
-`apply_batch` reads the whole config once (`GET /config`), merges every change (`dbless.py`), sends a
-single `POST /config?flatten_errors=1`, and maps a 400 back to the changes whose entities Kong
-rejected. In database mode `apply_batch` returns None and the engine calls the per-resource methods
-(bounded concurrency, dependency order), which never touch what they do not own. They write from the
-plan's snapshot (`live.py`: the listings the read made, kept current by our writes' answers), create
-by deterministic id (`PUT /services/{uuid5}`: a same-name object made since answers 409), and
-re-read with GETs only when Kong answers 404/409 to such a write. Within one read every collection
-is listed once (`_list` memoises, until a write or `connect`).
+them as conflicts or adopt them (`--adopt`); adoption re-tags them in place. In DB-less mode a read
+is `GET /status` (the configuration hash) then `GET /config` (the whole export, every kind's listing
+comes from it), kept as the snapshot `apply_batch` merges every change into (`dbless.py`): one
+`POST /config?flatten_errors=1` after one `GET /status` says the hash has not moved, and a 400 is
+mapped back to the changes whose entities Kong rejected. In database mode `apply_batch` returns None
+and the engine calls the per-resource methods (bounded concurrency, dependency order), which never
+touch what they do not own. They write from the plan's snapshot (`live.py`: the listings the read
+made, kept current by our writes' answers), create by deterministic id (`PUT /services/{uuid5}`: a
+same-name object made since answers 409), and re-read with GETs only when Kong answers 404/409 to
+such a write. Within one read every collection is listed once (`_list` memoises, until a write or
+`connect`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -69,6 +73,19 @@ class _Listing:
     """Kinds that used it: a kind listing again is a new read (drift check), which lists afresh."""
 
 
+@dataclass
+class _Export:
+    """The DB-less configuration as one read saw it: every kind's listing, and the apply's merge base."""
+
+    writes: int
+    """The client's write count when read: any write since makes it stale."""
+    hash: str | None
+    """`configuration_hash` read just before the export: the apply compares it before its POST."""
+    doc: dict[str, Any]
+    readers: set[tuple[str, str]] = field(default_factory=set)
+    """(kind, collection) pairs served: the same pair asked again is a new read."""
+
+
 class KongAdapter(GatewayAdapter):
     gateway_type: ClassVar[str] = "kong"
 
@@ -77,6 +94,7 @@ class KongAdapter(GatewayAdapter):
         self._mode: str | None = None
         self._version: str | None = None
         self._listings: dict[str, _Listing] = {}
+        self._export: _Export | None = None
         self._index = LiveIndex()
         self.protect_apis = str(self.options.get("protectApis", True)).lower() not in ("false", "0", "no")
 
@@ -99,6 +117,7 @@ class KongAdapter(GatewayAdapter):
     async def connect(self) -> None:
         """A new session reads afresh: no memoised listing, no snapshot."""
         self._listings.clear()
+        self._export = None
         self._index = LiveIndex()
         await super().connect()
 
@@ -107,8 +126,11 @@ class KongAdapter(GatewayAdapter):
 
         A whole top-level collection read for kind `reader` is memoised: another kind of the same read
         gets it without a request, unless a write happened since; and it becomes the snapshot writes
-        consult."""
+        consult. DB-less: whole collections come from the read's export (`_read_export`)."""
         whole = tags is None and path in TABLE_OF_PATH
+        if whole and await self.mode() == "dbless":
+            export = await self._read_export((reader, path) if reader is not None else None)
+            return dbless.admin_rows(export.doc, TABLE_OF_PATH[path])
         if whole and reader is not None:
             hit = self._listings.get(path)
             if hit is not None and hit.writes == self.client.writes and reader not in hit.readers:
@@ -120,6 +142,22 @@ class KongAdapter(GatewayAdapter):
             self._listings[path] = _Listing(writes, rows, {reader} if reader else set())
             self._index.load(TABLE_OF_PATH[path], rows)
         return rows
+
+    async def _read_export(self, reader: tuple[str, str] | None = None) -> _Export:
+        """The configuration hash, then the export it (or a newer one) belongs to. Shared by the kinds
+        of one read like `_list`'s listings; a kind reading again, or any write since, reads afresh.
+        The hash is read first: a writer landing in between makes the apply re-read, never miss it."""
+        hit = self._export
+        if hit is not None and hit.writes == self.client.writes and (reader is None or reader not in hit.readers):
+            if reader is not None:
+                hit.readers.add(reader)
+            return hit
+        writes = self.client.writes
+        config_hash = await self._config_hash()
+        body = await self.client.get_json("/config")
+        doc = parse_export((body or {}).get("config") or "") or {}
+        self._export = _Export(writes, config_hash, doc, {reader} if reader else set())
+        return self._export
 
     async def _pages(self, path: str, tags: str | None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"size": PAGE_SIZE}
@@ -237,26 +275,34 @@ class KongAdapter(GatewayAdapter):
 
         `POST /config` replaces the whole configuration, so a second writer (another team's
         reconciler, a CI job next to the daemon) can erase what the other just wrote. Optimistic
-        concurrency: the configuration hash (`GET /status`) must not move between the read and the
-        POST, and after the POST every entity we own must be in the running configuration; otherwise
-        re-read, re-merge and try again (bounded)."""
+        concurrency: the configuration hash (`GET /status`) must not have moved since the read whose
+        export is merged (the plan's, when nothing was written since), and after the POST every entity
+        we own must be in the running configuration; otherwise re-read, re-merge and try again
+        (bounded). After a plan in the same session one change costs `GET /status`, the POST and one
+        more `GET /status`: the body is sent as text, whose md5 Kong keeps as the new hash, so an
+        unmoved hash proves nobody replaced it since (only a moved one re-reads the export)."""
         if await self.mode() != "dbless":
             return None
         self.scrubber.add(*(v for c in changes for v in c.secrets.values()))  # also when called directly
         for _ in range(RACE_ATTEMPTS):
-            before = await self._config_hash()
-            cfg, results, ids = await self._merge(changes)
+            base = await self._read_export()
+            cfg, results, ids = self._merge(base.doc, changes)
             if len(results) == len(changes):  # every change failed to merge: nothing to send
                 return [results[(c.kind, c.name)] for c in changes]
-            if await self._config_hash() != before:
-                continue  # another writer posted while we merged
+            if await self._config_hash() != base.hash:
+                self._export = None
+                continue  # another writer posted since the read
+            text = json.dumps(dbless.to_document(cfg), separators=(",", ":"))
             response = await self.client.request("POST", "/config", params={"flatten_errors": "1"},
-                                                 json=dbless.to_document(cfg), ok=(400,))
+                                                 json={"config": text}, ok=(400,))
+            self._export = None
             if response.status_code == 400:
                 return self._rejected(changes, cfg, response.json(), results)
-            if await self._ours_survived(cfg):
+            if await self._ours_survived(cfg, text):
+                self._export = None
                 return [results.get((c.kind, c.name)) or self._item(c, Status.APPLIED, resource_id=ids.get((c.kind, c.name)))
                         for c in changes]
+        self._export = None
         return [self._item(c, Status.FAILED, f"Kong DB-less: another writer replaced the configuration {RACE_ATTEMPTS} "
                            "times during this apply; run apply again", TEMPORARY) for c in changes]
 
@@ -264,14 +310,10 @@ class KongAdapter(GatewayAdapter):
         body = await self.client.get_json("/status")
         return None if body is None else body.get("configuration_hash")
 
-    async def _live_config(self) -> dbless.Config:
-        body = await self.client.get_json("/config")
-        current = parse_export((body or {}).get("config") or "") or {}
-        return dbless.Config.from_export(current)
-
-    async def _merge(self, changes: list[Change]) -> tuple[dbless.Config, dict[tuple[str, str], ItemResult],
-                                                           dict[tuple[str, str], str | None]]:
-        cfg = await self._live_config()
+    def _merge(self, export: dict[str, Any], changes: list[Change]) -> tuple[
+            dbless.Config, dict[tuple[str, str], ItemResult], dict[tuple[str, str], str | None]]:
+        """Every change into a copy of the export (the export itself is left as read)."""
+        cfg = dbless.Config.from_export(export)
         results: dict[tuple[str, str], ItemResult] = {}
         ids: dict[tuple[str, str], str | None] = {}
         for change in sorted(changes, key=_merge_order):
@@ -289,9 +331,14 @@ class KongAdapter(GatewayAdapter):
         return {(table, str(eid)) for table, rows in cfg.tables.items() for eid, entity in rows.items()
                 if isinstance(entity, dict) and m.owner_of(entity) == self.owner}
 
-    async def _ours_survived(self, posted: dbless.Config) -> bool:
-        """After the POST: is everything we own in what Kong now runs (no writer replaced it since)?"""
-        return self._owned_ids(posted) <= self._owned_ids(await self._live_config())
+    async def _ours_survived(self, posted: dbless.Config, text: str) -> bool:
+        """After the POST: is everything we own in what Kong now runs (no writer replaced it since)?
+        Kong's hash of a text body is its md5 (declarative/init.lua): the same hash means ours runs;
+        another one (a writer since, or the all-zeros hash of an empty configuration) reads it back."""
+        if await self._config_hash() == hashlib.md5(text.encode()).hexdigest():  # noqa: S324 - Kong's hash, not security
+            return True
+        live = dbless.Config.from_export((await self._read_export()).doc)  # the next attempt's base
+        return self._owned_ids(posted) <= self._owned_ids(live)
 
     def _item(self, change: Change, status: Status, error: str | None = None, category: str | None = None,
               resource_id: str | None = None) -> ItemResult:

@@ -45,6 +45,20 @@ class MergeError(Exception):
         self.category = category
 
 
+def admin_rows(doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """One table of the flat export as the Admin API lists it (foreign keys as `{"id": …}`), so a
+    DB-less read serves every kind's listing from the one export the apply merges into."""
+    fks = FOREIGN.get(table, {})
+    out = []
+    for raw in doc.get(table) or []:
+        row = dict(raw)
+        for fk in fks:
+            if isinstance(row.get(fk), str):
+                row[fk] = {"id": row[fk]}
+        out.append(row)
+    return out
+
+
 def _ref(value: Any) -> str | None:
     if isinstance(value, dict):
         return str(value.get("id")) if value.get("id") is not None else None
