@@ -9,7 +9,6 @@ when any resource or gateway failed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
@@ -101,6 +100,8 @@ def _colour(args: argparse.Namespace) -> bool:
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run`, with the result handed out of the loop in a box: the main task's own result is
     None, so nothing on the way out (Python 3.11 formats the task) walks a 90,000-object plan."""
+    import asyncio  # noqa: PLC0415 - not on `--help`'s path (about a third of its imports)
+
     box: list[T] = []
 
     async def main() -> None:
@@ -196,12 +197,16 @@ class _Interrupts:
     GRACE = 30.0
 
     def __init__(self) -> None:
+        import asyncio  # noqa: PLC0415 - see _run
+
         self.stop = asyncio.Event()
         self.received: str | None = None
         self.aborted = False
         self._task: asyncio.Task[object] | None = None
 
     def arm(self) -> None:
+        import asyncio  # noqa: PLC0415 - see _run
+
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -219,7 +224,7 @@ class _Interrupts:
         print(f"\n{name}: starting no new writes; finishing the requests in flight (Ctrl-C again to abort)",
               file=sys.stderr, flush=True)
         if self._task is not None:
-            asyncio.get_running_loop().call_later(self.GRACE, self._abort_late)
+            self._task.get_loop().call_later(self.GRACE, self._abort_late)
 
     def _abort_late(self) -> None:
         if self._task is not None and not self._task.done():
@@ -272,6 +277,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace, target: Path, interrupts: _Interrupts, options: RunOptions) -> int:
+    from asyncio import CancelledError  # noqa: PLC0415 - see _run
+
     from reconciler.output import render
     from reconciler.runner import RepoPlan, ValidationFailed, apply_repo, apply_saved
 
@@ -316,7 +323,7 @@ def _apply(args: argparse.Namespace, target: Path, interrupts: _Interrupts, opti
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except asyncio.CancelledError:
+    except CancelledError:
         print("Aborted while requests were in flight: the report is lost; run `reconciler plan` to see where "
               "the gateways stand (the next apply converges).", file=sys.stderr)
         return EXIT_ERROR
@@ -406,7 +413,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         async with adapter:
             return await adapter.export_archive()
 
-    result = asyncio.run(run())
+    result = _run(run())
     data = getattr(result, "data", None) or {}
     if not getattr(result, "success", False) or not isinstance(data.get("content"), bytes):
         print(f"error: export failed: {getattr(result, 'error', 'no content')}", file=sys.stderr)
