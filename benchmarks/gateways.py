@@ -2,7 +2,7 @@
 
 Workload for each N: N APIs, each with a rate-limit policy, and N consumers, each with its own API key
 subscribed to one API (3N objects), in a generated repo with one gateway. For every gateway type,
-N and added latency, one fresh emulator (in this process, on 127.0.0.1) and three runs through the
+N and added latency, one fresh emulator (in a child process, on 127.0.0.1: `served.py`) and three runs through the
 public runner API (`apply_repo` / `plan_repo` with `RunOptions.endpoints`), as `reconciler` runs them:
 
   first apply   apply_repo on the empty gateway (its read and plan included)
@@ -11,8 +11,8 @@ public runner API (`apply_repo` / `plan_repo` with `RunOptions.endpoints`), as `
 
 Requests are counted at the emulator (its request log), or at the delaying proxy when one is in
 front (`--latency 44`: every request waits 44 ms on a loopback proxy, a remote admin API) or when
-the emulator keeps no log (moto). Times are wall clock of this process, which also runs the
-emulators' threads: on a loaded machine they are pessimistic; compare rows of one run.
+the emulator keeps no log (moto). Times are wall clock of this process, which runs only the
+reconciler (the emulator and the proxy share the child's process): compare rows of one run.
 
 Run: `.venv/bin/python benchmarks/gateways.py [--n 100,1000] [--latency 0,44] [--gateways stoa,kong-db,...]`
 """
@@ -34,9 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.latency_proxy import DelayProxy  # noqa: E402
-from reconciler.emulators import emulator_class  # noqa: E402
-from reconciler.emulators.server import Emulator  # noqa: E402
+from benchmarks.served import Served  # noqa: E402
 from reconciler.runner import RunOptions, apply_repo, plan_repo  # noqa: E402
 
 GATEWAY = "bench"
@@ -108,8 +106,8 @@ def change_one_policy(root: Path) -> None:
     path.write_text(text.replace(old, policy_doc(0, 777), 1))
 
 
-def run_env(target: Target, n: int, emulator: Emulator) -> dict[str, str]:
-    env = {**os.environ, **{_env_name(f): v for f, v in target.credentials.items()}, **emulator.environment()}
+def run_env(target: Target, n: int, environment: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **{_env_name(f): v for f, v in target.credentials.items()}, **environment}
     env.update({f"BENCH_KEY_{i}": f"bench-key-{i:05d}-0123456789abcdef" for i in range(n)})
     return env
 
@@ -141,61 +139,51 @@ class Row:
     skipped: str | None = None
 
 
-def _measure(counter: Emulator, run: Callable[[], Any]) -> tuple[Step, Any]:
-    counter.clear_log()
+def _measure(served: Served, run: Callable[[], Any]) -> tuple[Step, Any]:
+    served.clear()
     gc.collect()
     started = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - started
-    with counter._lock:
-        by_method = Counter(r.method for r in counter.requests)
-    return Step(seconds, by_method), result
+    return Step(seconds, served.counts()), result
 
 
 def measure(target: Target, n: int, latency_ms: int) -> Row:
     row = Row(target.label, n, latency_ms)
-    try:
-        emulator = emulator_class(target.gateway_type).from_credentials(dict(target.credentials),
-                                                                         dict(target.options)).start()
-    except ImportError as exc:
-        row.skipped = f"its emulator needs {(exc.name or 'an extra package').split('.')[0]}"
-        return row
-    proxy: DelayProxy | None = None
-    try:
-        url, counter = emulator.url, emulator
-        if latency_ms or target.gateway_type == "aws_apigateway":  # moto keeps no request log of ours
-            proxy = DelayProxy(emulator.url, latency_ms / 1000)
-            proxy.start()
-            url, counter = proxy.url, proxy
+    # moto keeps no request log of ours: a proxy (with no delay) counts its requests
+    with Served(target.gateway_type, dict(target.credentials), dict(target.options), delay=latency_ms / 1000,
+                proxied=target.gateway_type == "aws_apigateway") as served:
+        if served.skipped:
+            row.skipped = served.skipped
+            return row
+        for key, value in served.environment.items():  # botocore's default chain reads the process's own
+            os.environ.setdefault(key, value)
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             root = Path(tmp)
             write_repo(root, target, n)
-            options = RunOptions(endpoints={GATEWAY: url}, env=run_env(target, n, emulator), timeout=300)
+            options = RunOptions(endpoints={GATEWAY: served.url}, env=run_env(target, n, served.environment),
+                                 timeout=300)
 
-            step, outcome = _measure(counter, lambda: asyncio.run(apply_repo(root, options)))
+            step, outcome = _measure(served, lambda: asyncio.run(apply_repo(root, options)))
             report = outcome.reports.get(GATEWAY)
             failed = [r for r in (report.results if report else []) if not r.ok]
             step.note = (f"{sum(r.ok for r in report.results)} applied, {len(failed)} failed" if report
                          else "; ".join(outcome.plan.errors + [g.error or "" for g in outcome.plan.gateways.values()]))
             row.steps["first apply"] = step
 
-            step, plan = _measure(counter, lambda: asyncio.run(plan_repo(root, options)))
+            step, plan = _measure(served, lambda: asyncio.run(plan_repo(root, options)))
             gplan = plan.gateways[GATEWAY]
             pending = [f"{c.op.value} {c.kind}/{c.name}" for c in gplan.changes if c.op.value != "no-op"]
             step.note = gplan.error or (f"NOT IN SYNC: {len(pending)} changes, e.g. {pending[:3]}" if pending else "in sync")
             row.steps["in-sync plan"] = step
 
             change_one_policy(root)
-            step, outcome = _measure(counter, lambda: asyncio.run(apply_repo(root, options)))
+            step, outcome = _measure(served, lambda: asyncio.run(apply_repo(root, options)))
             gplan = outcome.plan.gateways[GATEWAY]
             pending = [f"{c.op.value} {c.kind}/{c.name}" for c in gplan.changes if c.op.value != "no-op"]
             report = outcome.reports.get(GATEWAY)
             step.note = gplan.error or f"{', '.join(pending[:3]) or 'nothing'}{'' if report and not report.failed else ' FAILED'}"
             row.steps["one change"] = step
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        emulator.stop()
     return row
 
 
