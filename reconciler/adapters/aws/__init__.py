@@ -15,7 +15,8 @@ GATEWAYS = (GatewayTypeInfo(
              "accountQuotas": "pace the account-level control-plane quotas per operation (default true)",
              "quotaScale": "multiplier of the quota periods (tests against emulators; default 1)",
              "throttleRetrySeconds": "how long a throttled call is retried (default 120)",
-             "throttleRetries": "attempts per write call (default 8)"},
+             "throttleRetries": "attempts per write call (default 8)",
+             "readConcurrency": "per-API and per-plan reads in flight at once (default 10; still paced)"},
     rank=14,
     description="AWS API Gateway",
 ),)

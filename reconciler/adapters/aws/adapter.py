@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -37,6 +38,10 @@ from reconciler.model.results import AdapterResult
 
 IMPORT_TENANT = "default"
 IMPORT_VERSION = "0.0.0"
+
+READ_CONCURRENCY = 10
+"""Per-object reads in flight at once (resources per REST API, keys per usage plan): `options.readConcurrency`.
+The process's request pacer (`requestsPerSecond`) still spaces them."""
 
 #: (endpoint, rest api id) -> monotonic time of the last CreateDeployment sent by this process.
 _LAST_DEPLOY: dict[tuple[str, str], float] = {}
@@ -62,6 +67,21 @@ class _LazySigV4(httpx.Auth):
         yield request
 
 
+@dataclass
+class _Layouts:
+    """Every REST API and its resources (methods embedded) as one read saw them: APIs and Policies are
+    both read from it, so a plan lists each API's resources once, not once per kind."""
+
+    writes: int
+    """The client's write count when read: any write since makes it stale."""
+    apis: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+    readers: set[str] = field(default_factory=set)
+    """Kinds served: a kind reading again (the next drift check) is a new read."""
+
+
+T = TypeVar("T")
+
+
 class AwsApiGatewayAdapter(GatewayAdapter):
     gateway_type: ClassVar[str] = "aws_apigateway"
 
@@ -82,6 +102,13 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         self._api_deleted: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self.quota_transport: QuotaTransport | None = None
+        self.read_concurrency = max(1, int(self.options.get("readConcurrency", READ_CONCURRENCY)))
+        self._layouts: _Layouts | None = None
+
+    async def connect(self) -> None:
+        """A new session reads afresh (no layout snapshot)."""
+        self._layouts = None
+        await super().connect()
 
     def make_http(self, **kwargs: Any) -> GatewayHttp:
         profile = self.options.get("profile")
@@ -115,6 +142,31 @@ class AwsApiGatewayAdapter(GatewayAdapter):
                 return out
             seen.add(position)
             query["position"] = position
+
+    async def _bounded(self, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Per-object reads, `read_concurrency` at a time, results in the order of `calls`."""
+        semaphore = asyncio.Semaphore(self.read_concurrency)
+
+        async def one(call: Callable[[], Awaitable[T]]) -> T:
+            async with semaphore:
+                return await call()
+
+        return list(await asyncio.gather(*(one(c) for c in calls)))
+
+    async def _read_layouts(self, reader: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Each REST API with its resources: shared by the kinds of one read (like Kong's listings);
+        the same kind again, or any write since, reads afresh."""
+        hit = self._layouts
+        if hit is not None and hit.writes == self.client.writes and reader not in hit.readers:
+            hit.readers.add(reader)
+            return hit.apis
+        writes = self.client.writes
+        rest_apis = await self._items("/restapis")
+        resources = await self._bounded([
+            lambda a=a: self._items(f"/restapis/{a['id']}/resources", {"embed": "methods"})  # type: ignore[misc]
+            for a in rest_apis])
+        self._layouts = _Layouts(writes, list(zip(rest_apis, resources, strict=True)), {reader})
+        return self._layouts.apis
 
     def _arn(self, api_id: str, collection: str = "restapis") -> str:
         return f"arn:aws:apigateway:{self.region}::/{collection}/{api_id}"
@@ -157,8 +209,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
     async def fetch_apis(self) -> list[dict[str, Any]]:
         """Our REST APIs; a hand-made one reads as its resources declare it (owner None: adoption, import)."""
         records = []
-        for rest_api in await self._items("/restapis"):
-            resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
+        for rest_api, resources in await self._read_layouts("API"):
             if m.owner_of(rest_api.get("tags")) is None:
                 records.append(m.foreign_api_record(rest_api, resources, api_key_required=self.api_key_required))
             else:
@@ -315,10 +366,9 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         plan's throttle/quota read as unowned Policies (`<api>-cors`, the plan's name)."""
         records = []
         names: dict[str, str] = {}
-        for rest_api in await self._items("/restapis"):
+        for rest_api, resources in await self._read_layouts("Policy"):
             owner = m.owner_of(rest_api.get("tags"))
             names[str(rest_api["id"])] = str(rest_api.get("name"))
-            resources = await self._items(f"/restapis/{rest_api['id']}/resources", {"embed": "methods"})
             if owner is not None:
                 record = m.cors_from_resources(str(rest_api.get("name")), str(rest_api["id"]), resources, owner)
             else:
@@ -456,12 +506,11 @@ class AwsApiGatewayAdapter(GatewayAdapter):
     async def _key_plans(self, plans: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
         """API key id -> [(plan id, API name)] over the usage plans we own."""
         out: dict[str, list[tuple[str, str]]] = {}
-        for plan in plans:
-            tags = plan.get("tags") or {}
-            if m.owner_of(tags) != self.owner or not tags.get(m.TAG_API):
-                continue
-            for key in await self._items(f"/usageplans/{plan['id']}/keys"):
-                out.setdefault(str(key["id"]), []).append((str(plan["id"]), str(tags[m.TAG_API])))
+        ours = [p for p in plans if m.owner_of(p.get("tags")) == self.owner and (p.get("tags") or {}).get(m.TAG_API)]
+        keys = await self._bounded([lambda p=p: self._items(f"/usageplans/{p['id']}/keys") for p in ours])  # type: ignore[misc]
+        for plan, plan_keys in zip(ours, keys, strict=True):
+            for key in plan_keys:
+                out.setdefault(str(key["id"]), []).append((str(plan["id"]), str(plan["tags"][m.TAG_API])))
         return out
 
     async def fetch_applications(self) -> list[dict[str, Any]]:
