@@ -29,6 +29,7 @@ Adapter config (the `config` dict of the constructor), built by the CLI from a G
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -48,6 +49,18 @@ from reconciler.model.scrub import Scrubber
 log = logging.getLogger("reconciler.adapters")
 
 T = TypeVar("T")
+
+
+async def gather_bounded(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    """Per-object requests `limit` at a time, results in the order of `calls`: for gateways whose
+    listings do not carry what a record needs (plans per API, resources per REST API)."""
+    semaphore = asyncio.Semaphore(max(1, limit))
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with semaphore:
+            return await call()
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
 DEFAULT_CONCURRENCY = 10
 """Writes in flight per gateway unless `options.concurrency` says otherwise (decK's and the vendors'
 own tools default to 10 parallel requests)."""

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -28,7 +28,7 @@ from reconciler.adapters import importing
 from reconciler.adapters.aws import mappers as m
 from reconciler.adapters.aws.quotas import QuotaTransport
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
-from reconciler.adapters.base import GatewayAdapter
+from reconciler.adapters.base import GatewayAdapter, gather_bounded
 from reconciler.adapters.http import GatewayHttp, RetryPolicy
 from reconciler.model.changes import Change, ItemResult, Op
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
@@ -78,8 +78,6 @@ class _Layouts:
     readers: set[str] = field(default_factory=set)
     """Kinds served: a kind reading again (the next drift check) is a new read."""
 
-
-T = TypeVar("T")
 
 
 class AwsApiGatewayAdapter(GatewayAdapter):
@@ -143,16 +141,6 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             seen.add(position)
             query["position"] = position
 
-    async def _bounded(self, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
-        """Per-object reads, `read_concurrency` at a time, results in the order of `calls`."""
-        semaphore = asyncio.Semaphore(self.read_concurrency)
-
-        async def one(call: Callable[[], Awaitable[T]]) -> T:
-            async with semaphore:
-                return await call()
-
-        return list(await asyncio.gather(*(one(c) for c in calls)))
-
     async def _read_layouts(self, reader: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """Each REST API with its resources: shared by the kinds of one read (like Kong's listings);
         the same kind again, or any write since, reads afresh."""
@@ -162,9 +150,9 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             return hit.apis
         writes = self.client.writes
         rest_apis = await self._items("/restapis")
-        resources = await self._bounded([
+        resources = await gather_bounded([
             lambda a=a: self._items(f"/restapis/{a['id']}/resources", {"embed": "methods"})  # type: ignore[misc]
-            for a in rest_apis])
+            for a in rest_apis], self.read_concurrency)
         self._layouts = _Layouts(writes, list(zip(rest_apis, resources, strict=True)), {reader})
         return self._layouts.apis
 
@@ -507,7 +495,8 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         """API key id -> [(plan id, API name)] over the usage plans we own."""
         out: dict[str, list[tuple[str, str]]] = {}
         ours = [p for p in plans if m.owner_of(p.get("tags")) == self.owner and (p.get("tags") or {}).get(m.TAG_API)]
-        keys = await self._bounded([lambda p=p: self._items(f"/usageplans/{p['id']}/keys") for p in ours])  # type: ignore[misc]
+        keys = await gather_bounded([lambda p=p: self._items(f"/usageplans/{p['id']}/keys") for p in ours],  # type: ignore[misc]
+                                    self.read_concurrency)
         for plan, plan_keys in zip(ours, keys, strict=True):
             for key in plan_keys:
                 out.setdefault(str(key["id"]), []).append((str(plan["id"]), str(plan["tags"][m.TAG_API])))

@@ -33,14 +33,13 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.adapters import unique
-from reconciler.adapters.base import GatewayAdapter
+from reconciler.adapters.base import GatewayAdapter, gather_bounded
 from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op, Status
@@ -103,13 +102,7 @@ class GraviteeAdapter(GatewayAdapter):
             self._forget()
 
     async def _gather(self, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(call: Callable[[], Awaitable[T]]) -> T:
-            async with semaphore:
-                return await call()
-
-        return list(await asyncio.gather(*(one(c) for c in calls)))
+        return await gather_bounded(calls, self.concurrency)
 
     async def _pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every item of a v2 list (`data` + `pagination.pageCount`)."""
