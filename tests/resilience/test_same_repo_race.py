@@ -73,7 +73,7 @@ def test_two_applies_of_one_repo_at_once_leave_no_hidden_duplicate(running: Any,
     assert all(c[2] != "create" for c in pending(after)) or 1 in codes, (codes, pending(after))
     failures = [line.strip() for out in outputs for line in out.splitlines() if "failed" in line.lower()][:4]
     print(f"{gateway} from {start}: exit codes {codes} {failures}; after the race: {len(pending(after))} change(s) "
-          f"({len(duplicates)} owned duplicate(s))")
+          f"({len(duplicates)} owned duplicate(s)) {pending(after)}")
     for _ in range(2):  # the next apply collapses the duplicates and completes what a loser left
         outcome = asyncio.run(apply_repo(repo, options_for(gateway, endpoints[gateway], env)))
         if not outcome.failed:
