@@ -340,7 +340,12 @@ class WebMethodsAdapter(GatewayAdapter):
             # Identify & Authorize before activation: an active API with a throttle must have it.
             await self._ensure_identify(api_id, name)
             if not api.get("isActive"):
-                await self._send("PUT", f"/apis/{api_id}/activate")
+                try:
+                    await self._send("PUT", f"/apis/{api_id}/activate")
+                except PermanentError as error:  # 400 "already in activated state": by another run meanwhile
+                    now = await self._api_detail(api_id) if error.status == 400 else None
+                    if now is None or not now.get("isActive"):
+                        raise
             return AdapterResult(success=True, resource_id=api_id, data={"notes": notes})
 
         return await self.guard(f"sync_api {api_spec.get('name')}", call)
@@ -440,7 +445,13 @@ class WebMethodsAdapter(GatewayAdapter):
             if stages is None:
                 return {}
             policy["policyEnforcements"] = settle.normalized(stages)
-            await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+            try:
+                await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+            except PermanentError as error:
+                # What we read may name an action another run deleted since (a duplicate it collapsed,
+                # maybe ours): settle from a fresh read, which fails in turn if the policy cannot settle.
+                if error.status not in (400, 500) or self._api_names.get(api_id) is None:
+                    raise
             return await self._settle(api_id, policy_id)
 
     async def _settle(self, api_id: str, policy_id: str) -> dict[settle.Group, Mapping[str, Any]]:
@@ -624,6 +635,18 @@ class WebMethodsAdapter(GatewayAdapter):
 
         return await self.guard(f"delete_policy {policy_id}", call)
 
+    async def _collapse(self, path: str, created: str, copies: list[str], body: Any) -> str:
+        """After a create, this owner's objects of that name (`copies`, read after it, smallest id
+        first): another run may have made its own at the same time. The smallest id stays, the others
+        are deleted (by whichever run sees them: the last to create sees every copy), and when the one
+        that stays is not ours it gets our body (the last writer's, as for any update)."""
+        for other in copies[1:]:
+            await self._send("DELETE", f"{path}/{other}", ok=(404,))
+        if copies and copies[0] != created:
+            await self._send("PUT", f"{path}/{copies[0]}", body)
+            return copies[0]
+        return created
+
     # ------------------------------------------------------------------ applications
     async def _applications(self) -> list[dict[str, Any]]:
         return _items(await self._get("/applications"), "applications", "application")
@@ -682,12 +705,9 @@ class WebMethodsAdapter(GatewayAdapter):
                         app_id = created.get("id")
                         if not app_id:
                             raise PermanentError(f"POST /applications for {name!r} returned no id")
-                        copies = self._owned_apps(await self._applications(), name)
-                        for other in copies[1:]:
-                            await self._send("DELETE", f"/applications/{other}", ok=(404,))
-                        if copies and copies[0] != str(app_id):  # another run's copy stays: it gets our spec
-                            app_id, existed = copies[0], True
-                            await self._send("PUT", f"/applications/{app_id}", body)
+                        kept = await self._collapse("/applications", str(app_id),
+                                                    self._owned_apps(await self._applications(), name), body)
+                        existed, app_id = kept != str(app_id), kept
                     if api_ids or existed:  # the list replaces the old one, so an emptied list is sent too
                         await self._send("PUT", f"/applications/{app_id}/apis", {"apiIDs": api_ids})
                     return AdapterResult(success=True, resource_id=str(app_id))
@@ -742,13 +762,22 @@ class WebMethodsAdapter(GatewayAdapter):
                 if alias.get("name") == record["name"]:
                     self._check_owned(mappers.unmark(alias.get("description"))[1], f"alias {record['name']}")
                     alias_id = alias.get("id")
-        if alias_id:
-            await self._send("PUT", f"/alias/{alias_id}", body)
-        else:
-            created = _unwrap(await self._send("POST", "/alias", body), "alias") or {}
-            alias_id = created.get("id")
-            if not alias_id:
-                raise PermanentError(f"POST /alias for {record['name']!r} returned no id")
+        if not alias_id:
+            try:
+                created = _unwrap(await self._send("POST", "/alias", body), "alias") or {}
+                if not created.get("id"):
+                    raise PermanentError(f"POST /alias for {record['name']!r} returned no id")
+                return AdapterResult(success=True, resource_id=str(created["id"]))
+            except PermanentError as error:
+                # 400 "an alias with the given name already exists" (names are unique): made by another
+                # run of this owner since the look-up? Then that one is updated.
+                if error.status != 400:
+                    raise
+                alias_id = next((a.get("id") for a in await self._aliases() if a.get("name") == record["name"]
+                                 and mappers.unmark(a.get("description"))[1] == self.owner), None)
+                if not alias_id:
+                    raise
+        await self._send("PUT", f"/alias/{alias_id}", body)
         return AdapterResult(success=True, resource_id=str(alias_id))
 
     async def upsert_auth_server(self, auth_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -802,6 +831,9 @@ class WebMethodsAdapter(GatewayAdapter):
                 strategy_id = created.get("id")
                 if not strategy_id:
                     raise PermanentError(f"POST /strategies for {record['name']!r} returned no id")
+                copies = sorted(str(s["id"]) for s in await self.fetch_strategies()
+                                if s["name"] == record["name"] and s["owner"] == self.owner)
+                strategy_id = await self._collapse("/strategies", str(strategy_id), copies, body)
             return AdapterResult(success=True, resource_id=str(strategy_id))
 
         return await self.guard(f"upsert_strategy {strategy_spec.get('name')}", call)
@@ -843,6 +875,10 @@ class WebMethodsAdapter(GatewayAdapter):
                 scope_id = created.get("id")
                 if not scope_id:
                     raise PermanentError(f"POST /scopes for {record['name']!r} returned no id")
+                copies = sorted(str(s.get("id")) for s in _items(await self._get("/scopes"), "scopes", "scope")
+                                if s.get("scopeName") == record["name"]
+                                and mappers.unmark(s.get("scopeDescription"))[1] == self.owner)
+                scope_id = await self._collapse("/scopes", str(scope_id), copies, body)
             return AdapterResult(success=True, resource_id=str(scope_id))
 
         return await self.guard(f"upsert_scope {scope_spec.get('name')}", call)
@@ -890,6 +926,15 @@ class WebMethodsAdapter(GatewayAdapter):
         return records
 
     async def _set_config_keys(self, add: str | None = None, remove: str | None = None) -> None:
+        try:
+            await self._write_config_keys(add, remove)
+        except PermanentError as error:
+            if error.status != 400:
+                raise
+            # 400 "an alias with the given name already exists": another run of ours made it since our read.
+            await self._write_config_keys(add, remove)
+
+    async def _write_config_keys(self, add: str | None, remove: str | None) -> None:
         owners, mine = await self._config_owners()
         keys = sorted(k for k, o in owners.items() if o == self.owner)
         wanted = sorted((set(keys) | ({add} if add else set())) - ({remove} if remove else set()))
