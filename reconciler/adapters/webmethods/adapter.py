@@ -14,6 +14,13 @@ Why it looks the way it does:
   the whole list, so every read-modify-write of one API's policy holds that API's lock (two policies
   of one API are applied at once); a delete detaches the action first. What is enforced is read back:
   a policy record's live spec says `attached`, and an action no stage enforces is drift.
+- Two runs of one owner at once (CI and a laptop, no lock): the policy PUT has no precondition,
+  so after each write the policy and the action list are read back (2 GETs, on apply only) and
+  settled (`settle`): of the owner's actions of one name for an API the smallest id stays and is
+  enforced, the others are detached and deleted; one that does not settle in `SETTLE_ATTEMPTS`
+  writes fails naming the concurrent writer. Applications, strategies and scopes made by both runs
+  collapse the same way after a create (1 GET); an alias, an API or the configuration alias the
+  other run created first (400/409 "already exists") is re-read and updated.
 - Access: every managed API's policy gets one Identify & Authorize action (`evaluatePolicy` in `IAM`,
   identification type `apiKey`, as the vendor's API-application use case writes it), so only the
   applications registered to the API (the consumers subscribed to it) get through; the API's live
