@@ -74,13 +74,19 @@ def identify(action_id: str = "iam-1", api_name: str = "pets", owner: str = "pla
 
 def policy_of(mock: respx.MockRouter, api_id: str, stages: list[dict[str, Any]],
               actions: list[dict[str, Any]] | None = None) -> respx.Route:
-    """The API's policy (by id and in the list) with these stages; returns the PUT route."""
+    """The API's policy (by id and in the list) with these stages, as the last PUT left it (what the
+    adapter reads back after a write); returns the PUT route."""
     policy = {"id": f"pol-{api_id}", "policyEnforcements": stages}
-    mock.get(f"/policies/pol-{api_id}").respond(200, json={"policy": policy})
-    mock.get("/policies").respond(200, json={"policy": [policy]})
+
+    def put(request: httpx.Request) -> httpx.Response:
+        policy["policyEnforcements"] = json.loads(request.content)["policy"]["policyEnforcements"]
+        return httpx.Response(200, json={"policy": policy})
+
+    mock.get(f"/policies/pol-{api_id}").mock(side_effect=lambda _: httpx.Response(200, json={"policy": policy}))
+    mock.get("/policies").mock(side_effect=lambda _: httpx.Response(200, json={"policy": [policy]}))
     if actions is not None:
         mock.get("/policyActions").respond(200, json={"policyAction": actions})
-    return mock.put(f"/policies/pol-{api_id}").respond(200, json={"policy": policy})
+    return mock.put(f"/policies/pol-{api_id}").mock(side_effect=put)
 
 
 def iam_in_place(mock: respx.MockRouter, api_id: str = "a1") -> respx.Route:

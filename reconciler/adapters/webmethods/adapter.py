@@ -14,6 +14,13 @@ Why it looks the way it does:
   the whole list, so every read-modify-write of one API's policy holds that API's lock (two policies
   of one API are applied at once); a delete detaches the action first. What is enforced is read back:
   a policy record's live spec says `attached`, and an action no stage enforces is drift.
+- Two runs of one owner at once (CI and a laptop, no lock): the policy PUT has no precondition,
+  so after each write the policy and the action list are read back (2 GETs, on apply only) and
+  settled (`settle`): of the owner's actions of one name for an API the smallest id stays and is
+  enforced, the others are detached and deleted; one that does not settle in `SETTLE_ATTEMPTS`
+  writes fails naming the concurrent writer. Applications, strategies and scopes made by both runs
+  collapse the same way after a create (1 GET); an alias, an API or the configuration alias the
+  other run created first (400/409 "already exists") is re-read and updated.
 - Access: every managed API's policy gets one Identify & Authorize action (`evaluatePolicy` in `IAM`,
   identification type `apiKey`, as the vendor's API-application use case writes it), so only the
   applications registered to the API (the consumers subscribed to it) get through; the API's live
@@ -42,14 +49,15 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from reconciler.adapters.base import GatewayAdapter
 from reconciler.adapters.http import GatewayHttp
 from reconciler.adapters.importing import env_var_of
-from reconciler.adapters.webmethods import mappers
+from reconciler.adapters.webmethods import mappers, settle
 from reconciler.adapters.webmethods.openapi31 import conversion_notes, is_31
 from reconciler.model.checks import Problem
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
@@ -62,6 +70,8 @@ PAGE_SIZE = 100
 READ_CONCURRENCY = 10
 """Per-object reads in flight at once (API details, application API lists): `options.readConcurrency`."""
 STAGE_CHUNK = 40
+SETTLE_ATTEMPTS = 3
+"""Writes of one API's policy after a concurrent writer was seen before the change fails (`_settle`)."""
 GENERATED_KEYS = "gateway-generated"
 """`options.consumerKeys` value: consumers get the key webMethods generates, not their declared one."""
 ARCHIVE_SELECTION = ("apis", "aliases", "applications", "policies", "policyActions", "gatewayScopes")
@@ -118,6 +128,8 @@ class WebMethodsAdapter(GatewayAdapter):
         """What one read fetched for the next kind of the same read: key -> (write count then, value)."""
         self.read_concurrency = max(1, int(self.options.get("readConcurrency", READ_CONCURRENCY)))
         self._locks: dict[str, asyncio.Lock] = {}
+        self._leaving: set[str] = set()
+        """Ids of the policy actions this run is deleting: `_settle` never enforces them again."""
         """API id -> the lock every read-modify-write of that API's policy holds."""
         self.protect_apis = _flag(self.options.get("protectApis", True))
 
@@ -307,6 +319,16 @@ class WebMethodsAdapter(GatewayAdapter):
                     await self._read_apis()
                 api_id = self._api_ids.get(name)
             body, notes = mappers.api_payload(record, self.owner)
+            response = None
+            if not api_id:
+                try:
+                    response = await self._send("POST", "/apis", body)
+                except ConflictError:
+                    # Made by another run of this owner since our read (same name and version): update it.
+                    await self._read_apis()
+                    api_id = self._api_ids.get(name)
+                    if api_id is None:
+                        raise
             if api_id:
                 current = await self._api_detail(str(api_id))
                 if current is not None and current.get("isActive") and (
@@ -314,8 +336,6 @@ class WebMethodsAdapter(GatewayAdapter):
                     # webMethods refuses a new name or version on an active API.
                     await self._send("PUT", f"/apis/{api_id}/deactivate")
                 response = await self._send("PUT", f"/apis/{api_id}", body)
-            else:
-                response = await self._send("POST", "/apis", body)
             api = _unwrap(_unwrap(response, "apiResponse"), "api") or {}
             api_id = str(api.get("id") or api_id or "")
             if not api_id:
@@ -327,7 +347,12 @@ class WebMethodsAdapter(GatewayAdapter):
             # Identify & Authorize before activation: an active API with a throttle must have it.
             await self._ensure_identify(api_id, name)
             if not api.get("isActive"):
-                await self._send("PUT", f"/apis/{api_id}/activate")
+                try:
+                    await self._send("PUT", f"/apis/{api_id}/activate")
+                except PermanentError as error:  # 400 "already in activated state": by another run meanwhile
+                    now = await self._api_detail(api_id) if error.status == 400 else None
+                    if now is None or not now.get("isActive"):
+                        raise
             return AdapterResult(success=True, resource_id=api_id, data={"notes": notes})
 
         return await self.guard(f"sync_api {api_spec.get('name')}", call)
@@ -370,7 +395,8 @@ class WebMethodsAdapter(GatewayAdapter):
         if actions is None or stages is None or not set(wanted) <= set(stages):
             actions, stages = await asyncio.gather(self._policy_actions(), self._policy_stages(wanted))
         records = []
-        for action in actions:
+        # By id: of two actions of one name, the plan keeps the one `settle` keeps (the smallest id).
+        for action in sorted(actions, key=lambda a: str(a.get("id"))):
             if mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))[1] is None:
                 record = self._unmanaged_policy(action, stages)
                 if record is not None:
@@ -403,9 +429,10 @@ class WebMethodsAdapter(GatewayAdapter):
         return mappers.unmanaged_policy(record, action, api_name)
 
     async def _edit_policy(self, api_id: str, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
-                           *, required: bool) -> None:
-        """Read the API's policy, apply `edit` to its stages (None: nothing to change), PUT it back;
-        under the API's lock, so two edits of one policy never overwrite each other."""
+                           *, required: bool) -> dict[settle.Group, Mapping[str, Any]]:
+        """Read the API's policy, apply `edit` to its stages (None: nothing to change), PUT it back,
+        then settle it (`_settle`); under the API's lock, so two edits of one run never overwrite each
+        other. Returns the actions that stay, per group (empty when nothing was written)."""
         async with self._lock(api_id):
             policy_id = self._policy_ids.get(api_id)
             if policy_id is None:
@@ -413,26 +440,71 @@ class WebMethodsAdapter(GatewayAdapter):
                 if api is None or not api.get("policies"):
                     if required:
                         raise PermanentError(f"API {api_id} is not on the gateway or has no policy")
-                    return
+                    return {}
                 policy_id = self._policy_ids[api_id] = str(api["policies"][0])
             found = await self.client.get_or_none(API_BASE + f"/policies/{policy_id}")
             if found is None:
                 if required:
                     raise PermanentError(f"policy {policy_id} of API {api_id} is not on the gateway")
-                return
+                return {}
             policy = _unwrap(found, "policy")
             stages = edit(copy.deepcopy(list(policy.get("policyEnforcements") or [])))
             if stages is None:
-                return
-            # The samples show `"order": null`, the schema types `order` as a string: leave unset keys out.
-            for stage in stages:
-                stage["enforcements"] = [{k: v for k, v in e.items() if v is not None}
-                                         for e in stage.get("enforcements") or []]
-            policy["policyEnforcements"] = [s for s in stages if s["enforcements"]]
-            await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+                return {}
+            policy["policyEnforcements"] = settle.normalized(stages)
+            try:
+                await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+            except PermanentError as error:
+                # What we read may name an action another run deleted since (a duplicate it collapsed,
+                # maybe ours): settle from a fresh read, which fails in turn if the policy cannot settle.
+                if error.status not in (400, 500) or self._api_names.get(api_id) is None:
+                    raise
+            return await self._settle(api_id, policy_id)
+
+    async def _settle(self, api_id: str, policy_id: str) -> dict[settle.Group, Mapping[str, Any]]:
+        """Read the policy and the actions back after a write (2 GETs): another run of this owner may
+        have overwritten it (the PUT replaces the whole list) or made its own action of one of our
+        names. Until they settle (`settle.settled`), write the settled stages and read again; then
+        delete the detached duplicates. A policy that does not settle in `SETTLE_ATTEMPTS` writes is
+        a failure that names the concurrent writer. The last write to a policy is always followed by
+        such a read-back, so whichever run writes last leaves it settled."""
+        api_name = self._api_names.get(api_id)
+        if api_name is None:
+            return {}
+        seen = ""
+        for attempt in range(SETTLE_ATTEMPTS + 1):
+            found, actions = await asyncio.gather(self.client.get_or_none(API_BASE + f"/policies/{policy_id}"),
+                                                  self._policy_actions())
+            if found is None:  # the API (and its policy) went away meanwhile
+                return {}
+            policy = _unwrap(found, "policy")
+            current = settle.normalized(policy.get("policyEnforcements") or [])
+            kept, losers = settle.survivors(actions, self.owner, api_name, frozenset(self._leaving))
+            wanted = settle.settled(current, kept, [*losers, *self._leaving],
+                                    {str(a.get("id")): str(a.get("templateKey")) for a in actions})
+            last = attempt == SETTLE_ATTEMPTS
+            try:
+                if wanted == current:
+                    for loser in losers:  # detached: the gateway lets them go (a 400 if re-attached meanwhile)
+                        await self._send("DELETE", f"/policyActions/{loser}", ok=(404,))
+                    return kept
+                if last:
+                    break
+                policy["policyEnforcements"] = wanted
+                await self._send("PUT", f"/policies/{policy_id}", {"policy": policy})
+            except PermanentError as error:
+                # An action in the list was deleted, or a duplicate re-attached, by the other writer: read again.
+                if error.status not in (400, 500):
+                    raise
+                seen = f" (last answer: {error.message})"
+                if last:
+                    break
+        raise ConflictError(f"the policy of API {api_name} was changed by a concurrent writer: it did not "
+                            f"settle after {SETTLE_ATTEMPTS} writes (another apply of owner {self.owner} "
+                            f"running at the same time?){seen}")
 
     async def _attach(self, api_id: str, action_id: str, template: str, *, replace: frozenset[str] = frozenset(),
-                      required: bool = True) -> None:
+                      required: bool = True) -> dict[settle.Group, Mapping[str, Any]]:
         """Enforce an action in its template's stage (and nowhere else); `replace`: action ids that
         must leave that stage (another Identify & Authorize action: an API takes one)."""
         stage_key = mappers.POLICY_STAGES[template]
@@ -454,7 +526,16 @@ class WebMethodsAdapter(GatewayAdapter):
                 stages.append({"stageKey": stage_key, "enforcements": [{"enforcementObjectId": action_id}]})
             return stages
 
-        await self._edit_policy(api_id, edit, required=required)
+        return await self._edit_policy(api_id, edit, required=required)
+
+    @contextlib.contextmanager
+    def _taking_away(self, action_id: str) -> Iterator[None]:
+        """While an action is detached to be deleted (or moved), `_settle` does not enforce it again."""
+        self._leaving.add(action_id)
+        try:
+            yield
+        finally:
+            self._leaving.discard(action_id)
 
     async def _detach(self, api_id: str, action_id: str) -> None:
         def edit(stages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -475,7 +556,7 @@ class WebMethodsAdapter(GatewayAdapter):
             _, owner, marked = mappers.unmark(((action.get("descriptions") or [{}])[0]).get("value"))
             if action.get("templateKey") == mappers.IAM_TEMPLATE and (owner, marked) == (self.owner, api_name):
                 out.append(action)
-        return out
+        return sorted(out, key=lambda a: str(a.get("id")))  # the first is the one `settle` keeps
 
     async def _identify_actions(self, api_name: str) -> list[dict[str, Any]]:
         return self._mine(await self._policy_actions(), api_name)
@@ -497,7 +578,18 @@ class WebMethodsAdapter(GatewayAdapter):
             action_id = str(created["id"])
         others = {str(a.get("id")) for a in actions
                   if a.get("templateKey") == mappers.IAM_TEMPLATE and str(a.get("id")) != action_id}
-        await self._attach(api_id, action_id, mappers.IAM_TEMPLATE, replace=frozenset(others))
+        kept = await self._attach(api_id, action_id, mappers.IAM_TEMPLATE, replace=frozenset(others))
+        await self._adopt_survivor(kept.get((mappers.IAM_TEMPLATE, mappers.IAM_NAME)), action_id, body)
+
+    async def _adopt_survivor(self, survivor: Mapping[str, Any] | None, action_id: str, body: dict[str, Any]) -> str:
+        """The id of the action that stays for ours; when another run's won (`settle`), it takes our
+        parameters (the last writer's, as for any update)."""
+        if survivor is None or str(survivor.get("id")) == action_id:
+            return action_id
+        kept_id = str(survivor.get("id"))
+        if survivor.get("parameters") != body["policyAction"]["parameters"]:
+            await self._send("PUT", f"/policyActions/{kept_id}", body)
+        return kept_id
 
     async def upsert_policy(self, policy_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
         async def call() -> AdapterResult:
@@ -513,15 +605,17 @@ class WebMethodsAdapter(GatewayAdapter):
                 if previous is not None and previous["spec"]["api"] not in (None, api_name):
                     old_id = self._api_ids.get(str(previous["spec"]["api"]))
                     if old_id:
-                        await self._detach(old_id, str(action_id))
+                        with self._taking_away(str(action_id)):  # still marked for the old API
+                            await self._detach(old_id, str(action_id))
                 await self._send("PUT", f"/policyActions/{action_id}", body)
             else:
                 created = _unwrap(await self._send("POST", "/policyActions", body), "policyAction") or {}
                 action_id = created.get("id")
                 if not action_id:
                     raise PermanentError(f"POST /policyActions for {record['name']!r} returned no id")
-            await self._attach(api_id, str(action_id), template)
-            return AdapterResult(success=True, resource_id=str(action_id))
+            kept = await self._attach(api_id, str(action_id), template)
+            action_id = await self._adopt_survivor(kept.get((template, str(record["name"]))), str(action_id), body)
+            return AdapterResult(success=True, resource_id=action_id)
 
         return await self.guard(f"upsert_policy {policy_spec.get('name')}", call)
 
@@ -538,14 +632,27 @@ class WebMethodsAdapter(GatewayAdapter):
             if not self._apis_loaded:
                 await self._read_apis()
             by_policy = {p: a for a, p in self._policy_ids.items()}
-            for pid, stages in (await self._policy_stages(list(by_policy))).items():
-                if any(str(e.get("enforcementObjectId")) == policy_id
-                       for s in stages for e in s.get("enforcements") or []):
-                    await self._detach(by_policy[pid], policy_id)
-            await self._send("DELETE", f"/policyActions/{policy_id}", ok=(404,))
+            with self._taking_away(policy_id):
+                for pid, stages in (await self._policy_stages(list(by_policy))).items():
+                    if any(str(e.get("enforcementObjectId")) == policy_id
+                           for s in stages for e in s.get("enforcements") or []):
+                        await self._detach(by_policy[pid], policy_id)
+                await self._send("DELETE", f"/policyActions/{policy_id}", ok=(404,))
             return AdapterResult(success=True, resource_id=policy_id)
 
         return await self.guard(f"delete_policy {policy_id}", call)
+
+    async def _collapse(self, path: str, created: str, copies: list[str], body: Any) -> str:
+        """After a create, this owner's objects of that name (`copies`, read after it, smallest id
+        first): another run may have made its own at the same time. The smallest id stays, the others
+        are deleted (by whichever run sees them: the last to create sees every copy), and when the one
+        that stays is not ours it gets our body (the last writer's, as for any update)."""
+        for other in copies[1:]:
+            await self._send("DELETE", f"{path}/{other}", ok=(404,))
+        if copies and copies[0] != created:
+            await self._send("PUT", f"{path}/{copies[0]}", body)
+            return copies[0]
+        return created
 
     # ------------------------------------------------------------------ applications
     async def _applications(self) -> list[dict[str, Any]]:
@@ -577,29 +684,45 @@ class WebMethodsAdapter(GatewayAdapter):
             records.append(record if owner is not None else mappers.unmanaged_application(record, app))
         return records
 
+    def _owned_apps(self, apps: list[dict[str, Any]], name: str) -> list[str]:
+        """Ids of this owner's applications of one name, smallest first (the one a collapse keeps)."""
+        return sorted(str(a.get("id")) for a in apps
+                      if a.get("name") == name and mappers.unmark(a.get("description"))[1] == self.owner)
+
     async def provision_application(self, app_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
+        """Idempotent by owner marker and name. Another run of this owner may create the same
+        application at once: after a create the list is read again (1 GET), the application with the
+        smallest id stays and the others are deleted, by whichever run sees them (the last to create
+        sees every copy); an application deleted under us that way is looked up again."""
         async def call() -> AdapterResult:
             record = app_spec
             name = str(record["name"])
             app_id = record.get("id")
-            if app_id is None:  # idempotent by owner marker + name
-                for app in await self._applications():
-                    if app.get("name") == name and mappers.unmark(app.get("description"))[1] == self.owner:
-                        app_id = app.get("id")
-                        break
             body = mappers.application_payload(record, self.owner)
-            existed = bool(app_id)
-            if app_id:
-                await self._send("PUT", f"/applications/{app_id}", body)
-            else:
-                created = _unwrap(await self._send("POST", "/applications", body), "application") or {}
-                app_id = created.get("id")
-                if not app_id:
-                    raise PermanentError(f"POST /applications for {name!r} returned no id")
             api_ids = [await self._api_id(str(n)) for n in sorted(record["spec"].get("subscriptions") or [])]
-            if api_ids or existed:  # the list replaces the old one, so an emptied list is sent too
-                await self._send("PUT", f"/applications/{app_id}/apis", {"apiIDs": api_ids})
-            return AdapterResult(success=True, resource_id=str(app_id))
+            for attempt in range(SETTLE_ATTEMPTS):
+                if app_id is None:
+                    app_id = next(iter(self._owned_apps(await self._applications(), name)), None)
+                existed = bool(app_id)
+                try:
+                    if app_id:
+                        await self._send("PUT", f"/applications/{app_id}", body)
+                    else:
+                        created = _unwrap(await self._send("POST", "/applications", body), "application") or {}
+                        app_id = created.get("id")
+                        if not app_id:
+                            raise PermanentError(f"POST /applications for {name!r} returned no id")
+                        kept = await self._collapse("/applications", str(app_id),
+                                                    self._owned_apps(await self._applications(), name), body)
+                        existed, app_id = kept != str(app_id), kept
+                    if api_ids or existed:  # the list replaces the old one, so an emptied list is sent too
+                        await self._send("PUT", f"/applications/{app_id}/apis", {"apiIDs": api_ids})
+                    return AdapterResult(success=True, resource_id=str(app_id))
+                except PermanentError as error:
+                    if error.status != 404 or attempt == SETTLE_ATTEMPTS - 1:
+                        raise
+                    app_id = None  # deleted meanwhile (a concurrent run's collapse): look it up again
+            raise AssertionError("unreachable")
 
         return await self._guard_record(f"provision_application {app_spec.get('name')}", app_spec, call)
 
@@ -646,13 +769,22 @@ class WebMethodsAdapter(GatewayAdapter):
                 if alias.get("name") == record["name"]:
                     self._check_owned(mappers.unmark(alias.get("description"))[1], f"alias {record['name']}")
                     alias_id = alias.get("id")
-        if alias_id:
-            await self._send("PUT", f"/alias/{alias_id}", body)
-        else:
-            created = _unwrap(await self._send("POST", "/alias", body), "alias") or {}
-            alias_id = created.get("id")
-            if not alias_id:
-                raise PermanentError(f"POST /alias for {record['name']!r} returned no id")
+        if not alias_id:
+            try:
+                created = _unwrap(await self._send("POST", "/alias", body), "alias") or {}
+                if not created.get("id"):
+                    raise PermanentError(f"POST /alias for {record['name']!r} returned no id")
+                return AdapterResult(success=True, resource_id=str(created["id"]))
+            except PermanentError as error:
+                # 400 "an alias with the given name already exists" (names are unique): made by another
+                # run of this owner since the look-up? Then that one is updated.
+                if error.status != 400:
+                    raise
+                alias_id = next((a.get("id") for a in await self._aliases() if a.get("name") == record["name"]
+                                 and mappers.unmark(a.get("description"))[1] == self.owner), None)
+                if not alias_id:
+                    raise
+        await self._send("PUT", f"/alias/{alias_id}", body)
         return AdapterResult(success=True, resource_id=str(alias_id))
 
     async def upsert_auth_server(self, auth_spec: dict[str, Any], auth_token: str | None = None) -> AdapterResult:
@@ -706,6 +838,9 @@ class WebMethodsAdapter(GatewayAdapter):
                 strategy_id = created.get("id")
                 if not strategy_id:
                     raise PermanentError(f"POST /strategies for {record['name']!r} returned no id")
+                copies = sorted(str(s["id"]) for s in await self.fetch_strategies()
+                                if s["name"] == record["name"] and s["owner"] == self.owner)
+                strategy_id = await self._collapse("/strategies", str(strategy_id), copies, body)
             return AdapterResult(success=True, resource_id=str(strategy_id))
 
         return await self.guard(f"upsert_strategy {strategy_spec.get('name')}", call)
@@ -747,6 +882,10 @@ class WebMethodsAdapter(GatewayAdapter):
                 scope_id = created.get("id")
                 if not scope_id:
                     raise PermanentError(f"POST /scopes for {record['name']!r} returned no id")
+                copies = sorted(str(s.get("id")) for s in _items(await self._get("/scopes"), "scopes", "scope")
+                                if s.get("scopeName") == record["name"]
+                                and mappers.unmark(s.get("scopeDescription"))[1] == self.owner)
+                scope_id = await self._collapse("/scopes", str(scope_id), copies, body)
             return AdapterResult(success=True, resource_id=str(scope_id))
 
         return await self.guard(f"upsert_scope {scope_spec.get('name')}", call)
@@ -794,6 +933,15 @@ class WebMethodsAdapter(GatewayAdapter):
         return records
 
     async def _set_config_keys(self, add: str | None = None, remove: str | None = None) -> None:
+        try:
+            await self._write_config_keys(add, remove)
+        except PermanentError as error:
+            if error.status != 400:
+                raise
+            # 400 "an alias with the given name already exists": another run of ours made it since our read.
+            await self._write_config_keys(add, remove)
+
+    async def _write_config_keys(self, add: str | None, remove: str | None) -> None:
         owners, mine = await self._config_owners()
         keys = sorted(k for k, o in owners.items() if o == self.owner)
         wanted = sorted((set(keys) | ({add} if add else set())) - ({remove} if remove else set()))

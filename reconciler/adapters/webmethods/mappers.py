@@ -33,6 +33,8 @@ UNIT_PERIODS = {v: k for k, v in PERIOD_UNITS.items()}
 POLICY_TEMPLATES = {"rate_limit": "throttle", "cors": "corsPolicy"}
 TEMPLATE_TYPES = {v: k for k, v in POLICY_TEMPLATES.items()}
 IAM_TEMPLATE = "evaluatePolicy"
+IAM_NAME = "Identify & Authorize Application"
+"""The name of the Identify & Authorize action the adapter gives each API."""
 #: Policy stage each template belongs to (the API policy groups enforcements by stage).
 POLICY_STAGES = {"throttle": "LMT", "corsPolicy": "responseProcessing", IAM_TEMPLATE: "IAM"}
 PROTECTED = "apiKey"
@@ -189,7 +191,7 @@ def identify_payload(api_name: str, owner: str, *, anonymous: bool) -> dict[str,
     vendor's use case (postmancollections/usecases/api-application-association); `allowAnonymous`
     lets unidentified calls through when the API is not protected."""
     return {"policyAction": {
-        "names": [{"value": "Identify & Authorize Application", "locale": "en"}],
+        "names": [{"value": IAM_NAME, "locale": "en"}],
         "descriptions": [{"value": mark(None, owner, api_name), "locale": "en"}],
         "templateKey": IAM_TEMPLATE,
         "parameters": [
