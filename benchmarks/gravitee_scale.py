@@ -18,8 +18,8 @@ from typing import Any
 
 from reconciler.adapters.gravitee.adapter import GraviteeAdapter
 from reconciler.emulators.gravitee import GraviteeEmulator
-from reconciler.model.changes import Change, Op
 from reconciler.engine.plan import PlanOptions, plan_gateway
+from reconciler.model.changes import Change, Op
 from reconciler.model.records import make_record
 
 OWNER = "platform"

@@ -31,11 +31,9 @@ _parser.add_argument("--code", type=Path, default=Path(__file__).resolve().paren
 _parser.add_argument("--protect", action="store_true", help="keep protectApis on (key-auth + acl per service)")
 ARGS = _parser.parse_known_args()[0]
 sys.path.insert(0, str(ARGS.code))
-from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
-from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
-from reconciler.executor.apply import apply_gateway  # noqa: E402
-from reconciler.model.changes import Op  # noqa: E402
 import workload  # noqa: E402  (benchmarks/workload.py: the shared workload)
+
+from reconciler.adapters.kong.adapter import KongAdapter  # noqa: E402
 
 OWNER = "bench"
 
@@ -54,18 +52,8 @@ async def run(url: str, desired: list[dict[str, Any]], secrets: dict[tuple[str, 
     """fetch + plan (+ apply). Returns (seconds, CPU seconds, requests by method, pending changes)."""
     started, cpu = time.perf_counter(), time.process_time()
     async with adapter(url) as a:
-        live = []
-        for kind in ("API", "Consumer", "Policy"):
-            live.extend(await a.fetch(kind))
-        changes = plan_gateway(a.name, desired, live, PlanOptions(owner=OWNER), view=a.desired_view)
-        pending = [c for c in changes if c.op is not Op.NOOP]
-        if apply and pending:
-            report = await apply_gateway(a, changes, secrets=secrets, concurrency=10)
-            if report.failed:
-                raise SystemExit(f"apply failed: {[r for r in report.results if not r.ok][:3]}")
-        assert a.http is not None
-        counts = Counter(a.http.counts)
-    return time.perf_counter() - started, time.process_time() - cpu, counts, len(pending)
+        counts, pending = await workload.read_plan_apply(a, desired, OWNER, apply=apply, secrets=secrets)
+    return time.perf_counter() - started, time.process_time() - cpu, counts, pending
 
 
 @contextmanager

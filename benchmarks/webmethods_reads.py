@@ -27,31 +27,14 @@ ARGS = _parser.parse_args()
 sys.path.insert(0, str(ARGS.code))
 
 import httpx  # noqa: E402
+from workload import Delayed, read_plan_apply  # noqa: E402
 
 from reconciler.adapters.webmethods.adapter import WebMethodsAdapter  # noqa: E402
 from reconciler.emulators.webmethods import WebMethodsEmulator  # noqa: E402
-from reconciler.engine.plan import PlanOptions, plan_gateway  # noqa: E402
-from reconciler.executor.apply import apply_gateway  # noqa: E402
-from reconciler.model.changes import Op  # noqa: E402
 from reconciler.model.records import make_record  # noqa: E402
 
 OWNER = "bench"
-KINDS = ("API", "Consumer", "Policy")
 
-
-class Delayed(httpx.AsyncBaseTransport):
-    """Every request waits `seconds` first, independently of the others (round trips overlap)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(self.seconds)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def records(n: int) -> list[dict[str, Any]]:
@@ -80,17 +63,8 @@ async def plan(url: str, desired: list[dict[str, Any]], *, latency: float = 0.0,
                apply: bool = False) -> tuple[float, Counter[str], int]:
     started = time.perf_counter()
     async with adapter(url, Delayed(latency) if latency else None) as a:
-        live = []
-        for kind in KINDS:
-            live.extend(await a.fetch(kind))
-        changes = plan_gateway(a.name, desired, live, PlanOptions(owner=OWNER), view=a.desired_view)
-        pending = [c for c in changes if c.op is not Op.NOOP]
-        if apply and pending:
-            report = await apply_gateway(a, changes, concurrency=10)
-            if report.failed:
-                raise SystemExit(f"apply failed: {[r for r in report.results if not r.ok][:3]}")
-        assert a.http is not None
-        return time.perf_counter() - started, Counter(a.http.counts), len(pending)
+        counts, pending = await read_plan_apply(a, desired, OWNER, apply=apply)
+    return time.perf_counter() - started, counts, pending
 
 
 async def main() -> None:
