@@ -1,5 +1,5 @@
-"""The gateways of examples/repo, running (five emulators and moto), shared by the resilience tests (each
-test first prunes what an earlier one left on the gateways it uses)."""
+"""The gateways of examples/repo plus a Kong in database mode, running (six emulators and moto), shared by
+the resilience tests (each test first prunes what an earlier one left on the gateways it uses)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from reconciler.demo import start_gateways
 from reconciler.runner import RunOptions
 
-GATEWAYS = ["stoa-dev", "kong-dev", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"]
+GATEWAYS = ["stoa-dev", "kong-dev", "kong-db", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"]
+"""Every gateway type, Kong in both modes (kong-dev is DB-less, kong-db has a database)."""
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
     text = aws.read_text()
     assert "  options:\n" in text
     aws.write_text(text.replace("  options:\n", '  options:\n    quotaScale: "0.001"\n    deploymentIntervalSeconds: 0\n', 1))
+    kong = (repo / "gateways" / "kong-dev.yaml").read_text()
+    assert "name: kong-dev" in kong and "mode: dbless" in kong
+    (repo / "gateways" / "kong-db.yaml").write_text(
+        kong.replace("name: kong-dev", "name: kong-db").replace("DB-less", "database").replace("mode: dbless", "mode: postgres"))
     empty = repo.parent / "empty"  # the same gateways and settings, no object: applying it prunes ours
     empty.mkdir()
     shutil.copy(repo / "reconciler.yaml", empty / "reconciler.yaml")
@@ -36,8 +41,6 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
         yield repo, endpoints, emulators, env
     finally:
         stop()
-
-
 
 
 def options_for(gateway: str, url: str, env: dict[str, str]) -> RunOptions:
