@@ -25,7 +25,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
     aws = repo / "gateways" / "aws-dev.yaml"  # moto does not throttle: scale AWS's account quotas down
     text = aws.read_text()
     assert "  options:\n" in text
-    aws.write_text(text.replace("  options:\n", '  options:\n    quotaScale: "0.001"\n    deploymentIntervalSeconds: 0\n', 1))
+    aws.write_text(text.replace("  options:\n", '  options:\n    quotaScale: "0.001"\n    deploymentIntervalSeconds: 0\n'
+                                '    requestsPerSecond: "0"\n', 1))  # and its client pacing (10/s) off
     kong = (repo / "gateways" / "kong-dev.yaml").read_text()
     assert "name: kong-dev" in kong and "mode: dbless" in kong
     (repo / "gateways" / "kong-db.yaml").write_text(

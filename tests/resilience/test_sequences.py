@@ -270,7 +270,8 @@ def test_a_random_sequence_of_desired_states_converges(running: Any, gateway: st
     env = {**env, **CREDENTIALS, **{key_var(n): f"seq-{seed}-{n}-key-0123456789abcdef" for n in
                                     ("app-one", "app-two", "app-one-2", "app-two-2")}}
     fresh = [g for g in (gateway, other) if g != "aws-dev"]
-    endpoints, emulators, stop = own_gateways(source, source.parent / f"emulators-{gateway}", fresh, env)
+    own, started, stop = own_gateways(source, source.parent / f"emulators-{gateway}", fresh, env)
+    endpoints, emulators = dict(own), dict(started)  # `stop` stops what `started` holds: not the shared moto
     try:
         if gateway == "aws-dev":
             endpoints[gateway], emulators[gateway] = shared[gateway], running[2][gateway]
