@@ -3,8 +3,11 @@ the resilience tests (each test first prunes what an earlier one left on the gat
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import pytest
 from reconciler.demo import start_gateways
 from reconciler.runner import RunOptions
 
+ROOT = Path(__file__).resolve().parents[2]
 GATEWAYS = ["stoa-dev", "kong-dev", "kong-db", "gravitee-dev", "webmethods-dev", "apigee-dev", "aws-dev"]
 """Every gateway type, Kong in both modes (kong-dev is DB-less, kong-db has a database)."""
 
@@ -47,3 +51,49 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
 def options_for(gateway: str, url: str, env: dict[str, str]) -> RunOptions:
     """One gateway at `url` (a proxy's or the emulator's), no maxDeletes guard (the tests prune everything)."""
     return RunOptions(gateways=frozenset({gateway}), endpoints={gateway: url}, env=env, max_deletes=-1)
+
+
+WAITING_CLI = ("import json, sys\n"
+               "import httpx, reconciler.cli, reconciler.runner, reconciler.executor\n"
+               "httpx.AsyncClient()\n"
+               "from reconciler.model.gateways import gateway_types\n"
+               "from importlib import import_module\n"
+               "for info in gateway_types().values(): import_module(info.adapter.split(':')[0])\n"
+               "raise SystemExit(reconciler.cli.main(json.loads(sys.stdin.readline())))\n")
+"""A CLI process that imports everything first, then runs `main` on the argv it reads from stdin."""
+
+
+class WaitingCli:
+    """CLI processes started ahead of the tests that need them, waiting for their arguments on stdin:
+    a process's interpreter start and imports (≈ 1.5 s) overlap the previous test instead of adding to
+    the run. Two wait at a time (the same-repo race needs two at once); every test has the same `env`."""
+
+    def __init__(self) -> None:
+        self.spare: list[subprocess.Popen[str]] = []
+
+    def take(self, env: dict[str, str]) -> subprocess.Popen[str]:
+        """A waiting process (run it with `go`); a new one starts in its place."""
+        process = self.spare.pop(0) if self.spare else self._spawn(env)
+        while len(self.spare) < 2:
+            self.spare.append(self._spawn(env))
+        return process
+
+    @staticmethod
+    def go(process: subprocess.Popen[str], argv: list[str]) -> None:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(argv) + "\n")
+        process.stdin.flush()
+
+    @staticmethod
+    def _spawn(env: dict[str, str]) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", WAITING_CLI], env=env, cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="session")
+def waiting_cli() -> Iterator[WaitingCli]:
+    cli = WaitingCli()
+    yield cli
+    for process in cli.spare:
+        process.kill()
+        process.communicate()
