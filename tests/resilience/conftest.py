@@ -63,10 +63,18 @@ WAITING_CLI = ("import json, sys\n"
 """A CLI process that imports everything first, then runs `main` on the argv it reads from stdin."""
 
 
+def selected_gateways(request: pytest.FixtureRequest, seed: int) -> list[str]:
+    """The gateways this session runs the requesting test function with at `seed` (after -k, -m)."""
+    return [item.callspec.params["gateway"] for item in request.session.items
+            if getattr(item, "callspec", None) is not None and getattr(item, "originalname", None) ==
+            getattr(request.node, "originalname", None) and item.callspec.params.get("seed") == seed]
+
+
 class WaitingCli:
     """CLI processes started ahead of the tests that need them, waiting for their arguments on stdin:
     a process's interpreter start and imports (≈ 1.5 s) overlap the previous test instead of adding to
-    the run. Two wait at a time (the same-repo race needs two at once); every test has the same `env`."""
+    the run. As many wait as there are gateways (the kill -9 test runs one per gateway at once); every
+    test has the same `env`."""
 
     def __init__(self) -> None:
         self.spare: list[subprocess.Popen[str]] = []
@@ -74,7 +82,7 @@ class WaitingCli:
     def take(self, env: dict[str, str]) -> subprocess.Popen[str]:
         """A waiting process (run it with `go`); a new one starts in its place."""
         process = self.spare.pop(0) if self.spare else self._spawn(env)
-        while len(self.spare) < 2:
+        while len(self.spare) < len(GATEWAYS):
             self.spare.append(self._spawn(env))
         return process
 

@@ -18,7 +18,7 @@ import pytest
 
 from reconciler.runner import apply_repo
 from tests.faults import FaultProxy, Faults
-from tests.resilience.conftest import GATEWAYS, options_for
+from tests.resilience.conftest import GATEWAYS, options_for, selected_gateways
 
 pytestmark = pytest.mark.faults
 SEEDS = [1, 2, 3, *(pytest.param(seed, marks=pytest.mark.soak) for seed in (4, 5, 6))]
@@ -63,9 +63,7 @@ async def converge_under_faults(repo: Path, gateway: str, url: str, env: dict[st
 def run_of(request: pytest.FixtureRequest, running: Any, gateway: str, seed: int) -> Run:
     if (gateway, seed) not in RESULTS:
         repo, endpoints, _, env = running
-        selected = [item.callspec.params["gateway"] for item in request.session.items
-                    if getattr(item, "callspec", None) is not None and item.originalname == request.node.originalname
-                    and item.callspec.params.get("seed") == seed]
+        selected = selected_gateways(request, seed)
 
         async def all_at_once() -> list[Run]:
             return list(await asyncio.gather(*(converge_under_faults(repo, g, endpoints[g], env, seed)
