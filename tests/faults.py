@@ -63,6 +63,10 @@ class FaultProxy(Emulator):
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def __enter__(self) -> FaultProxy:
+        super().__enter__()
+        return self
+
     def stop(self) -> None:
         if self._client is not None and self._loop is not None and self._loop.is_running():
             asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(timeout=10)

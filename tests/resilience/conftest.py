@@ -65,9 +65,9 @@ WAITING_CLI = ("import json, sys\n"
 
 def selected_gateways(request: pytest.FixtureRequest, seed: int) -> list[str]:
     """The gateways this session runs the requesting test function with at `seed` (after -k, -m)."""
-    return [item.callspec.params["gateway"] for item in request.session.items
-            if getattr(item, "callspec", None) is not None and getattr(item, "originalname", None) ==
-            getattr(request.node, "originalname", None) and item.callspec.params.get("seed") == seed]
+    params = [(getattr(item, "originalname", None), getattr(item, "callspec", None)) for item in request.session.items]
+    return [spec.params["gateway"] for name, spec in params
+            if spec is not None and name == request.node.originalname and spec.params.get("seed") == seed]
 
 
 class WaitingCli:

@@ -59,7 +59,8 @@ class HandMade:
     """Objects a human made on one gateway type, as tests/importer seeds them, and the API of theirs
     the repo declares (named as the importer names it)."""
 
-    seed: Callable[[Emulator], object]
+    seed: Callable[[Any], object]
+    """Called with the running emulator of the gateway under test."""
     api: str
     path: str
     credentials: dict[str, str]
