@@ -36,12 +36,7 @@ class Run:
     again: Any = None
 
 
-KNOWN = {("gravitee-dev", 4): (
-    "Gravitee adapter: a connection reset after a create step of an API (POST /apis/{id}/_start or "
-    "/plans forwarded, answer lost) rolls the whole API back (`_discard` on any exception after the create, "
-    "even once its ownership labels are set) instead of re-reading and resuming, so an apply converges only "
-    "if every write of the API's ~8-request create "
-    "sees no reset; at seed 4 three applies in a row hit one (the 4th, without faults, converges)")}
+KNOWN: dict[tuple[str, int], str] = {}
 """(gateway, seed) runs that expose an adapter bug: strict xfail, so a fix shows as XPASS."""
 RESULTS: dict[tuple[str, int], Run] = {}
 """(gateway, seed) -> its run. The selected gateways of one seed run at once (each has its own

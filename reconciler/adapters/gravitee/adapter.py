@@ -44,7 +44,7 @@ from reconciler.adapters.gravitee import mappers as m
 from reconciler.adapters.http import GatewayHttp
 from reconciler.model.changes import Change, ItemResult, Op, Status
 from reconciler.model.checks import Problem
-from reconciler.model.errors import ConflictError, GatewayError, PermanentError, sanitize
+from reconciler.model.errors import ConflictError, GatewayError, PermanentError, TemporaryError, sanitize
 from reconciler.model.imports import ImportedSpec
 from reconciler.model.records import api_key_of, make_record, secret_fingerprint
 from reconciler.model.results import AdapterResult
@@ -264,9 +264,12 @@ class GraviteeAdapter(GatewayAdapter):
                 assert live is not None
                 return await self._converge_plans(name, record, live, plans, managed, policies, wrote=True,
                                                   replaced=set(edits), adopting=False)
-            except Exception:
-                # Never leave a new API behind (unlabelled: unowned and unreachable; or without its plans).
-                await self._discard(str(created["id"]))
+            except Exception as exc:
+                # A refusal undoes the create (no stopped API without plans left for a manifest the gateway
+                # refuses). A lost answer or an unreachable gateway keeps it: the create carried its marker
+                # flow, so the next apply reads it as ours and resumes where this one stopped.
+                if not isinstance(exc, TemporaryError):
+                    await self._discard(str(created["id"]))
                 raise
         wrote = False
         if api_body is not None:
