@@ -29,7 +29,7 @@ from reconciler.adapters.aws import mappers as m
 from reconciler.adapters.aws.quotas import QuotaTransport
 from reconciler.adapters.aws.sigv4 import SigV4HttpxAuth, resolve_credentials
 from reconciler.adapters.base import GatewayAdapter, gather_bounded
-from reconciler.adapters.http import GatewayHttp, RetryPolicy
+from reconciler.adapters.http import GatewayHttp, RetryPolicy, default_ssl_context
 from reconciler.model.changes import Change, ItemResult, Op
 from reconciler.model.errors import ConflictError, GatewayError, PermanentError
 from reconciler.model.imports import ImportedSpec
@@ -119,7 +119,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
                                                cap=max(10.0, retry_seconds / 4), deadline=retry_seconds))
         if self.options.get("accountQuotas", True):
             inner = kwargs.get("transport") or self._config.get("transport") or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=20))
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=20), verify=default_ssl_context())
             who = self.auth.get("access_key_id") or self.options.get("profile") or ""
             account = f"{self._config['base_url']}|{self.region}|{who}"
             self.quota_transport = QuotaTransport(inner, account, float(self.options.get("quotaScale", 1.0)))
