@@ -112,7 +112,12 @@ class _Wire:
         return str(data.get("token") or "")
 
     def _failed(self, path: str, message: str) -> EtcdError:
-        return EtcdError(self._scrub(f"etcd {self.url}: {path}: {message}"))
+        hint = ""
+        if any(s in message for s in ("user name is empty", "permission denied", "invalid auth token")):
+            hint = (" (etcd has auth on: set RECONCILER_ETCD_USER and RECONCILER_ETCD_PASSWORD)"
+                    if self.connection.user is None else
+                    f" (check the roles of etcd user {self.connection.user!r} on this prefix)")
+        return EtcdError(self._scrub(f"etcd {self.url}: {path}: {message}{hint}"))
 
 
 @dataclass(frozen=True)

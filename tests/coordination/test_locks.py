@@ -39,11 +39,13 @@ def write_repo(root: Path, apis: list[str]) -> Path:
     return root
 
 
-def start_apply(repo: Path, endpoint: str, etcd_url: str | None, *extra: str) -> subprocess.Popen[str]:
+def start_apply(repo: Path, endpoint: str, etcd_url: str | None, *extra: str,
+                settings: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env["STOA_ADMIN_TOKEN"] = ADMIN_TOKEN
     if etcd_url is not None:
         env["RECONCILER_ETCD_URL"] = etcd_url
+    env.update(settings or {})
     return subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(repo), "--auto-approve",
                              "--endpoint", f"stoa-dev={endpoint}", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
