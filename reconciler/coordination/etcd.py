@@ -62,6 +62,20 @@ class _Token:
                 self._value = None
 
 
+def _chain(exc: BaseException) -> list[str]:
+    """The distinct messages of an exception and its causes, outermost first (httpx's own is often empty)."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if text and text not in texts:
+            texts.append(text)
+        current = current.__cause__ or current.__context__
+    return texts
+
+
 class _Wire:
     """What both clients share: the connection, the token, and how requests and answers look."""
 
@@ -79,9 +93,14 @@ class _Wire:
                 text = text.replace(secret, "***")
         return text
 
-    def _unreachable(self, path: str, exc: httpx.HTTPError) -> EtcdUnreachable:
-        detail = f"{type(exc).__name__}: {exc}"
-        hint = tls_hint(detail)
+    def _unreachable(self, path: str, exc: Exception) -> EtcdUnreachable:
+        texts = _chain(exc)
+        detail = f"{type(exc).__name__}: {texts[-1] if texts else ''}".rstrip(": ")
+        hint = tls_hint(" ".join(texts))
+        if not hint and self.connection.tls and isinstance(exc, httpx.ReadError | httpx.WriteError | ConnectionError |
+                                                           httpx.RemoteProtocolError):
+            # etcd drops a TLS client it refuses; asyncio often reports only a broken pipe
+            hint = tls_hint("certificate required" if self.connection.cert_file is None else "tls")
         return EtcdUnreachable(self._scrub(f"etcd {self.url}: {path}: {detail}" + (f" ({hint})" if hint else "")))
 
     def _answer(self, path: str, response: httpx.Response) -> tuple[dict[str, Any], str | None]:
@@ -89,7 +108,13 @@ class _Wire:
         try:
             data = response.json()
         except ValueError:
-            raise EtcdError(f"etcd {self.url}: {path}: HTTP {response.status_code}, not JSON") from None
+            text = response.text.strip()[:200]
+            if "CommonName of client" in text:
+                text += (" (etcd's JSON gateway refuses a client certificate with a CommonName while auth is on: "
+                         "issue RECONCILER_ETCD_CERT without a CN, e.g. subject O=stoa-reconciler, and "
+                         "authenticate with RECONCILER_ETCD_USER)")
+            raise EtcdError(self._scrub(f"etcd {self.url}: {path}: HTTP {response.status_code}"
+                                        f"{': ' + text if text else ', not JSON'}")) from None
         if response.status_code != 200 or "error" in data:
             return {}, str(data.get("message") or data.get("error") or f"HTTP {response.status_code}")
         return dict(data.get("result", data)), None
@@ -180,7 +205,7 @@ class Etcd(_Wire):
     async def _authenticate(self) -> str:
         try:
             response = await self._client.post("/v3/auth/authenticate", json=self._auth_body())
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:
             raise self._unreachable("auth/authenticate", exc) from None
         token = self._auth_result(response)
         self._token.set(token)
@@ -193,7 +218,7 @@ class Etcd(_Wire):
                 token = await self._authenticate()
             try:
                 response = await self._client.post(f"/v3/{path}", json=body, headers=self._headers(token))
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, OSError) as exc:  # ssl.SSLError is an OSError httpx does not always wrap
                 raise self._unreachable(path, exc) from None
             data, error = self._answer(path, response)
             if error is None:
@@ -281,13 +306,13 @@ class BlockingEtcd(_Wire):
             if token is None and self.connection.user is not None:
                 try:
                     response = self._client.post("/v3/auth/authenticate", json=self._auth_body())
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, OSError) as exc:
                     raise self._unreachable("auth/authenticate", exc) from None
                 token = self._auth_result(response)
                 self._token.set(token)
             try:
                 response = self._client.post(f"/v3/{path}", json=body, headers=self._headers(token))
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, OSError) as exc:  # ssl.SSLError is an OSError httpx does not always wrap
                 raise self._unreachable(path, exc) from None
             data, error = self._answer(path, response)
             if error is None:

@@ -72,22 +72,27 @@ def make_pki(root: Path) -> Pki:
           .sign(ca_key, hashes.SHA256()))
     (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
 
-    def leaf(name: str, usage: x509.ObjectIdentifier, san: x509.SubjectAlternativeName | None) -> tuple[Path, Path]:
+    def leaf(name: str, usage: list[x509.ObjectIdentifier], san: x509.SubjectAlternativeName | None,
+             name_of: x509.Name | None = None) -> tuple[Path, Path]:
         key, key_path = write_key(name)
-        builder = (x509.CertificateBuilder().subject_name(subject(name)).issuer_name(ca.subject)
+        builder = (x509.CertificateBuilder().subject_name(name_of or subject(name)).issuer_name(ca.subject)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+                   .add_extension(x509.ExtendedKeyUsage(usage), critical=False))
         if san is not None:
             builder = builder.add_extension(san, critical=False)
         cert_path = root / f"{name}.pem"
         cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
         return cert_path, key_path
 
-    server_cert, server_key = leaf("server", ExtendedKeyUsageOID.SERVER_AUTH, x509.SubjectAlternativeName(
+    # client auth too: etcd's JSON gateway connects to its own gRPC port with the server certificate
+    server_cert, server_key = leaf("server", [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                                   x509.SubjectAlternativeName(
         [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]))
-    client_cert, client_key = leaf("client", ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    # no CommonName: with auth on, etcd's JSON gateway refuses client certificates that carry one
+    client_cert, client_key = leaf("client", [ExtendedKeyUsageOID.CLIENT_AUTH], None,
+                                   x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "stoa-reconciler")]))
     return Pki(root / "ca.pem", server_cert, server_key, client_cert, client_key)
 
 

@@ -9,6 +9,7 @@ the daemon and `reconciler apply` read the same RECONCILER_ETCD_* settings.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from reconciler.adapters.stoa.emulator import StoaEmulator
 from reconciler.coordination.connection import Connection
 from reconciler.coordination.errors import CoordinationError
-from reconciler.coordination.etcd import Etcd, EtcdError, EtcdUnreachable
+from reconciler.coordination.etcd import Etcd, EtcdUnreachable
 from reconciler.coordination.locks import Locks, apply_locks, read_locks
 from reconciler.coordination.session import Session
 from tests.coordination.conftest import EtcdServer
@@ -139,7 +140,7 @@ def test_a_wrong_password_fails_clearly_without_showing_it(etcd: EtcdServer) -> 
 
 def test_auth_on_and_no_user_says_which_settings(etcd: EtcdServer) -> None:
     etcd.enable_auth(PASSWORD)
-    with pytest.raises(EtcdError, match="RECONCILER_ETCD_USER"):
+    with pytest.raises(CoordinationError, match="user name is empty.*set RECONCILER_ETCD_USER"):
         asyncio.run(lock_once(Connection(etcd.url)))
 
 
@@ -183,4 +184,6 @@ def test_the_daemon_joins_over_tls_with_a_password_and_never_shows_it(
                 httpx.get(f"{daemon.url}/health", headers={"Authorization": f"Bearer {API_TOKEN}"}).text,
                 httpx.get(f"{daemon.url}/status", headers={"Authorization": f"Bearer {API_TOKEN}"}).text]
     assert all(PASSWORD not in text for text in seen), "the etcd password leaked into logs, metrics or status"
+    # etcd's simple tokens look like `ybjisKynFmhdzZDA.10` (16 letters, a dot, an index)
+    assert not any(re.search(r"\b[A-Za-z]{16}\.\d+\b", text) for text in seen), "an etcd token leaked"
     assert "coordinating on etcd" in seen[0]
