@@ -241,6 +241,7 @@ def run_k(k: int, tmp: Path, etcd: Etcd, origin: Origin, gateways: list[str], ar
         first = time.monotonic() - t0
         cpu_first = sum(d.cpu() for d in daemons)
         owned = [d.owned() for d in daemons]
+        print(f"K={k} first convergence: {first:.1f}s, daemon CPU {cpu_first:.1f}s, owned {owned}", flush=True)
 
         origin.push(repo_files(gateways, args.apis, f"v{wave + 1}"), f"K={k}: every backend changes")
         t1 = time.monotonic()
