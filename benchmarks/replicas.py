@@ -6,8 +6,8 @@ daemons (`python -m reconciler daemon`) following a bare Git origin made with th
 
     .venv/bin/python benchmarks/replicas.py [--gateways 30] [--apis 200] [--members 1,2,3] [--ttl 3]
 
-At full size, use `--ttl 15`: with TTL 3, planning 6,000 APIs blocks a daemon's event loop for longer
-than its keepalive margin. Its lease then lapses again and again, and it never converges (see the README).
+At full size, TTL 3 converges since the keepalive runs on its own thread (it used to lapse while
+planning 6,000 APIs held the daemon's event loop; see the README).
 
 For each K: fresh emulators, a fresh etcd prefix and fresh caches; the clock starts when the K daemons
 are spawned and stops when every emulator holds all its routes ("first convergence": start-up, clone,
