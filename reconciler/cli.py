@@ -235,17 +235,19 @@ class _Interrupts:
 def _coordinated(args: argparse.Namespace, options: RunOptions,
                  run: Callable[[RunOptions], Coroutine[Any, Any, ApplyOutcome]]) -> ApplyOutcome:
     """Run an apply; with RECONCILER_ETCD_URL set, holding the etcd write lock of every gateway it touches."""
-    url = os.environ.get("RECONCILER_ETCD_URL", "").strip()
-    if not url:
+    if not os.environ.get("RECONCILER_ETCD_URL", "").strip():
         return _run(run(options))
+    from reconciler.coordination.connection import Connection
     from reconciler.coordination.locks import LockInfo, apply_locks
+
+    connection = Connection.from_env()  # RECONCILER_ETCD_CA/_CERT/_KEY/_USER/_PASSWORD, as the daemon reads them
 
     def waiting(info: LockInfo) -> None:
         print(f"waiting for the lock of gateway {info.gateway} (held by {info.holder} for {info.age():.1f}s; "
               f"--lock-timeout {args.lock_timeout:g})", file=sys.stderr, flush=True)
 
     async def go() -> ApplyOutcome:
-        async with apply_locks(url, prefix=os.environ.get("RECONCILER_ETCD_PREFIX", "/stoa-reconciler"),
+        async with apply_locks(connection, prefix=os.environ.get("RECONCILER_ETCD_PREFIX", "/stoa-reconciler"),
                                ttl=int(os.environ.get("RECONCILER_MEMBER_TTL", "10") or 10),
                                timeout=args.lock_timeout, on_wait=waiting) as locks:
             return await run(dataclasses.replace(options, guard=locks))

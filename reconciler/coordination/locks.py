@@ -21,8 +21,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from reconciler.coordination.connection import Connection
 from reconciler.coordination.errors import CoordinationError, LockTimeout
-from reconciler.coordination.etcd import Etcd, EtcdError, KeyValue
+from reconciler.coordination.etcd import Etcd, EtcdError, EtcdUnreachable, KeyValue
 from reconciler.coordination.session import Session
 
 log = logging.getLogger("reconciler.coordination")
@@ -104,11 +105,22 @@ class Locks:
             value = json.dumps({"holder": self.holder, "since": since})
             try:
                 result = await self.session.etcd.create_if_absent(key, value, lease=self.session.lease)
+            except EtcdUnreachable as exc:
+                # a timeout is often our own busy event loop (planning), not etcd: retry until the deadline
+                if time.monotonic() >= deadline:
+                    raise CoordinationError(f"cannot lock gateway {gateway}: {exc}") from None
+                log.debug("lock of %s: %s; retrying", gateway, exc)
+                await asyncio.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+                continue
             except EtcdError as exc:
                 raise CoordinationError(f"cannot lock gateway {gateway}: {exc}") from None
             if result.succeeded:
                 self.held[gateway] = LockInfo(gateway, self.holder, since)
                 return result.revision
+            if result.kvs and result.kvs[0].lease == self.session.lease:
+                # an earlier attempt of ours landed, only its answer was lost: the lock is ours already
+                self.held[gateway] = parse_lock(self.prefix, result.kvs[0])
+                return result.kvs[0].create_revision
             current = parse_lock(self.prefix, result.kvs[0]) if result.kvs else LockInfo(gateway, "?", since)
             if time.monotonic() >= deadline:
                 waited = "" if self.timeout <= 0 else f" after waiting {self.timeout:g}s"
@@ -149,15 +161,18 @@ async def read_locks(etcd: Etcd, prefix: str) -> Mapping[str, LockInfo]:
 
 
 @contextlib.asynccontextmanager
-async def apply_locks(url: str, *, prefix: str, ttl: int, timeout: float, holder: str | None = None,
+async def apply_locks(connection: Connection | str, *, prefix: str, ttl: int, timeout: float,
+                      holder: str | None = None,
                       on_wait: Callable[[LockInfo], None] | None = None) -> AsyncIterator[Locks]:
     """A lease of its own and the locks of one `reconciler apply` run; the lease is revoked at the end."""
-    etcd = Etcd(url)
+    etcd = Etcd(connection)
     try:
         try:
             session = await Session.open(etcd, ttl)
-        except EtcdError as exc:
+        except EtcdUnreachable as exc:
             raise CoordinationError(f"cannot reach etcd (RECONCILER_ETCD_URL): {exc}") from None
+        except EtcdError as exc:
+            raise CoordinationError(f"etcd refused a lease for this run: {exc}") from None
         try:
             yield Locks(session, prefix, holder or default_holder(), timeout=timeout, on_wait=on_wait)
         finally:

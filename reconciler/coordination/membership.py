@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from reconciler.coordination.connection import Connection
 from reconciler.coordination.errors import CoordinationError
 from reconciler.coordination.etcd import Etcd, EtcdError
 from reconciler.coordination.locks import FencedStop, LockInfo, Locks, StopLike, read_locks
@@ -65,8 +66,10 @@ class StaticShards:
 class Membership:
     """Membership on etcd: join (a member key under a fresh lease), keep the member list, lock applies."""
 
-    def __init__(self, url: str, *, prefix: str, member: str, ttl: int, lock_timeout: float) -> None:
-        self.etcd = Etcd(url, timeout=max(1.0, ttl / 3))
+    def __init__(self, connection: Connection | str, *, prefix: str, member: str, ttl: int,
+                 lock_timeout: float) -> None:
+        # generous: a busy event loop (planning) makes short timeouts fire spuriously; the lease is checked locally
+        self.etcd = Etcd(connection, timeout=max(2.0, float(ttl)))
         self.prefix = prefix.rstrip("/")
         self.member = member
         self.ttl = ttl

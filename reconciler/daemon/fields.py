@@ -69,6 +69,13 @@ FIELDS: tuple[Field_, ...] = (
     Field_("etcd_url", "str", "", "etcd v3 client URL (`http://etcd:2379`): several daemons share the gateways "
            "(rendezvous hashing over live members), fail over, and lock every apply. Unset: one replica."),
     Field_("etcd_prefix", "str", "/stoa-reconciler", "Key prefix in etcd (members, locks)."),
+    Field_("etcd_ca", "path", "", "CA bundle that signed etcd's server certificate (`https://` etcd with a private CA)."),
+    Field_("etcd_cert", "path", "", "Client certificate (PEM) for etcd's `--client-cert-auth` (mutual TLS); with "
+           "`ETCD_KEY`."),
+    Field_("etcd_key", "path", "", "Private key of `ETCD_CERT`."),
+    Field_("etcd_user", "str", "", "etcd user (RBAC, `auth enable`); with `ETCD_PASSWORD`."),
+    Field_("etcd_password", "secret", "", "Password of `ETCD_USER` (or `RECONCILER_ETCD_PASSWORD_FILE`); never "
+           "logged, nor the token etcd gives for it.", secret=True),
     Field_("member_id", "str", "hostname", "This daemon's member name (unique among live members; with `SHARDS`, "
            "a StatefulSet pod name `name-N`)."),
     Field_("member_ttl", "int", "5", "Seconds of the member lease: a dead daemon's gateways move after about this."),

@@ -267,7 +267,7 @@ class Daemon:
     def secrets(self) -> tuple[str, ...]:
         s = self.settings
         return tuple(x.get_secret_value() for x in (s.git_token, s.git_ssh_key_passphrase, s.webhook_secret, s.api_token,
-                                                   s.notify_webhook_url, s.notify_slack_url)
+                                                   s.notify_webhook_url, s.notify_slack_url, s.etcd_password)
                      if x is not None and x.get_secret_value())
 
     # ------------------------------------------------------------------ triggers
@@ -849,8 +849,9 @@ def make_notifier(settings: DaemonSettings, scrubber: Scrubber) -> Notifier:
 
 def make_coordination(settings: DaemonSettings) -> Coordination | None:
     """etcd membership, static StatefulSet shards, or None (one replica, as before)."""
-    if settings.etcd_url is not None:
-        return Membership(settings.etcd_url, prefix=settings.etcd_prefix, member=settings.member_id,
+    connection = settings.etcd_connection()
+    if connection is not None:
+        return Membership(connection, prefix=settings.etcd_prefix, member=settings.member_id,
                           ttl=settings.member_ttl, lock_timeout=settings.lock_timeout)
     if settings.shards:
         return StaticShards(settings.shard_index or 0, settings.shards)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from reconciler.coordination.connection import Connection, EtcdSettingsError
 from reconciler.coordination.rendezvous import ordinal
 from reconciler.daemon.fields import BY_NAME, ENV_PREFIX, FIELDS, FLAG_BY_NAME, parse_raw
 from reconciler.daemon.fields import env_table as env_table  # re-exported: callers read the table here
@@ -77,6 +78,11 @@ class DaemonSettings(BaseModel):
     # several replicas
     etcd_url: str | None = None
     etcd_prefix: str = "/stoa-reconciler"
+    etcd_ca: Path | None = None
+    etcd_cert: Path | None = None
+    etcd_key: Path | None = None
+    etcd_user: str | None = None
+    etcd_password: SecretStr | None = None
     member_id: str = Field(default_factory=socket.gethostname, min_length=1)
     member_ttl: int = Field(default=5, ge=1, le=300)
     lock_timeout: float = Field(default=30.0, ge=0)
@@ -107,6 +113,18 @@ class DaemonSettings(BaseModel):
             raise ValueError("set etcd_url (RECONCILER_ETCD_URL) or shards (RECONCILER_SHARDS), not both")
         if self.etcd_url is not None and not self.etcd_url.startswith(("http://", "https://")):
             raise ValueError("etcd_url must be an http(s):// URL of etcd's client endpoint")
+        connection = self.etcd_connection()
+        if connection is None:
+            if self.etcd_ca or self.etcd_cert or self.etcd_key or self.etcd_user or self.etcd_password:
+                raise ValueError("the RECONCILER_ETCD_CA/_CERT/_KEY/_USER/_PASSWORD settings need RECONCILER_ETCD_URL")
+        else:
+            problems = connection.problems()
+            if problems:
+                raise ValueError("; ".join(problems))
+            try:
+                connection.ssl_context()  # the files are readable and are a certificate and its key
+            except EtcdSettingsError as exc:
+                raise ValueError(str(exc)) from None
         if self.shards:
             try:
                 index = ordinal(self.member_id)
@@ -115,6 +133,14 @@ class DaemonSettings(BaseModel):
             if index >= self.shards:
                 raise ValueError(f"pod ordinal {index} is not below shards ({self.shards})")
         return self
+
+    def etcd_connection(self) -> Connection | None:
+        """How to reach etcd (URL, TLS files, user and password), or None without etcd."""
+        if self.etcd_url is None:
+            return None
+        return Connection(self.etcd_url, ca_file=self.etcd_ca, cert_file=self.etcd_cert, key_file=self.etcd_key,
+                          user=self.etcd_user,
+                          password=None if self.etcd_password is None else self.etcd_password.get_secret_value())
 
     @property
     def shard_index(self) -> int | None:

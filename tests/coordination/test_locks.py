@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
 from reconciler.adapters.stoa.emulator import StoaEmulator
 from reconciler.coordination.errors import LockTimeout
@@ -23,6 +25,7 @@ from reconciler.coordination.locks import Locks, read_locks
 from reconciler.coordination.session import Session
 from tests.coordination.conftest import EtcdServer, TimedProxy, Write
 from tests.daemon.conftest import ADMIN_TOKEN, manifests
+from tests.faults import FaultProxy, Faults, _dropped
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +39,13 @@ def write_repo(root: Path, apis: list[str]) -> Path:
     return root
 
 
-def start_apply(repo: Path, endpoint: str, etcd_url: str | None, *extra: str) -> subprocess.Popen[str]:
+def start_apply(repo: Path, endpoint: str, etcd_url: str | None, *extra: str,
+                settings: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env["STOA_ADMIN_TOKEN"] = ADMIN_TOKEN
     if etcd_url is not None:
         env["RECONCILER_ETCD_URL"] = etcd_url
+    env.update(settings or {})
     return subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(repo), "--auto-approve",
                              "--endpoint", f"stoa-dev={endpoint}", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -140,3 +145,40 @@ def test_unreachable_etcd_is_a_clear_error(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and out == ""
     assert "error: cannot reach etcd (RECONCILER_ETCD_URL)" in err
+
+
+class DropFirstTxnAnswer(FaultProxy):
+    """Forwards everything to etcd, but cuts the connection after the first transaction, before its answer."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, Faults())
+        self.dropped = 0
+
+    async def _forward(self, request: Request) -> Response:
+        response = await super()._forward(request)
+        if request.url.path == "/v3/kv/txn" and not self.dropped:
+            self.dropped += 1
+            return _dropped()
+        return response
+
+
+def test_a_lock_whose_answer_was_lost_is_retried_and_recognised_as_ours(etcd: EtcdServer) -> None:
+    """The create landed in etcd, its answer did not: the retry finds our own key (our lease) and holds it."""
+    async def scenario(url: str) -> tuple[dict[str, str], dict[str, str]]:
+        client = Etcd(url)
+        session = await Session.open(client, 10)
+        try:
+            async with Locks(session, "/stoa-reconciler", "daemon-a", timeout=5).hold(frozenset({"gw"}), None):
+                during = await _locks(etcd.url)
+            return during, await _locks(etcd.url)
+        finally:
+            await session.close()
+            await client.close()
+
+    with DropFirstTxnAnswer(etcd.url) as proxy:
+        started = time.monotonic()
+        during, after = asyncio.run(scenario(proxy.url))
+        took = time.monotonic() - started
+    assert proxy.dropped == 1, "the fault was not injected: the test proves nothing"
+    assert during == {"gw": "daemon-a"} and after == {}
+    assert took < 4, f"the lock was not recognised as ours at once ({took:.1f}s: waited for itself?)"

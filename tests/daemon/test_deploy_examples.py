@@ -91,6 +91,26 @@ def test_etcd_deployment_runs_three_coordinated_replicas() -> None:
     env = _pod_env(deployment)
     assert deployment["spec"]["replicas"] == 3
     url = env["RECONCILER_ETCD_URL"]["value"]
-    etcd = next(d for d in docs if d["kind"] == "Service" and str(url).startswith(f"http://{d['metadata']['name']}:"))
+    etcd = next(d for d in docs if d["kind"] == "Service" and str(url).startswith(f"https://{d['metadata']['name']}:"))
     assert etcd["spec"]["ports"][0]["port"] == 2379
-    assert any(d["kind"] == "StatefulSet" and d["metadata"]["name"] == etcd["metadata"]["name"] for d in docs)
+    server = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == etcd["metadata"]["name"])
+    assert "--client-cert-auth" in server["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_etcd_credentials_come_from_secrets_never_inline() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes-etcd.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    env = _pod_env(deployment)
+    assert "value" not in env["RECONCILER_ETCD_PASSWORD"]
+    assert env["RECONCILER_ETCD_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]  # type: ignore[index]
+    pod = deployment["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    secret_volumes = {v["name"] for v in pod["volumes"] if "secret" in v}
+    for key in ("RECONCILER_ETCD_CA", "RECONCILER_ETCD_CERT", "RECONCILER_ETCD_KEY"):
+        path = Path(str(env[key]["value"]))
+        assert mounts.get(str(path.parent)) in secret_volumes, f"{key} is not read from a mounted Secret"
+    settings = load_settings(None, {"RECONCILER_LOCAL_PATH": "/tmp", **{k: str(v["value"]) for k, v in env.items()
+                                    if k.startswith("RECONCILER_ETCD") and k not in (
+                                        "RECONCILER_ETCD_CA", "RECONCILER_ETCD_CERT", "RECONCILER_ETCD_KEY",
+                                        "RECONCILER_ETCD_PASSWORD")}, "RECONCILER_ETCD_PASSWORD": "x"})
+    assert settings.etcd_user == "stoa-reconciler" and str(settings.etcd_url).startswith("https://")

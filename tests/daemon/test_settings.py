@@ -68,3 +68,33 @@ def test_env_table_documents_every_setting() -> None:
     for field in FIELDS:
         assert f"`{field.env}`" in table
     assert table.count("\n") == len(FIELDS) + 2
+
+
+def test_etcd_tls_and_auth_settings_are_checked_and_the_password_never_shows(tmp_path: Path) -> None:
+    from tests.coordination.conftest import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    (tmp_path / "etcd-pw").write_text("etcd-pw-31337\n")
+    base = {"RECONCILER_LOCAL_PATH": str(tmp_path), "RECONCILER_ETCD_URL": "https://etcd:2379"}
+    settings = load_settings(None, {**base, "RECONCILER_ETCD_CA": str(pki.ca), "RECONCILER_ETCD_CERT": str(pki.client_cert),
+                                    "RECONCILER_ETCD_KEY": str(pki.client_key), "RECONCILER_ETCD_USER": "stoa",
+                                    "RECONCILER_ETCD_PASSWORD_FILE": str(tmp_path / "etcd-pw")})
+    connection = settings.etcd_connection()
+    assert connection is not None and connection.user == "stoa" and connection.password == "etcd-pw-31337"
+    assert connection.cert_file == pki.client_cert and "etcd-pw-31337" not in repr(connection) + repr(settings)
+
+    def problems(env: dict[str, str]) -> str:
+        with pytest.raises(SettingsError) as caught:
+            load_settings(None, env)
+        return str(caught.value)
+
+    assert "RECONCILER_ETCD_CERT and RECONCILER_ETCD_KEY go together" in problems(
+        {**base, "RECONCILER_ETCD_CERT": str(pki.client_cert)})
+    assert "need an https://" in problems({**base, "RECONCILER_ETCD_URL": "http://etcd:2379",
+                                           "RECONCILER_ETCD_CA": str(pki.ca)})
+    assert "need RECONCILER_ETCD_URL" in problems({"RECONCILER_LOCAL_PATH": str(tmp_path),
+                                                   "RECONCILER_ETCD_USER": "stoa"})
+    missing = problems({**base, "RECONCILER_ETCD_USER": "stoa", "RECONCILER_ETCD_PASSWORD": "pw-not-shown-1",
+                        "RECONCILER_ETCD_CERT": str(pki.ca), "RECONCILER_ETCD_KEY": str(tmp_path / "nope.key")})
+    assert "cannot load the client certificate" in missing and "pw-not-shown-1" not in missing
+    assert "RECONCILER_ETCD_USER and RECONCILER_ETCD_PASSWORD" in problems({**base, "RECONCILER_ETCD_USER": "stoa"})
