@@ -539,7 +539,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
         name, spec = str(record["name"]), dict(record["spec"])
         secret = api_key_of(record)
         fingerprint = secret_fingerprint(secret) if secret else (spec.get("credential") or {}).get("fingerprint")
-        live = None
+        live, created = None, False
         if record.get("id"):
             live = await self.client.get_or_none(f"/apikeys/{record['id']}")
         if live is None:
@@ -559,7 +559,7 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             if (tags.get(m.TAG_FINGERPRINT) != fingerprint or (tags.get(m.TAG_EMAIL) or None) != (spec.get("email") or None)
                     or m.owner_of(tags) != self.owner):
                 # A key's value and tags cannot be changed in place: replace the key.
-                await self._delete_key(str(live["id"]), plans)
+                await self._delete_key(str(live["id"]))
                 live = None
             elif (live.get("description") or None) != (spec.get("displayName") or None):
                 op = {"op": "replace", "path": "/description", "value": spec.get("displayName") or ""}
@@ -571,8 +571,9 @@ class AwsApiGatewayAdapter(GatewayAdapter):
                 raise PermanentError(f"consumer {name!r}: AWS API key values must be at least 20 characters")
             live = (await self.client.request("POST", "/apikeys", json=m.api_key_payload(
                 name, spec, secret, str(fingerprint), self.owner))).json()
+            created = True
         key_id = str(live["id"])
-        current = dict((await self._key_plans(plans)).get(key_id, []))  # plan id -> api
+        current = {} if created else await self._plans_of_key(key_id)  # plan id -> api
         wanted: dict[str, str] = {}
         for api in spec.get("subscriptions") or []:
             plan = await self._api_plan(str(api), plans)
@@ -585,14 +586,21 @@ class AwsApiGatewayAdapter(GatewayAdapter):
             await self.client.request("DELETE", f"/usageplans/{plan_id}/keys/{key_id}", ok=(404,))
         return AdapterResult(True, resource_id=key_id, data={"id": key_id})
 
-    async def _delete_key(self, key_id: str, plans: list[dict[str, Any]]) -> None:
-        for plan_id, _ in (await self._key_plans(plans)).get(key_id, []):
+    async def _plans_of_key(self, key_id: str) -> dict[str, str]:
+        """Plan id -> API name, over our usage plans holding this key: one `GET /usageplans?keyId=`
+        (GetUsagePlans filters by key: https://docs.aws.amazon.com/apigateway/latest/api/API_GetUsagePlans.html),
+        not every plan's key list per consumer (N requests per key, N squared per apply)."""
+        return {str(p["id"]): str(p["tags"][m.TAG_API]) for p in await self._items("/usageplans", {"keyId": key_id})
+                if m.owner_of(p.get("tags")) == self.owner and (p.get("tags") or {}).get(m.TAG_API)}
+
+    async def _delete_key(self, key_id: str) -> None:
+        for plan_id in await self._plans_of_key(key_id):
             await self.client.request("DELETE", f"/usageplans/{plan_id}/keys/{key_id}", ok=(404,))
         await self.client.request("DELETE", f"/apikeys/{key_id}", ok=(404,))
 
     async def deprovision_application(self, app_id: str, auth_token: str | None = None) -> AdapterResult:
         async def delete(live: dict[str, Any]) -> None:
-            await self._delete_key(app_id, await self._plans())
+            await self._delete_key(app_id)
 
         return await self.delete_owned(f"API key {app_id}", app_id, read=lambda: self.client.get_or_none(f"/apikeys/{app_id}"),
                                        owner=lambda live: m.owner_of(live.get("tags")), delete=delete)
