@@ -511,6 +511,22 @@ class GraviteeAdapter(GatewayAdapter):
                 return app
         return None
 
+    async def _settle_created_app(self, record: dict[str, Any], created: dict[str, Any],
+                                  key_plans: dict[str, tuple[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Two runs of one repo creating one consumer at once make two applications of one marker (Gravitee
+        does not refuse a second name). One search by name right after the create: the smallest id stays
+        (every run picks the same one); a run whose own copy lost deletes it and carries on with the
+        winner and its subscriptions. Returns (application, its subscriptions by API-key plan)."""
+        hits = await self._v1_pages(f"{self.v1}/applications/_paged", {"query": str(created.get("name") or "")})
+        same = [a for a in hits if (mk := m.app_marker(str(a.get("description") or ""))) is not None
+                and mk.get("name") == record["name"] and mk.get("owner") == self.owner]
+        winner = min([created, *same], key=lambda a: str(a.get("id")))
+        if str(winner.get("id")) == str(created.get("id")):
+            return created, {}
+        await self.client.request("DELETE", f"{self.v1}/applications/{created['id']}", ok=(404,))
+        subs = await self._app_subscriptions(str(winner["id"]))
+        return winner, {str(s.get("plan")): s for s in subs if str(s.get("plan")) in key_plans}
+
     async def _converge_consumer(self, record: dict[str, Any], *, adopt: bool = False) -> str:
         """One application, its API-key subscriptions (one per subscribed API's `stoa-api-key` plan, all with
         the consumer's key) and its marker. Every subscription sends the declared key as `customApiKey`:
@@ -565,7 +581,8 @@ class GraviteeAdapter(GatewayAdapter):
                 raise type(exc)(scrubbed, status=exc.status) from None
 
         if app is None:
-            app = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
+            created = (await self.client.request("POST", f"{self.v1}/applications", json=body)).json()
+            app, have = await self._settle_created_app(record, created, key_plans)
         app_id = str(app["id"])
         for plan_id, sub in have.items():
             api_id, api_name = key_plans[plan_id]
